@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Pullback",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "NBD", targets: ["NBD"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .executable(name: "pullback", targets: ["pullback"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+    ],
+    targets: [
+        // MARK: C libraries, found by pkg-config
+        .systemLibrary(
+            name: "CLibNBD",
+            pkgConfig: "libnbd",
+            providers: [.apt(["libnbd-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibvirt",
+            pkgConfig: "libvirt",
+            providers: [.apt(["libvirt-dev"])]
+        ),
+
+        /// fallocate's hole punching, which Swift's Glibc module does not export.
+        .target(name: "CPunchHole"),
+
+        // MARK: Libraries
+        .target(name: "NBD", dependencies: ["CLibNBD"]),
+        .target(
+            name: "Engine",
+            dependencies: [
+                "NBD",
+                "CPunchHole",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "PullbackCommands",
+            dependencies: [
+                "Engine",
+                "NBD",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: Executable: parses arguments and prints, nothing else
+        .executableTarget(name: "pullback", dependencies: ["PullbackCommands"]),
+
+        // MARK: Tests
+        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "NBDTests", dependencies: ["NBD"]),
+        .testTarget(name: "CopyTests", dependencies: ["NBD"]),
+    ]
+)

@@ -1,0 +1,8 @@
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include "punch_hole.h"
+
+int pullback_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}

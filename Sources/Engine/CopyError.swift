@@ -1,0 +1,38 @@
+/// Why a copy failed: a code, a one-line message that says what is wrong and what to do, and the cause.
+public struct CopyError: Error, Sendable, CustomStringConvertible {
+    /// The kind of failure. A struct rather than an enum so that codes can be added.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+
+        /// The source could not be reached, or failed while being read.
+        public static let source = Code("source")
+        /// The source lacks something the copy needs, such as the dirty bitmap asked for.
+        public static let unsupported = Code("unsupported")
+        /// The target could not be created, opened or written.
+        public static let target = Code("target")
+        /// The target's file system is full.
+        public static let noSpace = Code("no space")
+        /// The target does not fit this copy: it exists already, has another size, or is marked incomplete.
+        public static let targetMismatch = Code("target mismatch")
+        /// The copy was cancelled (for example by SIGINT).
+        public static let interrupted = Code("interrupted")
+
+        public var description: String { name }
+    }
+
+    /// The kind of failure.
+    public var code: Code
+    /// One line: what is wrong and what to do about it.
+    public var message: String
+    /// The error that caused this one, if any.
+    public var cause: (any Error & Sendable)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String { message }
+}

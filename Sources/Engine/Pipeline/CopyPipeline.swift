@@ -1,0 +1,91 @@
+/// Moves data from a block source to a block target: maps the source a window at a time, plans each
+/// window, and runs the plan's requests concurrently with a bounded number in flight.
+///
+/// Memory is bounded whatever the source's size: `requestsInFlight × requestSize` bytes of buffers, plus
+/// the extents of one window.
+public struct CopyPipeline: Sendable {
+    /// Bytes per read request.
+    public var requestSize: Int
+    /// Requests in flight at most, over all connections.
+    public var requestsInFlight: Int
+    /// How much of the source is mapped (block status) and planned at a time.
+    public var windowSize: UInt64
+    /// Whether to map the whole source before copying, so that progress knows the total.
+    public var measureTotal: Bool
+
+    public init(requestSize: Int, requestsInFlight: Int, windowSize: UInt64 = 1 << 30, measureTotal: Bool = false) {
+        self.requestSize = requestSize
+        self.requestsInFlight = requestsInFlight
+        self.windowSize = windowSize
+        self.measureTotal = measureTotal
+    }
+
+    /// Copies `source` to `target` in `mode`, counting into `progress`.
+    public func run(
+        from source: some BlockSource, to target: some BlockTarget, mode: CopyMode, progress: CopyProgress
+    ) async throws(CopyError) {
+        let requestSize = max(1, min(requestSize, source.maximumReadSize))
+        if measureTotal {
+            var total: UInt64 = 0
+            for window in windows(of: source.size) {
+                total += ExtentPlan(extents: try await source.extents(in: window), mode: mode, requestSize: requestSize)
+                    .copyBytes
+            }
+            progress.setTotal(total)
+        }
+        let pool = BufferPool(count: max(1, requestsInFlight), bufferSize: requestSize)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var running = 0
+                for window in windows(of: source.size) {
+                    let plan = ExtentPlan(
+                        extents: try await source.extents(in: window), mode: mode, requestSize: requestSize)
+                    progress.addExtents(plan.extentCount)
+                    if mode == .full { progress.addZero(UInt64(window.count) - plan.copyBytes) }
+                    for operation in plan.operations {
+                        try Task.checkCancellation()
+                        if running == pool.count {
+                            try await group.next()
+                            running -= 1
+                        }
+                        group.addTask {
+                            try await Self.perform(operation, source: source, target: target, pool: pool, progress: progress)
+                        }
+                        running += 1
+                    }
+                }
+                try await group.waitForAll()
+            }
+        } catch let error as CopyError {
+            throw error
+        } catch is CancellationError {
+            throw CopyError(.interrupted, "interrupted; the target was left as described above")
+        } catch {
+            throw CopyError(.source, "copy failed: \(error)")
+        }
+    }
+
+    private static func perform(
+        _ operation: PlannedOperation, source: some BlockSource, target: some BlockTarget, pool: BufferPool,
+        progress: CopyProgress
+    ) async throws(CopyError) {
+        switch operation.action {
+        case .copy:
+            let (slot, buffer) = pool.take(length: Int(operation.length))
+            defer { pool.give(slot) }
+            try await source.read(into: buffer, at: operation.offset)
+            progress.addRead(operation.length)
+            try await target.write(UnsafeRawBufferPointer(buffer), at: operation.offset)
+            progress.addWritten(operation.length)
+        case .zero:
+            try await target.writeZeros(at: operation.offset, length: operation.length)
+            progress.addZero(operation.length)
+        }
+    }
+
+    private func windows(of size: UInt64) -> some Sequence<Range<UInt64>> {
+        stride(from: UInt64(0), to: size, by: Int(windowSize)).lazy.map { start in
+            start..<min(size, start + windowSize)
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A raw disk image file as a copy target: a new sparse file for a full copy, or an existing one updated in
+/// place by an incremental copy.
+///
+/// Use it through ``withNewFile(at:size:replacing:_:)`` or ``withUpdate(of:size:describing:_:)``: the scope
+/// commits the file (durably) when the body returns, and leaves nothing that looks like a good copy when
+/// it throws.
+public final class RawFileTarget: BlockTarget {
+    /// The file the target becomes once committed.
+    public let path: String
+    private let file: TargetFile
+
+    private init(path: String, file: TargetFile) {
+        self.path = path
+        self.file = file
+    }
+
+    // MARK: Scopes
+
+    /// A full copy into a new sparse file of `size` bytes at `path`.
+    ///
+    /// The data goes to a temporary file beside `path`, which is flushed and renamed to `path` only after
+    /// `body` succeeds; a failure removes it, so an existing file at `path` stays as it was. An existing
+    /// file is replaced only when `replacing` is true; a successful copy also clears an update marker.
+    public static func withNewFile<Result: Sendable>(
+        at path: String, size: UInt64, replacing: Bool,
+        _ body: (RawFileTarget) async throws(CopyError) -> Result
+    ) async throws(CopyError) -> Result {
+        if !replacing && FileCalls.exists(path) {
+            throw CopyError(.targetMismatch, "\(path) exists; pass --overwrite to replace it with a full copy, or --bitmap NAME to update it")
+        }
+        let temporary = temporaryPath(for: path)
+        let target = try await FileCalls.offload { () throws(CopyError) -> RawFileTarget in
+            FileCalls.remove(temporary)  // a leftover of a run that was killed
+            let file = try FileCalls.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL)
+            do throws(CopyError) {
+                try FileCalls.truncate(file, to: size)
+            } catch {
+                FileCalls.close(file)
+                FileCalls.remove(temporary)
+                throw error
+            }
+            return RawFileTarget(path: path, file: file)
+        }
+        let result: Result
+        do {
+            result = try await body(target)
+        } catch {
+            FileCalls.close(target.file)
+            FileCalls.remove(temporary)
+            throw error
+        }
+        try await FileCalls.offload { () throws(CopyError) in
+            do throws(CopyError) {
+                defer { FileCalls.close(target.file) }
+                try FileCalls.sync(target.file)
+            } catch {
+                FileCalls.remove(temporary)
+                throw error
+            }
+            try FileCalls.rename(temporary, to: path)
+            let marker = UpdateMarker(targetPath: path)
+            try FileCalls.syncDirectory(marker.directory)
+            try marker.remove()
+        }
+        return result
+    }
+
+    /// An in-place update of the existing file at `path`, which must be `size` bytes long.
+    ///
+    /// An update marker is written durably before `body` runs and removed only after the file is flushed;
+    /// while it exists, further updates are refused (see ``UpdateMarker``).
+    public static func withUpdate<Result: Sendable>(
+        of path: String, size: UInt64, describing update: String,
+        _ body: (RawFileTarget) async throws(CopyError) -> Result
+    ) async throws(CopyError) -> Result {
+        let marker = UpdateMarker(targetPath: path)
+        let target = try await FileCalls.offload { () throws(CopyError) -> RawFileTarget in
+            try marker.checkAbsent()
+            let file = try FileCalls.open(path, flags: O_WRONLY)
+            do throws(CopyError) {
+                let existing = try FileCalls.size(file)
+                guard existing == size else {
+                    throw CopyError(
+                        .targetMismatch,
+                        "\(path) is \(existing) bytes but the source is \(size) bytes; an incremental update needs the target of the previous copy of this disk"
+                    )
+                }
+                try marker.create(describing: update)
+            } catch {
+                FileCalls.close(file)
+                throw error
+            }
+            return RawFileTarget(path: path, file: file)
+        }
+        // Whatever fails from here on, the marker stays: the file may now mix two points in time.
+        let result: Result
+        do {
+            result = try await body(target)
+        } catch {
+            FileCalls.close(target.file)
+            throw error
+        }
+        try await FileCalls.offload { () throws(CopyError) in
+            defer { FileCalls.close(target.file) }
+            try FileCalls.sync(target.file)
+            try marker.remove()
+        }
+        return result
+    }
+
+    static func temporaryPath(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).pullback-partial").path
+    }
+
+    // MARK: BlockTarget
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
+        let borrowed = BorrowedBytes(pointer: bytes)
+        try await FileCalls.offload { [file] () throws(CopyError) in
+            try FileCalls.writeAll(file, borrowed.pointer, at: offset)
+        }
+    }
+
+    public func writeZeros(at offset: UInt64, length: UInt64) async throws(CopyError) {
+        try await FileCalls.offload { [file] () throws(CopyError) in
+            try FileCalls.punchHole(file, at: offset, length: length)
+        }
+    }
+}

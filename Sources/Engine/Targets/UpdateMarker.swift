@@ -1,0 +1,45 @@
+import Foundation
+
+/// A small file beside a target that says an in-place update of it has begun and not yet finished.
+///
+/// It exists from before the first byte of an incremental update is written until the updated target is
+/// flushed, so a target whose update was interrupted (crash, SIGINT, full disk) is recognisable: its
+/// contents mix two points in time. Only a new full copy clears it.
+struct UpdateMarker {
+    let targetPath: String
+    var path: String { targetPath + ".pullback-updating" }
+
+    var exists: Bool { FileCalls.exists(path) }
+
+    /// Refuses to go on when an earlier update did not finish.
+    func checkAbsent() throws(CopyError) {
+        guard !exists else {
+            throw CopyError(
+                .targetMismatch,
+                "\(targetPath) is incomplete: an earlier incremental update of it was interrupted (\(path) exists); make a new full copy with --overwrite"
+            )
+        }
+    }
+
+    /// Creates the marker durably, before the target is touched.
+    func create(describing update: String) throws(CopyError) {
+        let file = try FileCalls.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        defer { FileCalls.close(file) }
+        let text = Array("\(update)\nstarted \(Date())\n".utf8)
+        let written = text.withUnsafeBytes { bytes in
+            Result { () throws(CopyError) in try FileCalls.writeAll(file, bytes, at: 0) }
+        }
+        try written.get()
+        try FileCalls.sync(file)
+        try FileCalls.syncDirectory(directory)
+    }
+
+    /// Removes the marker durably, once the target holds the new point.
+    func remove() throws(CopyError) {
+        guard exists else { return }
+        FileCalls.remove(path)
+        try FileCalls.syncDirectory(directory)
+    }
+
+    var directory: String { (targetPath as NSString).deletingLastPathComponent.isEmpty ? "." : (targetPath as NSString).deletingLastPathComponent }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// `pullback copy`: an NBD export into a sparse raw file, in full or only its dirty extents.
+struct CopyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy an NBD export into a sparse raw file, in full or only what a dirty bitmap marks.",
+        discussion: """
+            Without TARGET present, makes a full copy: data is copied, holes and zeros stay holes. With TARGET \
+            present and --bitmap, updates TARGET in place with the extents dirty in that bitmap. The copy is \
+            flushed to disk before the command reports success.
+            """
+    )
+
+    @Argument(help: "NBD URI of the source, e.g. nbd+unix:///EXPORT?socket=PATH or nbd://HOST:PORT/EXPORT.")
+    var source: String
+
+    @Argument(help: "Raw image file to create, or to update with --bitmap.")
+    var target: String
+
+    @Option(help: "Copy only the extents dirty in qemu:dirty-bitmap:NAME (updates an existing TARGET in place).")
+    var bitmap: String?
+
+    @Option(help: "Connections to open when the server allows several (1-16).")
+    var connections = 4
+
+    @Flag(help: "Replace an existing TARGET with a full copy.")
+    var overwrite = false
+
+    @Flag(inversion: .prefixedNo, help: "Show a progress bar (default: when stderr is a terminal).")
+    var progress: Bool?
+
+    @Flag(help: "Print a JSON summary on stdout when done.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Bytes per read request, a power of two from 64 KiB to 32 MiB.", visibility: .hidden))
+    var requestSize = CopyRequest.defaultRequestSize
+
+    @Option(help: ArgumentHelp("Requests in flight per connection (1-64).", visibility: .hidden))
+    var requestsPerConnection = CopyRequest.defaultRequestsPerConnection
+
+    func validate() throws {
+        guard (1...16).contains(connections) else { throw ValidationError("--connections must be from 1 to 16") }
+        guard (1...64).contains(requestsPerConnection) else {
+            throw ValidationError("--requests-per-connection must be from 1 to 64")
+        }
+        guard requestSize.nonzeroBitCount == 1, (64 << 10...32 << 20).contains(requestSize) else {
+            throw ValidationError("--request-size must be a power of two from 65536 to 33554432")
+        }
+        if let bitmap, bitmap.isEmpty { throw ValidationError("--bitmap needs a bitmap name") }
+    }
+
+    func run() async throws {
+        let request = CopyRequest(
+            sourceURI: source, targetPath: target, bitmap: bitmap, connections: connections, overwrite: overwrite,
+            requestSize: requestSize, requestsPerConnection: requestsPerConnection)
+        let showProgress = progress ?? Terminal.isTerminal(.standardError)
+        let counters = CopyProgress()
+        let summary = try await Interruptible.run { () throws(CopyError) in
+            try await ProgressBar.while(showing: showProgress, counters) { () throws(CopyError) in
+                try await CopyOperation.run(request, progress: counters, measureTotal: showProgress)
+            }
+        }
+        if json {
+            print(try JSONOutput.line(summary))
+        } else {
+            print(summary.sentence(target: target))
+        }
+    }
+}
+
+extension CopySummary {
+    /// One line for people: what was done, how much, how fast.
+    func sentence(target: String) -> String {
+        let what = mode == .full ? "full copy" : "incremental update"
+        return "\(what) of \(ByteCount(exportSize)) into \(target): \(ByteCount(bytesWritten)) copied, "
+            + "\(ByteCount(zeroBytes)) zero, \(extents) extents, "
+            + String(format: "%.2f s", seconds) + ", \(connections) connection\(connections == 1 ? "" : "s")"
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Dispatch
+import Engine
+import Foundation
+import Synchronization
+
+/// Runs a command's work so that SIGINT and SIGTERM cancel it cleanly instead of killing the process:
+/// the work sees cancellation, cleans up (temporary files, markers) and reports; the exit code is then
+/// 128 + the signal number, as a shell expects.
+enum Interruptible {
+    static func run<Result: Sendable>(
+        _ work: @escaping @Sendable () async throws(CopyError) -> Result
+    ) async throws -> Result {
+        let task = Task { () async throws(CopyError) -> Result in try await work() }
+        let received = SignalLatch()
+        let sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                received.set(number)
+                task.cancel()
+            }
+            source.resume()
+            return source
+        }
+        defer {
+            for source in sources { source.cancel() }
+        }
+        do {
+            return try await task.value
+        } catch {
+            Terminal.printError((error as? CopyError)?.message ?? "\(error)")
+            if let signal = received.value { throw ExitCode(128 + signal) }
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// The first signal received, set from the signal handler's queue.
+final class SignalLatch: Sendable {
+    private let storage = Mutex<Int32?>(nil)
+    func set(_ signal: Int32) { storage.withLock { if $0 == nil { $0 = signal } } }
+    var value: Int32? { storage.withLock { $0 } }
+}

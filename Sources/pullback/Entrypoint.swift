@@ -1,0 +1,8 @@
+import PullbackCommands
+
+@main
+struct Entrypoint {
+    static func main() async {
+        await Pullback.main()
+    }
+}
