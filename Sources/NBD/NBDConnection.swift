@@ -68,6 +68,14 @@ public final class NBDConnection: Sendable {
         if let error { throw error }
     }
 
+    /// Reads `count` bytes at `offset` into a new array.
+    public func read(count: Int, at offset: UInt64) async throws(NBDError) -> [UInt8] {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 4096)
+        defer { buffer.deallocate() }
+        try await read(into: buffer, at: offset)
+        return Array(buffer.bindMemory(to: UInt8.self))
+    }
+
     /// Reads like ``read(into:at:)``, blocking the calling thread. Never call it from a Swift task.
     public func readBlocking(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(NBDError) {
         let done = DispatchSemaphore(value: 0)
