@@ -25,6 +25,8 @@ final class HandleLoop: Sendable {
     private struct State {
         var queue: [Request] = []
         var closing = false
+        /// Set when a waiting task was cancelled: the thread drops the connection at once.
+        var aborting = false
         /// Why the connection ended; once set, new requests fail at once with it.
         var ended: NBDError?
         var onExit: [CheckedContinuation<Void, Never>] = []
@@ -105,6 +107,14 @@ final class HandleLoop: Sendable {
         }
     }
 
+    /// Drops the connection at once, failing every command in flight: NBD cannot cancel one command, and
+    /// a cancelled copy must not wait for reads it no longer needs. libnbd calls every command's `free`
+    /// callback when the handle is closed, so each waiting task resumes, and no buffer is touched after.
+    func abort() {
+        state.withLock { $0.aborting = true }
+        wake()
+    }
+
     /// Asks the thread to close the handle without waiting for it.
     func requestClose() {
         state.withLock { $0.closing = true }
@@ -128,9 +138,14 @@ final class HandleLoop: Sendable {
     private func run(connected: Bool) {
         var ended: NBDError? = connected ? nil : NBDError(.disconnected, "the NBD connection was never established")
         while ended == nil {
-            let (requests, closing) = state.withLock { state in
+            let (requests, closing, aborting) = state.withLock { state in
                 defer { state.queue.removeAll(keepingCapacity: true) }
-                return (state.queue, state.closing)
+                return (state.queue, state.closing, state.aborting)
+            }
+            if aborting {
+                ended = NBDError(.cancelled, "the NBD connection was closed because the copy was cancelled")
+                for request in requests { Self.fail(request, ended!) }
+                break
             }
             for request in requests { start(request) }
             if LibNBD.isDead(handle) {

@@ -60,10 +60,16 @@ public final class NBDConnection: Sendable {
     /// Reads `buffer.count` bytes at `offset` into `buffer`.
     ///
     /// The buffer must stay valid until this returns, which it does only once the command has completed,
-    /// failed or been dropped, never earlier. The corresponding C function is `nbd_aio_pread`.
+    /// failed or been dropped, never earlier. Cancelling the waiting task closes the whole connection (NBD
+    /// cannot cancel a single command), so every command in flight on it fails at once with
+    /// ``NBDError/Code-swift.struct/cancelled``. The corresponding C function is `nbd_aio_pread`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(NBDError) {
-        let error: NBDError? = await withCheckedContinuation { continuation in
-            loop.submit(.read(buffer: .init(pointer: buffer), offset: offset) { continuation.resume(returning: $0) })
+        let error: NBDError? = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                loop.submit(.read(buffer: .init(pointer: buffer), offset: offset) { continuation.resume(returning: $0) })
+            }
+        } onCancel: {
+            loop.abort()
         }
         if let error { throw error }
     }
@@ -95,7 +101,8 @@ public final class NBDConnection: Sendable {
     ///
     /// Sends as many block status commands as the server needs: replies may stop short of what was asked
     /// or run past it, and each command asks about at most ``maximumBlockStatusLength`` bytes. Adjacent
-    /// extents with the same flags are merged. The corresponding C function is `nbd_aio_block_status`.
+    /// extents with the same flags are merged. Cancellation closes the connection, as for reads.
+    /// The corresponding C function is `nbd_aio_block_status`.
     public func blockStatus(in range: Range<UInt64>) async throws(NBDError) -> [String: [BlockStatusExtent]] {
         guard range.upperBound <= info.size else {
             throw NBDError(.invalidArgument, "block status range \(range) runs past the export's end (\(info.size))")
@@ -107,8 +114,12 @@ public final class NBDConnection: Sendable {
         while !map.isComplete {
             let offset = map.covered
             let length = min(map.end - offset, Self.maximumBlockStatusLength)
-            let result: Result<BlockStatusReply, NBDError> = await withCheckedContinuation { continuation in
-                loop.submit(.blockStatus(offset: offset, length: length) { continuation.resume(returning: $0) })
+            let result: Result<BlockStatusReply, NBDError> = await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    loop.submit(.blockStatus(offset: offset, length: length) { continuation.resume(returning: $0) })
+                }
+            } onCancel: {
+                loop.abort()
             }
             try map.add(result.get())
         }

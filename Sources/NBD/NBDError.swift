@@ -10,7 +10,7 @@ public struct NBDError: Error, Sendable, CustomStringConvertible {
     /// What kind of operation failed. A struct rather than an enum so that codes can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: Hashable, Sendable {
-            case connect, unsupported, blockStatus, read, disconnected, protocolViolation, invalidArgument
+            case connect, unsupported, blockStatus, read, disconnected, cancelled, protocolViolation, invalidArgument
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -25,6 +25,8 @@ public struct NBDError: Error, Sendable, CustomStringConvertible {
         public static let read = Code(.read)
         /// The connection is closed or died; no more commands can be sent on it.
         public static let disconnected = Code(.disconnected)
+        /// The task waiting for the command was cancelled, which closes the connection.
+        public static let cancelled = Code(.cancelled)
         /// The server answered in a way the protocol does not allow.
         public static let protocolViolation = Code(.protocolViolation)
         /// The caller passed an argument libnbd or the protocol cannot accept.
@@ -37,6 +39,7 @@ public struct NBDError: Error, Sendable, CustomStringConvertible {
             case .blockStatus: "block status"
             case .read: "read"
             case .disconnected: "disconnected"
+            case .cancelled: "cancelled"
             case .protocolViolation: "protocol violation"
             case .invalidArgument: "invalid argument"
             }

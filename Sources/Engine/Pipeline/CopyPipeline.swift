@@ -25,16 +25,16 @@ public struct CopyPipeline: Sendable {
         from source: some BlockSource, to target: some BlockTarget, mode: CopyMode, progress: CopyProgress
     ) async throws(CopyError) {
         let requestSize = max(1, min(requestSize, source.maximumReadSize))
-        if measureTotal {
-            var total: UInt64 = 0
-            for window in windows(of: source.size) {
-                total += ExtentPlan(extents: try await source.extents(in: window), mode: mode, requestSize: requestSize)
-                    .copyBytes
-            }
-            progress.setTotal(total)
-        }
         let pool = BufferPool(count: max(1, requestsInFlight), bufferSize: requestSize)
         do {
+            if measureTotal {
+                var total: UInt64 = 0
+                for window in windows(of: source.size) {
+                    let extents = try await source.extents(in: window)
+                    total += ExtentPlan(extents: extents, mode: mode, requestSize: requestSize).copyBytes
+                }
+                progress.setTotal(total)
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 var running = 0
                 for window in windows(of: source.size) {
@@ -56,11 +56,10 @@ public struct CopyPipeline: Sendable {
                 }
                 try await group.waitForAll()
             }
-        } catch let error as CopyError {
-            throw error
-        } catch is CancellationError {
-            throw CopyError(.interrupted, "interrupted; the target was left as described above")
         } catch {
+            // Once cancelled, whatever failed first (a dropped connection, a refused write) is a consequence.
+            if Task.isCancelled || error is CancellationError { throw CopyError(.interrupted, "interrupted") }
+            if let error = error as? CopyError { throw error }
             throw CopyError(.source, "copy failed: \(error)")
         }
     }

@@ -29,6 +29,8 @@ enum FileCalls {
             return try await NIOThreadPool.singleton.runIfActive { () throws -> T in try body() }
         } catch let error as CopyError {
             throw error
+        } catch is CancellationError {
+            throw CopyError(.interrupted, "interrupted")
         } catch {
             throw CopyError(.target, "the I/O thread pool is not running: \(error)")
         }
