@@ -1,0 +1,65 @@
+# shellcheck shell=bash
+# Shared helpers for the scripts in this folder. Source it from bash; it sets no shell options.
+
+# Debian packages Pullback builds and tests with.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+PULLBACK_PACKAGES=(libnbd-dev libnbd-bin nbdkit qemu-utils qemu-block-extra libvirt-dev pkg-config)
+# For backups of running guests through libvirt (not needed yet):
+# PULLBACK_PACKAGES+=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86)
+
+die() {
+  printf '%s: error: %s\n' "${0##*/}" "$*" >&2
+  exit 1
+}
+
+section() {
+  printf '\n== %s ==\n' "$*"
+}
+
+# Print a command the way it would be typed, then run it.
+show() {
+  local arg line='$'
+  for arg in "$@"; do
+    if [[ $arg =~ [^A-Za-z0-9_./:=+,@%-] ]]; then line+=" '$arg'"; else line+=" $arg"; fi
+  done
+  printf '%s\n' "$line"
+  "$@"
+}
+
+# Install the Debian packages among "$@" that are not installed yet.
+ensure_packages() {
+  local pkg missing=() sudo=()
+  for pkg in "$@"; do
+    [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null)" == ii* ]] || missing+=("$pkg")
+  done
+  ((${#missing[@]} > 0)) || return 0
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null 2>&1 || die "need root or sudo to install: ${missing[*]}"
+    sudo=(sudo)
+  fi
+  echo "installing: ${missing[*]}"
+  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# Put the Swift toolchain on PATH if it is installed but not found.
+ensure_swift() {
+  if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+  fi
+  command -v swift >/dev/null 2>&1 || die "swift not found on PATH or in /opt/swift/usr/bin"
+}
+
+# Stop a qemu-nbd started with --fork --pid-file=PIDFILE, and wait until it is gone.
+stop_qemu_nbd() {
+  local pidfile=$1 pid i
+  [[ -s "$pidfile" ]] || return 0
+  pid=$(<"$pidfile")
+  rm -f "$pidfile"
+  kill "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || true
+}
