@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "NBD", targets: ["NBD"]),
+        .library(name: "QCOW2", targets: ["QCOW2"]),
         .library(name: "Engine", targets: ["Engine"]),
         .executable(name: "pullback", targets: ["pullback"]),
     ],
@@ -21,6 +22,11 @@ let package = Package(
             providers: [.apt(["libnbd-dev"])]
         ),
         .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
             name: "CLibvirt",
             pkgConfig: "libvirt",
             providers: [.apt(["libvirt-dev"])]
@@ -31,10 +37,13 @@ let package = Package(
 
         // MARK: Libraries
         .target(name: "NBD", dependencies: ["CLibNBD"]),
+        /// qcow2 images in Swift; zlib only to inflate compressed clusters that qemu-img wrote.
+        .target(name: "QCOW2", dependencies: ["CZlib"]),
         .target(
             name: "Engine",
             dependencies: [
                 "NBD",
+                "QCOW2",
                 "CPunchHole",
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -54,6 +63,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "NBDTests", dependencies: ["NBD"]),
+        .testTarget(name: "QCOW2Tests", dependencies: ["QCOW2"]),
         .testTarget(name: "CopyTests", dependencies: ["NBD"]),
     ]
 )

@@ -1,11 +1,23 @@
 import Foundation
 
+/// The format of a copy's target file.
+public enum TargetFormat: String, Sendable, Codable, CaseIterable {
+    /// A sparse raw image, updated in place by incremental copies.
+    case raw
+    /// A qcow2 image: standalone for a full copy, an overlay over the previous point for an incremental one.
+    case qcow2
+}
+
 /// What to copy where: the request behind `pullback copy`.
 public struct CopyRequest: Sendable {
     /// The NBD URI of the source export.
     public var sourceURI: String
-    /// The raw file to create or update.
+    /// The file to create or update.
     public var targetPath: String
+    /// The target's format.
+    public var format: TargetFormat
+    /// For an incremental qcow2 copy: the previous point's image, which becomes the backing file.
+    public var backingPath: String?
     /// The dirty bitmap to copy changes from. With an existing target this makes the copy incremental.
     public var bitmap: String?
     /// Connections to open when the server allows several (multi-conn).
@@ -24,11 +36,14 @@ public struct CopyRequest: Sendable {
     public static let defaultRequestsPerConnection = 8
 
     public init(
-        sourceURI: String, targetPath: String, bitmap: String? = nil, connections: Int = 4, overwrite: Bool = false,
+        sourceURI: String, targetPath: String, format: TargetFormat = .raw, backingPath: String? = nil,
+        bitmap: String? = nil, connections: Int = 4, overwrite: Bool = false,
         requestSize: Int = defaultRequestSize, requestsPerConnection: Int = defaultRequestsPerConnection
     ) {
         self.sourceURI = sourceURI
         self.targetPath = targetPath
+        self.format = format
+        self.backingPath = backingPath
         self.bitmap = bitmap
         self.connections = connections
         self.overwrite = overwrite
@@ -40,6 +55,7 @@ public struct CopyRequest: Sendable {
 /// What a finished copy did.
 public struct CopySummary: Sendable, Codable, Equatable {
     public var mode: CopyMode
+    public var format: TargetFormat
     public var exportSize: UInt64
     public var bytesRead: UInt64
     public var bytesWritten: UInt64
@@ -49,7 +65,7 @@ public struct CopySummary: Sendable, Codable, Equatable {
     public var connections: Int
 
     enum CodingKeys: String, CodingKey {
-        case mode
+        case mode, format
         case exportSize = "export_size"
         case bytesRead = "bytes_read"
         case bytesWritten = "bytes_written"
@@ -69,10 +85,7 @@ public enum CopyOperation {
         let started = ContinuousClock.now
         let target = request.targetPath
         let targetExists = FileManager.default.fileExists(atPath: target)
-        if targetExists && request.bitmap == nil && !request.overwrite {
-            throw CopyError(.targetMismatch, "\(target) exists; pass --overwrite to replace it with a full copy, or --bitmap NAME to update it")
-        }
-        let mode: CopyMode = targetExists && request.bitmap != nil ? .incremental : .full
+        let mode = try Self.mode(of: request, targetExists: targetExists)
         return try await NBDBlockSource.withSource(
             uri: request.sourceURI, bitmap: request.bitmap, connections: request.connections
         ) { source throws(CopyError) in
@@ -80,31 +93,69 @@ public enum CopyOperation {
                 requestSize: request.requestSize,
                 requestsInFlight: request.requestsPerConnection * source.connectionCount,
                 measureTotal: measureTotal)
-            switch mode {
-            case .full:
+            func copy(into file: some BlockTarget) async throws(CopyError) {
+                try await pipeline.run(from: source, to: file, mode: mode, progress: progress)
+            }
+            switch (request.format, mode) {
+            case (.raw, .full):
                 try await RawFileTarget.withNewFile(at: target, size: source.size, replacing: request.overwrite) {
                     file throws(CopyError) in
-                    do throws(CopyError) {
-                        try await pipeline.run(from: source, to: file, mode: .full, progress: progress)
-                    } catch {
+                    do throws(CopyError) { try await copy(into: file) } catch {
                         throw error.explained(existingTarget: targetExists ? target : nil)
                     }
                 }
-            case .incremental:
+            case (.raw, .incremental):
                 let update = "incremental update from \(request.sourceURI) bitmap \(request.bitmap ?? "")"
                 try await RawFileTarget.withUpdate(of: target, size: source.size, describing: update) {
                     file throws(CopyError) in
-                    do throws(CopyError) {
-                        try await pipeline.run(from: source, to: file, mode: .incremental, progress: progress)
-                    } catch {
+                    do throws(CopyError) { try await copy(into: file) } catch {
                         throw error.explainedForUpdate(of: target)
+                    }
+                }
+            case (.qcow2, _):
+                let backing = try request.backingPath.map { path throws(CopyError) in
+                    try QCOW2FileTarget.Backing.inspect(path, size: source.size, for: target)
+                }
+                try await QCOW2FileTarget.withNewImage(
+                    at: target, size: source.size, backing: backing, replacing: request.overwrite
+                ) { file throws(CopyError) in
+                    do throws(CopyError) { try await copy(into: file) } catch {
+                        throw error.explained(existingTarget: targetExists ? target : nil)
                     }
                 }
             }
             return CopySummary(
-                mode: mode, exportSize: source.size, bytesRead: progress.bytesRead,
+                mode: mode, format: request.format, exportSize: source.size, bytesRead: progress.bytesRead,
                 bytesWritten: progress.bytesWritten, zeroBytes: progress.zeroBytes, extents: progress.extentCount,
                 seconds: Self.seconds(since: started), connections: source.connectionCount)
+        }
+    }
+
+    /// Full or incremental, from the format, the options and whether the target exists; refuses what
+    /// cannot work before anything is opened.
+    static func mode(of request: CopyRequest, targetExists: Bool) throws(CopyError) -> CopyMode {
+        let target = request.targetPath
+        switch request.format {
+        case .raw:
+            if request.backingPath != nil {
+                throw CopyError(.targetMismatch, "--backing needs --format qcow2; a raw target is updated in place instead")
+            }
+            if targetExists && request.bitmap == nil && !request.overwrite {
+                throw CopyError(.targetMismatch, "\(target) exists; pass --overwrite to replace it with a full copy, or --bitmap NAME to update it")
+            }
+            return targetExists && request.bitmap != nil ? .incremental : .full
+        case .qcow2:
+            if targetExists && !request.overwrite {
+                throw CopyError(.targetMismatch, "\(target) exists; a qcow2 copy always makes a new image: choose a new name or pass --overwrite")
+            }
+            switch (request.bitmap, request.backingPath) {
+            case (nil, nil): return .full
+            case (.some, .some): return .incremental
+            case (.some, nil):
+                throw CopyError(.targetMismatch, "an incremental qcow2 copy needs --backing PARENT, the previous point's image")
+            case (nil, .some):
+                throw CopyError(.targetMismatch, "--backing needs --bitmap NAME: an overlay holds only what the bitmap marks as changed")
+            }
         }
     }
 

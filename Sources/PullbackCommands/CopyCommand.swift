@@ -8,9 +8,11 @@ struct CopyCommand: AsyncParsableCommand {
         commandName: "copy",
         abstract: "Copy an NBD export into a sparse raw file, in full or only what a dirty bitmap marks.",
         discussion: """
-            Without TARGET present, makes a full copy: data is copied, holes and zeros stay holes. With TARGET \
-            present and --bitmap, updates TARGET in place with the extents dirty in that bitmap. The copy is \
-            flushed to disk before the command reports success.
+            raw (default): without TARGET present, makes a full copy: data is copied, holes and zeros stay \
+            holes. With TARGET present and --bitmap, updates TARGET in place with the extents dirty in that \
+            bitmap. qcow2: makes a new standalone image, or with --bitmap and --backing PARENT a new overlay \
+            holding only the dirty extents, backed by PARENT. The copy is flushed to disk before the command \
+            reports success.
             """
     )
 
@@ -20,8 +22,14 @@ struct CopyCommand: AsyncParsableCommand {
     @Argument(help: "Raw image file to create, or to update with --bitmap.")
     var target: String
 
-    @Option(help: "Copy only the extents dirty in qemu:dirty-bitmap:NAME (updates an existing TARGET in place).")
+    @Option(help: "Target format: raw or qcow2.")
+    var format: TargetFormat = .raw
+
+    @Option(help: "Copy only the extents dirty in qemu:dirty-bitmap:NAME.")
     var bitmap: String?
+
+    @Option(help: "With --format qcow2 and --bitmap: the previous point's image, which the new overlay is backed by.")
+    var backing: String?
 
     @Option(help: "Connections to open when the server allows several (1-16).")
     var connections = 4
@@ -54,7 +62,7 @@ struct CopyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let request = CopyRequest(
-            sourceURI: source, targetPath: target, bitmap: bitmap, connections: connections, overwrite: overwrite,
+            sourceURI: source, targetPath: target, format: format, backingPath: backing, bitmap: bitmap, connections: connections, overwrite: overwrite,
             requestSize: requestSize, requestsPerConnection: requestsPerConnection)
         let showProgress = progress ?? Terminal.isTerminal(.standardError)
         let counters = CopyProgress()
@@ -74,9 +82,15 @@ struct CopyCommand: AsyncParsableCommand {
 extension CopySummary {
     /// One line for people: what was done, how much, how fast.
     func sentence(target: String) -> String {
-        let what = mode == .full ? "full copy" : "incremental update"
+        let what = switch (mode, format) {
+        case (.full, _): "full copy"
+        case (.incremental, .raw): "incremental update"
+        case (.incremental, .qcow2): "incremental overlay"
+        }
         return "\(what) of \(ByteCount(exportSize)) into \(target): \(ByteCount(bytesWritten)) copied, "
             + "\(ByteCount(zeroBytes)) zero, \(extents) extents, "
             + String(format: "%.2f s", seconds) + ", \(connections) connection\(connections == 1 ? "" : "s")"
     }
 }
+
+extension TargetFormat: ExpressibleByArgument {}

@@ -24,37 +24,61 @@ public struct CopyPipeline: Sendable {
     public func run(
         from source: some BlockSource, to target: some BlockTarget, mode: CopyMode, progress: CopyProgress
     ) async throws(CopyError) {
-        let requestSize = max(1, min(requestSize, source.maximumReadSize))
+        // Whole units of the target per request, and no more than the source accepts.
+        let unit = target.granularity
+        let requestSize = max(unit, min(requestSize, source.maximumReadSize) / unit * unit)
         let pool = BufferPool(count: max(1, requestsInFlight), bufferSize: requestSize)
         do {
             if measureTotal {
                 var total: UInt64 = 0
                 for window in windows(of: source.size) {
                     let extents = try await source.extents(in: window)
-                    total += ExtentPlan(extents: extents, mode: mode, requestSize: requestSize).copyBytes
+                    total += ExtentPlan(extents: extents, mode: mode, requestSize: requestSize, granularity: unit)
+                        .copyBytes
                 }
                 progress.setTotal(total)
             }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                var running = 0
-                for window in windows(of: source.size) {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                // Requests still running per window, so the target learns when a window is complete.
+                var running: [Int] = []
+                var inFlight = 0
+                var settledWindows = 0
+                var windowEnds: [UInt64] = []
+                func settle(through planned: Int) async throws {
+                    while settledWindows < planned && running[settledWindows] == 0 {
+                        try await target.settled(below: windowEnds[settledWindows])
+                        settledWindows += 1
+                    }
+                }
+                for (index, window) in windows(of: source.size).enumerated() {
                     let plan = ExtentPlan(
-                        extents: try await source.extents(in: window), mode: mode, requestSize: requestSize)
+                        extents: try await source.extents(in: window), mode: mode, requestSize: requestSize,
+                        granularity: target.granularity)
                     progress.addExtents(plan.extentCount)
                     if mode == .full { progress.addZero(UInt64(window.count) - plan.copyBytes) }
+                    running.append(0)
+                    windowEnds.append(window.upperBound)
                     for operation in plan.operations {
                         try Task.checkCancellation()
-                        if running == pool.count {
-                            try await group.next()
-                            running -= 1
+                        if inFlight == pool.count, let done = try await group.next() {
+                            running[done] -= 1
+                            inFlight -= 1
+                            try await settle(through: index)
                         }
                         group.addTask {
                             try await Self.perform(operation, source: source, target: target, pool: pool, progress: progress)
+                            return index
                         }
-                        running += 1
+                        running[index] += 1
+                        inFlight += 1
                     }
+                    try await settle(through: index + 1)
                 }
-                try await group.waitForAll()
+                while let done = try await group.next() {
+                    running[done] -= 1
+                    try await settle(through: running.count)
+                }
+                try await settle(through: running.count)
             }
         } catch {
             // Once cancelled, whatever failed first (a dropped connection, a refused write) is a consequence.

@@ -37,22 +37,77 @@ public struct ExtentPlan: Sendable, Equatable {
 
     /// Plans `extents` for `mode`, cutting copies at multiples of `requestSize` so that requests stay
     /// aligned to it wherever the extents allow.
-    public init(extents: [SourceExtent], mode: CopyMode, requestSize: Int) {
-        precondition(requestSize > 0, "request size must be positive")
-        var pending: PlannedOperation?
+    ///
+    /// With a `granularity` above 1 (a qcow2 target's cluster size), every operation covers whole units of
+    /// it: copies widen outward to unit boundaries (the source holds the whole point in time, so the rest
+    /// of a unit is read from it), and zero ranges keep only their whole units, their partial ends becoming
+    /// copies. Units are counted from 0 and clamped to the end of the extents, where the disk may end
+    /// mid-unit. `requestSize` must be a multiple of `granularity`.
+    public init(extents: [SourceExtent], mode: CopyMode, requestSize: Int, granularity: Int = 1) {
+        precondition(requestSize > 0 && granularity > 0 && requestSize % granularity == 0, "bad request size or granularity")
+        var merged: [PlannedOperation] = []
         for extent in extents where extent.length > 0 {
             guard let action = Self.action(for: extent, mode: mode) else { continue }
             // Neighbouring extents with the same action (e.g. data whose dirty flag differs in full mode)
             // become one, so requests are not cut needlessly.
-            if var current = pending, current.action == action, current.offset + current.length == extent.offset {
-                current.length += extent.length
-                pending = current
+            if let last = merged.last, last.action == action, last.offset + last.length == extent.offset {
+                merged[merged.count - 1].length += extent.length
             } else {
-                if let current = pending { append(current, requestSize: UInt64(requestSize)) }
-                pending = PlannedOperation(offset: extent.offset, length: extent.length, action: action)
+                merged.append(PlannedOperation(offset: extent.offset, length: extent.length, action: action))
             }
         }
-        if let current = pending { append(current, requestSize: UInt64(requestSize)) }
+        if granularity > 1, let end = extents.last?.end {
+            merged = Self.aligned(merged, to: UInt64(granularity), end: end)
+        }
+        extentCount = merged.count
+        for operation in merged { append(operation, requestSize: UInt64(requestSize)) }
+    }
+
+    /// Widens copies and narrows zeros to whole units; `operations` are sorted and disjoint.
+    static func aligned(_ operations: [PlannedOperation], to unit: UInt64, end: UInt64) -> [PlannedOperation] {
+        func down(_ value: UInt64) -> UInt64 { value / unit * unit }
+        func up(_ value: UInt64) -> UInt64 { value == end ? end : min(end, (value + unit - 1) / unit * unit) }
+        var pieces: [PlannedOperation] = []
+        func add(_ start: UInt64, _ stop: UInt64, _ action: PlannedOperation.Action) {
+            guard stop > start else { return }
+            pieces.append(PlannedOperation(offset: start, length: stop - start, action: action))
+        }
+        for operation in operations {
+            let start = operation.offset
+            let stop = operation.offset + operation.length
+            switch operation.action {
+            case .copy:
+                add(down(start), up(stop), .copy)
+            case .zero:
+                let innerStart = up(start)
+                let innerStop = stop == end ? end : down(stop)
+                if innerStart < innerStop {
+                    add(down(start), innerStart, .copy)
+                    add(innerStart, innerStop, .zero)
+                    add(innerStop, up(stop), .copy)
+                } else {
+                    add(down(start), up(stop), .copy)  // no whole unit inside: copy what is there
+                }
+            }
+        }
+        // Widened copies may now overlap or touch each other; zeros never overlap copies, because a
+        // zero keeps only units it covers entirely, and a copy only widens into units it touches.
+        var result: [PlannedOperation] = []
+        for piece in pieces {
+            if let last = result.last, last.action == .copy, piece.action == .copy,
+                piece.offset <= last.offset + last.length
+            {
+                let stop = max(last.offset + last.length, piece.offset + piece.length)
+                result[result.count - 1].length = stop - last.offset
+            } else if let last = result.last, last.action == .zero, piece.action == .zero,
+                piece.offset == last.offset + last.length
+            {
+                result[result.count - 1].length += piece.length
+            } else {
+                result.append(piece)
+            }
+        }
+        return result
     }
 
     static func action(for extent: SourceExtent, mode: CopyMode) -> PlannedOperation.Action? {
@@ -66,7 +121,6 @@ public struct ExtentPlan: Sendable, Equatable {
     }
 
     private mutating func append(_ operation: PlannedOperation, requestSize: UInt64) {
-        extentCount += 1
         guard operation.action == .copy else {
             operations.append(operation)
             return

@@ -7,4 +7,15 @@ public protocol BlockTarget: Sendable {
 
     /// Makes `length` bytes at `offset` read as zeros, without keeping data there where possible.
     func writeZeros(at offset: UInt64, length: UInt64) async throws(CopyError)
+
+    /// The copy will write nothing more below `offset`; a target may write out what it kept for that range.
+    func settled(below offset: UInt64) async throws(CopyError)
+
+    /// The smallest unit the target writes: every write and zero covers whole units (except at the end).
+    var granularity: Int { get }
+}
+
+extension BlockTarget {
+    public func settled(below offset: UInt64) async throws(CopyError) {}
+    public var granularity: Int { 1 }
 }

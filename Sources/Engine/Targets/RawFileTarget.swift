@@ -31,10 +31,8 @@ public final class RawFileTarget: BlockTarget {
         at path: String, size: UInt64, replacing: Bool,
         _ body: (RawFileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {
-        if !replacing && FileCalls.exists(path) {
-            throw CopyError(.targetMismatch, "\(path) exists; pass --overwrite to replace it with a full copy, or --bitmap NAME to update it")
-        }
-        let temporary = temporaryPath(for: path)
+        try NewFile.checkReplaceable(path, replacing: replacing)
+        let temporary = NewFile.temporaryPath(for: path)
         let target = try await FileCalls.offload { () throws(CopyError) -> RawFileTarget in
             FileCalls.remove(temporary)  // a leftover of a run that was killed
             let file = try FileCalls.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL)
@@ -56,18 +54,13 @@ public final class RawFileTarget: BlockTarget {
             throw error
         }
         try await FileCalls.offload { () throws(CopyError) in
-            do throws(CopyError) {
-                defer { FileCalls.close(target.file) }
-                try FileCalls.sync(target.file)
-            } catch {
+            defer { FileCalls.close(target.file) }
+            do throws(CopyError) { try FileCalls.sync(target.file) } catch {
                 FileCalls.remove(temporary)
                 throw error
             }
-            try FileCalls.rename(temporary, to: path)
-            let marker = UpdateMarker(targetPath: path)
-            try FileCalls.syncDirectory(marker.directory)
-            try marker.remove()
         }
+        try await NewFile.commit(temporary, as: path)
         return result
     }
 
@@ -112,11 +105,6 @@ public final class RawFileTarget: BlockTarget {
             try marker.remove()
         }
         return result
-    }
-
-    static func temporaryPath(for path: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).pullback-partial").path
     }
 
     // MARK: BlockTarget

@@ -41,5 +41,5 @@ struct UpdateMarker {
         try FileCalls.syncDirectory(directory)
     }
 
-    var directory: String { (targetPath as NSString).deletingLastPathComponent.isEmpty ? "." : (targetPath as NSString).deletingLastPathComponent }
+    var directory: String { NewFile.directory(of: targetPath) }
 }

@@ -1,0 +1,115 @@
+import Foundation
+import QCOW2
+
+/// A new qcow2 image as a copy target: standalone for a full copy, or an overlay over a backing image for
+/// an incremental one, written by ``QCOW2Writer`` in one pass.
+///
+/// Use it through ``withNewImage(at:size:backing:replacing:_:)``: the image is written under a temporary
+/// name and renamed to its path only once finalized and flushed, so a failure leaves nothing behind and an
+/// existing file at the path untouched.
+public final class QCOW2FileTarget: BlockTarget {
+    /// The file the image becomes once committed.
+    public let path: String
+    private let writer: QCOW2Writer
+
+    private init(path: String, writer: QCOW2Writer) {
+        self.path = path
+        self.writer = writer
+    }
+
+    /// A backing image for an overlay: where it is, and the name to store in the overlay's header.
+    public struct Backing: Sendable {
+        /// The backing image's path, as the caller gave it.
+        public var path: String
+        /// The name stored in the overlay: relative to the overlay's directory, so both can move together.
+        public var storedName: String
+
+        /// Checks that `path` is a qcow2 image of `size` bytes and computes its name relative to `overlay`.
+        public static func inspect(_ path: String, size: UInt64, for overlay: String) throws(CopyError) -> Backing {
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw CopyError(.targetMismatch, "cannot open the backing image \(path); give the previous point's qcow2 image")
+            }
+            defer { try? handle.close() }
+            let bytes = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
+            let fileSize = (try? handle.seekToEnd()) ?? 0
+            let header: QCOW2Header
+            do throws(QCOW2Error) {
+                header = try QCOW2Header.parse(bytes, fileSize: fileSize)
+            } catch {
+                throw CopyError(.targetMismatch, "the backing image \(path) is not usable: \(error.message)", cause: error)
+            }
+            guard header.size == size else {
+                throw CopyError(
+                    .targetMismatch,
+                    "the backing image \(path) is \(header.size) bytes but the source is \(size) bytes; give the previous point of this disk")
+            }
+            return Backing(path: path, storedName: RelativePath.from(directoryOf: overlay, to: path))
+        }
+    }
+
+    // MARK: Scope
+
+    /// Writes a new qcow2 image of `size` bytes at `path` through `body`, with `backing` for an overlay.
+    public static func withNewImage<Result: Sendable>(
+        at path: String, size: UInt64, backing: Backing?, replacing: Bool,
+        _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
+    ) async throws(CopyError) -> Result {
+        try NewFile.checkReplaceable(path, replacing: replacing)
+        let temporary = NewFile.temporaryPath(for: path)
+        let writer = try await FileCalls.offload { () throws(CopyError) -> QCOW2Writer in
+            FileCalls.remove(temporary)  // a leftover of a run that was killed
+            do throws(QCOW2Error) {
+                return try QCOW2Writer(creating: temporary, size: size, backingFile: backing?.storedName)
+            } catch {
+                throw CopyError(error, target: path)
+            }
+        }
+        let target = QCOW2FileTarget(path: path, writer: writer)
+        let result: Result
+        do throws(CopyError) {
+            result = try await body(target)
+            try await FileCalls.offload { () throws(CopyError) in
+                defer { writer.close() }
+                do throws(QCOW2Error) { try writer.finalize() } catch { throw CopyError(error, target: path) }
+            }
+        } catch {
+            writer.close()
+            FileCalls.remove(temporary)
+            throw error
+        }
+        try await NewFile.commit(temporary, as: path)
+        return result
+    }
+
+    // MARK: BlockTarget
+
+    public var granularity: Int { writer.clusterSize }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
+        let borrowed = BorrowedBytes(pointer: bytes)
+        try await FileCalls.offload { [writer, path] () throws(CopyError) in
+            do throws(QCOW2Error) { try writer.writeClusters(borrowed.pointer, at: offset) } catch { throw CopyError(error, target: path) }
+        }
+    }
+
+    public func writeZeros(at offset: UInt64, length: UInt64) async throws(CopyError) {
+        do throws(QCOW2Error) { try writer.zeroClusters(at: offset, length: length) } catch { throw CopyError(error, target: path) }
+    }
+
+    public func settled(below offset: UInt64) async throws(CopyError) {
+        try await FileCalls.offload { [writer, path] () throws(CopyError) in
+            do throws(QCOW2Error) { try writer.settle(below: offset) } catch { throw CopyError(error, target: path) }
+        }
+    }
+}
+
+extension CopyError {
+    /// A qcow2 writer's error as a copy error: a full disk is called so.
+    init(_ error: QCOW2Error, target: String) {
+        if let system = error.cause as? SystemError, system.errno == ENOSPC || system.errno == EDQUOT {
+            self.init(.noSpace, "no space left for \(target); free space or choose another target", cause: error)
+        } else {
+            self.init(.target, "writing \(target) failed: \(error.message)", cause: error)
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import Synchronization
+
+/// Writes a qcow2 version 3 image in one pass, as data arrives, in any order.
+///
+/// Data clusters are appended to the file as they are written; each guest cluster is placed once. L2
+/// tables stay in memory only until ``settle(below:)`` says their range is complete, then they are
+/// appended too; ``finalize()`` writes the L1 table, the refcount structures (every cluster is used once,
+/// so refcounts are all 1 and need no bookkeeping) and finally the header. Until then the file has no
+/// qcow2 header at all, so nothing opens a half-written image as a good one.
+///
+/// With a backing file, ranges zeroed through ``zeroClusters(at:length:)`` become zero clusters that hide
+/// the backing file's data; without one they stay unallocated, which reads as zeros.
+public final class QCOW2Writer: Sendable {
+    /// The file being written.
+    public var path: String { file.path }
+    /// The image's virtual size.
+    public let size: UInt64
+    /// Bytes per cluster.
+    public let clusterSize: Int
+    /// The backing file name stored in the header, if any.
+    public let backingFile: String?
+
+    private let template: QCOW2Header
+    private let file: HostFile
+    private let state: Mutex<State>
+
+    private struct State {
+        /// The next free host cluster; cluster 0 holds the header.
+        var nextCluster: UInt64 = 1
+        var l1: [UInt64]
+        /// L2 tables not yet written, by L1 index.
+        var pendingTables: [Int: [UInt64]] = [:]
+        var finalized = false
+    }
+
+    static let copiedFlag: UInt64 = 1 << 63
+    static let zeroFlag: UInt64 = 1
+
+    /// Creates a new image file at `path`, which must not exist.
+    ///
+    /// `backingFile` is stored as given (pass a path relative to the image's directory so the pair can be
+    /// moved); its format is recorded as `backingFormat`.
+    public init(
+        creating path: String, size: UInt64, backingFile: String? = nil, backingFormat: String = "qcow2",
+        clusterBits: Int = 16
+    ) throws(QCOW2Error) {
+        guard (9...21).contains(clusterBits) else {
+            throw QCOW2Error(.invalidArgument, "cluster bits \(clusterBits) is outside 9-21")
+        }
+        var header = QCOW2Header()
+        header.clusterBits = UInt32(clusterBits)
+        header.size = size
+        let bytesPerTable = UInt64(header.clusterSize) * UInt64(header.l2Entries)
+        header.l1Size = UInt32((size + bytesPerTable - 1) / bytesPerTable)
+        header.backingFile = backingFile
+        header.backingFormat = backingFile == nil ? nil : backingFormat
+        guard Int(header.l1Size) * 8 <= QCOW2Header.maximumL1Bytes else {
+            throw QCOW2Error(.invalidArgument, "a virtual size of \(size) bytes needs a larger L1 table than qcow2 allows")
+        }
+        guard header.encoded().count <= header.clusterSize else {
+            throw QCOW2Error(.invalidArgument, "the backing file name is too long for the header cluster")
+        }
+        self.size = size
+        self.clusterSize = header.clusterSize
+        self.backingFile = backingFile
+        self.template = header
+        self.file = try HostFile.create(path)
+        self.state = Mutex(State(l1: Array(repeating: 0, count: Int(header.l1Size))))
+    }
+
+    // MARK: Data
+
+    /// Writes whole clusters at `offset` (cluster-aligned); `bytes.count` is a multiple of the cluster
+    /// size, except for a write that ends at the image's end. Each cluster may be written once.
+    public func writeClusters(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(QCOW2Error) {
+        let count = UInt64(bytes.count)
+        try checkAligned(offset, count)
+        guard count > 0 else { return }
+        let clusters = (count + UInt64(clusterSize) - 1) / UInt64(clusterSize)
+        let host = try state.withLock { state throws(QCOW2Error) -> UInt64 in
+            let first = state.nextCluster
+            for index in 0..<clusters {
+                let hostOffset = (first + index) * UInt64(clusterSize)
+                try set(&state, guestOffset: offset + index * UInt64(clusterSize), entry: hostOffset | Self.copiedFlag)
+            }
+            state.nextCluster += clusters
+            return first * UInt64(clusterSize)
+        }
+        try file.write(bytes, at: host)
+    }
+
+    /// Makes whole clusters read as zeros: zero clusters over a backing file, nothing without one.
+    public func zeroClusters(at offset: UInt64, length: UInt64) throws(QCOW2Error) {
+        try checkAligned(offset, length)
+        guard backingFile != nil, length > 0 else { return }
+        try state.withLock { state throws(QCOW2Error) in
+            var guest = offset
+            while guest < offset + length {
+                try set(&state, guestOffset: guest, entry: Self.zeroFlag)
+                guest += UInt64(clusterSize)
+            }
+        }
+    }
+
+    private func checkAligned(_ offset: UInt64, _ length: UInt64) throws(QCOW2Error) {
+        let mask = UInt64(clusterSize - 1)
+        guard offset & mask == 0, offset + length <= size, length & mask == 0 || offset + length == size else {
+            throw QCOW2Error(
+                .invalidArgument, "range of \(length) bytes at \(offset) is not whole clusters of \(clusterSize) bytes within \(size)")
+        }
+    }
+
+    private func set(_ state: inout State, guestOffset: UInt64, entry: UInt64) throws(QCOW2Error) {
+        let cluster = guestOffset / UInt64(clusterSize)
+        let tableIndex = Int(cluster / UInt64(template.l2Entries))
+        let entryIndex = Int(cluster % UInt64(template.l2Entries))
+        guard state.l1[tableIndex] == 0 else {
+            throw QCOW2Error(.invalidArgument, "cluster at \(guestOffset) written after its range was settled")
+        }
+        var table = state.pendingTables.removeValue(forKey: tableIndex) ?? Array(repeating: 0, count: template.l2Entries)
+        defer { state.pendingTables[tableIndex] = table }
+        guard table[entryIndex] == 0 else {
+            throw QCOW2Error(.invalidArgument, "cluster at \(guestOffset) written twice")
+        }
+        table[entryIndex] = entry
+    }
+
+    // MARK: Metadata
+
+    /// Writes out the L2 tables whose whole range lies below `offset`: the caller promises to write
+    /// nothing there any more. This is what keeps memory bounded whatever the image size.
+    public func settle(below offset: UInt64) throws(QCOW2Error) {
+        let bytesPerTable = UInt64(clusterSize) * UInt64(template.l2Entries)
+        try state.withLock { state throws(QCOW2Error) in
+            for tableIndex in state.pendingTables.keys.sorted()
+            where min(UInt64(tableIndex + 1) * bytesPerTable, size) <= offset {
+                try writeTable(&state, tableIndex)
+            }
+        }
+    }
+
+    private func writeTable(_ state: inout State, _ tableIndex: Int) throws(QCOW2Error) {
+        guard let table = state.pendingTables.removeValue(forKey: tableIndex) else { return }
+        let host = state.nextCluster * UInt64(clusterSize)
+        state.nextCluster += 1
+        try file.write(Self.bigEndian(table), at: host)
+        state.l1[tableIndex] = host | Self.copiedFlag
+    }
+
+    /// Writes the remaining L2 tables, the L1 table, the refcounts and the header, and flushes the file.
+    /// The image is valid only once this returns.
+    public func finalize() throws(QCOW2Error) {
+        try state.withLock { state throws(QCOW2Error) in
+            guard !state.finalized else { throw QCOW2Error(.invalidArgument, "the image is finalized already") }
+            for tableIndex in state.pendingTables.keys.sorted() { try writeTable(&state, tableIndex) }
+
+            var header = template
+            let l1Clusters = UInt64((state.l1.count * 8 + clusterSize - 1) / clusterSize)
+            header.l1TableOffset = state.l1.isEmpty ? 0 : state.nextCluster * UInt64(clusterSize)
+            if !state.l1.isEmpty { try file.write(Self.bigEndian(state.l1), at: header.l1TableOffset) }
+            state.nextCluster += l1Clusters
+
+            let refcounts = RefcountLayout(usedClusters: state.nextCluster, clusterSize: clusterSize)
+            try refcounts.write(to: file, startingAt: state.nextCluster)
+            header.refcountTableOffset = state.nextCluster * UInt64(clusterSize)
+            header.refcountTableClusters = UInt32(refcounts.tableClusters)
+            state.nextCluster = refcounts.totalClusters
+
+            try file.truncate(to: state.nextCluster * UInt64(clusterSize))
+            try file.sync()  // everything the header points to is on disk before the header is
+            try file.write(header.encoded(), at: 0)
+            try file.sync()
+            state.finalized = true
+        }
+    }
+
+    /// Closes the file. Call it once, after ``finalize()`` or after giving up on the image.
+    public func close() {
+        file.close()
+    }
+
+    /// Bytes the image file occupies so far (data, tables and, once finalized, the rest).
+    public var fileSize: UInt64 { state.withLock { $0.nextCluster } * UInt64(clusterSize) }
+
+    static func bigEndian(_ entries: [UInt64]) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: entries.count * 8)
+        bytes.withUnsafeMutableBytes { raw in
+            for (index, entry) in entries.enumerated() { BigEndianWriter.put(entry, into: raw, at: index * 8) }
+        }
+        return bytes
+    }
+}
