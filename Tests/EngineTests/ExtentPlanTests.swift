@@ -103,3 +103,111 @@ import Testing
         for (a, b) in zip(merged, merged.dropFirst()) { #expect(a.end == b.offset) }
     }
 }
+
+// Planning for a target with clusters: every operation covers whole clusters.
+@Suite struct ClusterAlignedPlanTests {
+    let cluster: UInt64 = 65536
+
+    func extent(_ offset: UInt64, _ length: UInt64, _ content: SourceExtent.Content, dirty: Bool) -> SourceExtent {
+        SourceExtent(offset: offset, length: length, content: content, isDirty: dirty)
+    }
+
+    @Test func dirtyDataWidensToWholeClusters() {
+        let extents = [
+            extent(0, 65535, .data, dirty: false), extent(65535, 3, .data, dirty: true),
+            extent(65538, 4 * cluster - 65538, .data, dirty: false),
+        ]
+        let plan = ExtentPlan(extents: extents, mode: .incremental, requestSize: 1 << 20, granularity: Int(cluster))
+        #expect(plan.operations == [PlannedOperation(offset: 0, length: 2 * cluster, action: .copy)])
+    }
+
+    @Test func dirtyZerosKeepWholeClustersAndCopyTheirPartialEnds() {
+        // Zeros from 1000 to 3 clusters + 1000: cluster 0 and 3 are partly zero, so they are copied.
+        let extents = [
+            extent(0, 1000, .data, dirty: false), extent(1000, 3 * cluster, .zero, dirty: true),
+            extent(3 * cluster + 1000, cluster - 1000, .data, dirty: false),
+        ]
+        let plan = ExtentPlan(extents: extents, mode: .incremental, requestSize: 1 << 20, granularity: Int(cluster))
+        #expect(
+            plan.operations == [
+                PlannedOperation(offset: 0, length: cluster, action: .copy),
+                PlannedOperation(offset: cluster, length: 2 * cluster, action: .zero),
+                PlannedOperation(offset: 3 * cluster, length: cluster, action: .copy),
+            ])
+    }
+
+    @Test func aZeroRangeInsideOneClusterIsCopied() {
+        let extents = [extent(0, 100, .data, dirty: false), extent(100, 200, .zero, dirty: true), extent(300, cluster - 300, .data, dirty: false)]
+        let plan = ExtentPlan(extents: extents, mode: .incremental, requestSize: 1 << 20, granularity: Int(cluster))
+        #expect(plan.operations == [PlannedOperation(offset: 0, length: cluster, action: .copy)])
+    }
+
+    @Test func theLastPartialClusterEndsAtTheDisksEnd() {
+        let end = 3 * cluster + 512
+        let extents = [extent(0, end - 10, .zero, dirty: true), extent(end - 10, 10, .data, dirty: true)]
+        let plan = ExtentPlan(extents: extents, mode: .incremental, requestSize: 1 << 20, granularity: Int(cluster))
+        #expect(
+            plan.operations == [
+                PlannedOperation(offset: 0, length: 3 * cluster, action: .zero),
+                PlannedOperation(offset: 3 * cluster, length: 512, action: .copy),
+            ])
+        let zeroToEnd = ExtentPlan(extents: [extent(0, end, .zero, dirty: true)], mode: .incremental, requestSize: 1 << 20, granularity: Int(cluster))
+        #expect(zeroToEnd.operations == [PlannedOperation(offset: 0, length: end, action: .zero)])
+    }
+
+    @Test func widenedCopiesThatMeetAreMergedAndCutAtRequests() {
+        let extents = [
+            extent(10, 10, .data, dirty: true), extent(20, cluster, .data, dirty: false),
+            extent(cluster + 20, 10, .data, dirty: true), extent(cluster + 30, 30 * cluster, .data, dirty: false),
+        ]
+        let plan = ExtentPlan(extents: extents, mode: .incremental, requestSize: Int(cluster), granularity: Int(cluster))
+        #expect(
+            plan.operations == [
+                PlannedOperation(offset: 0, length: cluster, action: .copy),
+                PlannedOperation(offset: cluster, length: cluster, action: .copy),
+            ])
+        #expect(plan.extentCount == 1)
+    }
+
+    @Test func everyOperationIsClusterAlignedOnRandomExtents() {
+        var generator = SplitMix(seed: 7)
+        for _ in 0..<200 {
+            var extents: [SourceExtent] = []
+            var offset: UInt64 = 0
+            while offset < 40 * cluster {
+                let length = generator.next() % (3 * cluster) + 1
+                extents.append(
+                    extent(offset, length, generator.next() % 2 == 0 ? .data : .zero, dirty: generator.next() % 3 != 0))
+                offset += length
+            }
+            let end = offset
+            let plan = ExtentPlan(extents: extents, mode: .incremental, requestSize: 1 << 20, granularity: Int(cluster))
+            for operation in plan.operations {
+                #expect(operation.offset % cluster == 0)
+                #expect((operation.offset + operation.length) % cluster == 0 || operation.offset + operation.length == end)
+            }
+            for (a, b) in zip(plan.operations, plan.operations.dropFirst()) { #expect(a.offset + a.length <= b.offset) }
+            // Every dirty byte is covered, and dirty data is never planned as zero.
+            for source in extents where source.isDirty {
+                for probe in [source.offset, source.offset + source.length - 1] {
+                    let covering = plan.operations.first { $0.offset <= probe && probe < $0.offset + $0.length }
+                    #expect(covering != nil)
+                    if source.content == .data { #expect(covering?.action == .copy) }
+                }
+            }
+        }
+    }
+}
+
+/// A small deterministic generator, so a failure reproduces.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
