@@ -135,6 +135,10 @@ public enum CopyOperation {
     /// cannot work before anything is opened.
     static func mode(of request: CopyRequest, targetExists: Bool) throws(CopyError) -> CopyMode {
         let target = request.targetPath
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CopyError(.targetMismatch, "\(target) is a directory; give the path of an image file")
+        }
         switch request.format {
         case .raw:
             if request.backingPath != nil {

@@ -12,6 +12,8 @@ public enum ClusterMapping: Sendable, Equatable {
 
 /// The layout facts of one image needed to decode its L1 and L2 entries.
 struct ClusterGeometry: Sendable {
+    /// The image's path, so that an error names the file it is about.
+    let path: String
     let clusterBits: Int
     let version: UInt32
     /// The image file's size: every structure must start inside it.
@@ -34,11 +36,11 @@ struct ClusterGeometry: Sendable {
         let offset = entry & Self.offsetMask
         guard offset != 0 else { return nil }
         guard offset & clusterMask == 0 else {
-            throw QCOW2Error(.corrupt, "L1 entry \(index) points to an L2 table at \(offset), not aligned to a cluster")
+            throw corrupt("L1 entry \(index): the L2 table at \(offset) is not aligned to a cluster")
         }
         guard offset <= fileSize, fileSize - offset >= clusterSize else {
-            throw QCOW2Error(
-                .corrupt, "L1 entry \(index) points to an L2 table at \(offset), past the end of the file (\(fileSize) bytes)")
+            throw corrupt(
+                "L1 entry \(index): the L2 table at \(offset) runs past the end of the file (\(fileSize) bytes)")
         }
         return offset
     }
@@ -48,37 +50,37 @@ struct ClusterGeometry: Sendable {
         if entry & Self.compressedFlag != 0 {
             // The split between offset and sector count moves with the cluster size so that a compressed
             // cluster, which can take slightly more than a cluster, always has room for its count.
-            let shift = 62 - (clusterBits - 8)
-            let hostOffset = entry & ((1 << UInt64(shift)) - 1)
-            let sectors = ((entry >> UInt64(shift)) & ((1 << UInt64(clusterBits - 8)) - 1)) + 1
+            let shift = UInt64(62 - (clusterBits - 8))
+            let hostOffset = entry & ((1 << shift) - 1)
+            let sectors = ((entry >> shift) & ((1 << UInt64(clusterBits - 8)) - 1)) + 1
             let length = Int(sectors) * 512 - Int(hostOffset & 511)
             guard hostOffset != 0, hostOffset < fileSize else {
-                throw QCOW2Error(
-                    .corrupt,
-                    "the compressed cluster at guest offset \(guestOffset) is stored at \(hostOffset), outside the file (\(fileSize) bytes)")
+                throw corrupt("guest offset \(guestOffset): compressed data at \(hostOffset) is outside the file")
             }
             return .compressed(hostOffset: hostOffset, length: length)
         }
         if entry & Self.zeroFlag != 0 {
             // Version 2 has no zero flag; qemu treats the bit there as corruption, and so do we.
             guard version >= 3 else {
-                throw QCOW2Error(.corrupt, "a version 2 image has a zero cluster at guest offset \(guestOffset)")
+                throw corrupt("guest offset \(guestOffset): a zero cluster in a version 2 image")
             }
             return .zero
         }
         let hostOffset = entry & Self.offsetMask
         guard hostOffset != 0 else { return .unallocated }
         guard hostOffset & clusterMask == 0 else {
-            throw QCOW2Error(
-                .corrupt, "the cluster at guest offset \(guestOffset) is stored at \(hostOffset), not aligned to a cluster")
+            throw corrupt("guest offset \(guestOffset): the cluster at \(hostOffset) is not aligned to a cluster")
         }
         // A cluster that starts past the end of the file would read as zeros, silently; that is a damaged
         // image, not a sparse one. A cluster the file ends inside of reads zeros for its tail, as in qemu.
         guard hostOffset < fileSize else {
-            throw QCOW2Error(
-                .corrupt,
-                "the cluster at guest offset \(guestOffset) is stored at \(hostOffset), past the end of the file (\(fileSize) bytes)")
+            throw corrupt("guest offset \(guestOffset): the cluster at \(hostOffset) is past the end of the file")
         }
         return .data(hostOffset: hostOffset)
+    }
+
+    /// A corruption error naming the image, since a chain has several.
+    private func corrupt(_ message: String) -> QCOW2Error {
+        QCOW2Error(.corrupt, "\(path) is corrupt: \(message) (file size \(fileSize))")
     }
 }

@@ -25,9 +25,9 @@ enum RawDeflate {
             }
         }
         guard status == Z_STREAM_END || status == Z_BUF_ERROR || status == Z_OK, remaining == 0 else {
+            let problem = "zlib status \(status), \(remaining) bytes short"
             throw QCOW2Error(
-                .corrupt,
-                "the compressed cluster at \(hostOffset) does not inflate to a cluster (zlib status \(status), \(remaining) bytes short)")
+                .corrupt, "the compressed cluster at \(hostOffset) does not inflate to a cluster (\(problem))")
         }
         return output
     }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An image file opened read-only, and the only place in the reader that makes system calls on it.
@@ -47,8 +47,8 @@ final class ReadOnlyFile: Sendable {
         self.path = path
         self.descriptor = fd
         self.size = UInt64(end)
-        self.device = UInt64(status.st_dev)
-        self.inode = UInt64(status.st_ino)
+        self.device = UInt64(truncatingIfNeeded: status.st_dev)
+        self.inode = UInt64(truncatingIfNeeded: status.st_ino)
     }
 
     deinit {
@@ -91,7 +91,7 @@ final class ReadOnlyFile: Sendable {
     func allocatedBytes() throws(QCOW2Error) -> UInt64 {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw Self.failure("stat", path, errno: errno) }
-        return UInt64(status.st_blocks) * 512
+        return UInt64(truncatingIfNeeded: status.st_blocks) * 512
     }
 
     /// The typed error for a failed system call: what was attempted, on which file, and errno as the cause

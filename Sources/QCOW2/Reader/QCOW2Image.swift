@@ -1,0 +1,186 @@
+/// One qcow2 image file, read-only: its header, its L1 table, and the mapping of each guest cluster.
+///
+/// It does not follow its backing file; `QCOW2Chain` does. Safe to use from several threads at once: the
+/// only mutable state, the L2 and inflated-cluster caches, sits behind a mutex.
+public final class QCOW2Image: Sendable {
+    /// The path the image was opened by.
+    public let path: String
+    /// The parsed header, including the backing file name and format as written in the image.
+    public let header: QCOW2Header
+
+    let file: ReadOnlyFile
+    let geometry: ClusterGeometry
+    /// The whole L1 table, decoded. At most `QCOW2Header.maximumL1Bytes`, which the header parser enforces.
+    let l1Table: [UInt64]
+    private let l2Tables: BoundedCache<UInt64, [UInt64]>
+    private let inflatedClusters: BoundedCache<UInt64, [UInt8]>
+
+    /// Metadata the caches may hold, whatever the cluster size: enough for 64 L2 tables of 64 KiB
+    /// clusters (32 GiB of guest disk), and never fewer than a handful of tables for 2 MiB clusters.
+    private static let cacheBudget = 4 << 20
+
+    /// Opens the image at `path` read-only and reads its header and L1 table.
+    ///
+    /// Throws `.notQCOW2` for a file without the qcow2 magic, `.unsupported` for features that cannot be
+    /// read safely, `.corrupt` for inconsistent structures and `.io` if the file cannot be read.
+    public convenience init(path: String) throws(QCOW2Error) {
+        try self.init(file: ReadOnlyFile(path: path))
+    }
+
+    init(file: ReadOnlyFile) throws(QCOW2Error) {
+        let header: QCOW2Header
+        do {
+            header = try Self.readHeader(file)
+        } catch {
+            throw QCOW2Error(error.code, "\(file.path): \(error.message)", cause: error.cause)
+        }
+        self.path = file.path
+        self.file = file
+        self.header = header
+        self.geometry = ClusterGeometry(
+            path: file.path, clusterBits: Int(header.clusterBits), version: header.version, fileSize: file.size)
+        self.l1Table = try Self.readTable(
+            file, at: header.l1TableOffset, entries: Int(header.l1Size))
+        let clusterSize = header.clusterSize
+        self.l2Tables = BoundedCache(capacity: max(4, min(64, Self.cacheBudget / clusterSize)))
+        self.inflatedClusters = BoundedCache(capacity: max(2, min(8, Self.cacheBudget / clusterSize)))
+    }
+
+    /// The size of the disk the image presents, in bytes.
+    public var virtualSize: UInt64 { header.size }
+    /// Bytes per cluster, the unit of allocation and of mapping.
+    public var clusterSize: Int { header.clusterSize }
+    /// The size of the image file itself when it was opened.
+    public var fileSize: UInt64 { file.size }
+
+    /// How the guest cluster that contains `guestOffset` is stored in this image (ignoring any backing file).
+    ///
+    /// Throws `.invalidArgument` for an offset at or past the virtual size, `.corrupt` if the L1 or L2
+    /// entry points somewhere it may not.
+    public func mapping(ofClusterAt guestOffset: UInt64) throws(QCOW2Error) -> ClusterMapping {
+        guard guestOffset < virtualSize else {
+            throw QCOW2Error(.invalidArgument, "\(path): offset \(guestOffset) is past the virtual size \(virtualSize)")
+        }
+        let clusterStart = guestOffset & ~geometry.clusterMask
+        let end = min(clusterStart + geometry.clusterSize, virtualSize)
+        var found = ClusterMapping.unallocated
+        try forEachRun(in: clusterStart..<end) { run throws(QCOW2Error) in found = run.mapping }
+        return found
+    }
+
+    /// Calls `body` with consecutive runs that exactly cover `range` (which must lie within the virtual
+    /// size), walking L1 then L2 so that unallocated L2 ranges cost one step however large they are.
+    func forEachRun(in range: Range<UInt64>, _ body: (LayerRun) throws(QCOW2Error) -> Void) throws(QCOW2Error) {
+        precondition(range.upperBound <= virtualSize, "runs are only defined inside the virtual disk")
+        var merger = LayerRunMerger()
+        var offset = range.lowerBound
+        let l2Shift = UInt64(geometry.clusterBits + geometry.l2Bits)
+        while offset < range.upperBound {
+            let l1Index = offset >> l2Shift
+            let tableEnd = min(range.upperBound, (l1Index + 1) << l2Shift)
+            guard l1Index < UInt64(l1Table.count) else {
+                throw QCOW2Error(
+                    .corrupt, "\(path): guest offset \(offset) is beyond the L1 table (\(l1Table.count) entries)")
+            }
+            guard let tableOffset = try geometry.l2TableOffset(fromL1Entry: l1Table[Int(l1Index)], index: Int(l1Index))
+            else {
+                try merger.add(LayerRun(offset: offset, length: tableEnd - offset, mapping: .unallocated), body)
+                offset = tableEnd
+                continue
+            }
+            let table = try l2Table(at: tableOffset)
+            while offset < tableEnd {
+                let clusterStart = offset & ~geometry.clusterMask
+                let clusterEnd = min(clusterStart + geometry.clusterSize, tableEnd)
+                let index = Int((offset >> UInt64(geometry.clusterBits)) & UInt64(table.count - 1))
+                var mapping = try geometry.mapping(ofL2Entry: table[index], guestOffset: clusterStart)
+                if case .data(let host) = mapping { mapping = .data(hostOffset: host + (offset - clusterStart)) }
+                try merger.add(LayerRun(offset: offset, length: clusterEnd - offset, mapping: mapping), body)
+                offset = clusterEnd
+            }
+        }
+        try merger.finish(body)
+    }
+
+    /// Fills `buffer` with the guest bytes of `run`, which must be a run of this image. An unallocated run
+    /// reads as zeros: the caller decides whether a backing file should be asked instead.
+    func read(_ run: LayerRun, into buffer: UnsafeMutableRawBufferPointer) throws(QCOW2Error) {
+        precondition(UInt64(buffer.count) == run.length, "the buffer must match the run")
+        switch run.mapping {
+        case .data(let hostOffset):
+            try file.read(into: buffer, at: hostOffset)
+        case .compressed(let hostOffset, let length):
+            let cluster = try inflatedCluster(at: hostOffset, length: length)
+            let start = Int(run.offset & geometry.clusterMask)
+            cluster.withUnsafeBytes { source in
+                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[start..<start + buffer.count]))
+            }
+        case .zero, .unallocated:
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        }
+    }
+
+    /// L2 tables in the cache now; for tests of its bound.
+    var cachedL2Tables: Int { l2Tables.count }
+
+    // MARK: Loading metadata
+
+    private func l2Table(at offset: UInt64) throws(QCOW2Error) -> [UInt64] {
+        try l2Tables.value(for: offset) { () throws(QCOW2Error) in
+            try Self.readTable(file, at: offset, entries: header.l2Entries)
+        }
+    }
+
+    private func inflatedCluster(at hostOffset: UInt64, length: Int) throws(QCOW2Error) -> [UInt8] {
+        try inflatedClusters.value(for: hostOffset) { () throws(QCOW2Error) in
+            // The sector count may round past the end of the file for the last compressed cluster; those
+            // bytes were never written and deflate stops before them, so read only what exists.
+            let available = Int(min(UInt64(length), file.size - hostOffset))
+            let input = try file.read(count: available, at: hostOffset)
+            do throws(QCOW2Error) {
+                return try RawDeflate.inflateCluster(input, clusterSize: clusterSize, hostOffset: hostOffset)
+            } catch {
+                throw QCOW2Error(error.code, "\(path): \(error.message)", cause: error.cause)
+            }
+        }
+    }
+
+    /// Reads a table of big-endian 64-bit entries (L1 or L2).
+    private static func readTable(_ file: ReadOnlyFile, at offset: UInt64, entries: Int) throws(QCOW2Error) -> [UInt64]
+    {
+        let bytes = try file.read(count: entries * 8, at: offset)
+        return bytes.withUnsafeBytes { raw in
+            (0..<entries).map { UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+        }
+    }
+
+    /// Reads the fixed header first, then the first cluster (or the whole file if shorter), which holds
+    /// the header extensions and backing file name that `QCOW2Header.parse` needs.
+    private static func readHeader(_ file: ReadOnlyFile) throws(QCOW2Error) -> QCOW2Header {
+        let fixed = try file.read(count: Int(min(UInt64(QCOW2Header.minimumReadLength), file.size)), at: 0)
+        let reader = BigEndianReader(fixed)
+        guard fixed.count >= 72, try reader.u32(at: 0) == QCOW2Header.magic else {
+            return try QCOW2Header.parse(fixed, fileSize: file.size)  // throws .notQCOW2
+        }
+        try rejectOffsetsThatOverflow(reader)
+        let clusterBits = try reader.u32(at: 20)
+        // An out-of-range cluster size is rejected by the parser; hand it the fixed header only.
+        let clusterSize = (9...21).contains(clusterBits) ? UInt64(1) << UInt64(clusterBits) : UInt64(fixed.count)
+        let firstCluster = try file.read(count: Int(min(clusterSize, file.size)), at: 0)
+        return try QCOW2Header.parse(firstCluster, fileSize: file.size)
+    }
+
+    /// Offsets so large that the header parser's own bounds arithmetic would overflow (and trap) are
+    /// refused here first: a hostile header must be an error, not a crash.
+    private static func rejectOffsetsThatOverflow(_ reader: BigEndianReader) throws(QCOW2Error) {
+        let backingFileOffset = try reader.u64(at: 8)
+        guard backingFileOffset <= UInt64(Int32.max) else {
+            throw QCOW2Error(.corrupt, "the backing file name offset \(backingFileOffset) is outside the first cluster")
+        }
+        let l1Size = UInt64(try reader.u32(at: 36))
+        let l1TableOffset = try reader.u64(at: 40)
+        guard l1TableOffset <= UInt64.max - l1Size * 8 else {
+            throw QCOW2Error(.corrupt, "the L1 table offset \(l1TableOffset) is past any possible end of file")
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+/// An NBD server (qemu-nbd or nbdkit) listening on a unix socket inside the fixture (or on 127.0.0.1). It is stopped
+/// at teardown at the latest; tests stop it earlier when they need to write to its image.
+///
+/// No `nbdkit --exit-with-parent`: it uses PR_SET_PDEATHSIG, which fires when the *thread* that spawned the server
+/// exits, and Swift concurrency's pool threads come and go.
+final class NBDServer: @unchecked Sendable {
+    /// The unix socket, or nil for a server on TCP.
+    let socket: String?
+    /// The TCP port on 127.0.0.1, or nil for a server on a unix socket.
+    let port: Int?
+    let exportName: String
+    private let process: ChildProcess
+
+    private init(socket: String?, port: Int?, exportName: String, process: ChildProcess) {
+        self.socket = socket
+        self.port = port
+        self.exportName = exportName
+        self.process = process
+    }
+
+    /// The URI of this server's export, or of another export name on the same server.
+    func uri(export: String? = nil) -> String {
+        if let port {
+            return "nbd://127.0.0.1:\(port)/\(export ?? exportName)"
+        }
+        return "nbd+unix:///\(export ?? exportName)?socket=\(socket ?? "")"
+    }
+
+    /// Stops the server and waits until it has exited (so its image lock is released).
+    func stop() {
+        process.stop()
+    }
+
+    /// `qemu-nbd -r -t -k SOCK -f FORMAT -e SHARED [-x NAME] [-B BITMAP] IMAGE`.
+    ///
+    /// `shared` above 1 makes qemu-nbd advertise multi-conn. `throttleBytesPerSecond` puts a throttle filter in front
+    /// of the image so a copy takes long enough to be interrupted; the bitmap is still found through the filter.
+    static func qemuNBD(
+        _ fixture: Fixture,
+        image: String,
+        format: String = "qcow2",
+        bitmap: String? = nil,
+        exportName: String = "",
+        shared: Int = 8,
+        throttleBytesPerSecond: Int? = nil
+    ) async throws -> NBDServer {
+        let socket = fixture.path("qemu-nbd-\(UInt32.random(in: 0...UInt32.max)).sock")
+        var command = ["qemu-nbd", "-r", "-t", "-k", socket, "-e", String(shared)]
+        if !exportName.isEmpty {
+            command += ["-x", exportName]
+        }
+        if let bitmap {
+            command += ["-B", bitmap]
+        }
+        if let rate = throttleBytesPerSecond {
+            command += [
+                "--object", "throttle-group,id=tg0,x-bps-read=\(rate)",
+                "--image-opts",
+                "driver=throttle,throttle-group=tg0,file.driver=\(format),file.file.driver=file,"
+                    + "file.file.filename=\(image)",
+            ]
+        } else {
+            command += ["-f", format, image]
+        }
+        return try await start(fixture, command: command, socket: socket, exportName: exportName, label: "qemu-nbd")
+    }
+
+    /// `nbdkit -U SOCK -f ARGS...`, e.g. `["data", "0x5a", "size=1"]` or `["--filter=rate", "memory", ...]`.
+    static func nbdkit(_ fixture: Fixture, _ arguments: [String]) async throws -> NBDServer {
+        let socket = fixture.path("nbdkit-\(UInt32.random(in: 0...UInt32.max)).sock")
+        let command = ["nbdkit", "-U", socket, "-f"] + arguments
+        return try await start(fixture, command: command, socket: socket, exportName: "", label: "nbdkit")
+    }
+
+    /// `nbdkit -i 127.0.0.1 -p PORT -f ARGS...` on a free port picked at random (a few tries).
+    static func nbdkitTCP(_ fixture: Fixture, _ arguments: [String]) async throws -> NBDServer {
+        for _ in 0..<5 {
+            let port = Int.random(in: 20000...60000)
+            let command = ["nbdkit", "-i", "127.0.0.1", "-p", String(port), "-f"] + arguments
+            let process = try fixture.spawn(command, label: "nbdkit-tcp")
+            let server = NBDServer(socket: nil, port: port, exportName: "", process: process)
+            for _ in 0..<100 {
+                guard process.isRunning else { break }  // most likely the port is taken: try another
+                let probe = try await fixture.run(["nbdinfo", "--size", server.uri()], timeout: .seconds(30))
+                if probe.succeeded { return server }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            server.stop()
+        }
+        throw HarnessError("nbdkit did not start on any of 5 random TCP ports")
+    }
+
+    private static func start(
+        _ fixture: Fixture,
+        command: [String],
+        socket: String,
+        exportName: String,
+        label: String
+    ) async throws -> NBDServer {
+        let process = try fixture.spawn(command, label: label)
+        let server = NBDServer(socket: socket, port: nil, exportName: exportName, process: process)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(15)
+        while !FileManager.default.fileExists(atPath: socket) {
+            guard process.isRunning else {
+                throw HarnessError("\(label) exited before listening: \(process.result())")
+            }
+            guard clock.now < deadline else {
+                server.stop()
+                throw HarnessError("\(label) did not create \(socket) within 15 s: \(process.stderrSoFar())")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // The socket file appears at bind(); ask for the size once so the server surely accepts connections.
+        let probe = try await fixture.run(["nbdinfo", "--size", server.uri()], timeout: .seconds(30))
+        guard probe.succeeded else {
+            throw HarnessError("\(label) does not answer on \(socket): \(probe)")
+        }
+        return server
+    }
+}

@@ -1,0 +1,62 @@
+/// A qcow2 source image in the fixture, written with `qemu-io` and given persistent dirty bitmaps with `qemu-img`,
+/// exactly as a guest's writes would mark them. Only touch it while no server is running on it (image locks).
+struct QCOW2Image {
+    let path: String
+    let size: Int
+    let fixture: Fixture
+
+    /// `qemu-img create -f qcow2 PATH SIZE` (64 KiB clusters, so the bitmap granularity is 64 KiB).
+    static func create(_ fixture: Fixture, name: String = "src.qcow2", size: Int) async throws -> QCOW2Image {
+        let path = fixture.path(name)
+        try await fixture.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", path, String(size)])
+        return QCOW2Image(path: path, size: size, fixture: fixture)
+    }
+
+    /// Runs `qemu-io` commands (`write -P 0x11 0 1M`, `write -z 0 64k`, `discard 8M 1M`) in one invocation.
+    /// qemu-io exits non-zero when a command fails; its output is checked as well, to be sure.
+    func io(_ commands: String...) async throws {
+        try await io(commands)
+    }
+
+    /// Runs `qemu-io` commands given as an array.
+    func io(_ commands: [String]) async throws {
+        var command = ["qemu-io", "-f", "qcow2"]
+        for each in commands {
+            command += ["-c", each]
+        }
+        command.append(path)
+        let result = try await fixture.runChecked(command)
+        if result.stdout.contains("failed") || result.stderr.contains("failed") {
+            throw HarnessError("qemu-io reported a failure: \(result)")
+        }
+    }
+
+    /// `qemu-img bitmap --add`: a new persistent bitmap, clean from now on.
+    func addBitmap(_ name: String) async throws {
+        try await fixture.runChecked(["qemu-img", "bitmap", "--add", path, name])
+    }
+
+    /// `qemu-img bitmap --remove`.
+    func removeBitmap(_ name: String) async throws {
+        try await fixture.runChecked(["qemu-img", "bitmap", "--remove", path, name])
+    }
+
+    /// Serves the image read-only with qemu-nbd (multi-conn advertised unless `shared` is 1).
+    func serve(
+        bitmap: String? = nil,
+        exportName: String = "",
+        shared: Int = 8,
+        throttleBytesPerSecond: Int? = nil
+    ) async throws -> NBDServer {
+        try await NBDServer.qemuNBD(
+            fixture, image: path, bitmap: bitmap, exportName: exportName, shared: shared,
+            throttleBytesPerSecond: throttleBytesPerSecond)
+    }
+
+    /// The guest-visible content as a raw file (`qemu-img convert -O raw`), the reference to `cmp` targets against.
+    func rawReference(name: String = "reference.raw") async throws -> String {
+        let reference = fixture.path(name)
+        try await fixture.runChecked(["qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", path, reference])
+        return reference
+    }
+}
