@@ -5,22 +5,22 @@ struct BigEndianReader {
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     func u8(at offset: Int) throws(QCOW2Error) -> UInt8 {
-        guard offset >= 0, offset < bytes.count else { throw truncated(offset, 1) }
+        guard offset >= 0, offset < bytes.count else { throw truncated(offset, 1) }  // no sums: no overflow
         return bytes[offset]
     }
 
     func u32(at offset: Int) throws(QCOW2Error) -> UInt32 {
-        guard offset >= 0, offset + 4 <= bytes.count else { throw truncated(offset, 4) }
+        guard offset >= 0, offset <= bytes.count - 4 else { throw truncated(offset, 4) }
         return (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(bytes[offset + $1]) }
     }
 
     func u64(at offset: Int) throws(QCOW2Error) -> UInt64 {
-        guard offset >= 0, offset + 8 <= bytes.count else { throw truncated(offset, 8) }
+        guard offset >= 0, offset <= bytes.count - 8 else { throw truncated(offset, 8) }
         return (0..<8).reduce(UInt64(0)) { $0 << 8 | UInt64(bytes[offset + $1]) }
     }
 
     func slice(at offset: Int, count: Int) throws(QCOW2Error) -> ArraySlice<UInt8> {
-        guard offset >= 0, count >= 0, offset + count <= bytes.count else { throw truncated(offset, count) }
+        guard offset >= 0, count >= 0, offset <= bytes.count - count else { throw truncated(offset, count) }
         return bytes[offset..<offset + count]
     }
 

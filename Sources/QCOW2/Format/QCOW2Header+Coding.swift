@@ -46,6 +46,9 @@ extension QCOW2Header {
             guard header.backingFileSize > 0, header.backingFileSize <= 1023 else {
                 throw QCOW2Error(.corrupt, "the backing file name length (\(header.backingFileSize)) is not 1-1023")
             }
+            guard header.backingFileOffset < UInt64(bytes.count) else {
+                throw QCOW2Error(.corrupt, "the backing file name at \(header.backingFileOffset) lies outside the first cluster")
+            }
             let name = try reader.slice(at: Int(header.backingFileOffset), count: Int(header.backingFileSize))
             header.backingFile = String(decoding: name, as: UTF8.self)
         }
@@ -86,7 +89,7 @@ extension QCOW2Header {
         guard UInt64(l1Size) >= needed, Int(l1Size) * 8 <= Self.maximumL1Bytes else {
             throw QCOW2Error(.corrupt, "L1 size \(l1Size) does not fit the virtual size \(size)")
         }
-        guard l1Size == 0 || l1TableOffset + UInt64(l1Size) * 8 <= fileSize else {
+        guard l1Size == 0 || (l1TableOffset <= fileSize && UInt64(l1Size) * 8 <= fileSize - l1TableOffset) else {
             throw QCOW2Error(.corrupt, "the L1 table at \(l1TableOffset) runs past the end of the file (\(fileSize) bytes)")
         }
     }

@@ -1,0 +1,248 @@
+import Foundation
+import QCOW2
+import Testing
+
+extension QCOW2ReaderTests {
+    /// Damaged and hostile images: each must be a typed QCOW2Error with the right code, never a crash, a
+    /// hang or silently wrong data.
+    @Suite(.timeLimit(.minutes(3)))
+    struct HostileInput {
+        /// A real image (64 KiB clusters, 1 MiB) with data in two L2 ranges... and its layout.
+        struct Sample {
+            let directory: TemporaryDirectory
+            let path: String
+            let bytes: [UInt8]
+            var l1Offset: Int { Int(ImageBytes.u64(bytes, at: 40)) }
+            var l1Size: Int { Int(ImageBytes.u32(bytes, at: 36)) }
+            var l2Offset: Int { ImageBytes.firstL2Offset(bytes).l2 }
+
+            init(clusterSize: Int = 65536, compat: String = "1.1") throws {
+                directory = try TemporaryDirectory()
+                path = directory.file("sample.qcow2")
+                try Qemu.create(path, size: 1 << 20, options: ["-o", "cluster_size=\(clusterSize),compat=\(compat)"])
+                try Qemu.io(path, ["write -P 0x5a 0 131072", "write -P 0xff 524288 65536"])
+                bytes = try ImageBytes.read(path)
+            }
+
+            /// The host offsets of the data clusters the first L2 table maps.
+            var dataOffsets: [Int] {
+                (0..<(65536 / 8)).map { ImageBytes.u64(bytes, at: l2Offset + 8 * $0) & 0x00FF_FFFF_FFFF_FE00 }
+                    .filter { $0 != 0 }.map { Int($0) }
+            }
+
+            /// Writes a variant of the image and returns its path.
+            func variant(_ name: String, _ edit: (inout [UInt8]) -> Void) throws -> String {
+                var copy = bytes
+                edit(&copy)
+                let variant = directory.file(name)
+                try ImageBytes.write(copy, to: variant)
+                return variant
+            }
+        }
+
+        /// Opens, maps, reads and counts everything, so that any damage is reached.
+        static func exercise(_ path: String) throws {
+            let chain = try QCOW2Chain.open(path: path)
+            _ = try chain.map(0..<chain.size)
+            _ = try chain.read(count: Int(min(chain.size, 4 << 20)), at: 0)
+            _ = try chain.layerStatistics()
+        }
+
+        @Test("files truncated at many lengths fail as not qcow2 or corrupt, at the right step")
+        func truncated() throws {
+            let sample = try Sample()
+            defer { sample.directory.remove() }
+            let l1End = sample.l1Offset + sample.l1Size * 8
+            let l2End = sample.l2Offset + 65536
+            let lastDataStart = try #require(sample.dataOffsets.max())
+            var cuts = [0, 1, 3, 4, 8, 20, 24, 71, 72, 100, 104, 111, 112, 113, 120, 200, 4095, 65535, 65536]
+            cuts += [
+                sample.l1Offset, sample.l1Offset + 4, l1End - 1, l1End, sample.l2Offset, sample.l2Offset + 8, l2End - 1,
+            ]
+            cuts += [lastDataStart, lastDataStart + 1, lastDataStart + 65535, sample.bytes.count - 1]
+            for cut in Set(cuts).sorted() where cut <= sample.bytes.count {
+                let path = try sample.variant("cut-\(cut).qcow2") { $0.removeSubrange(cut...) }
+                // Too short for a header; the header, L1 or L2 table cut; a data cluster starting at or past
+                // the end. A cut inside the last data cluster only loses bytes that read as zeros.
+                let expected: QCOW2Error.Code? = cut < 72 ? .notQCOW2 : cut <= lastDataStart ? .corrupt : nil
+                if let expected {
+                    expectError(expected) { try Self.exercise(path) }
+                } else {
+                    try Self.exercise(path)
+                }
+                if cut >= 72 && cut < l1End {
+                    // Damage in the header or L1 table is found when opening, not later.
+                    expectError(.corrupt) { _ = try QCOW2Chain.open(path: path) }
+                }
+                try FileManager.default.removeItem(atPath: path)
+            }
+        }
+
+        @Test("a damaged header gives the error its damage calls for")
+        func damagedHeaders() throws {
+            let sample = try Sample()
+            defer { sample.directory.remove() }
+            func expectHeader(_ code: QCOW2Error.Code, _ name: String, _ edit: (inout [UInt8]) -> Void) throws {
+                let path = try sample.variant(name + ".qcow2", edit)
+                expectError(code) { _ = try QCOW2Chain.open(path: path) }
+                expectError(code) { _ = try QCOW2Image(path: path) }
+            }
+            try expectHeader(.notQCOW2, "bad-magic") { $0[0] = 0x51 ^ 0xff }
+            try expectHeader(.unsupported, "version-1") { ImageBytes.put(UInt32(1), into: &$0, at: 4) }
+            try expectHeader(.unsupported, "version-4") { ImageBytes.put(UInt32(4), into: &$0, at: 4) }
+            try expectHeader(.corrupt, "cluster-bits-30") { ImageBytes.put(UInt32(30), into: &$0, at: 20) }
+            try expectHeader(.corrupt, "cluster-bits-8") { ImageBytes.put(UInt32(8), into: &$0, at: 20) }
+            try expectHeader(.corrupt, "cluster-bits-max") { ImageBytes.put(UInt32.max, into: &$0, at: 20) }
+            try expectHeader(.corrupt, "l1-past-eof") {
+                ImageBytes.put(UInt64($0.count + 65536) & ~0xffff, into: &$0, at: 40)
+            }
+            try expectHeader(.corrupt, "l1-unaligned") {
+                ImageBytes.put(UInt64(sample.l1Offset + 8), into: &$0, at: 40)
+            }
+            try expectHeader(.corrupt, "l1-offset-huge") {
+                ImageBytes.put(UInt64(0xFFFF_FFFF_FFFF_0000), into: &$0, at: 40)
+            }
+            try expectHeader(.corrupt, "l1-size-huge") { ImageBytes.put(UInt32.max, into: &$0, at: 36) }
+            try expectHeader(.corrupt, "l1-too-small") {
+                ImageBytes.put(UInt32(0), into: &$0, at: 36)
+            }
+            try expectHeader(.corrupt, "virtual-size-huge") { ImageBytes.put(UInt64.max, into: &$0, at: 24) }
+            try expectHeader(.unsupported, "unknown-incompatible") {
+                ImageBytes.put(UInt64(1 << 40), into: &$0, at: 72)
+            }
+            try expectHeader(.corrupt, "corrupt-bit") { ImageBytes.put(UInt64(1 << 1), into: &$0, at: 72) }
+            try expectHeader(.unsupported, "external-data-file") { ImageBytes.put(UInt64(1 << 2), into: &$0, at: 72) }
+            try expectHeader(.unsupported, "extended-l2") { ImageBytes.put(UInt64(1 << 4), into: &$0, at: 72) }
+            try expectHeader(.unsupported, "zstd") {
+                ImageBytes.put(UInt64(1 << 3), into: &$0, at: 72)
+                $0[104] = 1
+            }
+            try expectHeader(.unsupported, "encrypted") { ImageBytes.put(UInt32(1), into: &$0, at: 32) }
+            try expectHeader(.corrupt, "header-length-huge") { ImageBytes.put(UInt32.max, into: &$0, at: 100) }
+            try expectHeader(.corrupt, "backing-name-offset-huge") {
+                ImageBytes.put(UInt64.max, into: &$0, at: 8)
+                ImageBytes.put(UInt32(5), into: &$0, at: 16)
+            }
+            try expectHeader(.corrupt, "backing-name-offset-past-cluster") {
+                ImageBytes.put(UInt64(65530), into: &$0, at: 8)
+                ImageBytes.put(UInt32(100), into: &$0, at: 16)
+            }
+            try expectHeader(.corrupt, "extension-runs-past-cluster") {
+                ImageBytes.put(UInt32(0x1234_5678), into: &$0, at: 112)
+                ImageBytes.put(UInt32(70000), into: &$0, at: 116)
+            }
+            // The dirty bit alone is fine for reading: refcounts are not used.
+            let dirty = try sample.variant("dirty.qcow2") { ImageBytes.put(UInt64(1), into: &$0, at: 72) }
+            try Self.exercise(dirty)
+        }
+
+        @Test("L1 and L2 entries pointing where they may not are corrupt when reached")
+        func damagedTables() throws {
+            let sample = try Sample()
+            defer { sample.directory.remove() }
+            let l1 = sample.l1Offset
+            let l2 = sample.l2Offset
+            let beyond = UInt64(sample.bytes.count + 65536) & ~0xffff
+            let ffCluster = try #require(sample.dataOffsets.max())
+            // Four sectors of 0xff bytes, which are not a deflate stream.
+            let compressedGarbage: UInt64 = 1 << 62 | 3 << 54 | UInt64(ffCluster + 7)
+            // (name, whether mapping reaches the damage, the edit)
+            let cases: [(String, Bool, (inout [UInt8]) -> Void)] = [
+                ("l1-entry-past-eof", true, { ImageBytes.put(beyond | 1 << 63, into: &$0, at: l1) }),
+                ("l1-entry-unaligned", true, { ImageBytes.put(UInt64(l2 + 512) | 1 << 63, into: &$0, at: l1) }),
+                ("l2-entry-past-eof", true, { ImageBytes.put(beyond | 1 << 63, into: &$0, at: l2) }),
+                (
+                    "l2-entry-far-past-eof", true,
+                    { ImageBytes.put(UInt64(0x00FF_FFFF_FFFF_0000), into: &$0, at: l2 + 8) }
+                ),
+                ("l2-entry-unaligned", true, { ImageBytes.put(UInt64(65536 + 4096) | 1 << 63, into: &$0, at: l2) }),
+                (
+                    "compressed-past-eof", true,
+                    { ImageBytes.put(UInt64(1 << 62) | UInt64(sample.bytes.count + 100), into: &$0, at: l2) }
+                ),
+                // Mapping does not inflate, so only reading finds this one.
+                ("compressed-garbage", false, { ImageBytes.put(compressedGarbage, into: &$0, at: l2) }),
+            ]
+            for (name, reachedByMap, edit) in cases {
+                let path = try sample.variant(name + ".qcow2", edit)
+                let chain = try QCOW2Chain.open(path: path)
+                expectError(.corrupt) { _ = try chain.read(count: 131072, at: 0) }
+                if reachedByMap {
+                    expectError(.corrupt) { _ = try chain.map(0..<chain.size) }
+                    expectError(.corrupt) { _ = try chain.layerStatistics() }
+                    let error = expectError(.corrupt) {
+                        let image = try QCOW2Image(path: path)
+                        for cluster in 0..<2 { _ = try image.mapping(ofClusterAt: UInt64(cluster) * 65536) }
+                    }
+                    #expect(error?.message.contains(path) == true, "\(error?.message ?? "")")
+                } else {
+                    #expect(try chain.map(0..<65536).first?.kind == .data)
+                    let error = expectError(.corrupt) { _ = try chain.read(count: 1, at: 100) }
+                    #expect(error?.message.contains(path) == true, "\(error?.message ?? "")")
+                }
+            }
+        }
+
+        @Test("a zero flag in a version 2 image is corrupt")
+        func zeroFlagInVersion2() throws {
+            let sample = try Sample(compat: "0.10")
+            defer { sample.directory.remove() }
+            let path = try sample.variant("v2-zero.qcow2") {
+                ImageBytes.put(UInt64(1), into: &$0, at: sample.l2Offset + 8 * 3)
+            }
+            let chain = try QCOW2Chain.open(path: path)
+            expectError(.corrupt) { _ = try chain.read(count: 1, at: 3 * 65536) }
+            #expect(try chain.read(count: 1, at: 0) == [0x5a])
+        }
+
+        @Test("backing loops, over-deep chains and missing backing files are backing chain errors")
+        func brokenChains() throws {
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let a = directory.file("a.qcow2")
+            let b = directory.file("b.qcow2")
+            try Qemu.create(b, size: 1 << 20)
+            try Qemu.createOverlay(a, backing: "b.qcow2", backingFormat: "qcow2")
+            try Qemu.run("qemu-img", ["rebase", "-u", "-b", "a.qcow2", "-F", "qcow2", b])
+            expectError(.backingChain) { _ = try QCOW2Chain.open(path: a) }
+            expectError(.backingChain) { _ = try QCOW2Chain.open(path: b) }
+
+            let selfLoop = directory.file("self.qcow2")
+            try Qemu.create(selfLoop, size: 1 << 20)
+            try Qemu.run("qemu-img", ["rebase", "-u", "-b", "self.qcow2", "-F", "qcow2", selfLoop])
+            expectError(.backingChain) { _ = try QCOW2Chain.open(path: selfLoop) }
+
+            // The same file under another name: caught by device and inode.
+            let linked = directory.file("linked.qcow2")
+            let link = directory.file("link.qcow2")
+            try Qemu.create(linked, size: 1 << 20)
+            try FileManager.default.linkItem(atPath: linked, toPath: link)
+            try Qemu.run("qemu-img", ["rebase", "-u", "-b", "link.qcow2", "-F", "qcow2", linked])
+            expectError(.backingChain) { _ = try QCOW2Chain.open(path: linked) }
+
+            let missing = directory.file("orphan.qcow2")
+            try Qemu.run(
+                "qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", missing, "1M"])
+            let error = expectError(.backingChain) { _ = try QCOW2Chain.open(path: missing) }
+            #expect(error?.message.contains("gone.qcow2") == true)
+
+            expectError(.io) { _ = try QCOW2Chain.open(path: directory.file("no-such.qcow2")) }
+            expectError(.io) { _ = try QCOW2Chain.open(path: directory.path) }
+        }
+
+        @Test("a chain deeper than 64 images is refused")
+        func tooDeep() throws {
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try Qemu.create(directory.file("0.qcow2"), size: 65536)
+            for index in 1...64 {
+                try Qemu.createOverlay(
+                    directory.file("\(index).qcow2"), backing: "\(index - 1).qcow2", backingFormat: "qcow2")
+            }
+            let deepest = try QCOW2Chain.open(path: directory.file("63.qcow2"))
+            #expect(deepest.layers.count == 64)
+            #expect(try deepest.read(count: 65536, at: 0).allSatisfy { $0 == 0 })
+            expectError(.backingChain) { _ = try QCOW2Chain.open(path: directory.file("64.qcow2")) }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import QCOW2
+import Testing
+
+/// Checks shared by the suites: a chain against qemu's own reading and mapping of the same image.
+enum Check {
+    /// Reads the whole disk through `QCOW2Chain` and compares it byte for byte with `qemu-img convert`.
+    static func contentsMatchQemu(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let chain = try QCOW2Chain.open(path: path)
+        let expected = try Qemu.rawContents(of: path)
+        #expect(UInt64(expected.count) == chain.size, sourceLocation: sourceLocation)
+        let actual = try chain.read(count: Int(chain.size), at: 0)
+        if let index = (0..<min(actual.count, expected.count)).first(where: { actual[$0] != expected[$0] }) {
+            Issue.record(
+                "\(path): byte \(index) is \(actual[index]), qemu reads \(expected[index])",
+                sourceLocation: sourceLocation)
+        }
+        // Unaligned pieces, so that reads starting and ending inside clusters are covered too.
+        var generator = SplitMix64(seed: 7)
+        for _ in 0..<64 where chain.size > 0 {
+            let offset = Int(generator.next() % chain.size)
+            let count = Int(generator.next() % UInt64(min(300_000, Int(chain.size) - offset) + 1))
+            let piece = try chain.read(count: count, at: UInt64(offset))
+            #expect(
+                piece[...] == expected[offset..<offset + count], "read of \(count) at \(offset)",
+                sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Compares `QCOW2Chain.map` with `qemu-img map`: the same kind for every byte, and the deciding layer
+    /// equal to qemu's depth. Raw layers have no allocation, so there only the layer is compared.
+    static func mapMatchesQemu(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let chain = try QCOW2Chain.open(path: path)
+        let extents = try chain.map(0..<chain.size)
+        try coversExactly(extents, 0..<chain.size, sourceLocation: sourceLocation)
+        for entry in try Qemu.map(path) {
+            for extent in try chain.map(entry.start..<entry.start + entry.length) {
+                let context = Comment(rawValue: "qemu \(entry) against \(extent)")
+                if !entry.present {
+                    #expect(extent.kind == .unallocated && extent.layer == nil, context, sourceLocation: sourceLocation)
+                } else if chain.layers[entry.depth].format == .raw {
+                    // qemu rounds a raw file's size up to 512 bytes; past its real end, no layer has data.
+                    if extent.offset >= chain.layers[entry.depth].virtualSize {
+                        #expect(
+                            extent.kind == .unallocated && extent.layer == nil, context, sourceLocation: sourceLocation)
+                    } else {
+                        #expect(
+                            extent.kind == .data && extent.layer == entry.depth, context, sourceLocation: sourceLocation
+                        )
+                    }
+                } else {
+                    #expect(extent.kind == (entry.data ? .data : .zero), context, sourceLocation: sourceLocation)
+                    #expect(extent.layer == entry.depth, context, sourceLocation: sourceLocation)
+                }
+            }
+        }
+    }
+
+    /// The extents are in order, non-empty, touching, cover `range` exactly, and are merged.
+    static func coversExactly(
+        _ extents: [ChainExtent], _ range: Range<UInt64>, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        var next = range.lowerBound
+        for (index, extent) in extents.enumerated() {
+            #expect(extent.length > 0, sourceLocation: sourceLocation)
+            #expect(
+                extent.offset == next, "extent \(index) \(extent) should start at \(next)",
+                sourceLocation: sourceLocation)
+            if index > 0 {
+                let previous = extents[index - 1]
+                #expect(
+                    previous.kind != extent.kind || previous.layer != extent.layer,
+                    "\(previous) and \(extent) are not merged",
+                    sourceLocation: sourceLocation)
+            }
+            next = extent.offset + extent.length
+        }
+        #expect(next == range.upperBound, sourceLocation: sourceLocation)
+    }
+}
+
+/// A small deterministic generator, so that fuzzing and random reads repeat exactly from run to run.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Edits bytes of an image file in place, to make hostile variants of real images.
+enum ImageBytes {
+    static func read(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
+
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func u64(_ bytes: [UInt8], at offset: Int) -> UInt64 {
+        bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    static func u32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    static func put(_ value: UInt64, into bytes: inout [UInt8], at offset: Int) {
+        for index in 0..<8 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt64(56 - 8 * index)) }
+    }
+
+    static func put(_ value: UInt32, into bytes: inout [UInt8], at offset: Int) {
+        for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt32(24 - 8 * index)) }
+    }
+
+    /// Changes a file with `edit` applied to its bytes.
+    static func patch(_ path: String, _ edit: (inout [UInt8]) -> Void) throws {
+        var bytes = try read(path)
+        edit(&bytes)
+        try write(bytes, to: path)
+    }
+
+    /// The L1 table offset from a header, and the offset of the L2 table its first entry points to.
+    static func firstL2Offset(_ bytes: [UInt8]) -> (l1: Int, l2: Int) {
+        let l1 = Int(u64(bytes, at: 40))
+        return (l1, Int(u64(bytes, at: l1) & 0x00FF_FFFF_FFFF_FE00))
+    }
+}
+
+/// Expects `body` to throw a QCOW2Error with `code` and returns it.
+@discardableResult
+func expectError(
+    _ code: QCOW2Error.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
+) -> QCOW2Error? {
+    do {
+        try body()
+        Issue.record("expected a \(code) error, got none", sourceLocation: sourceLocation)
+    } catch let error as QCOW2Error {
+        #expect(error.code == code, "got \(error.code): \(error.message)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected a QCOW2Error, got \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+}
