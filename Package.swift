@@ -53,6 +53,7 @@ let package = Package(
             dependencies: [
                 "Engine",
                 "NBD",
+                "QCOW2",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

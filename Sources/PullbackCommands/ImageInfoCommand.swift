@@ -1,0 +1,42 @@
+import ArgumentParser
+import Engine
+import QCOW2
+
+/// `pullback image-info`: an image's backing chain and what each layer holds, from Pullback's own reader.
+struct ImageInfoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image-info",
+        abstract: "Show a qcow2 image's backing chain, virtual size, and allocated, data and zero bytes per layer."
+    )
+
+    @Argument(help: "The qcow2 image (the top of a chain).")
+    var image: String
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    func run() async throws {
+        let report: ImageReport
+        do {
+            report = try await ImageInspection.report(path: image)
+        } catch {
+            Terminal.printError(error.message)
+            throw ExitCode.failure
+        }
+        if json {
+            print(try JSONOutput.line(report))
+            return
+        }
+        print("image: \(report.image)")
+        print("virtual size: \(ByteCount(report.virtualSize)) (\(report.virtualSize) bytes)")
+        print("layers, top first:")
+        for (index, layer) in report.layers.enumerated() {
+            let backing = layer.backingFile.map { ", backing file \($0)" } ?? ""
+            print(
+                "  \(index): \(layer.path) (\(layer.format), cluster \(ByteCount(UInt64(layer.clusterSize)))\(backing))")
+            print(
+                "     on disk \(ByteCount(layer.allocatedBytes)), data \(ByteCount(layer.dataBytes)), "
+                    + "zero \(ByteCount(layer.zeroBytes))")
+        }
+    }
+}
