@@ -32,19 +32,19 @@ let package = Package(
             providers: [.apt(["libvirt-dev"])]
         ),
 
-        /// fallocate's hole punching, which Swift's Glibc module does not export.
-        .target(name: "CPunchHole"),
+        /// Linux file calls Swift's Glibc module does not export: hole punching, early writeback.
+        .target(name: "CLinuxIO"),
 
         // MARK: Libraries
         .target(name: "NBD", dependencies: ["CLibNBD"]),
         /// qcow2 images in Swift; zlib only to inflate compressed clusters that qemu-img wrote.
-        .target(name: "QCOW2", dependencies: ["CZlib"]),
+        .target(name: "QCOW2", dependencies: ["CZlib", "CLinuxIO"]),
         .target(
             name: "Engine",
             dependencies: [
                 "NBD",
                 "QCOW2",
-                "CPunchHole",
+                "CLinuxIO",
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

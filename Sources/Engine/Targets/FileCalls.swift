@@ -1,4 +1,4 @@
-internal import CPunchHole
+internal import CLinuxIO
 import NIOPosix
 
 #if canImport(Glibc)
@@ -83,6 +83,9 @@ enum FileCalls {
             if written < 0 { throw failure("write", file.path, errno: error) }
             done += written
         }
+        // Start writing these pages to disk now, so the disk works while the copy goes on instead of
+        // all at the final fsync; errors surface at that fsync, which is what makes the copy durable.
+        _ = pullback_start_writeback(file.descriptor, Int64(offset), Int64(bytes.count))
     }
 
     /// Makes a range read as zeros, freeing its blocks. Where the file system cannot punch holes, zeros are

@@ -38,7 +38,7 @@ public final class QCOW2FileTarget: BlockTarget {
             } catch {
                 throw CopyError(.targetMismatch, "the backing image \(path) is not usable: \(error.message)", cause: error)
             }
-            guard header.size == size else {
+            guard header.size == imageSize(for: size) else {
                 throw CopyError(
                     .targetMismatch,
                     "the backing image \(path) is \(header.size) bytes but the source is \(size) bytes; give the previous point of this disk")
@@ -49,6 +49,13 @@ public final class QCOW2FileTarget: BlockTarget {
 
     // MARK: Scope
 
+    /// The virtual size of an image holding `size` bytes: qemu reads qcow2 sizes in whole 512-byte sectors
+    /// and would cut a partial last sector off, so the size is rounded up, as `qemu-img create` does. The
+    /// bytes past the source's end read as zeros.
+    public static func imageSize(for size: UInt64) -> UInt64 {
+        (size + 511) / 512 * 512
+    }
+
     /// Writes a new qcow2 image of `size` bytes at `path` through `body`, with `backing` for an overlay.
     public static func withNewImage<Result: Sendable>(
         at path: String, size: UInt64, backing: Backing?, replacing: Bool,
@@ -56,10 +63,11 @@ public final class QCOW2FileTarget: BlockTarget {
     ) async throws(CopyError) -> Result {
         try NewFile.checkReplaceable(path, replacing: replacing)
         let temporary = NewFile.temporaryPath(for: path)
+        let imageSize = imageSize(for: size)
         let writer = try await FileCalls.offload { () throws(CopyError) -> QCOW2Writer in
             FileCalls.remove(temporary)  // a leftover of a run that was killed
             do throws(QCOW2Error) {
-                return try QCOW2Writer(creating: temporary, size: size, backingFile: backing?.storedName)
+                return try QCOW2Writer(creating: temporary, size: imageSize, backingFile: backing?.storedName)
             } catch {
                 throw CopyError(error, target: path)
             }

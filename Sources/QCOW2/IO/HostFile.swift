@@ -1,3 +1,4 @@
+internal import CLinuxIO
 import Foundation
 
 #if canImport(Glibc)
@@ -26,6 +27,9 @@ struct HostFile: Sendable {
             }
             done += written
         }
+        // Start writing these pages to disk now, so the disk works while the copy goes on instead of
+        // all at the final fsync; errors surface at that fsync.
+        _ = pullback_start_writeback(descriptor, Int64(offset), Int64(bytes.count))
     }
 
     func write(_ bytes: [UInt8], at offset: UInt64) throws(QCOW2Error) {

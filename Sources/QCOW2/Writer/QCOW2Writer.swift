@@ -71,7 +71,7 @@ public final class QCOW2Writer: Sendable {
     // MARK: Data
 
     /// Writes whole clusters at `offset` (cluster-aligned); `bytes.count` is a multiple of the cluster
-    /// size, except for a write that ends at the image's end. Each cluster may be written once.
+    /// size, except for a write that ends in the image's last cluster. Each cluster may be written once.
     public func writeClusters(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(QCOW2Error) {
         let count = UInt64(bytes.count)
         try checkAligned(offset, count)
@@ -104,7 +104,11 @@ public final class QCOW2Writer: Sendable {
 
     private func checkAligned(_ offset: UInt64, _ length: UInt64) throws(QCOW2Error) {
         let mask = UInt64(clusterSize - 1)
-        guard offset & mask == 0, offset + length <= size, length & mask == 0 || offset + length == size else {
+        // Whole clusters, except that a range may stop anywhere inside the last cluster: a source may end
+        // before the image does (qcow2 sizes are whole sectors), and the rest of that cluster reads zeros.
+        let lastClusterStart = size == 0 ? 0 : (size - 1) & ~mask
+        guard offset & mask == 0, offset + length <= size, length & mask == 0 || offset + length > lastClusterStart
+        else {
             throw QCOW2Error(
                 .invalidArgument, "range of \(length) bytes at \(offset) is not whole clusters of \(clusterSize) bytes within \(size)")
         }

@@ -10,6 +10,8 @@ struct CopyStats: Decodable, Sendable {
     let extents: Int64
     let seconds: Double
     let connections: Int
+    /// "qcow2" for `--format qcow2`; absent (or "raw") otherwise.
+    let format: String?
 
     enum CodingKeys: String, CodingKey {
         case mode
@@ -20,6 +22,7 @@ struct CopyStats: Decodable, Sendable {
         case extents
         case seconds
         case connections
+        case format
     }
 
     /// Decodes stdout as exactly one JSON object (surrounding whitespace allowed, nothing else).

@@ -1,8 +1,12 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include "punch_hole.h"
+#include "linux_io.h"
 
 int pullback_punch_hole(int fd, int64_t offset, int64_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
+
+int pullback_start_writeback(int fd, int64_t offset, int64_t length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
 }

@@ -1,0 +1,15 @@
+#ifndef PULLBACK_LINUX_IO_H
+#define PULLBACK_LINUX_IO_H
+#include <stdint.h>
+
+/* Linux file calls that Swift's Glibc module does not export (they need _GNU_SOURCE).
+   Each returns 0, or -1 with errno set. */
+
+/* fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): the range reads as zeros and frees its blocks. */
+int pullback_punch_hole(int fd, int64_t offset, int64_t length);
+
+/* sync_file_range(SYNC_FILE_RANGE_WRITE): start writing the range's dirty pages to disk now, without
+   waiting, so the final fsync has little left to do. */
+int pullback_start_writeback(int fd, int64_t offset, int64_t length);
+
+#endif
