@@ -147,11 +147,12 @@ final class HandleLoop: Sendable {
                 for request in requests { Self.fail(request, ended!) }
                 break
             }
-            for request in requests { start(request) }
             if LibNBD.isDead(handle) {
                 ended = NBDError(.disconnected, "the connection to the NBD server was lost")
+                for request in requests { Self.fail(request, ended!) }
                 break
             }
+            for request in requests { start(request) }
             if closing && LibNBD.inFlight(handle) == 0 { break }
             do {
                 try pollOnce()
@@ -200,7 +201,8 @@ final class HandleLoop: Sendable {
             command.isStarting = false
         } catch {
             command.isStarting = false
-            command.finish(error)
+            // A command refused because the connection died in the meantime failed for that reason.
+            command.finish(LibNBD.isDead(handle) ? NBDError(.disconnected, error.message, errno: error.errno) : error)
         }
     }
 
