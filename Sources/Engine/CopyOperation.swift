@@ -113,8 +113,9 @@ public enum CopyOperation {
                     }
                 }
             case (.qcow2, _):
-                let backing = try request.backingPath.map { path throws(CopyError) in
-                    try QCOW2FileTarget.Backing.inspect(path, size: source.size, for: target)
+                var backing: QCOW2FileTarget.Backing?
+                if let path = request.backingPath {
+                    backing = try await QCOW2FileTarget.Backing.inspect(path, size: source.size, for: target)
                 }
                 try await QCOW2FileTarget.withNewImage(
                     at: target, size: source.size, backing: backing, replacing: request.overwrite

@@ -24,24 +24,22 @@ public final class QCOW2FileTarget: BlockTarget {
         /// The name stored in the overlay: relative to the overlay's directory, so both can move together.
         public var storedName: String
 
-        /// Checks that `path` is a qcow2 image of `size` bytes and computes its name relative to `overlay`.
-        public static func inspect(_ path: String, size: UInt64, for overlay: String) throws(CopyError) -> Backing {
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw CopyError(.targetMismatch, "cannot open the backing image \(path); give the previous point's qcow2 image")
+        /// Checks that `path` is a qcow2 image whose whole backing chain opens and whose virtual size fits
+        /// a source of `size` bytes, and computes its name relative to `overlay`.
+        public static func inspect(_ path: String, size: UInt64, for overlay: String) async throws(CopyError) -> Backing {
+            let expected = imageSize(for: size)
+            let virtualSize = try await FileCalls.offload { () throws(CopyError) -> UInt64 in
+                do throws(QCOW2Error) {
+                    return try QCOW2Chain.open(path: path).size
+                } catch {
+                    throw CopyError(
+                        .targetMismatch, "the backing image \(path) is not usable: \(error.message)", cause: error)
+                }
             }
-            defer { try? handle.close() }
-            let bytes = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
-            let fileSize = (try? handle.seekToEnd()) ?? 0
-            let header: QCOW2Header
-            do throws(QCOW2Error) {
-                header = try QCOW2Header.parse(bytes, fileSize: fileSize)
-            } catch {
-                throw CopyError(.targetMismatch, "the backing image \(path) is not usable: \(error.message)", cause: error)
-            }
-            guard header.size == imageSize(for: size) else {
+            guard virtualSize == expected else {
                 throw CopyError(
                     .targetMismatch,
-                    "the backing image \(path) is \(header.size) bytes but the source is \(size) bytes; give the previous point of this disk")
+                    "the backing image \(path) is \(virtualSize) bytes but the source is \(size) bytes; give the previous point of this disk")
             }
             return Backing(path: path, storedName: RelativePath.from(directoryOf: overlay, to: path))
         }
