@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "NBD", targets: ["NBD"]),
         .library(name: "QCOW2", targets: ["QCOW2"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Repository", targets: ["Repository"]),
         .executable(name: "pullback", targets: ["pullback"]),
     ],
     dependencies: [
@@ -48,6 +49,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        /// The on-disk layout of backups: points, manifests, locking, commit by rename.
+        .target(name: "Repository"),
         .target(
             name: "PullbackCommands",
             dependencies: [
@@ -65,6 +68,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "NBDTests", dependencies: ["NBD"]),
         .testTarget(name: "QCOW2Tests", dependencies: ["QCOW2"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository"]),
         .testTarget(name: "CopyTests", dependencies: ["NBD"]),
     ]
 )

@@ -1,0 +1,114 @@
+import Foundation
+
+/// A folder of backups: `<root>/<domain>/<id>/` per committed point, as laid out in the design's contract.
+///
+/// Points become visible only by an atomic rename of a fully written and flushed `<id>.partial` folder, so
+/// listing never shows a half-written point, and a failed run leaves nothing a later run would use.
+public struct BackupRepository: Sendable {
+    /// The repository's root folder.
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    /// The folder holding `domain`'s points.
+    public func folder(of domain: String) -> String { root + "/" + domain }
+
+    /// The domains that have a folder in the repository.
+    public func domains() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// The committed points of `domain`, oldest first. Partial folders are not points.
+    public func points(of domain: String) throws(RepositoryError) -> [BackupPoint] {
+        let domainFolder = folder(of: domain)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: domainFolder) else { return [] }
+        var points: [BackupPoint] = []
+        for name in names.sorted() where !name.hasPrefix(".") && !name.hasSuffix(".partial") {
+            let pointFolder = domainFolder + "/" + name
+            let manifestPath = pointFolder + "/manifest.json"
+            guard let data = FileManager.default.contents(atPath: manifestPath) else { continue }
+            points.append(
+                BackupPoint(id: name, folder: pointFolder, manifest: try BackupManifest.decode(data, from: manifestPath)))
+        }
+        return points
+    }
+
+    /// The point `id` of `domain`, or the newest one for `latest`.
+    public func point(_ id: String, of domain: String) throws(RepositoryError) -> BackupPoint {
+        let points = try points(of: domain)
+        let found = id == "latest" ? points.last : points.first { $0.id == id }
+        guard let found else {
+            let known = points.map(\.id).joined(separator: ", ")
+            throw RepositoryError(
+                .notFound,
+                points.isEmpty
+                    ? "the repository \(root) has no backup of \(domain)"
+                    : "\(domain) has no point \(id) in \(root); its points are: \(known)")
+        }
+        return found
+    }
+
+    /// Takes the domain's lock (see ``DomainLock``).
+    public func lock(_ domain: String) throws(RepositoryError) -> DomainLock {
+        try DomainLock(folder: folder(of: domain))
+    }
+
+    /// Writes a new point of `domain` through `body`, which fills the pending folder and returns the
+    /// manifest. Stale `.partial` folders of killed runs are removed first; the caller holds the lock.
+    /// The point is committed (manifest written, folder flushed, renamed to its id) only if `body` returns;
+    /// if it throws, the pending folder is removed and the error rethrown.
+    public func withNewPoint(
+        of domain: String, lock: borrowing DomainLock, started: Date,
+        _ body: (PendingPoint) async throws -> BackupManifest
+    ) async throws -> BackupPoint {
+        precondition(lock.folder == folder(of: domain), "the lock must be the domain's")
+        let domainFolder = folder(of: domain)
+        try removePartials(in: domainFolder)
+        let id = try freshID(for: started, in: domainFolder)
+        let pending = PendingPoint(id: id, folder: domainFolder + "/" + id + ".partial")
+        do {
+            try FileManager.default.createDirectory(atPath: pending.folder, withIntermediateDirectories: false)
+        } catch {
+            throw RepositoryError(.io, "cannot create \(pending.folder): \(error.localizedDescription)")
+        }
+        do {
+            let manifest = try await body(pending)
+            try FileSync.writeDurably(
+                Array(try BackupManifest.encoder.encode(manifest)), to: pending.folder + "/manifest.json")
+            try FileSync.syncDirectory(pending.folder)
+            let committed = domainFolder + "/" + id
+            try FileSync.rename(pending.folder, to: committed)
+            try FileSync.syncDirectory(domainFolder)
+            return BackupPoint(id: id, folder: committed, manifest: manifest)
+        } catch {
+            try? FileManager.default.removeItem(atPath: pending.folder)
+            throw error
+        }
+    }
+
+    private func removePartials(in domainFolder: String) throws(RepositoryError) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: domainFolder)) ?? []
+        for name in names where name.hasSuffix(".partial") {
+            do {
+                try FileManager.default.removeItem(atPath: domainFolder + "/" + name)
+            } catch {
+                throw RepositoryError(.io, "cannot remove the unfinished point \(name): \(error.localizedDescription)")
+            }
+        }
+    }
+
+    /// The id for `date`, made unique among existing points (two points in one second get `-2`, `-3`...).
+    private func freshID(for date: Date, in domainFolder: String) throws(RepositoryError) -> String {
+        let base = BackupPoint.id(for: date)
+        var id = base
+        var suffix = 2
+        while FileManager.default.fileExists(atPath: domainFolder + "/" + id) {
+            id = "\(base)-\(suffix)"
+            suffix += 1
+        }
+        return id
+    }
+}

@@ -1,0 +1,31 @@
+/// Why a repository operation failed: a code, a one-line message that says what to do, and the cause.
+public struct RepositoryError: Error, Sendable, CustomStringConvertible {
+    /// The kind of failure. A struct rather than an enum so that codes can be added.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+
+        /// Another process holds the domain's lock: a backup of it is running.
+        public static let locked = Code("locked")
+        /// No such domain or point in the repository.
+        public static let notFound = Code("not found")
+        /// A manifest or folder does not have the expected form.
+        public static let corrupt = Code("corrupt")
+        /// A file system call failed.
+        public static let io = Code("I/O")
+
+        public var description: String { name }
+    }
+
+    public var code: Code
+    public var message: String
+    public var cause: (any Error & Sendable)?
+
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String { message }
+}
