@@ -1,0 +1,33 @@
+import Foundation
+
+/// Writes the disk a qcow2 chain describes (any point of a backup) into a new standalone image.
+public enum ImageRestore {
+    /// Reads the chain whose top is `image` and writes what it describes to `target`: a sparse raw file or a
+    /// standalone qcow2 image (no backing file). Data is copied, zeros stay holes. Durable on return;
+    /// on failure nothing is left at `target` (an existing file there is replaced only with `overwrite`).
+    public static func run(
+        image: String, to target: String, format: TargetFormat, overwrite: Bool = false,
+        progress: CopyProgress = CopyProgress()
+    ) async throws(CopyError) -> CopySummary {
+        let started = ContinuousClock.now
+        let source = try await QCOW2ChainSource.open(path: image)
+        let pipeline = CopyPipeline(
+            requestSize: CopyRequest.defaultRequestSize, requestsInFlight: 16)
+        switch format {
+        case .raw:
+            try await RawFileTarget.withNewFile(at: target, size: source.size, replacing: overwrite) {
+                file throws(CopyError) in
+                try await pipeline.run(from: source, to: file, mode: .full, progress: progress)
+            }
+        case .qcow2:
+            try await QCOW2FileTarget.withNewImage(at: target, size: source.size, backing: nil, replacing: overwrite) {
+                file throws(CopyError) in
+                try await pipeline.run(from: source, to: file, mode: .full, progress: progress)
+            }
+        }
+        return CopySummary(
+            mode: .full, format: format, exportSize: source.size, bytesRead: progress.bytesRead,
+            bytesWritten: progress.bytesWritten, zeroBytes: progress.zeroBytes, extents: progress.extentCount,
+            seconds: CopyOperation.seconds(since: started), connections: source.connectionCount)
+    }
+}

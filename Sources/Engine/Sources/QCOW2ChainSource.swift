@@ -1,0 +1,56 @@
+import QCOW2
+
+/// A qcow2 backing chain as a block source, for restores: every layer's data is read through the chain,
+/// and what no layer holds (or a layer marks as zero) is reported as zeros, never read.
+public final class QCOW2ChainSource: BlockSource {
+    /// The chain being read.
+    public let chain: QCOW2Chain
+
+    public init(chain: QCOW2Chain) {
+        self.chain = chain
+    }
+
+    /// Opens the chain whose top is `path`, off the cooperative threads.
+    public static func open(path: String) async throws(CopyError) -> QCOW2ChainSource {
+        let chain = try await FileCalls.offload { () throws(CopyError) -> QCOW2Chain in
+            do throws(QCOW2Error) { return try QCOW2Chain.open(path: path) } catch {
+                throw CopyError(.source, "cannot open \(path): \(error.message)", cause: error)
+            }
+        }
+        return QCOW2ChainSource(chain: chain)
+    }
+
+    public var size: UInt64 { chain.size }
+    /// Reads are served by the chain in one piece, whatever their size; this bounds a request's buffer.
+    public var maximumReadSize: Int { 32 << 20 }
+    /// The chain reader is safe for concurrent reads; two I/O threads keep the disk busy.
+    public var connectionCount: Int { 2 }
+
+    public func extents(in range: Range<UInt64>) async throws(CopyError) -> [SourceExtent] {
+        try await FileCalls.offload { [chain] () throws(CopyError) -> [SourceExtent] in
+            let mapped: [ChainExtent]
+            do throws(QCOW2Error) { mapped = try chain.map(range) } catch {
+                throw CopyError(.source, "cannot map \(chain.layers[0].path): \(error.message)", cause: error)
+            }
+            return mapped.map { extent in
+                SourceExtent(
+                    offset: extent.offset, length: extent.length, content: extent.kind == .data ? .data : .zero,
+                    isDirty: true)
+            }
+        }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(CopyError) {
+        let borrowed = BorrowedBuffer(pointer: buffer)
+        try await FileCalls.offload { [chain] () throws(CopyError) in
+            do throws(QCOW2Error) { try chain.read(into: borrowed.pointer, at: offset) } catch {
+                throw CopyError(.source, "reading \(chain.layers[0].path) failed: \(error.message)", cause: error)
+            }
+        }
+    }
+}
+
+/// A buffer that crosses to a thread-pool thread while its owner awaits the call.
+struct BorrowedBuffer: @unchecked Sendable {  // the caller keeps the memory alive until the call returns
+    let pointer: UnsafeMutableRawBufferPointer
+}
