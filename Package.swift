@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "QCOW2", targets: ["QCOW2"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Repository", targets: ["Repository"]),
+        .library(name: "Libvirt", targets: ["Libvirt"]),
         .executable(name: "pullback", targets: ["pullback"]),
     ],
     dependencies: [
@@ -38,6 +39,7 @@ let package = Package(
 
         // MARK: Libraries
         .target(name: "NBD", dependencies: ["CLibNBD"]),
+        .target(name: "Libvirt", dependencies: ["CLibvirt"]),
         /// qcow2 images in Swift; zlib only to inflate compressed clusters that qemu-img wrote.
         .target(name: "QCOW2", dependencies: ["CZlib", "CLinuxIO"]),
         .target(
@@ -67,6 +69,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "NBDTests", dependencies: ["NBD"]),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "QCOW2Tests", dependencies: ["QCOW2"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository"]),
         .testTarget(name: "CopyTests", dependencies: ["NBD"]),

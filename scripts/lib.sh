@@ -1,11 +1,22 @@
 # shellcheck shell=bash
 # Shared helpers for the scripts in this folder. Source it from bash; it sets no shell options.
 
-# Debian packages Pullback builds and tests with.
+# Debian packages Pullback builds and tests with: libnbd, nbdkit and qemu's tools for the copy path,
+# libvirt's QEMU driver and a TCG-capable qemu for backups of real guests.
 # shellcheck disable=SC2034 # used by the scripts that source this file
-PULLBACK_PACKAGES=(libnbd-dev libnbd-bin nbdkit qemu-utils qemu-block-extra libvirt-dev pkg-config)
-# For backups of running guests through libvirt (not needed yet):
-# PULLBACK_PACKAGES+=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86)
+PULLBACK_PACKAGES=(libnbd-dev libnbd-bin nbdkit qemu-utils qemu-block-extra libvirt-dev pkg-config zlib1g-dev
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86)
+
+# libvirt's QEMU driver resolves its compiled-in default user before reading qemu.conf, so the user and
+# groups must exist even when qemu.conf says to run guests as root.
+ensure_libvirt_users() {
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  getent group kvm >/dev/null || "${sudo[@]}" groupadd -r kvm
+  getent group libvirt-qemu >/dev/null || "${sudo[@]}" groupadd -r libvirt-qemu
+  id libvirt-qemu >/dev/null 2>&1 ||
+    "${sudo[@]}" useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+}
 
 die() {
   printf '%s: error: %s\n' "${0##*/}" "$*" >&2
