@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "QCOW2", targets: ["QCOW2"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Repository", targets: ["Repository"]),
+        .library(name: "Backup", targets: ["Backup"]),
         .library(name: "Libvirt", targets: ["Libvirt"]),
         .executable(name: "pullback", targets: ["pullback"]),
     ],
@@ -53,12 +54,16 @@ let package = Package(
         ),
         /// The on-disk layout of backups: points, manifests, locking, commit by rename.
         .target(name: "Repository"),
+        /// The coordinator: level, libvirt's pull backup, the engine per disk, the repository commit.
+        .target(name: "Backup", dependencies: ["Libvirt", "Engine", "Repository"]),
         .target(
             name: "PullbackCommands",
             dependencies: [
+                "Backup",
                 "Engine",
                 "NBD",
                 "QCOW2",
+                "Repository",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -8,10 +8,11 @@ import Synchronization
 /// the work sees cancellation, cleans up (temporary files, markers) and reports; the exit code is then
 /// 128 + the signal number, as a shell expects.
 enum Interruptible {
-    static func run<Result: Sendable>(
-        _ work: @escaping @Sendable () async throws(CopyError) -> Result
+    static func run<Result: Sendable, Failure: Error>(
+        _ work: @escaping @Sendable () async throws(Failure) -> Result,
+        describe: (Failure) -> String
     ) async throws -> Result {
-        let task = Task { () async throws(CopyError) -> Result in try await work() }
+        let task = Task { () async throws -> Result in try await work() }
         let received = SignalLatch()
         let sources = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
@@ -29,10 +30,16 @@ enum Interruptible {
         do {
             return try await task.value
         } catch {
-            Terminal.printError((error as? CopyError)?.message ?? "\(error)")
+            Terminal.printError((error as? Failure).map(describe) ?? "\(error)")
             if let signal = received.value { throw ExitCode(128 + signal) }
             throw ExitCode.failure
         }
+    }
+
+    static func run<Result: Sendable>(
+        _ work: @escaping @Sendable () async throws(CopyError) -> Result
+    ) async throws -> Result {
+        try await run(work) { $0.message }
     }
 }
 

@@ -1,0 +1,64 @@
+/// What to back up, where, and how: the request behind `pullback backup`.
+public struct BackupRequest: Sendable {
+    /// The libvirt domain's name.
+    public var domain: String
+    /// The repository's root folder.
+    public var repository: String
+    public var level: BackupLevel
+    /// Back up only these disk targets (empty: every eligible disk).
+    public var disks: [String]
+    /// Leave these disk targets out.
+    public var excluded: [String]
+    /// The libvirt URI; nil uses `LIBVIRT_DEFAULT_URI`, else `qemu:///system`.
+    public var connectURI: String?
+    /// Where QEMU keeps its scratch images during the backup; nil uses the backup's private socket folder.
+    public var scratchDirectory: String?
+    /// NBD connections per disk when the export allows several.
+    public var connections: Int
+
+    public init(
+        domain: String, repository: String, level: BackupLevel = .auto, disks: [String] = [], excluded: [String] = [],
+        connectURI: String? = nil, scratchDirectory: String? = nil, connections: Int = 4
+    ) {
+        self.domain = domain
+        self.repository = repository
+        self.level = level
+        self.disks = disks
+        self.excluded = excluded
+        self.connectURI = connectURI
+        self.scratchDirectory = scratchDirectory
+        self.connections = connections
+    }
+}
+
+/// What a finished backup did.
+public struct BackupOutcome: Sendable, Codable, Equatable {
+    public struct Disk: Sendable, Codable, Equatable {
+        public var target: String
+        /// `full` (a standalone image) or `incremental` (an overlay over the parent point's image).
+        public var mode: String
+        /// Bytes read from the disk's export.
+        public var bytesRead: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case target, mode
+            case bytesRead = "bytes_read"
+        }
+    }
+
+    public struct Skipped: Sendable, Codable, Equatable {
+        public var target: String
+        public var reason: String
+    }
+
+    public var domain: String
+    public var point: String
+    public var level: String
+    /// Why this level was chosen.
+    public var reason: String
+    public var parent: String?
+    public var checkpoint: String
+    public var disks: [Disk]
+    public var skipped: [Skipped]
+    public var seconds: Double
+}

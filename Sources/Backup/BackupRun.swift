@@ -1,0 +1,130 @@
+import Engine
+import Foundation
+import Libvirt
+import Repository
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The backup coordinator: chooses the level, drives libvirt's pull-mode backup, copies every disk
+/// through the engine into qcow2 images, and commits the point to the repository.
+///
+/// The repository, not libvirt, decides the incremental base: the newest committed point's checkpoint.
+/// The backup job is ended on success, failure and cancellation; a failed run's checkpoint is deleted
+/// (its bitmap merges back into the base's, so nothing is lost) and its point is never committed.
+public enum BackupRun {
+    /// Runs `request`. `say` receives one-line notes for people (skipped disks, why this level).
+    public static func run(
+        _ request: BackupRequest, say: @Sendable (String) -> Void = { _ in }
+    ) async throws(BackupError) -> BackupOutcome {
+        let started = Date()
+        let clock = ContinuousClock.now
+        let repository = BackupRepository(root: request.repository)
+        let lock: DomainLock
+        do {
+            lock = try repository.lock(request.domain)
+        } catch {
+            throw BackupError(.repository, error.message, cause: error)
+        }
+        let connection = try await libvirtStep { () async throws(LibvirtError) in
+            try await LibvirtConnection.open(uri: request.connectURI)
+        }
+        do throws(BackupError) {
+            let outcome = try await run(
+                request, repository: repository, lock: lock, connection: connection, started: started, say: say)
+            await connection.close()
+            return BackupOutcome(
+                domain: outcome.domain, point: outcome.point, level: outcome.level, reason: outcome.reason,
+                parent: outcome.parent, checkpoint: outcome.checkpoint, disks: outcome.disks,
+                skipped: outcome.skipped, seconds: Self.seconds(ContinuousClock.now - clock))
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    private static func run(
+        _ request: BackupRequest, repository: BackupRepository, lock: borrowing DomainLock,
+        connection: LibvirtConnection, started: Date, say: @Sendable (String) -> Void
+    ) async throws(BackupError) -> BackupOutcome {
+        let domain = try await libvirtStep { () async throws(LibvirtError) in
+            try await connection.domain(named: request.domain)
+        }
+        let (uuid, domainXML, disks) = try await libvirtStep { () async throws(LibvirtError) in
+            (try await domain.uuid(), try await domain.xmlDescription(), try await domain.disks())
+        }
+        let selection = DiskSelection(disks: disks, only: request.disks, excluded: request.excluded)
+        for skipped in selection.skipped { say("skipping \(skipped.target): \(skipped.reason)") }
+        guard !selection.chosen.isEmpty else {
+            throw BackupError(.invalidRequest, "\(request.domain) has no disk to back up (see the skipped disks above)")
+        }
+        let points = try repositoryStep { () throws(RepositoryError) in try repository.points(of: request.domain) }
+        let base = try await LevelChoice.choose(request.level, domain: domain, latest: points.last, say: say)
+        say("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
+
+        let wasShutOff = try await libvirtStep { () async throws(LibvirtError) in try await domain.state() } == .shutOff
+        if wasShutOff {
+            say("\(request.domain) is shut off: starting it paused for the backup")
+            try await libvirtStep { () async throws(LibvirtError) in try await domain.start(paused: true) }
+        }
+
+        var checkpointName: String?
+        do throws(BackupError) {
+            let point = try await pointStep {
+                try await repository.withNewPoint(of: request.domain, lock: lock, started: started) { pending in
+                    let name = CheckpointName.forPoint(pending.id)
+                    checkpointName = name
+                    return try await PullBackup.copy(
+                        request, domain: domain, disks: selection.chosen, skipped: selection.skipped.map(\.target),
+                        base: base, checkpoint: name, into: pending, uuid: uuid, domainXML: domainXML, started: started)
+                }
+            }
+            if wasShutOff { try? await domain.destroy() }
+            return BackupOutcome(
+                domain: request.domain, point: point.id, level: point.manifest.level.rawValue, reason: base.reason,
+                parent: point.manifest.parent, checkpoint: point.manifest.checkpoint,
+                disks: point.manifest.disks.map {
+                    BackupOutcome.Disk(
+                        target: $0.target, mode: $0.backingImage == nil ? "full" : "incremental",
+                        bytesRead: $0.bytesCopied)
+                },
+                skipped: selection.skipped, seconds: 0)
+        } catch {
+            // The new checkpoint must never become a base; deleting it merges its bitmap into the base's.
+            if let checkpointName, let checkpoint = try? await domain.checkpoint(named: checkpointName) {
+                try? await checkpoint.delete()
+            }
+            if wasShutOff { try? await domain.destroy() }
+            throw error
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    // MARK: Error mapping
+
+    static func libvirtStep<T>(_ body: () async throws(LibvirtError) -> T) async throws(BackupError) -> T {
+        do { return try await body() } catch {
+            throw BackupError(.libvirt, error.message, cause: error)
+        }
+    }
+
+    static func repositoryStep<T>(_ body: () throws(RepositoryError) -> T) throws(BackupError) -> T {
+        do { return try body() } catch {
+            throw BackupError(.repository, error.message, cause: error)
+        }
+    }
+
+    static func pointStep<T>(_ body: () async throws -> T) async throws(BackupError) -> T {
+        do { return try await body() } catch let error as BackupError {
+            throw error
+        } catch let error as RepositoryError {
+            throw BackupError(.repository, error.message, cause: error)
+        } catch {
+            throw BackupError(.copy, "\(error)")
+        }
+    }
+}

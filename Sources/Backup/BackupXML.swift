@@ -1,0 +1,46 @@
+import Foundation
+
+/// The XML documents a pull-mode backup hands to libvirt (see libvirt's formatbackup and
+/// formatcheckpoint pages).
+enum BackupXML {
+    /// How one disk takes part in the backup.
+    struct DiskEntry: Equatable {
+        var target: String
+        /// Copy everything (a disk new since the base checkpoint) rather than changes since the base.
+        var full: Bool
+        var scratchFile: String
+    }
+
+    /// `<domainbackup mode='pull'>` exporting `disks` on a unix socket; `incrementalFrom` names the base
+    /// checkpoint, nil for a full backup. Disks not listed are left out (`backup='no'`).
+    static func backup(
+        incrementalFrom base: String?, socket: String, disks: [DiskEntry], skipped: [String]
+    ) -> String {
+        var xml = "<domainbackup mode='pull'>\n"
+        if let base { xml += "  <incremental>\(escape(base))</incremental>\n" }
+        xml += "  <server transport='unix' socket='\(escape(socket))'/>\n  <disks>\n"
+        for disk in disks {
+            let mode = base != nil ? " backupmode='\(disk.full ? "full" : "incremental")'" : ""
+            xml += "    <disk name='\(escape(disk.target))' backup='yes' type='file'\(mode)>"
+            xml += "<scratch file='\(escape(disk.scratchFile))'/></disk>\n"
+        }
+        for target in skipped { xml += "    <disk name='\(escape(target))' backup='no'/>\n" }
+        xml += "  </disks>\n</domainbackup>\n"
+        return xml
+    }
+
+    /// `<domaincheckpoint>` named `name`, with a bitmap on each of `disks` and none on `skipped`.
+    static func checkpoint(name: String, disks: [String], skipped: [String]) -> String {
+        var xml = "<domaincheckpoint>\n  <name>\(escape(name))</name>\n  <description>pullback</description>\n  <disks>\n"
+        for target in disks { xml += "    <disk name='\(escape(target))' checkpoint='bitmap'/>\n" }
+        for target in skipped { xml += "    <disk name='\(escape(target))' checkpoint='no'/>\n" }
+        xml += "  </disks>\n</domaincheckpoint>\n"
+        return xml
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "'", with: "&apos;")
+            .replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

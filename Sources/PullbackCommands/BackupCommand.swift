@@ -1,0 +1,64 @@
+import ArgumentParser
+import Backup
+import Foundation
+
+/// `pullback backup`: one consistent, point-in-time backup of a domain's disks into a repository.
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Back up a libvirt domain's disks (pull mode) into a repository, in full or incrementally."
+    )
+
+    @Argument(help: "The libvirt domain's name.")
+    var domain: String
+
+    @Option(help: "The repository folder.")
+    var repo: String
+
+    @Option(help: "auto (default): incremental when the chain can continue, else full; full; or incremental.")
+    var level: BackupLevel = .auto
+
+    @Option(name: .customLong("disk"), help: "Back up only this disk target (repeatable).")
+    var disks: [String] = []
+
+    @Option(name: .customLong("exclude"), help: "Leave this disk target out (repeatable).")
+    var excluded: [String] = []
+
+    @Option(help: "libvirt URI (default: LIBVIRT_DEFAULT_URI, else qemu:///system).")
+    var connect: String?
+
+    @Option(help: "Folder for QEMU's scratch images during the backup.")
+    var scratchDir: String?
+
+    @Option(help: "NBD connections per disk when the export allows several (1-16).")
+    var connections = 4
+
+    @Flag(help: "Print a JSON summary on stdout when done.")
+    var json = false
+
+    func validate() throws {
+        guard (1...16).contains(connections) else { throw ValidationError("--connections must be from 1 to 16") }
+    }
+
+    func run() async throws {
+        let request = BackupRequest(
+            domain: domain, repository: repo, level: level, disks: disks, excluded: excluded, connectURI: connect,
+            scratchDirectory: scratchDir, connections: connections)
+        let quiet = json
+        let outcome = try await Interruptible.run { () async throws(BackupError) -> BackupOutcome in
+            try await BackupRun.run(request) { note in
+                if !quiet { Terminal.writeError(note + "\n") }
+            }
+        } describe: { $0.message }
+        if json {
+            print(try JSONOutput.line(outcome))
+        } else {
+            let copied = outcome.disks.map { "\($0.target) \(ByteCount($0.bytesRead))" }.joined(separator: ", ")
+            print(
+                "\(outcome.level) backup \(outcome.point) of \(outcome.domain): \(copied), "
+                    + String(format: "%.2f s", outcome.seconds))
+        }
+    }
+}
+
+extension BackupLevel: ExpressibleByArgument {}

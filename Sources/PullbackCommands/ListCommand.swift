@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Repository
+
+/// `pullback list`: the points of a repository.
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the backup points in a repository.")
+
+    @Option(help: "The repository folder.")
+    var repo: String
+
+    @Argument(help: "Only this domain's points.")
+    var domain: String?
+
+    @Flag(help: "Print the points as one JSON array.")
+    var json = false
+
+    struct Row: Encodable {
+        var domain: String
+        var id: String
+        var level: String
+        var finished: Date
+        var disks: [String]
+        var bytes: UInt64
+        var parent: String?
+    }
+
+    func run() throws {
+        let repository = BackupRepository(root: repo)
+        var rows: [Row] = []
+        do {
+            for name in domain.map({ [$0] }) ?? repository.domains() {
+                for point in try repository.points(of: name) {
+                    rows.append(
+                        Row(
+                            domain: name, id: point.id, level: point.manifest.level.rawValue,
+                            finished: point.manifest.finished, disks: point.manifest.disks.map(\.target),
+                            bytes: point.manifest.disks.reduce(0) { $0 + $1.bytesCopied }, parent: point.manifest.parent))
+                }
+            }
+        } catch {
+            Terminal.printError(error.message)
+            throw ExitCode.failure
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            return
+        }
+        for row in rows {
+            print(
+                "\(row.domain)  \(row.id)  \(row.level.padding(toLength: 11, withPad: " ", startingAt: 0))  "
+                    + "\(row.disks.joined(separator: ","))  \(ByteCount(row.bytes))"
+                    + (row.parent.map { "  parent \($0)" } ?? ""))
+        }
+    }
+}
