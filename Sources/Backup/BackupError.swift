@@ -1,3 +1,5 @@
+import Libvirt
+
 /// Why a backup or restore failed: a code, a one-line message that says what to do, and the cause.
 public struct BackupError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum so that codes can be added.
@@ -30,4 +32,9 @@ public struct BackupError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// libvirt refused the base checkpoint because a disk's bitmap for it is missing or broken.
+    var isUnusableCheckpoint: Bool {
+        (cause as? LibvirtError)?.libvirtCode == 109  // VIR_ERR_CHECKPOINT_INCONSISTENT
+    }
 }

@@ -60,7 +60,7 @@ public enum BackupRun {
             throw BackupError(.invalidRequest, "\(request.domain) has no disk to back up (see the skipped disks above)")
         }
         let points = try repositoryStep { () throws(RepositoryError) in try repository.points(of: request.domain) }
-        let base = try await LevelChoice.choose(request.level, domain: domain, latest: points.last, say: say)
+        var base = try await LevelChoice.choose(request.level, domain: domain, latest: points.last, say: say)
         say("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
 
         let wasShutOff = try await libvirtStep { () async throws(LibvirtError) in try await domain.state() } == .shutOff
@@ -71,14 +71,14 @@ public enum BackupRun {
 
         var checkpointName: String?
         do throws(BackupError) {
-            let point = try await pointStep {
-                try await repository.withNewPoint(of: request.domain, lock: lock, started: started) { pending in
-                    let name = CheckpointName.forPoint(pending.id)
-                    checkpointName = name
-                    return try await PullBackup.copy(
-                        request, domain: domain, disks: selection.chosen, skipped: selection.skipped.map(\.target),
-                        base: base, checkpoint: name, into: pending, uuid: uuid, domainXML: domainXML, started: started)
-                }
+            var point: BackupPoint
+            do throws(BackupError) {
+                point = try await makePoint()
+            } catch where request.level == .auto && base.parent != nil && error.isUnusableCheckpoint {
+                // The disks' bitmap for the base is broken (QEMU was killed, say): the chain cannot continue.
+                base = LevelChoice(parent: nil, reason: "the base checkpoint cannot be used (\(error.message))")
+                say("full backup instead: \(base.reason)")
+                point = try await makePoint()
             }
             if wasShutOff { try? await domain.destroy() }
             return BackupOutcome(
@@ -97,6 +97,19 @@ public enum BackupRun {
             }
             if wasShutOff { try? await domain.destroy() }
             throw error
+        }
+
+        func makePoint() async throws(BackupError) -> BackupPoint {
+            let base = base
+            return try await pointStep {
+                try await repository.withNewPoint(of: request.domain, lock: lock, started: started) { pending in
+                    let name = CheckpointName.forPoint(pending.id)
+                    checkpointName = name
+                    return try await PullBackup.copy(
+                        request, domain: domain, disks: selection.chosen, skipped: selection.skipped.map(\.target),
+                        base: base, checkpoint: name, into: pending, uuid: uuid, domainXML: domainXML, started: started)
+                }
+            }
         }
     }
 
