@@ -47,6 +47,10 @@ enum Virt {
     /// Initializes libvirt and registers its default event loop; call once per process, before any
     /// connection is opened.
     static func initializeWithDefaultEventLoop() -> LibvirtError? {
+        // In-process drivers (qemu:///embed) log warnings and their version banner to stderr, which would
+        // break the one-line errors of a command-line tool. Errors still reach callers as LibvirtError;
+        // whoever wants libvirt's log sets LIBVIRT_LOG_OUTPUTS, which is then left as it is.
+        setenv("LIBVIRT_LOG_OUTPUTS", "4:file:/dev/null", 0)
         if virInitialize() != 0 { return lastError("cannot initialize libvirt") }
         // libvirt prints every error to stderr unless told otherwise; errors reach callers as LibvirtError.
         virSetErrorFunc(nil) { _, _ in }

@@ -44,11 +44,9 @@ struct BackupCommand: AsyncParsableCommand {
         let request = BackupRequest(
             domain: domain, repository: repo, level: level, disks: disks, excluded: excluded, connectURI: connect,
             scratchDirectory: scratchDir, connections: connections)
-        let quiet = json
+        // Notes go to stderr even with --json: stdout carries only the summary.
         let outcome = try await Interruptible.run { () async throws(BackupError) -> BackupOutcome in
-            try await BackupRun.run(request) { note in
-                if !quiet { Terminal.writeError(note + "\n") }
-            }
+            try await BackupRun.run(request) { note in Terminal.writeError(note + "\n") }
         } describe: { $0.message }
         if json {
             print(try JSONOutput.line(outcome))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backup
 import Engine
 import Foundation
 import Repository
@@ -27,6 +28,12 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: "Image format: qcow2 or raw.")
     var format: TargetFormat = .qcow2
 
+    @Option(help: "Define a new domain NAME from the point's saved XML, using the restored disks.")
+    var define: String?
+
+    @Option(help: "libvirt URI for --define (default: LIBVIRT_DEFAULT_URI, else qemu:///system).")
+    var connect: String?
+
     func run() async throws {
         let repository = BackupRepository(root: repo)
         let point: BackupPoint
@@ -43,6 +50,7 @@ struct RestoreCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         try? FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
+        var images: [String: String] = [:]
         for target in chosen {
             let image = point.imagePath(for: target)!
             let output = to + "/" + target + "." + format.rawValue
@@ -50,6 +58,16 @@ struct RestoreCommand: AsyncParsableCommand {
                 try await ImageRestore.run(image: image, to: output, format: format)
             } describe: { $0.message }
             print("\(target): point \(point.id) restored to \(output) (\(ByteCount(summary.bytesWritten)) of data)")
+            images[target] = URL(fileURLWithPath: output).standardizedFileURL.path
+        }
+        if let define {
+            let saved = (try? String(contentsOfFile: point.folder + "/domain.xml", encoding: .utf8)) ?? ""
+            let restored = images
+            let name = try await Interruptible.run { () async throws(BackupError) -> String in
+                try await RestoredDomain.define(
+                    from: saved, name: define, images: restored, format: format.rawValue, connectURI: connect)
+            } describe: { $0.message }
+            print("defined domain \(name) with the restored disks")
         }
     }
 }

@@ -1,0 +1,289 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A TCG guest under libvirt's embedded QEMU driver (`qemu:///embed?root=ROOT`), ROOT being the fixture's own
+/// (short) directory. The test process never opens the embedded root itself: only `virsh` and `pullback`
+/// subprocesses do, one at a time, and each releases it when it exits (the guest keeps running).
+///
+/// Every disk has a reference raw file `ROOT/<target>.ref` that receives the same writes as the guest, so restored
+/// images are compared against it, never against the running guest's qcow2 file.
+final class EmbeddedGuest: @unchecked Sendable {
+    struct Disk: Sendable {
+        let target: String
+        let size: Int
+        /// The QOM path of the virtio device, for `qemu-io -d` over HMP.
+        let device: String
+    }
+
+    let fx: Fixture
+    let name: String
+    let disks: [Disk]
+    private var defined = false
+
+    var root: String { fx.root }
+    var uri: String { "qemu:///embed?root=\(fx.root)" }
+    /// The repository folder the tests back up into.
+    var repo: String { fx.path("repo") }
+
+    private init(fx: Fixture, name: String, disks: [Disk]) {
+        self.fx = fx
+        self.name = name
+        self.disks = disks
+    }
+
+    func image(_ target: String) -> String { fx.path("\(target).qcow2") }
+    func reference(_ target: String) -> String { fx.path("\(target).ref") }
+
+    /// Runs `body` with a fixture and a defined (and, if `running`, started) guest whose disks are given as
+    /// (target, size); the guest is destroyed and undefined (with its checkpoint metadata) whatever happens, before
+    /// the fixture removes its directory.
+    static func run<T>(
+        name: String = "pbg",
+        disks: [(String, Int)] = [("vda", 64 * mib), ("vdb", 32 * mib)],
+        running: Bool = true,
+        _ body: (Fixture, EmbeddedGuest) async throws -> T
+    ) async throws -> T {
+        try await Fixture.run { fx in
+            let guest = EmbeddedGuest(
+                fx: fx, name: name,
+                disks: disks.enumerated().map { index, disk in
+                    Disk(
+                        target: disk.0, size: disk.1,
+                        device: "/machine/peripheral/virtio-disk\(index)/virtio-backend")
+                })
+            do {
+                try await guest.setUp(running: running)
+                let value = try await body(fx, guest)
+                guest.tearDown()
+                return value
+            } catch {
+                guest.tearDown()
+                throw error
+            }
+        }
+    }
+
+    private func setUp(running: Bool) async throws {
+        try FileManager.default.createDirectory(atPath: fx.path("etc"), withIntermediateDirectories: true)
+        let conf = """
+            user = "root"
+            group = "root"
+            security_driver = "none"
+            dynamic_ownership = 0
+            remember_owner = 0
+            stdio_handler = "file"
+
+            """
+        try FileFacts.create(fx.path("etc/qemu.conf"), with: Data(conf.utf8))
+        var diskXML = ""
+        for disk in disks {
+            try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", image(disk.target), String(disk.size)])
+            try await fx.runChecked(["qemu-img", "create", "-q", "-f", "raw", reference(disk.target), String(disk.size)])
+            diskXML += """
+                <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+                <source file='\(image(disk.target))'/><target dev='\(disk.target)' bus='virtio'/></disk>
+                """
+        }
+        let xml = """
+            <domain type='qemu'><name>\(name)</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+            <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>\
+            <emulator>/usr/bin/qemu-system-x86_64</emulator>\(diskXML)<memballoon model='none'/></devices></domain>
+            """
+        let xmlPath = fx.path("domain.xml")
+        try FileFacts.create(xmlPath, with: Data(xml.utf8))
+        try await virshChecked(["define", xmlPath])
+        defined = true
+        if running {
+            try await virshChecked(["start", name])
+        }
+    }
+
+    /// `virsh -c URI ARGS...` (stderr carries libvirt's log lines: look at stdout).
+    func virsh(_ arguments: [String]) async throws -> CommandResult {
+        try await fx.run(["virsh", "-c", uri] + arguments, timeout: .seconds(60))
+    }
+
+    @discardableResult
+    func virshChecked(_ arguments: [String]) async throws -> CommandResult {
+        let result = try await virsh(arguments)
+        guard result.succeeded else { throw HarnessError("virsh failed: \(result)") }
+        return result
+    }
+
+    /// Writes through the running guest's own device with `qemu-io -d` over HMP (this marks the dirty bitmaps as a
+    /// guest write would), and applies the same command to the disk's reference raw file.
+    func write(_ target: String, _ commands: String...) async throws {
+        guard let disk = disks.first(where: { $0.target == target }) else {
+            throw HarnessError("no disk \(target)")
+        }
+        for command in commands {
+            let result = try await virshChecked([
+                "qemu-monitor-command", name, "--hmp", "qemu-io -d \(disk.device) \"\(command)\"",
+            ])
+            let said = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            if said.contains("failed") || said.lowercased().contains("error") {
+                throw HarnessError("guest write `\(command)` on \(target): \(said)")
+            }
+        }
+        try await writeReference(target, commands)
+    }
+
+    /// Writes to a shut-off guest's qcow2 image with `qemu-io -f qcow2` (and the same to the reference).
+    func writeOffline(_ target: String, _ commands: String...) async throws {
+        var command = ["qemu-io", "-f", "qcow2"]
+        for each in commands { command += ["-c", each] }
+        command.append(image(target))
+        let result = try await fx.runChecked(command)
+        if (result.stdout + result.stderr).contains("failed") {
+            throw HarnessError("qemu-io on \(image(target)): \(result)")
+        }
+        try await writeReference(target, commands)
+    }
+
+    private func writeReference(_ target: String, _ commands: [String]) async throws {
+        var command = ["qemu-io", "-f", "raw"]
+        for each in commands { command += ["-c", each] }
+        command.append(reference(target))
+        let result = try await fx.runChecked(command)
+        if (result.stdout + result.stderr).contains("failed") {
+            throw HarnessError("qemu-io on \(reference(target)): \(result)")
+        }
+    }
+
+    /// Copies every reference raw to `ROOT/snap-<label>-<target>.raw` (sparse) and returns the paths by target.
+    func snapshot(_ label: String) async throws -> [String: String] {
+        var paths: [String: String] = [:]
+        for disk in disks {
+            let path = fx.path("snap-\(label)-\(disk.target).raw")
+            try await fx.runChecked(["cp", "--sparse=always", reference(disk.target), path])
+            paths[disk.target] = path
+        }
+        return paths
+    }
+
+    /// `virsh domjobinfo NAME` says there is no job.
+    func expectNoJob(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let info = try await virsh(["domjobinfo", name])
+        let typeLine = info.stdout.split(whereSeparator: \.isNewline).first { $0.contains("Job type:") }
+        #expect(
+            info.succeeded && typeLine?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) == "None",
+            "a job is left on the domain: \(info)", sourceLocation: sourceLocation)
+    }
+
+    /// `virsh domstate NAME`, trimmed.
+    func state() async throws -> String {
+        try await virshChecked(["domstate", name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `virsh checkpoint-list NAME --name`.
+    func checkpoints() async throws -> [String] {
+        try await virshChecked(["checkpoint-list", name, "--name"]).stdout
+            .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    // MARK: pullback
+
+    func pullback(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> CommandResult {
+        try await fx.run([try Pullback.binaryPath()] + arguments, timeout: timeout)
+    }
+
+    /// `pullback backup NAME --repo REPO --connect URI --json EXTRA...`.
+    func backup(_ extra: [String] = [], repo: String? = nil) async throws -> CommandResult {
+        try await pullback(["backup", name, "--repo", repo ?? self.repo, "--connect", uri, "--json"] + extra)
+    }
+
+    func startBackup(_ extra: [String] = []) throws -> ChildProcess {
+        try fx.spawn(
+            [try Pullback.binaryPath(), "backup", name, "--repo", repo, "--connect", uri, "--json"] + extra,
+            label: "pullback-backup")
+    }
+
+    /// `pullback list --repo REPO --json`, decoded.
+    func list(repo: String? = nil) async throws -> [ListedPoint] {
+        let result = try await pullback(["list", "--repo", repo ?? self.repo, "--json"])
+        try requireSuccess(result)
+        do {
+            return try JSONDecoder().decode([ListedPoint].self, from: Data(result.stdout.utf8))
+        } catch {
+            throw HarnessError("cannot decode list --json output \(result.stdout): \(error)")
+        }
+    }
+
+    // MARK: teardown
+
+    /// `virsh destroy` and `virsh undefine --checkpoints-metadata`, without `await` (the test may be cancelled).
+    func tearDown() {
+        guard defined else { return }
+        _ = runBlocking(["virsh", "-c", uri, "destroy", name], label: "teardown-destroy")
+        _ = runBlocking(["virsh", "-c", uri, "undefine", name, "--checkpoints-metadata"], label: "teardown-undefine")
+        defined = false
+    }
+
+    private func runBlocking(_ command: [String], label: String) -> Bool {
+        let child = ChildProcess(command, logBase: fx.path("logs/\(label)"))
+        guard (try? child.start()) != nil else { return false }
+        guard child.waitBlocking(seconds: 30) else {
+            child.stop()
+            return false
+        }
+        return child.result().succeeded
+    }
+}
+
+/// One JSON object of `pullback backup --json`.
+struct BackupSummary: Decodable, Sendable {
+    struct DiskSummary: Decodable, Sendable {
+        let target: String
+        let mode: String
+        let bytesRead: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case target, mode
+            case bytesRead = "bytes_read"
+        }
+    }
+
+    struct Skipped: Decodable, Sendable {
+        let target: String
+        let reason: String
+    }
+
+    let checkpoint: String
+    let disks: [DiskSummary]
+    let domain: String
+    let level: String
+    let parent: String?
+    let point: String
+    let reason: String
+    let seconds: Double
+    let skipped: [Skipped]
+
+    func disk(_ target: String) -> DiskSummary? { disks.first { $0.target == target } }
+
+    static func decode(_ result: CommandResult) throws -> BackupSummary {
+        let text = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.hasPrefix("{"), text.hasSuffix("}"), !text.contains("\n") else {
+            throw HarnessError("backup --json stdout is not one JSON line: \(result)")
+        }
+        do {
+            return try JSONDecoder().decode(BackupSummary.self, from: Data(text.utf8))
+        } catch {
+            throw HarnessError("cannot decode backup --json output \(text): \(error)")
+        }
+    }
+}
+
+/// One element of `pullback list --json`.
+struct ListedPoint: Decodable, Sendable {
+    let domain: String
+    let id: String
+    let level: String
+    let finished: String
+    let disks: [String]
+    let bytes: Int64
+    let parent: String?
+}
