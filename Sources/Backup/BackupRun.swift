@@ -37,7 +37,7 @@ public enum BackupRun {
             return BackupOutcome(
                 domain: outcome.domain, point: outcome.point, level: outcome.level, reason: outcome.reason,
                 parent: outcome.parent, checkpoint: outcome.checkpoint, disks: outcome.disks,
-                skipped: outcome.skipped, seconds: Self.seconds(ContinuousClock.now - clock))
+                skipped: outcome.skipped, seconds: (ContinuousClock.now - clock).inSeconds)
         } catch {
             await connection.close()
             throw error
@@ -111,10 +111,6 @@ public enum BackupRun {
                 }
             }
         }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     // MARK: Error mapping

@@ -128,7 +128,7 @@ public enum CopyOperation {
             return CopySummary(
                 mode: mode, format: request.format, exportSize: source.size, bytesRead: progress.bytesRead,
                 bytesWritten: progress.bytesWritten, zeroBytes: progress.zeroBytes, extents: progress.extentCount,
-                seconds: Self.seconds(since: started), connections: source.connectionCount)
+                seconds: (ContinuousClock.now - started).inSeconds, connections: source.connectionCount)
         }
     }
 
@@ -162,11 +162,6 @@ public enum CopyOperation {
                 throw CopyError(.targetMismatch, "--backing needs --bitmap NAME: an overlay holds only what the bitmap marks as changed")
             }
         }
-    }
-
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 }
 

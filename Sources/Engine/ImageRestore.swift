@@ -28,6 +28,6 @@ public enum ImageRestore {
         return CopySummary(
             mode: .full, format: format, exportSize: source.size, bytesRead: progress.bytesRead,
             bytesWritten: progress.bytesWritten, zeroBytes: progress.zeroBytes, extents: progress.extentCount,
-            seconds: CopyOperation.seconds(since: started), connections: source.connectionCount)
+            seconds: (ContinuousClock.now - started).inSeconds, connections: source.connectionCount)
     }
 }

@@ -24,7 +24,7 @@ enum ProgressBar {
 
     static func line(_ progress: CopyProgress, since start: ContinuousClock.Instant) -> String {
         let done = progress.bytesRead
-        let elapsed = max(0.001, seconds(ContinuousClock.now - start))
+        let elapsed = max(0.001, (ContinuousClock.now - start).inSeconds)
         let rate = Double(done) / elapsed
         guard let total = progress.bytesToCopy else {
             return "mapping extents... \(ByteCount(done))"
@@ -43,7 +43,4 @@ enum ProgressBar {
         return String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 }
