@@ -72,6 +72,13 @@ public struct CopyPipeline: Sendable {
                         running[index] += 1
                         inFlight += 1
                     }
+                    // Windows before this one finish before the next is planned, so the target never holds
+                    // more than two windows' worth of state (a sparse disk may never fill the pipeline).
+                    while settledWindows < index, let done = try await group.next() {
+                        running[done] -= 1
+                        inFlight -= 1
+                        try await settle(through: index)
+                    }
                     try await settle(through: index + 1)
                 }
                 while let done = try await group.next() {
