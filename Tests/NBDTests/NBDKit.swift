@@ -11,11 +11,14 @@ final class NBDKit {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("nbdtests-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/nbdkit")
-        process.arguments = ["--foreground", "-U", socket] + arguments
+        // nbdkit writes its pid file only once the socket accepts connections; the socket file alone appears
+        // before listen(), and a client connecting then is refused.
+        let pidFile = directory.appendingPathComponent("nbdkit.pid").path
+        process.arguments = ["--foreground", "-P", pidFile, "-U", socket] + arguments
         process.standardError = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: socket) {
+        while !FileManager.default.fileExists(atPath: pidFile) {
             guard process.isRunning, Date() < deadline else {
                 stop()
                 throw NBDKitError(message: "nbdkit \(arguments.joined(separator: " ")) did not start")
