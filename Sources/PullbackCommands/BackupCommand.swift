@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backup
 import Foundation
+import Synchronization
 
 /// `pullback backup`: one consistent, point-in-time backup of a domain's disks into a repository.
 struct BackupCommand: AsyncParsableCommand {
@@ -44,10 +45,13 @@ struct BackupCommand: AsyncParsableCommand {
         let request = BackupRequest(
             domain: domain, repository: repo, level: level, disks: disks, excluded: excluded, connectURI: connect,
             scratchDirectory: scratchDir, connections: connections)
-        // Notes go to stderr even with --json: stdout carries only the summary.
+        // Notes (skipped disks, why this level) go to stderr: at once on a terminal, else after a success,
+        // so that a failed run's stderr is its one error line. stdout carries only the summary.
+        let notes = NoteBuffer(immediate: Terminal.isTerminal(.standardError))
         let outcome = try await Interruptible.run { () async throws(BackupError) -> BackupOutcome in
-            try await BackupRun.run(request) { note in Terminal.writeError(note + "\n") }
+            try await BackupRun.run(request) { note in notes.add(note) }
         } describe: { $0.message }
+        notes.flush()
         if json {
             print(try JSONOutput.line(outcome))
         } else {
@@ -60,3 +64,19 @@ struct BackupCommand: AsyncParsableCommand {
 }
 
 extension BackupLevel: ExpressibleByArgument {}
+
+/// Notes for stderr, written at once or kept until ``flush()``.
+final class NoteBuffer: Sendable {
+    private let immediate: Bool
+    private let kept = Mutex<[String]>([])
+
+    init(immediate: Bool) { self.immediate = immediate }
+
+    func add(_ note: String) {
+        if immediate { Terminal.writeError(note + "\n") } else { kept.withLock { $0.append(note) } }
+    }
+
+    func flush() {
+        for note in kept.withLock({ notes in defer { notes = [] }; return notes }) { Terminal.writeError(note + "\n") }
+    }
+}

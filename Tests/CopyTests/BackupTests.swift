@@ -331,7 +331,7 @@ extension CopyIntegration {
                 try await guest.virshChecked(["checkpoint-delete", guest.name, inc.checkpoint, "--metadata"])
                 #expect(!(try await guest.checkpoints().contains(inc.checkpoint)))
 
-                // Without --json, so that the notes reach stderr (--json silences them).
+                // Notes reach stderr after a successful run when stderr is not a terminal.
                 let result = try await guest.pullback(["backup", guest.name, "--repo", guest.repo, "--connect", guest.uri])
                 try requireSuccess(result)
                 let snap = try await guest.snapshot("3")

@@ -45,6 +45,7 @@ final class EmbeddedGuest: @unchecked Sendable {
         name: String = "pbg",
         disks: [(String, Int)] = [("vda", 64 * mib), ("vdb", 32 * mib)],
         running: Bool = true,
+        acpi: Bool = false,
         _ body: (Fixture, EmbeddedGuest) async throws -> T
     ) async throws -> T {
         try await Fixture.run { fx in
@@ -56,7 +57,7 @@ final class EmbeddedGuest: @unchecked Sendable {
                         device: "/machine/peripheral/virtio-disk\(index)/virtio-backend")
                 })
             do {
-                try await guest.setUp(running: running)
+                try await guest.setUp(running: running, acpi: acpi)
                 let value = try await body(fx, guest)
                 guest.tearDown()
                 return value
@@ -67,7 +68,8 @@ final class EmbeddedGuest: @unchecked Sendable {
         }
     }
 
-    private func setUp(running: Bool) async throws {
+    /// `acpi` adds `<features><acpi/></features>` (without it QEMU runs with ACPI off, so PCI hotplug is refused).
+    private func setUp(running: Bool, acpi: Bool = false) async throws {
         try FileManager.default.createDirectory(atPath: fx.path("etc"), withIntermediateDirectories: true)
         let conf = """
             user = "root"
@@ -90,7 +92,7 @@ final class EmbeddedGuest: @unchecked Sendable {
         }
         let xml = """
             <domain type='qemu'><name>\(name)</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
-            <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>\
+            <os><type arch='x86_64' machine='pc'>hvm</type></os>\(acpi ? "<features><acpi/></features>" : "")<devices>\
             <emulator>/usr/bin/qemu-system-x86_64</emulator>\(diskXML)<memballoon model='none'/></devices></domain>
             """
         let xmlPath = fx.path("domain.xml")
@@ -183,6 +185,60 @@ final class EmbeddedGuest: @unchecked Sendable {
     func checkpoints() async throws -> [String] {
         try await virshChecked(["checkpoint-list", name, "--name"]).stdout
             .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// Like `write`, for a disk that is not in `disks` (attached later): `qemu-io -d DEVICE` over HMP, and the same
+    /// commands on the raw file `reference`.
+    func write(device: String, reference: String, _ commands: String...) async throws {
+        for command in commands {
+            let result = try await virshChecked([
+                "qemu-monitor-command", name, "--hmp", "qemu-io -d \(device) \"\(command)\"",
+            ])
+            let said = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            if said.contains("failed") || said.lowercased().contains("error") {
+                throw HarnessError("guest write `\(command)` on \(device): \(said)")
+            }
+        }
+        var command = ["qemu-io", "-f", "raw"]
+        for each in commands { command += ["-c", each] }
+        command.append(reference)
+        let result = try await fx.runChecked(command)
+        if (result.stdout + result.stderr).contains("failed") {
+            throw HarnessError("qemu-io on \(reference): \(result)")
+        }
+    }
+
+    /// The pid of the guest's QEMU: from the `NAME.pid` file libvirt keeps under ROOT, else the `qemu-system`
+    /// process whose command line names both the guest and ROOT. Nil when there is none.
+    func qemuPid() -> pid_t? {
+        if let walker = FileManager.default.enumerator(atPath: root) {
+            for case let relative as String in walker where (relative as NSString).lastPathComponent == "\(name).pid" {
+                if let text = try? String(contentsOfFile: "\(root)/\(relative)", encoding: .utf8),
+                    let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, kill(pid, 0) == 0
+                {
+                    return pid
+                }
+            }
+        }
+        let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in procs {
+            guard let pid = pid_t(entry),
+                let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { continue }
+            let line = String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            if line.contains("qemu-system"), line.contains("guest=\(name)"), line.contains(root) {
+                return pid
+            }
+        }
+        return nil
+    }
+
+    /// `virsh destroy` and `virsh undefine --checkpoints-metadata` of another domain defined in this root (e.g. one
+    /// made by `restore --define`), without `await`, for teardown.
+    func removeDomain(_ other: String) {
+        _ = runBlocking(["virsh", "-c", uri, "destroy", other], label: "teardown-destroy-\(other)")
+        _ = runBlocking(
+            ["virsh", "-c", uri, "undefine", other, "--checkpoints-metadata"], label: "teardown-undefine-\(other)")
     }
 
     // MARK: pullback
