@@ -69,7 +69,10 @@ let package = Package(
         ),
 
         // MARK: Executable: parses arguments and prints, nothing else
-        .executableTarget(name: "pullback", dependencies: ["PullbackCommands"]),
+        .executableTarget(
+            name: "pullback",
+            dependencies: ["PullbackCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
 
         // MARK: Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
