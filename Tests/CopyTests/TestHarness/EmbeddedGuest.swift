@@ -106,7 +106,18 @@ final class EmbeddedGuest: @unchecked Sendable {
 
     /// `virsh -c URI ARGS...` (stderr carries libvirt's log lines: look at stdout).
     func virsh(_ arguments: [String]) async throws -> CommandResult {
-        try await fx.run(["virsh", "-c", uri] + arguments, timeout: .seconds(60))
+        // virsh 9.0 sometimes dies of SIGSEGV on the embedded driver (seen right after a hotplug or a define);
+        // a query that changes nothing is simply asked again.
+        let queries: Set<String> = [
+            "domstate", "dumpxml", "domblklist", "checkpoint-list", "domjobinfo", "list", "dominfo", "domuuid",
+        ]
+        var result = try await fx.run(["virsh", "-c", uri] + arguments, timeout: .seconds(60))
+        var attempts = 1
+        while result.signal == SIGSEGV, let verb = arguments.first, queries.contains(verb), attempts < 3 {
+            result = try await fx.run(["virsh", "-c", uri] + arguments, timeout: .seconds(60))
+            attempts += 1
+        }
+        return result
     }
 
     @discardableResult
