@@ -41,16 +41,11 @@ public final class QCOW2ChainSource: BlockSource {
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(CopyError) {
-        let borrowed = BorrowedBuffer(pointer: buffer)
+        let borrowed = Borrowed(pointer: buffer)
         try await FileCalls.offload { [chain] () throws(CopyError) in
             do throws(QCOW2Error) { try chain.read(into: borrowed.pointer, at: offset) } catch {
                 throw CopyError(.source, "reading \(chain.layers[0].path) failed: \(error.message)", cause: error)
             }
         }
     }
-}
-
-/// A buffer that crosses to a thread-pool thread while its owner awaits the call.
-struct BorrowedBuffer: @unchecked Sendable {  // the caller keeps the memory alive until the call returns
-    let pointer: UnsafeMutableRawBufferPointer
 }

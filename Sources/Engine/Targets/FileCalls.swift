@@ -18,8 +18,8 @@ struct TargetFile: Sendable {
 }
 
 /// A pointer that crosses to a thread-pool thread while its owner awaits the call.
-struct BorrowedBytes: @unchecked Sendable {  // the caller keeps the memory alive until the call returns
-    let pointer: UnsafeRawBufferPointer
+struct Borrowed<Pointer>: @unchecked Sendable {  // the caller keeps the memory alive until the call returns
+    let pointer: Pointer
 }
 
 enum FileCalls {

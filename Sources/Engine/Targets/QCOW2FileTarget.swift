@@ -92,7 +92,7 @@ public final class QCOW2FileTarget: BlockTarget {
     public var granularity: Int { writer.clusterSize }
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
-        let borrowed = BorrowedBytes(pointer: bytes)
+        let borrowed = Borrowed(pointer: bytes)
         try await FileCalls.offload { [writer, path] () throws(CopyError) in
             do throws(QCOW2Error) { try writer.writeClusters(borrowed.pointer, at: offset) } catch { throw CopyError(error, target: path) }
         }

@@ -110,7 +110,7 @@ public final class RawFileTarget: BlockTarget {
     // MARK: BlockTarget
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
-        let borrowed = BorrowedBytes(pointer: bytes)
+        let borrowed = Borrowed(pointer: bytes)
         try await FileCalls.offload { [file] () throws(CopyError) in
             try FileCalls.writeAll(file, borrowed.pointer, at: offset)
         }
