@@ -1,3 +1,5 @@
+import Repository
+
 /// How much a backup copies.
 public enum BackupLevel: String, Sendable, Codable, CaseIterable {
     /// Full when the chain cannot continue, incremental otherwise.
@@ -8,13 +10,18 @@ public enum BackupLevel: String, Sendable, Codable, CaseIterable {
     case incremental
 }
 
-/// The checkpoint names Pullback creates: recognisably this tool's, so other tools' checkpoints are left alone.
+/// The checkpoint names Pullback creates: `pullback-<repository tag>-<point id>`, recognisably one repository's, so
+/// that the checkpoints of other repositories (of the same domain) and of other tools are left alone.
 public enum CheckpointName {
     static let prefix = "pullback-"
 
-    /// The checkpoint created with point `id`.
-    public static func forPoint(_ id: String) -> String { prefix + id }
+    /// The checkpoint created with point `id` of the repository `repository`.
+    public static func forPoint(_ id: String, of repository: RepositoryIdentity) -> String {
+        prefix + repository.tag + "-" + id
+    }
 
-    /// Whether `name` is one of Pullback's checkpoints.
-    public static func isPullbacks(_ name: String) -> Bool { name.hasPrefix(prefix) }
+    /// Whether `name` was made by the repository `repository`.
+    public static func isMade(_ name: String, by repository: RepositoryIdentity) -> Bool {
+        name.hasPrefix(prefix + repository.tag + "-")
+    }
 }

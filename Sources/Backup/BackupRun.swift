@@ -12,7 +12,7 @@ import Glibc
 ///
 /// The repository, not libvirt, decides the incremental base: the newest committed point's checkpoint.
 /// The backup job is ended on success, failure and cancellation; a failed run's checkpoint is deleted
-/// (its bitmap merges back into the base's, so nothing is lost) and its point is never committed.
+/// (libvirt still tracks every change since the base for the base) and its point is never committed.
 public enum BackupRun {
     /// Runs `request`. `say` receives one-line notes for people (skipped disks, why this level).
     public static func run(
@@ -59,6 +59,7 @@ public enum BackupRun {
         guard !selection.chosen.isEmpty else {
             throw BackupError(.invalidRequest, "\(request.domain) has no disk to back up (see the skipped disks above)")
         }
+        let identity = try repositoryStep { () throws(RepositoryError) in try repository.identity() }
         let points = try repositoryStep { () throws(RepositoryError) in try repository.points(of: request.domain) }
         var base = try await LevelChoice.choose(request.level, domain: domain, latest: points.last, say: say)
         say("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
@@ -68,6 +69,8 @@ public enum BackupRun {
             say("\(request.domain) is shut off: starting it paused for the backup")
             try await libvirtStep { () async throws(LibvirtError) in try await domain.start(paused: true) }
         }
+        await CheckpointPruning.prune(
+            domain, repository: identity, points: points, keep: points.last?.manifest.checkpoint, say: say)
 
         var checkpointName: String?
         do throws(BackupError) {
@@ -91,7 +94,7 @@ public enum BackupRun {
                 },
                 skipped: selection.skipped, seconds: 0)
         } catch {
-            // The new checkpoint must never become a base; deleting it merges its bitmap into the base's.
+            // The new checkpoint must never become a base; deleting it loses nothing of what changed since the base.
             if let checkpointName, let checkpoint = try? await domain.checkpoint(named: checkpointName) {
                 try? await checkpoint.delete()
             }
@@ -103,7 +106,7 @@ public enum BackupRun {
             let base = base
             return try await pointStep {
                 try await repository.withNewPoint(of: request.domain, lock: lock, started: started) { pending in
-                    let name = CheckpointName.forPoint(pending.id)
+                    let name = CheckpointName.forPoint(pending.id, of: identity)
                     checkpointName = name
                     return try await PullBackup.copy(
                         request, domain: domain, disks: selection.chosen, skipped: selection.skipped.map(\.target),

@@ -18,7 +18,16 @@ public struct BackupRepository: Sendable {
     /// The domains that have a folder in the repository.
     public func domains() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return names.filter { !$0.hasPrefix(".") }.sorted()
+        return names.filter { name in
+            var isFolder: ObjCBool = false
+            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: folder(of: name), isDirectory: &isFolder)
+                && isFolder.boolValue
+        }.sorted()
+    }
+
+    /// The repository's identity (`repository.json`), made now if it has none yet: see ``RepositoryIdentity``.
+    public func identity() throws(RepositoryError) -> RepositoryIdentity {
+        try RepositoryIdentity.loadOrCreate(root: root)
     }
 
     /// The committed points of `domain`, oldest first. Partial folders are not points.

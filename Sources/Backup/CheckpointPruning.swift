@@ -1,0 +1,42 @@
+import Libvirt
+import Repository
+
+/// Removes the repository's checkpoints that can never be a base again, before a backup creates its own.
+///
+/// Only the newest committed point's checkpoint is ever a base, so the others are dead weight: QEMU updates one
+/// dirty bitmap per checkpoint and disk on every guest write. They are those of older points, and those of runs that
+/// failed while the domain was shut off (libvirt deletes no checkpoint of a shut-off domain). A checkpoint is this
+/// repository's when its name carries the repository's tag, or when a point's manifest names it (points made before
+/// names carried the tag); everything else is left alone.
+enum CheckpointPruning {
+    /// Deletes the repository's checkpoints of `domain` except `keep`; the domain must be running. Failures become
+    /// notes: a stale checkpoint costs guest write speed, never correctness.
+    static func prune(
+        _ domain: Domain, repository: RepositoryIdentity, points: [BackupPoint], keep: String?,
+        say: @Sendable (String) -> Void
+    ) async {
+        let named = Set(points.map(\.manifest.checkpoint))
+        let names: [String]
+        do {
+            names = try await domain.checkpointNames()
+        } catch {
+            say("cannot list the checkpoints of \(domain.name) to remove stale ones: \(error.message)")
+            return
+        }
+        let stale = names.filter {
+            $0 != keep && (CheckpointName.isMade($0, by: repository) || named.contains($0))
+        }
+        var removed: [String] = []
+        for name in stale {
+            do throws(LibvirtError) {
+                try await domain.checkpoint(named: name).delete()
+                removed.append(name)
+            } catch {
+                say("cannot remove the stale checkpoint \(name): \(error.message)")
+            }
+        }
+        if !removed.isEmpty {
+            say("removed \(removed.count) checkpoint(s) no point will be based on: \(removed.joined(separator: ", "))")
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Who a repository is: a random id kept in `<root>/repository.json`, made by the first backup into it. The
+/// checkpoints a repository creates carry its ``tag`` in their names, so it recognises its own checkpoints and
+/// leaves alone those of another repository backing up the same domain, or of another tool. The file moves and is
+/// copied with the repository, and so does the identity.
+public struct RepositoryIdentity: Codable, Sendable, Equatable {
+    public static let fileName = "repository.json"
+    static let schemaVersion = 1
+
+    public var schema: Int
+    /// A UUID, in lower case.
+    public var id: String
+
+    /// The first 8 hex digits of the id: short enough for a checkpoint name, and two repositories of the same
+    /// domain differ in it but once in four billion.
+    public var tag: String { String(id.filter(\.isHexDigit).prefix(8)) }
+
+    /// The identity of the repository at `root`, made (with `root`) if it has none yet. Two processes making it at
+    /// once agree on one: the file appears by `link`, which fails if the other was first.
+    static func loadOrCreate(root: String) throws(RepositoryError) -> RepositoryIdentity {
+        let path = root + "/" + fileName
+        if let existing = try load(path) { return existing }
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        } catch {
+            throw RepositoryError(.io, "cannot create the repository \(root): \(error.localizedDescription)")
+        }
+        let made = RepositoryIdentity(schema: schemaVersion, id: UUID().uuidString.lowercased())
+        let temporary = root + "/.\(fileName).\(made.id).tmp"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let bytes: [UInt8]
+        do {
+            bytes = Array(try encoder.encode(made)) + [0x0a]
+        } catch {
+            throw RepositoryError(.io, "cannot encode the repository identity: \(error)")
+        }
+        try FileSync.writeDurably(bytes, to: temporary)
+        defer { unlink(temporary) }
+        if link(temporary, path) != 0 {
+            guard errno == EEXIST else { throw FileSync.failure("create", path) }
+        }
+        try FileSync.syncDirectory(root)
+        guard let settled = try load(path) else {
+            throw RepositoryError(.io, "\(path) vanished while it was being made")
+        }
+        return settled
+    }
+
+    private static func load(_ path: String) throws(RepositoryError) -> RepositoryIdentity? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let identity: RepositoryIdentity
+        do {
+            identity = try JSONDecoder().decode(RepositoryIdentity.self, from: data)
+        } catch {
+            throw RepositoryError(
+                .corrupt, "\(path) is not a repository identity (\(error)); restore it from a copy of the repository")
+        }
+        guard identity.schema == schemaVersion, identity.tag.count == 8 else {
+            throw RepositoryError(
+                .corrupt, "\(path) has schema \(identity.schema) or a malformed id; this pullback reads schema \(schemaVersion)")
+        }
+        return identity
+    }
+}
