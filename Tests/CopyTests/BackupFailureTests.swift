@@ -21,7 +21,7 @@ extension CopyIntegration {
         /// Restores point `id` (qcow2) into `out/<label>/`, checks the files are exactly `targets` and that each
         /// image is clean and reads as `references[target]`.
         static func expectRestore(
-            _ guest: EmbeddedGuest,
+            _ guest: LibvirtGuest,
             at id: String,
             targets: [String],
             references: [String: String],
@@ -45,6 +45,17 @@ extension CopyIntegration {
             }
         }
 
+        /// The bytes allocated in the guest's pending point (its `.partial` folder), 0 when there is none.
+        static func pendingBytes(_ guest: LibvirtGuest) -> Int64 {
+            let domainDir = "\(guest.repo)/\(guest.name)"
+            guard let partial = ((try? FileFacts.listing(domainDir)) ?? []).first(where: { $0.contains("partial") })
+            else { return 0 }
+            let folder = "\(domainDir)/\(partial)"
+            return ((try? FileFacts.listing(folder)) ?? []).reduce(Int64(0)) {
+                $0 + ((try? FileFacts.allocated("\(folder)/\($1)")) ?? 0)
+            }
+        }
+
         /// Waits until `ready` holds (polling every 10 ms) or `seconds` pass, or `child` ends.
         static func waitUntil(
             _ child: ChildProcess, seconds: Int, _ ready: () -> Bool
@@ -59,7 +70,7 @@ extension CopyIntegration {
 
         /// `virsh ARGS`, run again (up to 3 times) when virsh itself crashes with SIGSEGV, as libvirt 9.0's virsh does
         /// on the first embedded-driver call after a disk hotplug.
-        static func virshSurvivingCrash(_ guest: EmbeddedGuest, _ arguments: [String]) async throws -> CommandResult {
+        static func virshSurvivingCrash(_ guest: LibvirtGuest, _ arguments: [String]) async throws -> CommandResult {
             var result = try await guest.virsh(arguments)
             for _ in 0..<2 where result.signal == SIGSEGV {
                 result = try await guest.virsh(arguments)
@@ -70,7 +81,7 @@ extension CopyIntegration {
 
         /// Polls `virsh domblklist NAME` until `target` is (or is no longer) listed.
         static func waitForDisk(
-            _ guest: EmbeddedGuest, _ target: String, present: Bool, seconds: Int = 20
+            _ guest: LibvirtGuest, _ target: String, present: Bool, seconds: Int = 20
         ) async throws -> Bool {
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(seconds)
@@ -91,7 +102,7 @@ extension CopyIntegration {
             "QEMU killed mid-backup: clean failure, no point; after a restart a full point, then an incremental",
             .timeLimit(.minutes(3)))
         func qemuKilled() async throws {
-            try await EmbeddedGuest.run(disks: [("vda", 512 * mib)]) { fx, guest in
+            try await LibvirtGuest.run(disks: [("vda", 512 * mib)]) { fx, guest in
                 // A first full point, so that the killed backup has a base checkpoint whose bitmap it spoils.
                 try await guest.write("vda", "write -P 0x70 0 1M")
                 let (base, _) = try await BackupTests.backup(guest)
@@ -101,19 +112,7 @@ extension CopyIntegration {
 
                 let child = try guest.startBackup()
                 // Kill once the copy is under way: the point's .partial folder holds more than 4 MiB.
-                let domainDir = "\(guest.repo)/\(guest.name)"
-                try await Self.waitUntil(child, seconds: 60) {
-                    guard
-                        let partial = ((try? FileFacts.listing(domainDir)) ?? []).first(where: {
-                            $0.contains("partial")
-                        })
-                    else { return false }
-                    let folder = "\(domainDir)/\(partial)"
-                    let bytes = ((try? FileFacts.listing(folder)) ?? []).reduce(Int64(0)) {
-                        $0 + ((try? FileFacts.allocated("\(folder)/\($1)")) ?? 0)
-                    }
-                    return bytes > Int64(4 * mib)
-                }
+                try await Self.waitUntil(child, seconds: 60) { Self.pendingBytes(guest) > Int64(4 * mib) }
                 try #require(child.isRunning, "the backup ended before QEMU was killed: \(child.result())")
                 let pid = try #require(guest.qemuPid(), "cannot find the guest's QEMU process")
                 #expect(kill(pid, SIGKILL) == 0, "kill -9 \(pid): errno \(errno)")
@@ -163,7 +162,7 @@ extension CopyIntegration {
             "Repository out of space: clean failure, no point, no job, no new checkpoint; a roomy one works",
             .timeLimit(.minutes(3)))
         func repositoryFull() async throws {
-            try await EmbeddedGuest.run(disks: [("vda", 96 * mib)]) { fx, guest in
+            try await LibvirtGuest.run(disks: [("vda", 96 * mib)]) { fx, guest in
                 try await guest.write("vda", "write -P 0x21 0 1M")
                 let (earlier, _) = try await BackupTests.backup(guest)
                 let snap1 = try await guest.snapshot("1")
@@ -203,7 +202,7 @@ extension CopyIntegration {
             "A disk attached between points is full in the next point; once detached, older points still restore it",
             .timeLimit(.minutes(3)))
         func diskAddedAndRemoved() async throws {
-            try await EmbeddedGuest.run(disks: [("vda", 64 * mib)], acpi: true) { fx, guest in
+            try await LibvirtGuest.run(disks: [("vda", 64 * mib)], acpi: true) { fx, guest in
                 try await guest.write("vda", "write -P 0x31 0 2M")
                 let (full, _) = try await BackupTests.backup(guest)
                 let snap1 = try await guest.snapshot("1")
@@ -281,7 +280,7 @@ extension CopyIntegration {
             "restore --disk vda --define: a startable copy with a new uuid and one disk; --disk nosuch fails",
             .timeLimit(.minutes(3)))
         func restoreDefine() async throws {
-            try await EmbeddedGuest.run { fx, guest in
+            try await LibvirtGuest.run { fx, guest in
                 try await guest.write("vda", "write -P 0x51 0 1M", "write -P 0x52 67108863 1")
                 try await guest.write("vdb", "write -P 0x53 64k 64k")
                 let (full, _) = try await BackupTests.backup(guest)

@@ -2,10 +2,11 @@ import Foundation
 import Testing
 
 extension CopyIntegration {
-    /// `pullback backup`, `list` and `restore` against a TCG guest under libvirt's embedded QEMU driver. Every
+    /// `pullback backup`, `list` and `restore` against a TCG guest under libvirt's embedded QEMU driver (and, for the
+    /// chain of three, a libvirtd as well). Every
     /// restored image is compared byte for byte with a reference raw file that received the same writes as the guest,
     /// copied right after each backup.
-    @Suite("pullback backup, list, restore (embedded libvirt)", .serialized)
+    @Suite("pullback backup, list, restore", .serialized)
     struct BackupTests {
         // MARK: helpers
 
@@ -13,7 +14,7 @@ extension CopyIntegration {
         /// every disk against `snapshot`: `cmp` for raw, `qemu-img compare` plus `check` and "no backing file" for
         /// qcow2.
         static func expectRestores(
-            _ guest: EmbeddedGuest,
+            _ guest: LibvirtGuest,
             at id: String,
             matching snapshot: [String: String],
             label: String,
@@ -56,7 +57,7 @@ extension CopyIntegration {
 
         /// The point's repository images: `qemu-img check` is clean and the image with its chain reads as `snapshot`.
         static func expectRepositoryImages(
-            _ guest: EmbeddedGuest,
+            _ guest: LibvirtGuest,
             point: String,
             parent: String?,
             matching snapshot: [String: String],
@@ -93,7 +94,7 @@ extension CopyIntegration {
 
         /// Runs a successful backup and decodes its summary.
         static func backup(
-            _ guest: EmbeddedGuest, _ extra: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
+            _ guest: LibvirtGuest, _ extra: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
         ) async throws -> (BackupSummary, CommandResult) {
             let result = try await guest.backup(extra)
             try requireSuccess(result, sourceLocation: sourceLocation)
@@ -104,9 +105,9 @@ extension CopyIntegration {
 
         @Test(
             "Full, incremental, incremental: every point restores (qcow2 and raw) to the disks as they were",
-            .timeLimit(.minutes(3)))
-        func chainOfThree() async throws {
-            try await EmbeddedGuest.run { fx, guest in
+            .timeLimit(.minutes(3)), arguments: [LibvirtDriver.embedded, .daemon])
+        func chainOfThree(driver: LibvirtDriver) async throws {
+            try await LibvirtGuest.run(driver: driver) { fx, guest in
                 try await guest.write("vda", "write -P 0x5a 1M 128k", "write -P 0x11 8M 8M")
                 try await guest.write("vdb", "write -P 0x22 0 1M")
 
@@ -190,9 +191,56 @@ extension CopyIntegration {
             }
         }
 
+        @Test(
+            "Two repositories and another tool back up one domain: each chain continues, no one's checkpoint is lost",
+            .timeLimit(.minutes(3)))
+        func sharedDomain() async throws {
+            try await LibvirtGuest.run { fx, guest in
+                let second = fx.path("repo2")
+                let backupInto = { (repo: String) async throws -> BackupSummary in
+                    let result = try await guest.backup([], repo: repo)
+                    try requireSuccess(result)
+                    return try BackupSummary.decode(result)
+                }
+                try await guest.virshChecked(["checkpoint-create-as", guest.name, "othertool-1"])
+                try await guest.write("vda", "write -P 0x21 0 1M")
+                let a1 = try await backupInto(guest.repo)
+                let b1 = try await backupInto(second)
+                #expect(a1.level == "full" && b1.level == "full", "\(a1) \(b1)")
+                #expect(a1.checkpoint.prefix(17) != b1.checkpoint.prefix(17), "one tag for two repositories")
+
+                try await guest.write("vda", "write -P 0x22 2M 64k")
+                let a2 = try await backupInto(guest.repo)
+                let snapA2 = try await guest.snapshot("a2")
+                try await guest.write("vda", "write -P 0x23 3M 64k", "write -z 0 4k")
+                try await guest.write("vdb", "write -P 0x24 5M 3")
+                let b2 = try await backupInto(second)
+                let snapB2 = try await guest.snapshot("b2")
+                try await guest.write("vdb", "write -P 0x25 6M 64k")
+                let a3 = try await backupInto(guest.repo)
+                let snapA3 = try await guest.snapshot("a3")
+                #expect(a2.parent == a1.point && a3.parent == a2.point, "\(a2) \(a3)")
+                #expect(b2.parent == b1.point, "\(b2)")
+                // b2 covers every write since b1, also those repository A already took.
+                #expect((b2.disk("vda")?.bytesRead ?? 0) >= Int64(128 * kib), "\(b2)")
+
+                // Each repository keeps its newest two checkpoints (the older is removed by the next run); the other
+                // tool's stays.
+                #expect(
+                    try await guest.checkpoints().sorted()
+                        == [a2.checkpoint, a3.checkpoint, b1.checkpoint, b2.checkpoint, "othertool-1"].sorted())
+
+                try await Self.expectRestores(guest, at: a2.point, matching: snapA2, label: "a2")
+                try await Self.expectRestores(guest, at: a3.point, matching: snapA3, label: "a3")
+                try await Self.expectRestores(guest, at: b2.point, matching: snapB2, label: "b2", repo: second)
+                try await Self.expectRepositoryImages(
+                    guest, point: b2.point, parent: b1.point, matching: snapB2, repo: second)
+            }
+        }
+
         @Test("A repository moved elsewhere restores every point identically", .timeLimit(.minutes(2)))
         func movedRepository() async throws {
-            try await EmbeddedGuest.run { fx, guest in
+            try await LibvirtGuest.run { fx, guest in
                 try await guest.write("vda", "write -P 0x31 0 3M")
                 try await guest.write("vdb", "write -P 0x32 5M 1M")
                 let (full, _) = try await Self.backup(guest)
@@ -219,7 +267,7 @@ extension CopyIntegration {
             "Errors: --level incremental on an empty repository, unknown domain, unknown --at",
             .timeLimit(.minutes(2)))
         func errors() async throws {
-            try await EmbeddedGuest.run { fx, guest in
+            try await LibvirtGuest.run { fx, guest in
                 try await guest.write("vda", "write -P 0x61 0 64k")
 
                 let forced = try await guest.backup(["--level", "incremental"])
@@ -260,7 +308,7 @@ extension CopyIntegration {
             "SIGINT during a full and an incremental backup: exit 130, no point, no partial, no job; the next is right",
             .timeLimit(.minutes(3)))
         func interrupted() async throws {
-            try await EmbeddedGuest.run(disks: [("vda", 512 * mib)]) { fx, guest in
+            try await LibvirtGuest.run(disks: [("vda", 512 * mib)]) { fx, guest in
                 try await guest.write("vda", "write -P 0x71 0 256M")
 
                 let interruptOnce = { (extra: [String]) async throws -> CommandResult in
@@ -319,7 +367,7 @@ extension CopyIntegration {
             "A lost checkpoint is redefined from the saved XML and the chain continues correctly",
             .timeLimit(.minutes(2)))
         func lostCheckpoint() async throws {
-            try await EmbeddedGuest.run { fx, guest in
+            try await LibvirtGuest.run { fx, guest in
                 try await guest.write("vda", "write -P 0x81 0 1M")
                 let (full, _) = try await Self.backup(guest)
                 try await guest.write("vda", "write -P 0x82 2M 64k")
@@ -355,7 +403,7 @@ extension CopyIntegration {
 
         @Test("A shut-off domain is backed up in full and stays shut off", .timeLimit(.minutes(2)))
         func shutOff() async throws {
-            try await EmbeddedGuest.run(running: false) { fx, guest in
+            try await LibvirtGuest.run(running: false) { fx, guest in
                 try await guest.writeOffline("vda", "write -P 0x91 0 2M", "write -P 0x92 67108863 1")
                 try await guest.writeOffline("vdb", "write -P 0x93 65535 3")
                 #expect(try await guest.state() == "shut off")

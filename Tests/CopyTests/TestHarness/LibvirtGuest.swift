@@ -5,13 +5,14 @@ import Testing
     import Glibc
 #endif
 
-/// A TCG guest under libvirt's embedded QEMU driver (`qemu:///embed?root=ROOT`), ROOT being the fixture's own
-/// (short) directory. The test process never opens the embedded root itself: only `virsh` and `pullback`
-/// subprocesses do, one at a time, and each releases it when it exits (the guest keeps running).
+/// A TCG guest under libvirt's QEMU driver: embedded (`qemu:///embed?root=ROOT`, ROOT being the fixture's own short
+/// directory) or a private libvirtd of the fixture's (`LibvirtDaemon`). The test process never opens a libvirt
+/// connection itself: only `virsh` and `pullback` subprocesses do. With the embedded driver they do so one at a time,
+/// and each releases the root when it exits (the guest keeps running); the daemon lets them overlap.
 ///
 /// Every disk has a reference raw file `ROOT/<target>.ref` that receives the same writes as the guest, so restored
 /// images are compared against it, never against the running guest's qcow2 file.
-final class EmbeddedGuest: @unchecked Sendable {
+final class LibvirtGuest: @unchecked Sendable {
     struct Disk: Sendable {
         let target: String
         let size: Int
@@ -22,17 +23,20 @@ final class EmbeddedGuest: @unchecked Sendable {
     let fx: Fixture
     let name: String
     let disks: [Disk]
+    /// The daemon the guest runs under; nil for the embedded driver.
+    let daemon: LibvirtDaemon?
     private var defined = false
 
     var root: String { fx.root }
-    var uri: String { "qemu:///embed?root=\(fx.root)" }
+    var uri: String { daemon?.uri ?? "qemu:///embed?root=\(fx.root)" }
     /// The repository folder the tests back up into.
     var repo: String { fx.path("repo") }
 
-    private init(fx: Fixture, name: String, disks: [Disk]) {
+    private init(fx: Fixture, name: String, disks: [Disk], daemon: LibvirtDaemon?) {
         self.fx = fx
         self.name = name
         self.disks = disks
+        self.daemon = daemon
     }
 
     func image(_ target: String) -> String { fx.path("\(target).qcow2") }
@@ -40,22 +44,25 @@ final class EmbeddedGuest: @unchecked Sendable {
 
     /// Runs `body` with a fixture and a defined (and, if `running`, started) guest whose disks are given as
     /// (target, size); the guest is destroyed and undefined (with its checkpoint metadata) whatever happens, before
-    /// the fixture removes its directory.
+    /// the fixture removes its directory. With `.daemon`, a private libvirtd is started first (`LibvirtDaemon`) and the
+    /// guest runs under it; otherwise under the embedded driver.
     static func run<T>(
         name: String = "pbg",
         disks: [(String, Int)] = [("vda", 64 * mib), ("vdb", 32 * mib)],
         running: Bool = true,
         acpi: Bool = false,
-        _ body: (Fixture, EmbeddedGuest) async throws -> T
+        driver: LibvirtDriver = .embedded,
+        _ body: (Fixture, LibvirtGuest) async throws -> T
     ) async throws -> T {
         try await Fixture.run { fx in
-            let guest = EmbeddedGuest(
+            let guest = LibvirtGuest(
                 fx: fx, name: name,
                 disks: disks.enumerated().map { index, disk in
                     Disk(
                         target: disk.0, size: disk.1,
                         device: "/machine/peripheral/virtio-disk\(index)/virtio-backend")
-                })
+                },
+                daemon: driver == .daemon ? try await LibvirtDaemon.start(fx) : nil)
             do {
                 try await guest.setUp(running: running, acpi: acpi)
                 let value = try await body(fx, guest)
@@ -70,17 +77,12 @@ final class EmbeddedGuest: @unchecked Sendable {
 
     /// `acpi` adds `<features><acpi/></features>` (without it QEMU runs with ACPI off, so PCI hotplug is refused).
     private func setUp(running: Bool, acpi: Bool = false) async throws {
-        try FileManager.default.createDirectory(atPath: fx.path("etc"), withIntermediateDirectories: true)
-        let conf = """
-            user = "root"
-            group = "root"
-            security_driver = "none"
-            dynamic_ownership = 0
-            remember_owner = 0
-            stdio_handler = "file"
-
-            """
-        try FileFacts.create(fx.path("etc/qemu.conf"), with: Data(conf.utf8))
+        if daemon == nil {
+            // The embedded driver has no virtlogd, hence `stdio_handler`.
+            try FileManager.default.createDirectory(atPath: fx.path("etc"), withIntermediateDirectories: true)
+            let conf = LibvirtDaemon.qemuConf + "stdio_handler = \"file\"\n"
+            try FileFacts.create(fx.path("etc/qemu.conf"), with: Data(conf.utf8))
+        }
         var diskXML = ""
         for disk in disks {
             try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", image(disk.target), String(disk.size)])
@@ -299,6 +301,16 @@ final class EmbeddedGuest: @unchecked Sendable {
         }
         return child.result().succeeded
     }
+}
+
+/// Which of libvirt's QEMU drivers a test guest runs under.
+enum LibvirtDriver: String, Sendable, CustomTestStringConvertible {
+    /// `qemu:///embed?root=ROOT`, inside each `virsh` or `pullback` process.
+    case embedded
+    /// `qemu:///system` of a private libvirtd (`LibvirtDaemon`).
+    case daemon
+
+    var testDescription: String { rawValue }
 }
 
 /// One JSON object of `pullback backup --json`.
