@@ -401,7 +401,7 @@ extension CopyIntegration {
             }
         }
 
-        @Test("A shut-off domain is backed up in full and stays shut off", .timeLimit(.minutes(2)))
+        @Test("A shut-off domain is backed up, full then incremental, and stays shut off", .timeLimit(.minutes(2)))
         func shutOff() async throws {
             try await LibvirtGuest.run(running: false) { fx, guest in
                 try await guest.writeOffline("vda", "write -P 0x91 0 2M", "write -P 0x92 67108863 1")
@@ -415,11 +415,16 @@ extension CopyIntegration {
                 try await Self.expectRepositoryImages(guest, point: full.point, parent: nil, matching: snap)
                 try await Self.expectRestores(guest, at: full.point, matching: snap, label: "off")
 
-                // Written offline afterwards; whatever level the next backup picks, it must restore correctly.
-                try await guest.writeOffline("vda", "write -P 0x94 4M 64k")
+                // Written offline afterwards (qemu-io updates the images' persistent bitmaps as QEMU would): the
+                // next backup continues the chain and reads only what changed.
+                try await guest.writeOffline("vda", "write -P 0x94 4M 64k", "write -z 0 4k")
                 let (second, _) = try await Self.backup(guest)
                 let snap2 = try await guest.snapshot("2")
+                #expect(second.level == "incremental" && second.parent == full.point, "\(second)")
+                #expect((second.disk("vda")?.bytesRead ?? .max) <= Int64(256 * kib), "\(second)")
+                #expect(second.disk("vdb")?.bytesRead == 0, "\(second)")
                 #expect(try await guest.state() == "shut off")
+                try await Self.expectRepositoryImages(guest, point: second.point, parent: full.point, matching: snap2)
                 try await Self.expectRestores(guest, at: second.point, matching: snap2, label: "off2")
             }
         }
