@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // MARK: C libraries, found by pkg-config
@@ -52,10 +53,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        /// The on-disk layout of backups: points, manifests, locking, commit by rename.
-        .target(name: "Repository"),
+        /// The on-disk layout of backups: points, manifests, image digests, locking, commit by rename.
+        .target(name: "Repository", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         /// The coordinator: level, libvirt's pull backup, the engine per disk, the repository commit.
-        .target(name: "Backup", dependencies: ["Libvirt", "Engine", "Repository"]),
+        .target(
+            name: "Backup",
+            dependencies: ["Libvirt", "Engine", "Repository", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         .target(
             name: "PullbackCommands",
             dependencies: [

@@ -49,9 +49,13 @@ enum PullBackup {
                 return disks.sorted { $0.target < $1.target }
             }
             try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.abortJob() }
+            // After the job: digests need the images only, and a shorter job keeps the scratch files small.
+            var digested = copied
+            let digests = try await ImageDigests.of(copied.map { pending.folder + "/" + $0.image })
+            for index in digested.indices { digested[index].imageDigest = digests[index] }
             return BackupManifest(
                 domainName: domain.name, domainUUID: uuid, level: base.parent == nil ? .full : .incremental,
-                checkpoint: checkpoint, parent: base.parent?.id, started: started, finished: Date(), disks: copied)
+                checkpoint: checkpoint, parent: base.parent?.id, started: started, finished: Date(), disks: digested)
         } catch {
             try? await domain.abortJob()  // the job ends on every path; libvirt removes its scratch files
             if Task.isCancelled || (error as? CopyError)?.code == .interrupted {

@@ -6,7 +6,10 @@ public struct Pullback: AsyncParsableCommand {
         commandName: "pullback",
         abstract: "Incremental, pull-mode backups of libvirt/QEMU disks over NBD.",
         version: "0.1.0",
-        subcommands: [BackupCommand.self, ListCommand.self, RestoreCommand.self, CopyCommand.self, ImageInfoCommand.self]
+        subcommands: [
+            BackupCommand.self, ListCommand.self, RestoreCommand.self, VerifyCommand.self, CopyCommand.self,
+            ImageInfoCommand.self,
+        ]
     )
 
     public init() {}

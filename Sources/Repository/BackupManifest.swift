@@ -25,13 +25,20 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         public var backingImage: String?
         /// Bytes read from the disk for this point.
         public var bytesCopied: UInt64
+        /// The image file's ``ImageDigest`` (`sha256:<hex>`) as committed; nil in points made before digests were
+        /// kept.
+        public var imageDigest: String?
 
-        public init(target: String, virtualSize: UInt64, image: String, backingImage: String?, bytesCopied: UInt64) {
+        public init(
+            target: String, virtualSize: UInt64, image: String, backingImage: String?, bytesCopied: UInt64,
+            imageDigest: String? = nil
+        ) {
             self.target = target
             self.virtualSize = virtualSize
             self.image = image
             self.backingImage = backingImage
             self.bytesCopied = bytesCopied
+            self.imageDigest = imageDigest
         }
     }
 

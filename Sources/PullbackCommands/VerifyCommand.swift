@@ -1,0 +1,50 @@
+import ArgumentParser
+import Backup
+import Foundation
+
+/// `pullback verify`: a point's images, and those it is based on, against the digests recorded at commit.
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check that a point's images, and those it is based on, are as they were committed.")
+
+    @Option(help: "The repository folder.")
+    var repo: String
+
+    @Argument(help: "The domain whose point to verify.")
+    var domain: String
+
+    @Option(help: "The point id, or latest.")
+    var at = "latest"
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    func run() async throws {
+        let (repo, domain, at) = (repo, domain, at)
+        let report = try await Interruptible.run { () async throws(BackupError) -> PointVerification.Report in
+            try await PointVerification.verify(repository: repo, domain: domain, at: at)
+        } describe: { $0.message }
+        if json {
+            print(try JSONOutput.line(report))
+        } else {
+            for image in report.images {
+                let status: String
+                switch image.status {
+                case .ok: status = "ok"
+                case .mismatch: status = "DAMAGED (recorded \(image.recorded ?? "-"), now \(image.actual ?? "-"))"
+                case .missing: status = "MISSING"
+                case .unrecorded: status = "no digest recorded (point made before digests were kept)"
+                }
+                print("\(image.point)  \(image.target)  \(status)")
+            }
+        }
+        let failures = report.failures
+        guard failures.isEmpty else {
+            let named = failures.map(\.path).joined(separator: ", ")
+            Terminal.printError(
+                "\(failures.count) of \(report.images.count) images point \(report.point) of \(domain) needs are damaged or missing: \(named); restore them from another copy of the repository")
+            throw ExitCode.failure
+        }
+    }
+}
