@@ -36,7 +36,8 @@ enum CheckpointPruning {
             }
         }
         if !removed.isEmpty {
-            say("removed \(removed.count) checkpoint(s) no point will be based on: \(removed.joined(separator: ", "))")
+            let what = removed.count == 1 ? "checkpoint" : "\(removed.count) checkpoints"
+            say("removed \(what) no backup will start from again: \(removed.joined(separator: ", "))")
         }
     }
 }
