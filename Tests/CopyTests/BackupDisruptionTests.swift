@@ -145,6 +145,50 @@ extension CopyIntegration {
         }
 
         @Test(
+            "Backups started while one runs are refused at once, by the repository lock or the running job; the first is unharmed",
+            .timeLimit(.minutes(3)))
+        func concurrentBackups() async throws {
+            try await LibvirtGuest.run(disks: [("vda", 512 * mib)], driver: .daemon) { fx, guest in
+                try await guest.write("vda", "write -P 0x41 0 300M", "write -P 0x42 400M 64k")
+                let other = fx.path("repo2")
+                let first = try guest.startBackup()
+                try await BackupFailureTests.waitUntil(first, seconds: 60) {
+                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
+                }
+                try #require(first.isRunning, "the first backup ended too soon: \(first.result())")
+                kill(first.pid, SIGSTOP)
+                let sameRepository: CommandResult
+                let otherRepository: CommandResult
+                do {
+                    sameRepository = try await guest.backup()
+                    otherRepository = try await guest.backup([], repo: other)
+                } catch {
+                    kill(first.pid, SIGCONT)
+                    throw error
+                }
+                kill(first.pid, SIGCONT)
+                let done = try await first.waitForExit(timeout: .seconds(120))
+                try requireSuccess(done)
+                let summary = try BackupSummary.decode(done)
+                let snap = try await guest.snapshot("1")
+
+                expectCleanFailure(sameRepository, mentioning: ["another backup", "\(first.pid)"])
+                expectCleanFailure(otherRepository, mentioning: ["being backed up already", "wait"])
+                #expect(try await guest.list(repo: other).isEmpty, "a point appeared in the second repository")
+                #expect(BackupFailureTests.partialsLeft(other).isEmpty, "\(BackupTests.allFiles(other))")
+                #expect(try await guest.checkpoints() == [summary.checkpoint], "checkpoints: a refused run left one")
+                try await guest.expectNoJob()
+                try await BackupFailureTests.expectRestore(
+                    guest, at: summary.point, targets: ["vda"], references: snap, label: "first")
+
+                // Once the first is done, the other repository starts its own chain.
+                let later = try await guest.backup([], repo: other)
+                try requireSuccess(later)
+                #expect(try BackupSummary.decode(later).level == "full")
+            }
+        }
+
+        @Test(
             "Domain undefined and defined again: the chain continues by redefinition; without bitmaps, a full point",
             .timeLimit(.minutes(3)), )
         func recreatedDomain() async throws {
