@@ -92,7 +92,7 @@ public enum BackupRun {
                 say("full backup instead: \(base.reason)")
                 point = try await makePoint()
             }
-            if wasShutOff { try? await domain.destroy() }
+            if wasShutOff { try? await domain.live().destroy() }
             return BackupOutcome(
                 domain: request.domain, point: point.id, level: point.manifest.level.rawValue, reason: base.reason,
                 parent: point.manifest.parent, checkpoint: point.manifest.checkpoint,
@@ -104,10 +104,11 @@ public enum BackupRun {
                 skipped: selection.skipped, seconds: 0)
         } catch {
             // The new checkpoint must never become a base; deleting it loses nothing of what changed since the base.
-            if let checkpointName, let checkpoint = try? await domain.checkpoint(named: checkpointName) {
+            let live = (try? await domain.live()) ?? domain
+            if let checkpointName, let checkpoint = try? await live.checkpoint(named: checkpointName) {
                 try? await checkpoint.delete()
             }
-            if wasShutOff { try? await domain.destroy() }
+            if wasShutOff { try? await live.destroy() }
             throw error
         }
 

@@ -48,7 +48,7 @@ enum PullBackup {
                 for try await disk in group { disks.append(disk) }
                 return disks.sorted { $0.target < $1.target }
             }
-            try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.abortJob() }
+            try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.endJob() }
             // After the job: digests need the images only, and a shorter job keeps the scratch files small.
             var digested = copied
             let digests = try await ImageDigests.of(copied.map { pending.folder + "/" + $0.image })
@@ -57,7 +57,7 @@ enum PullBackup {
                 domainName: domain.name, domainUUID: uuid, level: base.parent == nil ? .full : .incremental,
                 checkpoint: checkpoint, parent: base.parent?.id, started: started, finished: Date(), disks: digested)
         } catch {
-            try? await domain.abortJob()  // the job ends on every path; libvirt removes its scratch files
+            try? await domain.endJob()  // the job ends on every path; libvirt removes its scratch files
             if Task.isCancelled || (error as? CopyError)?.code == .interrupted {
                 throw BackupError(.interrupted, "interrupted; no point was made, and the backup job was ended")
             }

@@ -29,6 +29,12 @@ public final class Domain: Sendable {
         return try await connection.perform { (_) throws(LibvirtError) in try body(pointer) }
     }
 
+    /// The same domain, looked up by name through a new connection to the same URI: for when this one's
+    /// connection was lost (libvirtd restarted) and the domain, with its job, outlived it.
+    public func reopened() async throws(LibvirtError) -> Domain {
+        try await LibvirtConnection.open(uri: connection.uri).domain(named: name)
+    }
+
     // MARK: Life cycle
 
     /// The domain's UUID in its usual text form. The corresponding C function is `virDomainGetUUIDString`.

@@ -84,6 +84,12 @@ public final class LibvirtConnection: Sendable {
         }
     }
 
+    /// Whether the connection still reaches its driver. It does not once libvirtd has stopped or restarted (a
+    /// remote connection is never re-established); open a new one then. The C function is `virConnectIsAlive`.
+    public func isAlive() async -> Bool {
+        (try? await perform { (conn) throws(LibvirtError) in Virt.isAlive(conn) }) ?? false
+    }
+
     // MARK: Domains
 
     /// The domain with this name, running or only defined.

@@ -74,6 +74,12 @@ enum Virt {
         _ = virConnectClose(conn.raw)
     }
 
+    /// Whether the connection still reaches its driver (false once the daemon went away, also after it came
+    /// back: a connection is never re-established by libvirt).
+    static func isAlive(_ conn: ConnectionPointer) -> Bool {
+        virConnectIsAlive(conn.raw) == 1
+    }
+
     static func uri(_ conn: ConnectionPointer) throws(LibvirtError) -> String {
         guard let uri = virConnectGetURI(conn.raw) else { throw lastError("cannot read the connection URI") }
         return take(uri)

@@ -145,6 +145,46 @@ extension CopyIntegration {
         }
 
         @Test(
+            "libvirtd restarted mid-backup: the job is ended through a new connection and the point is whole",
+            .timeLimit(.minutes(3)))
+        func libvirtdRestarted() async throws {
+            try await LibvirtGuest.run(disks: [("vda", 512 * mib), ("vdb", 32 * mib)], driver: .daemon) { fx, guest in
+                try await guest.write("vda", "write -P 0x51 0 1M")
+                let (base, _) = try await BackupTests.backup(guest)
+                try await guest.write("vda", "write -P 0x52 1M 300M", "write -P 0x53 400M 64k")
+                try await guest.write("vdb", "write -P 0x54 0 64k")
+
+                let child = try guest.startBackup()
+                try await BackupFailureTests.waitUntil(child, seconds: 60) {
+                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
+                }
+                try #require(child.isRunning, "the backup ended before libvirtd was restarted: \(child.result())")
+                kill(child.pid, SIGSTOP)
+                do {
+                    try await #require(guest.daemon).restartLibvirtd(fx)
+                } catch {
+                    kill(child.pid, SIGCONT)
+                    throw error
+                }
+                kill(child.pid, SIGCONT)
+                let result = try await child.waitForExit(timeout: .seconds(120))
+                try requireSuccess(result)
+                let summary = try BackupSummary.decode(result)
+                let snap = try await guest.snapshot("1")
+                #expect(summary.level == "incremental" && summary.parent == base.point, "\(summary)")
+                try await guest.expectNoJob()
+                #expect(try await guest.checkpoints().sorted() == [base.checkpoint, summary.checkpoint].sorted())
+                try await BackupTests.expectRepositoryImages(
+                    guest, point: summary.point, parent: base.point, matching: snap)
+                try await BackupTests.expectRestores(guest, at: summary.point, matching: snap, label: "restarted")
+
+                try await guest.write("vdb", "write -P 0x55 1M 64k")
+                let (next, _) = try await BackupTests.backup(guest)
+                #expect(next.level == "incremental" && next.parent == summary.point, "\(next)")
+            }
+        }
+
+        @Test(
             "Backups started while one runs are refused at once, by the repository lock or the running job; the first is unharmed",
             .timeLimit(.minutes(3)))
         func concurrentBackups() async throws {

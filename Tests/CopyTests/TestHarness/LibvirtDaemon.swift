@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A private libvirtd (with its virtlogd) for one test, reached as `qemu:///system?socket=...`.
 ///
 /// It runs as root in a mount namespace of its own, where `/etc/libvirt`, `/run/libvirt`, `/var/lib/libvirt`,
@@ -11,6 +15,8 @@ struct LibvirtDaemon: Sendable {
     /// The folder that stands for libvirt's system folders inside the namespace.
     let dir: String
     let uri: String
+    /// `unshare ... sh`, which runs virtlogd and libvirtd.
+    private let child: ChildProcess
 
     /// The system folders that are replaced, and the names of their stand-ins under `dir`.
     private static let folders = [
@@ -41,20 +47,46 @@ struct LibvirtDaemon: Sendable {
         for (system, name) in folders {
             script += "mkdir -p \(system)\nmount --bind \(dir)/\(name) \(system)\n"
         }
-        script += "virtlogd &\nexec libvirtd\n"
+        // Pid files in the fixture too (the default, /run/libvirtd.pid, is the machine's). libvirtd runs in a loop so
+        // that a test can restart it (`restartLibvirtd`); the fixture's teardown ends the whole process group.
+        script += "virtlogd -p \(dir)/virtlogd.pid &\n"
+        script += "while true; do libvirtd -p \(dir)/libvirtd.pid; sleep 0.2; done\n"
         let child = try fx.spawn(
             ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script], label: "libvirtd")
-        let daemon = LibvirtDaemon(dir: dir, uri: "qemu:///system?socket=\(dir)/run/libvirt-sock")
+        let daemon = LibvirtDaemon(dir: dir, uri: "qemu:///system?socket=\(dir)/run/libvirt-sock", child: child)
+        try await daemon.waitUntilAnswering(fx, notPid: nil)
+        return daemon
+    }
 
+    /// Stops libvirtd (SIGTERM) and waits until its successor answers; QEMU and virtlogd keep running, as with a
+    /// package upgrade or `systemctl restart libvirtd`.
+    func restartLibvirtd(_ fx: Fixture) async throws {
+        let pid = try libvirtdPid()
+        guard kill(pid, SIGTERM) == 0 else { throw HarnessError("kill \(pid): errno \(errno)") }
+        try await waitUntilAnswering(fx, notPid: pid)
+    }
+
+    private func libvirtdPid() throws -> pid_t {
+        let text = (try? String(contentsOfFile: "\(dir)/libvirtd.pid", encoding: .utf8)) ?? ""
+        guard let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
+            throw HarnessError("no pid in \(dir)/libvirtd.pid: \(text)")
+        }
+        return pid
+    }
+
+    /// Waits (at most 60 s) until a libvirtd other than `notPid` has written its pid and answers `virsh version`.
+    private func waitUntilAnswering(_ fx: Fixture, notPid: pid_t?) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(60)
         while true {
             guard child.isRunning else {
-                throw HarnessError("libvirtd ended while starting: \(child.result())")
+                throw HarnessError("libvirtd's loop ended: \(child.result())")
             }
-            if FileManager.default.fileExists(atPath: "\(dir)/run/libvirt-sock") {
-                let version = try await fx.run(["virsh", "-c", daemon.uri, "version"], timeout: .seconds(30))
-                if version.succeeded { return daemon }
+            if let pid = try? libvirtdPid(), pid != notPid, kill(pid, 0) == 0,
+                FileManager.default.fileExists(atPath: "\(dir)/run/libvirt-sock")
+            {
+                let version = try await fx.run(["virsh", "-c", uri, "version"], timeout: .seconds(30))
+                if version.succeeded { return }
             }
             guard clock.now < deadline else {
                 throw HarnessError("libvirtd did not answer within 60 s: \(child.stderrSoFar())")
