@@ -54,13 +54,14 @@ public enum BackupRun {
         let (uuid, domainXML, disks) = try await libvirtStep { () async throws(LibvirtError) in
             (try await domain.uuid(), try await domain.xmlDescription(), try await domain.disks())
         }
+        try await AbandonedJobs.end(domain, records: repository.abandonedJobs(of: request.domain, lock: lock), say: say)
         // libvirt lets one job run per domain, and a second backup would wait 30 s for it before failing with a
         // timeout: refuse at once, before anything changes. (A shut-off domain has no job, and no job info.)
         if let job = try? await domain.jobInfo(), job.isActive {
             throw BackupError(
                 .invalidRequest,
                 job.isBackupActive
-                    ? "\(request.domain) is being backed up already (by another repository or tool); wait for that backup to finish"
+                    ? "\(request.domain) is being backed up already (by another repository or tool); wait for that backup to finish, or end a stale job with `virsh domjobabort \(request.domain)`"
                     : "\(request.domain) is busy with another libvirt job (a migration, save or snapshot); wait for it to finish")
         }
         let selection = DiskSelection(disks: disks, only: request.disks, excluded: request.excluded)

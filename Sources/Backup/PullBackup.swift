@@ -31,6 +31,7 @@ enum PullBackup {
             try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)
         }
         do {
+            try pending.recordJob(JobRecord(exportSocket: socket, checkpoint: checkpoint))
             try pending.write(domainXML, to: "domain.xml")
             let savedCheckpoint = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
                 try await domain.checkpoint(named: checkpoint).xmlDescription()
@@ -49,6 +50,7 @@ enum PullBackup {
                 return disks.sorted { $0.target < $1.target }
             }
             try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.endJob() }
+            pending.clearJobRecord()
             // After the job: digests need the images only, and a shorter job keeps the scratch files small.
             var digested = copied
             let digests = try await ImageDigests.of(copied.map { pending.folder + "/" + $0.image })
@@ -57,7 +59,9 @@ enum PullBackup {
                 domainName: domain.name, domainUUID: uuid, level: base.parent == nil ? .full : .incremental,
                 checkpoint: checkpoint, parent: base.parent?.id, started: started, finished: Date(), disks: digested)
         } catch {
-            try? await domain.endJob()  // the job ends on every path; libvirt removes its scratch files
+            // The job ends on every path (libvirt removes its scratch files); if it cannot, the record stays for
+            // the next run. (The pending folder is removed on failure, but a killed run leaves it.)
+            if (try? await domain.endJob()) != nil { pending.clearJobRecord() }
             if Task.isCancelled || (error as? CopyError)?.code == .interrupted {
                 throw BackupError(.interrupted, "interrupted; no point was made, and the backup job was ended")
             }

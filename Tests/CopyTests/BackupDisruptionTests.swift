@@ -185,6 +185,53 @@ extension CopyIntegration {
         }
 
         @Test(
+            "pullback killed mid-backup: the next run ends the job it left, removes its checkpoint and folder, and is right",
+            .timeLimit(.minutes(3)))
+        func pullbackKilled() async throws {
+            try await LibvirtGuest.run(disks: [("vda", 512 * mib)], driver: .daemon) { fx, guest in
+                try await guest.write("vda", "write -P 0x5a 0 1M")
+                let (base, _) = try await BackupTests.backup(guest)
+                try await guest.write("vda", "write -P 0x5b 1M 300M", "write -P 0x5c 400M 64k")
+
+                let child = try guest.startBackup()
+                try await BackupFailureTests.waitUntil(child, seconds: 60) {
+                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
+                }
+                try #require(child.isRunning, "the backup ended before it was killed: \(child.result())")
+                kill(child.pid, SIGKILL)
+                _ = try await child.waitForExit(timeout: .seconds(30))
+                // What a killed run leaves: its job, its checkpoint and its .partial folder.
+                let info = try await guest.virshChecked(["domjobinfo", guest.name]).stdout
+                #expect(info.contains("Backup"), "no job was left by the killed run: \(info)")
+                #expect(try await guest.checkpoints().count == 2)
+                #expect(!BackupFailureTests.partialsLeft(guest.repo).isEmpty)
+
+                // Another repository must not touch that job: it is refused, saying what to do.
+                let other = try await guest.backup([], repo: fx.path("repo2"))
+                expectCleanFailure(other, mentioning: ["being backed up already", "domjobabort"])
+                #expect(try await guest.virshChecked(["domjobinfo", guest.name]).stdout.contains("Backup"))
+
+                try await guest.write("vda", "write -P 0x5d 100M 64k")
+                let next = try await guest.pullback([
+                    "backup", guest.name, "--repo", guest.repo, "--connect", guest.uri, "--json",
+                ])
+                try requireSuccess(next)
+                #expect(next.stderr.contains("interrupted run"), "stderr: \(next.stderr)")
+                let summary = try BackupSummary.decode(next)
+                let snap = try await guest.snapshot("1")
+                #expect(summary.level == "incremental" && summary.parent == base.point, "\(summary)")
+                try await guest.expectNoJob()
+                #expect(try await guest.checkpoints().sorted() == [base.checkpoint, summary.checkpoint].sorted())
+                #expect(BackupFailureTests.partialsLeft(guest.repo).isEmpty, "\(BackupTests.allFiles(guest.repo))")
+                #expect(
+                    try FileFacts.listing("\(guest.repo)/\(guest.name)/\(summary.point)")
+                        == ["checkpoint.xml", "domain.xml", "manifest.json", "vda.qcow2"])
+                try await BackupFailureTests.expectRestore(
+                    guest, at: summary.point, targets: ["vda"], references: snap, label: "after-kill")
+            }
+        }
+
+        @Test(
             "Backups started while one runs are refused at once, by the repository lock or the running job; the first is unharmed",
             .timeLimit(.minutes(3)))
         func concurrentBackups() async throws {
