@@ -44,6 +44,8 @@ public struct CopyPipeline: Sendable {
                 var inFlight = 0
                 var settledWindows = 0
                 var windowEnds: [UInt64] = []
+                // The last extent of the window before, to count an extent that crosses a boundary once.
+                var previous: PlannedOperation?
                 func settle(through planned: Int) async throws {
                     while settledWindows < planned && running[settledWindows] == 0 {
                         try await target.settled(below: windowEnds[settledWindows])
@@ -54,7 +56,8 @@ public struct CopyPipeline: Sendable {
                     let plan = ExtentPlan(
                         extents: try await source.extents(in: window), mode: mode, requestSize: requestSize,
                         granularity: target.granularity)
-                    progress.addExtents(plan.extentCount)
+                    progress.addExtents(plan.extentCount - (plan.continues(previous) ? 1 : 0))
+                    previous = plan.lastExtent
                     if mode == .full { progress.addZero(UInt64(window.count) - plan.copyBytes) }
                     running.append(0)
                     windowEnds.append(window.upperBound)

@@ -34,6 +34,10 @@ public struct ExtentPlan: Sendable, Equatable {
     public private(set) var operations: [PlannedOperation] = []
     /// How many extents (before cutting) the plan copies or zeros.
     public private(set) var extentCount = 0
+    /// The first and the last extent the plan copies or zeros (before cutting), so that an extent cut by a
+    /// window boundary can be counted once.
+    public private(set) var firstExtent: PlannedOperation?
+    public private(set) var lastExtent: PlannedOperation?
 
     /// Plans `extents` for `mode`, cutting copies at multiples of `requestSize` so that requests stay
     /// aligned to it wherever the extents allow.
@@ -60,7 +64,15 @@ public struct ExtentPlan: Sendable, Equatable {
             merged = Self.aligned(merged, to: UInt64(granularity), end: end)
         }
         extentCount = merged.count
+        firstExtent = merged.first
+        lastExtent = merged.last
         for operation in merged { append(operation, requestSize: UInt64(requestSize)) }
+    }
+
+    /// Whether the plan's first extent goes on from `extent` (the same action, starting where it ends).
+    public func continues(_ extent: PlannedOperation?) -> Bool {
+        guard let extent, let first = firstExtent else { return false }
+        return extent.action == first.action && extent.offset + extent.length == first.offset
     }
 
     /// Widens copies and narrows zeros to whole units; `operations` are sorted and disjoint.
