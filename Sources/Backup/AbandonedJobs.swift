@@ -2,23 +2,39 @@ import Foundation
 import Libvirt
 import Repository
 
-/// Ends the backup job that a killed run of this repository left on the domain. libvirt keeps such a job until
-/// someone aborts it, and refuses every other backup of the domain meanwhile; the run's checkpoint is then removed
-/// by ``CheckpointPruning`` and its `.partial` folder by the repository.
+/// Ends the backup jobs that runs of this repository recorded and did not see end (killed, or unable to reach
+/// libvirt at the end). libvirt keeps such a job until someone aborts it, and refuses every other backup of the
+/// domain meanwhile. The run's checkpoint is then removed by ``CheckpointPruning`` and its `.partial` folder by
+/// the repository.
 enum AbandonedJobs {
-    /// Ends the domain's backup job if it is one of `records` (recognised by its export socket, which was unique to
-    /// the run that recorded it); any other job, another tool's or another repository's, is left alone.
-    static func end(_ domain: Domain, records: [JobRecord], say: @Sendable (String) -> Void) async throws(BackupError) {
-        guard !records.isEmpty, let job = try? await domain.jobInfo(), job.isBackupActive,
-            let xml = try? await domain.backupXML(),
-            let record = records.first(where: { xml.contains("'\($0.exportSocket)'") || xml.contains("\"\($0.exportSocket)\"") })
-        else { return }
-        say("ending the backup job an interrupted run of this repository left on \(domain.name) (checkpoint \(record.checkpoint))")
-        try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.endJob() }
-        // The run's private folder: it held the export socket and nothing of value.
-        let folder = (record.exportSocket as NSString).deletingLastPathComponent
-        if (folder as NSString).lastPathComponent.hasPrefix("pullback-") {
-            try? FileManager.default.removeItem(atPath: folder)
+    /// For each record: ends the domain's backup job if it exports the record's socket (unique to the run that
+    /// recorded it), so any other job, another tool's or another repository's, is left alone; shuts the domain
+    /// off again if that run had started it paused and it still is; then forgets the record. A record is kept
+    /// while libvirt cannot say what the domain is doing.
+    static func end(
+        _ domain: Domain, repository: BackupRepository, lock: borrowing DomainLock, say: @Sendable (String) -> Void
+    ) async throws(BackupError) {
+        for (id, record) in repository.jobRecords(of: domain.name, lock: lock) {
+            guard let state = try? await domain.state() else { continue }
+            if state != .shutOff {
+                guard let ours = try? await domain.runsBackupJob(exporting: record.exportSocket) else { continue }
+                if ours {
+                    say("ending the backup job an interrupted run of this repository left on \(domain.name) (point \(id))")
+                    try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+                        try await domain.endBackupJob(exporting: record.exportSocket)
+                    }
+                }
+                if record.startedDomain, state == .paused {
+                    say("shutting \(domain.name) off again: the interrupted run had started it paused for its backup")
+                    try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.destroy() }
+                }
+            }
+            // The run's private folder held the export socket and nothing of value.
+            let folder = (record.exportSocket as NSString).deletingLastPathComponent
+            if (folder as NSString).lastPathComponent.hasPrefix("pullback-") {
+                try? FileManager.default.removeItem(atPath: folder)
+            }
+            repository.forgetJob(id, of: domain.name, lock: lock)
         }
     }
 }

@@ -54,7 +54,7 @@ public enum BackupRun {
         let (uuid, domainXML, disks) = try await libvirtStep { () async throws(LibvirtError) in
             (try await domain.uuid(), try await domain.xmlDescription(), try await domain.disks())
         }
-        try await AbandonedJobs.end(domain, records: repository.abandonedJobs(of: request.domain, lock: lock), say: say)
+        try await AbandonedJobs.end(domain, repository: repository, lock: lock, say: say)
         // libvirt lets one job run per domain, and a second backup would wait 30 s for it before failing with a
         // timeout: refuse at once, before anything changes. (A shut-off domain has no job, and no job info.)
         if let job = try? await domain.jobInfo(), job.isActive {
@@ -121,7 +121,8 @@ public enum BackupRun {
                     checkpointName = name
                     return try await PullBackup.copy(
                         request, domain: domain, disks: selection.chosen, skipped: selection.skipped.map(\.target),
-                        base: base, checkpoint: name, into: pending, uuid: uuid, domainXML: domainXML, started: started)
+                        base: base, checkpoint: name, into: pending, uuid: uuid, domainXML: domainXML, started: started,
+                        startedDomain: wasShutOff)
                 }
             }
         }

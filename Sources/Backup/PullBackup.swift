@@ -12,7 +12,8 @@ import Glibc
 enum PullBackup {
     static func copy(
         _ request: BackupRequest, domain: Domain, disks: [DomainDisk], skipped: [String], base: LevelChoice,
-        checkpoint: String, into pending: PendingPoint, uuid: String, domainXML: String, started: Date
+        checkpoint: String, into pending: PendingPoint, uuid: String, domainXML: String, started: Date,
+        startedDomain: Bool
     ) async throws -> BackupManifest {
         let socketFolder = try privateFolder()
         defer { try? FileManager.default.removeItem(atPath: socketFolder) }
@@ -27,11 +28,13 @@ enum PullBackup {
         let backupXML = BackupXML.backup(
             incrementalFrom: base.parent?.manifest.checkpoint, socket: socket, disks: entries, skipped: skipped)
         let checkpointXML = BackupXML.checkpoint(name: checkpoint, disks: entries.map(\.target), skipped: skipped)
-        try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-            try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)
-        }
+        // Recorded before the job is begun, so that a kill at any instant after leaves a record the next run uses.
+        try pending.recordJob(JobRecord(exportSocket: socket, checkpoint: checkpoint, startedDomain: startedDomain))
+        var jobEnded = false
         do {
-            try pending.recordJob(JobRecord(exportSocket: socket, checkpoint: checkpoint))
+            try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+                try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)
+            }
             try pending.write(domainXML, to: "domain.xml")
             let savedCheckpoint = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
                 try await domain.checkpoint(named: checkpoint).xmlDescription()
@@ -49,7 +52,10 @@ enum PullBackup {
                 for try await disk in group { disks.append(disk) }
                 return disks.sorted { $0.target < $1.target }
             }
-            try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.endJob() }
+            try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+                try await domain.endBackupJob(exporting: socket)
+            }
+            jobEnded = true
             pending.clearJobRecord()
             // After the job: digests need the images only, and a shorter job keeps the scratch files small.
             var digested = copied
@@ -59,9 +65,9 @@ enum PullBackup {
                 domainName: domain.name, domainUUID: uuid, level: base.parent == nil ? .full : .incremental,
                 checkpoint: checkpoint, parent: base.parent?.id, started: started, finished: Date(), disks: digested)
         } catch {
-            // The job ends on every path (libvirt removes its scratch files); if it cannot, the record stays for
-            // the next run. (The pending folder is removed on failure, but a killed run leaves it.)
-            if (try? await domain.endJob()) != nil { pending.clearJobRecord() }
+            // Our job ends on every path (libvirt removes its scratch files; a job that failed to begin is not
+            // there). If it cannot be ended, the record stays for the next run.
+            if !jobEnded, (try? await domain.endBackupJob(exporting: socket)) != nil { pending.clearJobRecord() }
             if Task.isCancelled || (error as? CopyError)?.code == .interrupted {
                 throw BackupError(.interrupted, "interrupted; no point was made, and the backup job was ended")
             }

@@ -29,10 +29,12 @@ public final class Domain: Sendable {
         return try await connection.perform { (_) throws(LibvirtError) in try body(pointer) }
     }
 
-    /// The same domain, looked up by name through a new connection to the same URI: for when this one's
-    /// connection was lost (libvirtd restarted) and the domain, with its job, outlived it.
+    /// The same domain, looked up by UUID (so never another domain of the same name) through a new connection
+    /// to the same URI: for when this one's connection was lost (libvirtd restarted) and the domain, with its
+    /// job, outlived it. The UUID is read locally, which works on a lost connection.
     public func reopened() async throws(LibvirtError) -> Domain {
-        try await LibvirtConnection.open(uri: connection.uri).domain(named: name)
+        let uuid = try await uuid()
+        return try await LibvirtConnection.open(uri: connection.uri).domain(uuid: uuid)
     }
 
     // MARK: Life cycle

@@ -101,6 +101,13 @@ public final class LibvirtConnection: Sendable {
         return Domain(connection: self, pointer: pointer)
     }
 
+    /// The domain with this UUID; throws ``LibvirtError/Code/noDomain`` when there is none.
+    /// The corresponding C function is `virDomainLookupByUUIDString`.
+    public func domain(uuid: String) async throws(LibvirtError) -> Domain {
+        let pointer = try await perform { (conn) throws(LibvirtError) in try Virt.lookupDomain(conn, uuid: uuid) }
+        return Domain(connection: self, pointer: pointer)
+    }
+
     /// Defines a persistent domain from its XML (or replaces the definition of the domain with that name
     /// and UUID) without starting it. The corresponding C function is `virDomainDefineXML`.
     public func define(xml: String) async throws(LibvirtError) -> Domain {

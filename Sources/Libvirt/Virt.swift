@@ -100,6 +100,13 @@ enum Virt {
         return DomainPointer(raw: dom)
     }
 
+    static func lookupDomain(_ conn: ConnectionPointer, uuid: String) throws(LibvirtError) -> DomainPointer {
+        guard let dom = virDomainLookupByUUIDString(conn.raw, uuid) else {
+            throw lastError("cannot find domain \(uuid)")
+        }
+        return DomainPointer(raw: dom)
+    }
+
     static func defineDomain(_ conn: ConnectionPointer, xml: String) throws(LibvirtError) -> DomainPointer {
         guard let dom = virDomainDefineXML(conn.raw, xml) else { throw lastError("cannot define the domain") }
         return DomainPointer(raw: dom)

@@ -90,7 +90,10 @@ public struct BackupRepository: Sendable {
             try FileSync.syncDirectory(pending.folder)
             let committed = domainFolder + "/" + id
             try FileSync.rename(pending.folder, to: committed)
-            try FileSync.syncDirectory(domainFolder)
+            // The point exists from here on: failing now would report a point that is listed as not made (and
+            // the caller would drop its checkpoint). If this flush fails and the machine then crashes, the
+            // rename may be lost, and the chain simply continues from the point before.
+            try? FileSync.syncDirectory(domainFolder)
             return BackupPoint(id: id, folder: committed, manifest: manifest)
         } catch {
             try? FileManager.default.removeItem(atPath: pending.folder)

@@ -12,8 +12,11 @@ public enum ImageDigest {
     public static let prefix = "sha256:"
 
     /// Reads `path` from start to end and returns its digest. Blocking: call it from a thread of its own, not from
-    /// Swift's cooperative pool.
-    public static func ofFile(_ path: String) throws(RepositoryError) -> String {
+    /// Swift's cooperative pool. `isCancelled` is asked between reads (an image can take minutes); when it says
+    /// yes, the read stops with ``RepositoryError/Code/cancelled``.
+    public static func ofFile(
+        _ path: String, isCancelled: () -> Bool = { false }
+    ) throws(RepositoryError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileSync.failure("open", path) }
         defer { close(fd) }
@@ -25,6 +28,7 @@ public enum ImageDigest {
         defer { buffer.deallocate() }
         var offset: off_t = 0
         while true {
+            if isCancelled() { throw RepositoryError(.cancelled, "reading \(path) for its digest was interrupted") }
             let count = pread(fd, buffer.baseAddress, chunk, offset)
             if count < 0 {
                 if errno == EINTR { continue }

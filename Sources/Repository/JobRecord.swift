@@ -1,25 +1,34 @@
 import Foundation
 
-/// The libvirt backup job a run has begun, kept in its pending point as `job.json` while the job runs. A run that
-/// is killed (SIGKILL, a crash, the machine) cannot end its job, and libvirt keeps it, refusing every later backup
-/// of the domain; the next run of this repository finds the record in the abandoned `.partial` folder, recognises
-/// the job as that run's by its export socket, and ends it.
-public struct JobRecord: Codable, Sendable, Equatable {
-    static let fileName = "job.json"
+#if canImport(Glibc)
+import Glibc
+#endif
 
+/// The libvirt backup job of a run, kept as `<domain>/.job-<id>.json` from just before the job is begun until it
+/// is known to be over. A run that is killed (SIGKILL, a crash, the machine), or that cannot end its job, leaves
+/// the record; libvirt keeps such a job and refuses every later backup of the domain. The next run of this
+/// repository reads the record, recognises the job as that run's by its export socket, and ends it.
+public struct JobRecord: Codable, Sendable, Equatable {
     /// The unix socket of the job's NBD export: unique to the run, and named in libvirt's backup XML.
     public var exportSocket: String
-    /// The checkpoint the job created.
+    /// The checkpoint the job creates.
     public var checkpoint: String
+    /// Whether the run started the (shut-off) domain paused for the backup, so it is to be shut off again.
+    public var startedDomain: Bool
 
-    public init(exportSocket: String, checkpoint: String) {
+    public init(exportSocket: String, checkpoint: String, startedDomain: Bool) {
         self.exportSocket = exportSocket
         self.checkpoint = checkpoint
+        self.startedDomain = startedDomain
     }
+
+    static let filePrefix = ".job-"
+    static let fileSuffix = ".json"
 }
 
 extension PendingPoint {
-    /// Records the job this run has begun (durably: the record must outlive a kill that follows at once).
+    /// Records the job this run is about to begin, durably: the record must outlive a kill at any later instant.
+    /// It sits beside the pending folder, not in it, because a failed run removes that folder.
     public func recordJob(_ record: JobRecord) throws(RepositoryError) {
         let bytes: Data
         do {
@@ -27,24 +36,36 @@ extension PendingPoint {
         } catch {
             throw RepositoryError(.io, "cannot encode the job record: \(error)")
         }
-        try FileSync.writeDurably(Array(bytes), to: folder + "/" + JobRecord.fileName)
+        try FileSync.writeDurably(Array(bytes), to: jobRecordPath)
+        try FileSync.syncDirectory(domainFolder)
     }
 
-    /// Forgets the job once it has ended, so that the committed point does not carry the record.
+    /// Forgets the job once it is over.
     public func clearJobRecord() {
-        unlink(folder + "/" + JobRecord.fileName)
+        unlink(jobRecordPath)
     }
+
+    private var domainFolder: String { (folder as NSString).deletingLastPathComponent }
+    private var jobRecordPath: String { domainFolder + "/" + JobRecord.filePrefix + id + JobRecord.fileSuffix }
 }
 
 extension BackupRepository {
-    /// The jobs recorded by runs of `domain` that ended without cleaning up: the records in its `.partial`
-    /// folders. Only meaningful under the domain's lock, when no run of this repository is alive.
-    public func abandonedJobs(of domain: String, lock: borrowing DomainLock) -> [JobRecord] {
+    /// The jobs that runs of `domain` recorded and did not see end, by the id of the run's point. Only meaningful
+    /// under the domain's lock, when no run of this repository is alive.
+    public func jobRecords(of domain: String, lock: borrowing DomainLock) -> [(id: String, record: JobRecord)] {
         let domainFolder = folder(of: domain)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: domainFolder)) ?? []
-        return names.filter { $0.hasSuffix(".partial") }.sorted().compactMap { name in
-            FileManager.default.contents(atPath: domainFolder + "/" + name + "/" + JobRecord.fileName)
-                .flatMap { try? JSONDecoder().decode(JobRecord.self, from: $0) }
+        return names.sorted().compactMap { name in
+            guard name.hasPrefix(JobRecord.filePrefix), name.hasSuffix(JobRecord.fileSuffix),
+                let data = FileManager.default.contents(atPath: domainFolder + "/" + name),
+                let record = try? JSONDecoder().decode(JobRecord.self, from: data)
+            else { return nil }
+            return (String(name.dropFirst(JobRecord.filePrefix.count).dropLast(JobRecord.fileSuffix.count)), record)
         }
+    }
+
+    /// Removes the record of run `id`'s job, once the job is known to be over.
+    public func forgetJob(_ id: String, of domain: String, lock: borrowing DomainLock) {
+        unlink(folder(of: domain) + "/" + JobRecord.filePrefix + id + JobRecord.fileSuffix)
     }
 }

@@ -13,6 +13,8 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         public static let corrupt = Code("corrupt")
         /// A file system call failed.
         public static let io = Code("I/O")
+        /// The caller asked to stop (SIGINT, SIGTERM).
+        public static let cancelled = Code("cancelled")
 
         public var description: String { name }
     }

@@ -49,7 +49,13 @@ extension CopyIntegration {
             #expect(
                 try await guest.checkpoints().sorted() == checkpoints.sorted(),
                 "the failed run's checkpoint is left", sourceLocation: sourceLocation)
+            #expect(Self.jobRecords(guest).isEmpty, "a job record is left", sourceLocation: sourceLocation)
             try await guest.expectNoJob(sourceLocation: sourceLocation)
+        }
+
+        /// The job records (`.job-<id>.json`) in the guest's domain folder.
+        static func jobRecords(_ guest: LibvirtGuest) -> [String] {
+            ((try? FileFacts.listing("\(guest.repo)/\(guest.name)")) ?? []).filter { $0.hasPrefix(".job-") }
         }
 
         /// The names of the persistent bitmaps in a qcow2 image (`qemu-img info`).
@@ -97,6 +103,7 @@ extension CopyIntegration {
                 // libvirt deletes no checkpoint of a shut-off domain: the failed run's may stay until the next run.
                 #expect(try await guest.list().map(\.id) == [base.point], "a point appeared")
                 #expect(BackupFailureTests.partialsLeft(guest.repo).isEmpty, "\(BackupTests.allFiles(guest.repo))")
+                #expect(Self.jobRecords(guest).isEmpty, "a job record is left")
 
                 try await guest.virshChecked(["start", guest.name])
                 try await guest.write("vda", "write -P 0x64 100M 64k", "write -z 0 64k")
@@ -228,6 +235,31 @@ extension CopyIntegration {
                         == ["checkpoint.xml", "domain.xml", "manifest.json", "vda.qcow2"])
                 try await BackupFailureTests.expectRestore(
                     guest, at: summary.point, targets: ["vda"], references: snap, label: "after-kill")
+                #expect(Self.jobRecords(guest).isEmpty, "job records left: \(BackupTests.allFiles(guest.repo))")
+
+                // Shut off, the guest is started paused for the backup; killed then, the next run shuts it off.
+                try await guest.virshChecked(["destroy", guest.name])
+                try await guest.writeOffline("vda", "write -P 0x5e 1M 300M")
+                let offline = try guest.startBackup()
+                try await BackupFailureTests.waitUntil(offline, seconds: 60) {
+                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
+                }
+                try #require(offline.isRunning, "the backup ended before it was killed: \(offline.result())")
+                kill(offline.pid, SIGKILL)
+                _ = try await offline.waitForExit(timeout: .seconds(30))
+                #expect(try await guest.state() == "paused")
+                #expect(Self.jobRecords(guest).count == 1, "\(BackupTests.allFiles(guest.repo))")
+                let after = try await guest.pullback([
+                    "backup", guest.name, "--repo", guest.repo, "--connect", guest.uri, "--json",
+                ])
+                try requireSuccess(after)
+                #expect(after.stderr.contains("shutting \(guest.name) off again"), "stderr: \(after.stderr)")
+                #expect(try await guest.state() == "shut off")
+                let last = try BackupSummary.decode(after)
+                #expect(last.parent == summary.point, "\(last)")
+                #expect(Self.jobRecords(guest).isEmpty && BackupFailureTests.partialsLeft(guest.repo).isEmpty)
+                try await BackupFailureTests.expectRestore(
+                    guest, at: last.point, targets: ["vda"], references: try await guest.snapshot("2"), label: "off")
             }
         }
 
