@@ -121,9 +121,16 @@ final class HandleLoop: Sendable {
         wake()
     }
 
+    /// Under the state lock, and never once the thread has exited: the thread closes the pipe after it marks
+    /// itself exited, and a write after that would raise SIGPIPE (read end closed) or, worse, land in whatever
+    /// file reused the descriptor number.
     private func wake() {
-        var byte: UInt8 = 1
-        _ = write(wakePipe.write, &byte, 1)  // when the pipe is full, the thread is awake already
+        let pipe = wakePipe.write
+        state.withLock { state in
+            guard !state.exited else { return }
+            var byte: UInt8 = 1
+            _ = write(pipe, &byte, 1)  // when the pipe is full, the thread is awake already
+        }
     }
 
     private static func fail(_ request: Request, _ error: NBDError) {
@@ -173,6 +180,7 @@ final class HandleLoop: Sendable {
         for request in leftover { Self.fail(request, finalError) }
         if ended == nil { LibNBD.shutdown(handle) }
         LibNBD.close(handle)  // runs the free callbacks of anything still in flight
+        // `exited` is set, so no `wake()` writes to the pipe any more.
         Glibc.close(wakePipe.read)
         Glibc.close(wakePipe.write)
         for waiter in waiters { waiter.resume() }

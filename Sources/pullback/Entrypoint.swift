@@ -9,6 +9,8 @@ import Glibc
 @main
 struct Entrypoint {
     static func main() async {
+        // A peer that goes away must be an error on the call that wrote to it, not the death of the process.
+        signal(SIGPIPE, SIG_IGN)
         let code: Int32
         do {
             var command = try Pullback.parseAsRoot()

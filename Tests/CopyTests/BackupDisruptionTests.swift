@@ -14,16 +14,27 @@ extension CopyIntegration {
     struct BackupDisruptionTests {
         // MARK: helpers
 
+        /// Starts `pullback backup` and returns once more than 4 MiB have reached its pending point, the copy still
+        /// under way.
+        static func backupUnderWay(
+            _ guest: LibvirtGuest, sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> ChildProcess {
+            let child = try guest.startBackup()
+            try await BackupFailureTests.waitUntil(child, seconds: 60) {
+                BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
+            }
+            try #require(
+                child.isRunning, "the backup ended before the test could act: \(child.result())",
+                sourceLocation: sourceLocation)
+            return child
+        }
+
         /// Starts `pullback backup`, stops the process (SIGSTOP) once more than 4 MiB have reached the pending point,
         /// starts `virsh ARGUMENTS`, lets pullback go on half a second later and returns its result: the disruption
         /// always lands mid-copy. (virsh is not awaited while pullback is stopped: QEMU drains its NBD clients before
         /// stopping the server, which needs pullback to read.)
         static func disruptedBackup(_ guest: LibvirtGuest, virsh arguments: [String]) async throws -> CommandResult {
-            let child = try guest.startBackup()
-            try await BackupFailureTests.waitUntil(child, seconds: 60) {
-                BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
-            }
-            try #require(child.isRunning, "the backup ended before it could be disrupted: \(child.result())")
+            let child = try await Self.backupUnderWay(guest)
             kill(child.pid, SIGSTOP)
             let virsh = try guest.fx.spawn(["virsh", "-c", guest.uri] + arguments, label: "virsh-disrupt")
             try? await Task.sleep(for: .milliseconds(500))
@@ -161,11 +172,7 @@ extension CopyIntegration {
                 try await guest.write("vda", "write -P 0x52 1M 300M", "write -P 0x53 400M 64k")
                 try await guest.write("vdb", "write -P 0x54 0 64k")
 
-                let child = try guest.startBackup()
-                try await BackupFailureTests.waitUntil(child, seconds: 60) {
-                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
-                }
-                try #require(child.isRunning, "the backup ended before libvirtd was restarted: \(child.result())")
+                let child = try await Self.backupUnderWay(guest)
                 kill(child.pid, SIGSTOP)
                 do {
                     try await #require(guest.daemon).restartLibvirtd(fx)
@@ -200,11 +207,7 @@ extension CopyIntegration {
                 let (base, _) = try await BackupTests.backup(guest)
                 try await guest.write("vda", "write -P 0x5b 1M 300M", "write -P 0x5c 400M 64k")
 
-                let child = try guest.startBackup()
-                try await BackupFailureTests.waitUntil(child, seconds: 60) {
-                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
-                }
-                try #require(child.isRunning, "the backup ended before it was killed: \(child.result())")
+                let child = try await Self.backupUnderWay(guest)
                 kill(child.pid, SIGKILL)
                 _ = try await child.waitForExit(timeout: .seconds(30))
                 // What a killed run leaves: its job, its checkpoint and its .partial folder.
@@ -240,11 +243,7 @@ extension CopyIntegration {
                 // Shut off, the guest is started paused for the backup; killed then, the next run shuts it off.
                 try await guest.virshChecked(["destroy", guest.name])
                 try await guest.writeOffline("vda", "write -P 0x5e 1M 300M")
-                let offline = try guest.startBackup()
-                try await BackupFailureTests.waitUntil(offline, seconds: 60) {
-                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
-                }
-                try #require(offline.isRunning, "the backup ended before it was killed: \(offline.result())")
+                let offline = try await Self.backupUnderWay(guest)
                 kill(offline.pid, SIGKILL)
                 _ = try await offline.waitForExit(timeout: .seconds(30))
                 #expect(try await guest.state() == "paused")
@@ -270,11 +269,7 @@ extension CopyIntegration {
             try await LibvirtGuest.run(disks: [("vda", 512 * mib)], driver: .daemon) { fx, guest in
                 try await guest.write("vda", "write -P 0x41 0 300M", "write -P 0x42 400M 64k")
                 let other = fx.path("repo2")
-                let first = try guest.startBackup()
-                try await BackupFailureTests.waitUntil(first, seconds: 60) {
-                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
-                }
-                try #require(first.isRunning, "the first backup ended too soon: \(first.result())")
+                let first = try await Self.backupUnderWay(guest)
                 kill(first.pid, SIGSTOP)
                 let sameRepository: CommandResult
                 let otherRepository: CommandResult
