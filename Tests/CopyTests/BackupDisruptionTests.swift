@@ -114,7 +114,8 @@ extension CopyIntegration {
                 // libvirt deletes no checkpoint of a shut-off domain: the failed run's may stay until the next run.
                 #expect(try await guest.list().map(\.id) == [base.point], "a point appeared")
                 #expect(BackupFailureTests.partialsLeft(guest.repo).isEmpty, "\(BackupTests.allFiles(guest.repo))")
-                #expect(Self.jobRecords(guest).isEmpty, "a job record is left")
+                // The run's job record may stay: when the domain dies while the run handles its failure, the run
+                // cannot always tell whether its job is gone. The next run settles it (checked below).
 
                 try await guest.virshChecked(["start", guest.name])
                 try await guest.write("vda", "write -P 0x64 100M 64k", "write -z 0 64k")
@@ -125,6 +126,7 @@ extension CopyIntegration {
                 #expect(
                     try await guest.checkpoints().sorted() == (checkpoints + [next.checkpoint]).sorted(),
                     "the failed run's checkpoint was not removed by the next run")
+                #expect(Self.jobRecords(guest).isEmpty, "a job record is left after the next run")
                 try await BackupFailureTests.expectRestore(
                     guest, at: next.point, targets: ["vda"], references: snap1, label: "next")
                 try await BackupFailureTests.expectRestore(
