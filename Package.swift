@@ -54,7 +54,12 @@ let package = Package(
             ]
         ),
         /// The on-disk layout of backups: points, manifests, image digests, locking, commit by rename.
-        .target(name: "Repository", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "Repository",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         /// The coordinator: level, libvirt's pull backup, the engine per disk, the repository commit.
         .target(
             name: "Backup",

@@ -75,33 +75,45 @@ public struct BackupRepository: Sendable {
     ) async throws -> BackupPoint {
         precondition(lock.folder == folder(of: domain), "the lock must be the domain's")
         let domainFolder = folder(of: domain)
-        try removePartials(in: domainFolder)
-        let id = try freshID(for: started, in: domainFolder)
-        let pending = PendingPoint(id: id, folder: domainFolder + "/" + id + ".partial")
-        do {
-            try FileManager.default.createDirectory(atPath: pending.folder, withIntermediateDirectories: false)
-        } catch {
-            throw RepositoryError(.io, "cannot create \(pending.folder): \(error.localizedDescription)")
+        // Removing a killed run's images and flushing are slow, blocking calls: they run on the I/O pool.
+        let pending = try await BlockingFileWork.run { () throws(RepositoryError) -> PendingPoint in
+            try Self.removePartials(in: domainFolder)
+            let id = try Self.freshID(for: started, in: domainFolder)
+            let pending = PendingPoint(id: id, folder: domainFolder + "/" + id + ".partial")
+            do {
+                try FileManager.default.createDirectory(atPath: pending.folder, withIntermediateDirectories: false)
+            } catch {
+                throw RepositoryError(.io, "cannot create \(pending.folder): \(error.localizedDescription)")
+            }
+            return pending
         }
         do {
             let manifest = try await body(pending)
-            try FileSync.writeDurably(
-                Array(try BackupManifest.encoder.encode(manifest)), to: pending.folder + "/manifest.json")
-            try FileSync.syncDirectory(pending.folder)
-            let committed = domainFolder + "/" + id
-            try FileSync.rename(pending.folder, to: committed)
-            // The point exists from here on: failing now would report a point that is listed as not made (and
-            // the caller would drop its checkpoint). If this flush fails and the machine then crashes, the
-            // rename may be lost, and the chain simply continues from the point before.
-            try? FileSync.syncDirectory(domainFolder)
-            return BackupPoint(id: id, folder: committed, manifest: manifest)
+            let bytes = Array(try BackupManifest.encoder.encode(manifest))
+            let committed = domainFolder + "/" + pending.id
+            try await BlockingFileWork.run { () throws(RepositoryError) in
+                try FileSync.writeDurably(bytes, to: pending.folder + "/manifest.json")
+                try FileSync.syncDirectory(pending.folder)
+                try FileSync.rename(pending.folder, to: committed)
+                // The point exists from here on: failing now would report a point that is listed as not made
+                // (and the caller would drop its checkpoint). If this flush fails and the machine then crashes,
+                // the rename may be lost, and the chain simply continues from the point before.
+                try? FileSync.syncDirectory(domainFolder)
+            }
+            return BackupPoint(id: pending.id, folder: committed, manifest: manifest)
         } catch {
-            try? FileManager.default.removeItem(atPath: pending.folder)
+            // In a task of its own: a cancelled run (SIGINT) must still remove its folder.
+            let folder = pending.folder
+            await Task {
+                _ = try? await BlockingFileWork.run { () throws(RepositoryError) in
+                    try? FileManager.default.removeItem(atPath: folder)
+                }
+            }.value
             throw error
         }
     }
 
-    private func removePartials(in domainFolder: String) throws(RepositoryError) {
+    private static func removePartials(in domainFolder: String) throws(RepositoryError) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: domainFolder)) ?? []
         for name in names where name.hasSuffix(".partial") {
             do {
@@ -113,7 +125,7 @@ public struct BackupRepository: Sendable {
     }
 
     /// The id for `date`, made unique among existing points (two points in one second get `-2`, `-3`...).
-    private func freshID(for date: Date, in domainFolder: String) throws(RepositoryError) -> String {
+    private static func freshID(for date: Date, in domainFolder: String) throws(RepositoryError) -> String {
         let base = BackupPoint.id(for: date)
         var id = base
         var suffix = 2
