@@ -63,7 +63,7 @@ let package = Package(
         /// The coordinator: level, libvirt's pull backup, the engine per disk, the repository commit.
         .target(
             name: "Backup",
-            dependencies: ["Libvirt", "Engine", "Repository", .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: ["Libvirt", "Engine", "Repository"]
         ),
         .target(
             name: "PullbackCommands",

@@ -10,6 +10,8 @@ enum BlockingFileWork {
             return try await NIOThreadPool.singleton.runIfActive { () throws -> T in try body() }
         } catch let error as RepositoryError {
             throw error
+        } catch is CancellationError {
+            throw RepositoryError(.cancelled, "interrupted")
         } catch {
             throw RepositoryError(.io, "the I/O thread pool is not running: \(error)")
         }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,6 +11,25 @@ import Glibc
 public enum ImageDigest {
     /// The prefix naming the algorithm, so that another one can follow.
     public static let prefix = "sha256:"
+
+    /// Reads `path` on NIO's I/O thread pool, off Swift's cooperative pool, and returns its digest. Cancelling the
+    /// task stops the read (with ``RepositoryError/Code/cancelled``), which a pool thread would not notice itself.
+    public static func of(_ path: String) async throws(RepositoryError) -> String {
+        let cancelled = CancellationFlag()
+        let outcome = await withTaskCancellationHandler { () async -> Result<String, RepositoryError> in
+            do throws(RepositoryError) {
+                return .success(
+                    try await BlockingFileWork.run { () throws(RepositoryError) -> String in
+                        try ofFile(path, isCancelled: { cancelled.isSet })
+                    })
+            } catch {
+                return .failure(error)
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+        return try outcome.get()
+    }
 
     /// Reads `path` from start to end and returns its digest. Blocking: call it from a thread of its own, not from
     /// Swift's cooperative pool. `isCancelled` is asked between reads (an image can take minutes); when it says
@@ -41,4 +61,11 @@ public enum ImageDigest {
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
         return prefix + hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
+}
+
+/// Set once, read from any thread.
+private final class CancellationFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
 }
