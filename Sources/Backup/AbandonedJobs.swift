@@ -15,19 +15,19 @@ enum AbandonedJobs {
         _ domain: Domain, repository: BackupRepository, lock: borrowing DomainLock, say: @Sendable (String) -> Void
     ) async throws(BackupError) {
         for (id, record) in repository.jobRecords(of: domain.name, lock: lock) {
-            guard let state = try? await domain.state() else { continue }
-            if state != .shutOff {
-                guard let ours = try? await domain.runsBackupJob(exporting: record.exportSocket) else { continue }
-                if ours {
-                    say("ending the backup job an interrupted run of this repository left on \(domain.name) (point \(id))")
-                    try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-                        try await domain.endBackupJob(exporting: record.exportSocket)
-                    }
+            // A shut-off domain runs no job (`runsBackupJob` says so) and is not paused.
+            guard let state = try? await domain.state(),
+                let ours = try? await domain.runsBackupJob(exporting: record.exportSocket)
+            else { continue }
+            if ours {
+                say("ending the backup job an interrupted run of this repository left on \(domain.name) (point \(id))")
+                try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+                    try await domain.endBackupJob(exporting: record.exportSocket)
                 }
-                if record.startedDomain, state == .paused {
-                    say("shutting \(domain.name) off again: the interrupted run had started it paused for its backup")
-                    try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.destroy() }
-                }
+            }
+            if record.startedDomain, state == .paused {
+                say("shutting \(domain.name) off again: the interrupted run had started it paused for its backup")
+                try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.destroy() }
             }
             // The run's private folder held the export socket and nothing of value.
             let folder = (record.exportSocket as NSString).deletingLastPathComponent

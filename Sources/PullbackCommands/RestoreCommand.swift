@@ -10,14 +10,7 @@ struct RestoreCommand: AsyncParsableCommand {
         commandName: "restore",
         abstract: "Restore disks of a backup point as standalone sparse images.")
 
-    @Option(help: "The repository folder.")
-    var repo: String
-
-    @Argument(help: "The domain whose point to restore.")
-    var domain: String
-
-    @Option(help: "The point id, or latest.")
-    var at = "latest"
+    @OptionGroup var selection: PointSelection
 
     @Option(name: .customLong("disk"), help: "Restore only this disk target (repeatable; default: every disk).")
     var disks: [String] = []
@@ -35,6 +28,7 @@ struct RestoreCommand: AsyncParsableCommand {
     var connect: String?
 
     func run() async throws {
+        let (repo, domain, at) = (selection.repo, selection.domain, selection.at)
         let repository = BackupRepository(root: repo)
         let point: BackupPoint
         do {

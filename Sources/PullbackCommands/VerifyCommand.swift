@@ -8,20 +8,13 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Check that a point's images, and those it is based on, are as they were committed.")
 
-    @Option(help: "The repository folder.")
-    var repo: String
-
-    @Argument(help: "The domain whose point to verify.")
-    var domain: String
-
-    @Option(help: "The point id, or latest.")
-    var at = "latest"
+    @OptionGroup var selection: PointSelection
 
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
     func run() async throws {
-        let (repo, domain, at) = (repo, domain, at)
+        let (repo, domain, at) = (selection.repo, selection.domain, selection.at)
         let report = try await Interruptible.run { () async throws(BackupError) -> PointVerification.Report in
             try await PointVerification.verify(repository: repo, domain: domain, at: at)
         } describe: { $0.message }
