@@ -4,7 +4,7 @@ import Libvirt
 import Repository
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The backup coordinator: chooses the level, drives libvirt's pull-mode backup, copies every disk
@@ -62,7 +62,8 @@ public enum BackupRun {
                 .invalidRequest,
                 job.isBackupActive
                     ? "\(request.domain) is being backed up already (by another repository or tool); wait for that backup to finish, or end a stale job with `virsh domjobabort \(request.domain)`"
-                    : "\(request.domain) is busy with another libvirt job (a migration, save or snapshot); wait for it to finish")
+                    : "\(request.domain) is busy with another libvirt job (a migration, save or snapshot); wait for it to finish"
+            )
         }
         let selection = DiskSelection(disks: disks, only: request.disks, excluded: request.excluded)
         for skipped in selection.skipped { say("skipping \(skipped.target): \(skipped.reason)") }
@@ -87,7 +88,7 @@ public enum BackupRun {
             var point: BackupPoint
             do throws(BackupError) {
                 point = try await makePoint()
-            } catch where request.level == .auto && base.parent != nil && error.isUnusableCheckpoint {
+            } catch  where request.level == .auto && base.parent != nil && error.isUnusableCheckpoint {
                 // The disks' bitmap for the base is broken (QEMU was killed, say): the chain cannot continue.
                 base = LevelChoice(parent: nil, reason: "the base checkpoint cannot be used (\(error.message))")
                 say("full backup instead: \(base.reason)")

@@ -31,7 +31,8 @@ enum BackupXML {
 
     /// `<domaincheckpoint>` named `name`, with a bitmap on each of `disks` and none on `skipped`.
     static func checkpoint(name: String, disks: [String], skipped: [String]) -> String {
-        var xml = "<domaincheckpoint>\n  <name>\(escape(name))</name>\n  <description>pullback</description>\n  <disks>\n"
+        var xml =
+            "<domaincheckpoint>\n  <name>\(escape(name))</name>\n  <description>pullback</description>\n  <disks>\n"
         for target in disks { xml += "    <disk name='\(escape(target))' checkpoint='bitmap'/>\n" }
         for target in skipped { xml += "    <disk name='\(escape(target))' checkpoint='no'/>\n" }
         xml += "  </disks>\n</domaincheckpoint>\n"

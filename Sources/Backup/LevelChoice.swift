@@ -17,12 +17,15 @@ struct LevelChoice: Sendable {
         guard let latest else {
             let reason = "the repository has no point of \(domain.name) yet"
             if level == .incremental {
-                throw BackupError(.invalidRequest, "cannot make an incremental backup: \(reason); run a full backup first")
+                throw BackupError(
+                    .invalidRequest, "cannot make an incremental backup: \(reason); run a full backup first")
             }
             return LevelChoice(parent: nil, reason: reason)
         }
         let checkpoint = latest.manifest.checkpoint
-        let names = try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.checkpointNames() }
+        let names = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            try await domain.checkpointNames()
+        }
         if names.contains(checkpoint) {
             return LevelChoice(parent: latest, reason: "continuing from point \(latest.id) (checkpoint \(checkpoint))")
         }
@@ -33,9 +36,11 @@ struct LevelChoice: Sendable {
             }
             _ = try await domain.createCheckpoint(xml: savedXML, redefine: true)
             say("checkpoint \(checkpoint) was missing from libvirt; redefined it from point \(latest.id)")
-            return LevelChoice(parent: latest, reason: "continuing from point \(latest.id) (checkpoint \(checkpoint), redefined)")
+            return LevelChoice(
+                parent: latest, reason: "continuing from point \(latest.id) (checkpoint \(checkpoint), redefined)")
         } catch {
-            let reason = "checkpoint \(checkpoint) of point \(latest.id) is gone from libvirt and cannot be redefined (\(error.message))"
+            let reason =
+                "checkpoint \(checkpoint) of point \(latest.id) is gone from libvirt and cannot be redefined (\(error.message))"
             if level == .incremental {
                 throw BackupError(.invalidRequest, "cannot make an incremental backup: \(reason); run a full backup")
             }

@@ -17,7 +17,7 @@ extension Domain {
         do {
             let xml = try await backupXML()
             return xml.contains("'\(socket)'") || xml.contains("\"\(socket)\"")
-        } catch where error.code == .noBackupJob || error.code == .operationInvalid {
+        } catch  where error.code == .noBackupJob || error.code == .operationInvalid {
             return false
         }
     }

@@ -72,10 +72,14 @@ public enum PointVerification {
     static func chainOfPoints(_ repository: BackupRepository, domain: String, at id: String) throws(BackupError)
         -> [BackupPoint]
     {
-        var chain = [try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.point(id, of: domain) }]
+        var chain = [
+            try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.point(id, of: domain) }
+        ]
         while let parent = chain.last?.manifest.parent {
             guard chain.count <= 100_000, !chain.contains(where: { $0.id == parent }) else {
-                throw BackupError(.repository, "the points of \(domain) name each other as parents (\(parent)); the repository is damaged")
+                throw BackupError(
+                    .repository,
+                    "the points of \(domain) name each other as parents (\(parent)); the repository is damaged")
             }
             do {
                 chain.append(try repository.point(parent, of: domain))

@@ -4,7 +4,7 @@ import Libvirt
 import Repository
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One pull-mode backup job: begin it, copy every disk from QEMU's NBD export into the pending point,
@@ -115,7 +115,8 @@ enum PullBackup {
     static func privateFolder() throws -> String {
         var template = Array("/tmp/pullback-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw BackupError(.invalidRequest, "cannot create a private folder in /tmp: \(String(cString: strerror(errno)))")
+            throw BackupError(
+                .invalidRequest, "cannot create a private folder in /tmp: \(String(cString: strerror(errno)))")
         }
         return String(cString: made)
     }

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Libvirt
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 /// A new domain made from a point's saved `domain.xml`, with its disks replaced by restored images.
 public enum RestoredDomain {

@@ -143,23 +143,31 @@ public enum CopyOperation {
         switch request.format {
         case .raw:
             if request.backingPath != nil {
-                throw CopyError(.targetMismatch, "--backing needs --format qcow2; a raw target is updated in place instead")
+                throw CopyError(
+                    .targetMismatch, "--backing needs --format qcow2; a raw target is updated in place instead")
             }
             if targetExists && request.bitmap == nil && !request.overwrite {
-                throw CopyError(.targetMismatch, "\(target) exists; pass --overwrite to replace it with a full copy, or --bitmap NAME to update it")
+                throw CopyError(
+                    .targetMismatch,
+                    "\(target) exists; pass --overwrite to replace it with a full copy, or --bitmap NAME to update it")
             }
             return targetExists && request.bitmap != nil ? .incremental : .full
         case .qcow2:
             if targetExists && !request.overwrite {
-                throw CopyError(.targetMismatch, "\(target) exists; a qcow2 copy always makes a new image: choose a new name or pass --overwrite")
+                throw CopyError(
+                    .targetMismatch,
+                    "\(target) exists; a qcow2 copy always makes a new image: choose a new name or pass --overwrite")
             }
             switch (request.bitmap, request.backingPath) {
             case (nil, nil): return .full
             case (.some, .some): return .incremental
             case (.some, nil):
-                throw CopyError(.targetMismatch, "an incremental qcow2 copy needs --backing PARENT, the previous point's image")
+                throw CopyError(
+                    .targetMismatch, "an incremental qcow2 copy needs --backing PARENT, the previous point's image")
             case (nil, .some):
-                throw CopyError(.targetMismatch, "--backing needs --bitmap NAME: an overlay holds only what the bitmap marks as changed")
+                throw CopyError(
+                    .targetMismatch,
+                    "--backing needs --bitmap NAME: an overlay holds only what the bitmap marks as changed")
             }
         }
     }

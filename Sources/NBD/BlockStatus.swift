@@ -90,7 +90,9 @@ struct BlockStatusMap {
             var offset = covered
             for entry in reply.contexts[name, default: []] where offset < reach {
                 let length = min(UInt64(entry.length), reach - offset)
-                if length > 0 { appendMerged(name, BlockStatusExtent(offset: offset, length: length, flags: entry.flags)) }
+                if length > 0 {
+                    appendMerged(name, BlockStatusExtent(offset: offset, length: length, flags: entry.flags))
+                }
                 offset += length
             }
         }

@@ -1,7 +1,7 @@
 internal import CLibNBD
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // MARK: - Commands in flight
@@ -106,8 +106,9 @@ func extentsReceived(
 ) -> Int32 {
     guard let userData, let metaContext, let entries else { return 0 }
     let command = Unmanaged<BlockStatusCommand>.fromOpaque(userData).takeUnretainedValue()
-    command.receive(context: String(cString: metaContext), offset: offset,
-                    entries: UnsafeBufferPointer(start: entries, count: count))
+    command.receive(
+        context: String(cString: metaContext), offset: offset,
+        entries: UnsafeBufferPointer(start: entries, count: count))
     return 0
 }
 

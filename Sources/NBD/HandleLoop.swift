@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Owns one libnbd handle and the thread that drives it.
@@ -53,7 +53,8 @@ final class HandleLoop: Sendable {
             throw error
         }
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0, fds.allSatisfy({ fcntl($0, F_SETFL, O_NONBLOCK) == 0 && fcntl($0, F_SETFD, FD_CLOEXEC) == 0 })
+        guard pipe(&fds) == 0,
+            fds.allSatisfy({ fcntl($0, F_SETFL, O_NONBLOCK) == 0 && fcntl($0, F_SETFD, FD_CLOEXEC) == 0 })
         else {
             LibNBD.close(handle)
             throw NBDError(.connect, "cannot create a pipe: \(String(cString: strerror(errno)))", errno: errno)

@@ -1,7 +1,7 @@
 internal import CLibNBD
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // MARK: - Raw calls
@@ -88,7 +88,9 @@ enum LibNBD {
     }
 
     static func socket(_ handle: HandlePointer) -> Int32 { nbd_aio_get_fd(handle.raw) }
-    static func direction(_ handle: HandlePointer) -> Direction { Direction(rawValue: nbd_aio_get_direction(handle.raw)) }
+    static func direction(_ handle: HandlePointer) -> Direction {
+        Direction(rawValue: nbd_aio_get_direction(handle.raw))
+    }
     static func isDead(_ handle: HandlePointer) -> Bool {
         nbd_aio_is_dead(handle.raw) == 1 || nbd_aio_is_closed(handle.raw) == 1
     }

@@ -66,7 +66,8 @@ public final class NBDConnection: Sendable {
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(NBDError) {
         let error: NBDError? = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                loop.submit(.read(buffer: .init(pointer: buffer), offset: offset) { continuation.resume(returning: $0) })
+                loop.submit(
+                    .read(buffer: .init(pointer: buffer), offset: offset) { continuation.resume(returning: $0) })
             }
         } onCancel: {
             loop.abort()

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An error reported by libnbd or by the NBD server, with libnbd's message and errno.

@@ -50,7 +50,9 @@ struct BackupCommand: AsyncParsableCommand {
         let notes = NoteBuffer(immediate: Terminal.isTerminal(.standardError))
         let outcome = try await Interruptible.run { () async throws(BackupError) -> BackupOutcome in
             try await BackupRun.run(request) { note in notes.add(note) }
-        } describe: { $0.message }
+        } describe: {
+            $0.message
+        }
         notes.flush()
         if json {
             print(try JSONOutput.line(outcome))
@@ -77,6 +79,9 @@ final class NoteBuffer: Sendable {
     }
 
     func flush() {
-        for note in kept.withLock({ notes in defer { notes = [] }; return notes }) { Terminal.writeError(note + "\n") }
+        for note in kept.withLock({ notes in
+            defer { notes = [] }
+            return notes
+        }) { Terminal.writeError(note + "\n") }
     }
 }

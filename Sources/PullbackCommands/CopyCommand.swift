@@ -62,7 +62,8 @@ struct CopyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let request = CopyRequest(
-            sourceURI: source, targetPath: target, format: format, backingPath: backing, bitmap: bitmap, connections: connections, overwrite: overwrite,
+            sourceURI: source, targetPath: target, format: format, backingPath: backing, bitmap: bitmap,
+            connections: connections, overwrite: overwrite,
             requestSize: requestSize, requestsPerConnection: requestsPerConnection)
         let showProgress = progress ?? Terminal.isTerminal(.standardError)
         let counters = CopyProgress()
@@ -82,11 +83,12 @@ struct CopyCommand: AsyncParsableCommand {
 extension CopySummary {
     /// One line for people: what was done, how much, how fast.
     func sentence(target: String) -> String {
-        let what = switch (mode, format) {
-        case (.full, _): "full copy"
-        case (.incremental, .raw): "incremental update"
-        case (.incremental, .qcow2): "incremental overlay"
-        }
+        let what =
+            switch (mode, format) {
+            case (.full, _): "full copy"
+            case (.incremental, .raw): "incremental update"
+            case (.incremental, .qcow2): "incremental overlay"
+            }
         return "\(what) of \(ByteCount(exportSize)) into \(target): \(ByteCount(bytesWritten)) copied, "
             + "\(ByteCount(zeroBytes)) zero, \(extents) extents, "
             + String(format: "%.2f s", seconds) + ", \(connections) connection\(connections == 1 ? "" : "s")"

@@ -33,7 +33,8 @@ struct ImageInfoCommand: AsyncParsableCommand {
         for (index, layer) in report.layers.enumerated() {
             let backing = layer.backingFile.map { ", backing file \($0)" } ?? ""
             print(
-                "  \(index): \(layer.path) (\(layer.format), cluster \(ByteCount(UInt64(layer.clusterSize)))\(backing))")
+                "  \(index): \(layer.path) (\(layer.format), cluster \(ByteCount(UInt64(layer.clusterSize)))\(backing))"
+            )
             print(
                 "     on disk \(ByteCount(layer.allocatedBytes)), data \(ByteCount(layer.dataBytes)), "
                     + "zero \(ByteCount(layer.zeroBytes))")

@@ -36,7 +36,8 @@ struct ListCommand: ParsableCommand {
                         Row(
                             domain: name, id: point.id, level: point.manifest.level.rawValue,
                             finished: point.manifest.finished, disks: point.manifest.disks.map(\.target),
-                            bytes: point.manifest.disks.reduce(0) { $0 + $1.bytesCopied }, parent: point.manifest.parent))
+                            bytes: point.manifest.disks.reduce(0) { $0 + $1.bytesCopied }, parent: point.manifest.parent
+                        ))
                 }
             }
         } catch {

@@ -40,7 +40,8 @@ struct RestoreCommand: AsyncParsableCommand {
         let chosen = disks.isEmpty ? point.manifest.disks.map(\.target) : disks
         for target in chosen where point.imagePath(for: target) == nil {
             Terminal.printError(
-                "point \(point.id) of \(domain) has no disk \(target); it has \(point.manifest.disks.map(\.target).joined(separator: ", "))")
+                "point \(point.id) of \(domain) has no disk \(target); it has \(point.manifest.disks.map(\.target).joined(separator: ", "))"
+            )
             throw ExitCode.failure
         }
         try? FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
@@ -50,7 +51,9 @@ struct RestoreCommand: AsyncParsableCommand {
             let output = to + "/" + target + "." + format.rawValue
             let summary = try await Interruptible.run { () async throws(CopyError) -> CopySummary in
                 try await ImageRestore.run(image: image, to: output, format: format)
-            } describe: { $0.message }
+            } describe: {
+                $0.message
+            }
             print("\(target): point \(point.id) restored to \(output) (\(ByteCount(summary.bytesWritten)) of data)")
             images[target] = URL(fileURLWithPath: output).standardizedFileURL.path
         }
@@ -60,7 +63,9 @@ struct RestoreCommand: AsyncParsableCommand {
             let name = try await Interruptible.run { () async throws(BackupError) -> String in
                 try await RestoredDomain.define(
                     from: saved, name: define, images: restored, format: format.rawValue, connectURI: connect)
-            } describe: { $0.message }
+            } describe: {
+                $0.message
+            }
             print("defined domain \(name) with the restored disks")
         }
     }

@@ -17,7 +17,9 @@ struct VerifyCommand: AsyncParsableCommand {
         let (repo, domain, at) = (selection.repo, selection.domain, selection.at)
         let report = try await Interruptible.run { () async throws(BackupError) -> PointVerification.Report in
             try await PointVerification.verify(repository: repo, domain: domain, at: at)
-        } describe: { $0.message }
+        } describe: {
+            $0.message
+        }
         if json {
             print(try JSONOutput.line(report))
         } else {
@@ -36,7 +38,8 @@ struct VerifyCommand: AsyncParsableCommand {
         guard failures.isEmpty else {
             let named = failures.map(\.path).joined(separator: ", ")
             Terminal.printError(
-                "\(failures.count) of \(report.images.count) images point \(report.point) of \(domain) needs are damaged or missing: \(named); restore them from another copy of the repository")
+                "\(failures.count) of \(report.images.count) images point \(report.point) of \(domain) needs are damaged or missing: \(named); restore them from another copy of the repository"
+            )
             throw ExitCode.failure
         }
     }

@@ -87,7 +87,9 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         }
         guard manifest.schemaVersion <= currentSchemaVersion else {
             throw RepositoryError(
-                .corrupt, "\(path) has schema version \(manifest.schemaVersion); this Pullback reads up to \(currentSchemaVersion)")
+                .corrupt,
+                "\(path) has schema version \(manifest.schemaVersion); this Pullback reads up to \(currentSchemaVersion)"
+            )
         }
         return manifest
     }

@@ -20,7 +20,8 @@ public struct BackupRepository: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         return names.filter { name in
             var isFolder: ObjCBool = false
-            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: folder(of: name), isDirectory: &isFolder)
+            return !name.hasPrefix(".")
+                && FileManager.default.fileExists(atPath: folder(of: name), isDirectory: &isFolder)
                 && isFolder.boolValue
         }.sorted()
     }
@@ -40,7 +41,8 @@ public struct BackupRepository: Sendable {
             let manifestPath = pointFolder + "/manifest.json"
             guard let data = FileManager.default.contents(atPath: manifestPath) else { continue }
             points.append(
-                BackupPoint(id: name, folder: pointFolder, manifest: try BackupManifest.decode(data, from: manifestPath)))
+                BackupPoint(
+                    id: name, folder: pointFolder, manifest: try BackupManifest.decode(data, from: manifestPath)))
         }
         return points
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An exclusive lock on one domain's folder in a repository, so that two backups of the same domain
@@ -34,7 +34,8 @@ public struct DomainLock: ~Copyable {
                     .trimmingCharacters(in: .whitespacesAndNewlines)
                 throw RepositoryError(
                     .locked,
-                    "another backup of this domain into \(folder) is running (process \(pid.isEmpty ? "unknown" : pid)); wait for it to finish")
+                    "another backup of this domain into \(folder) is running (process \(pid.isEmpty ? "unknown" : pid)); wait for it to finish"
+                )
             }
             throw RepositoryError(.io, "cannot lock \(path): \(String(cString: strerror(reason)))")
         }

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The SHA-256 of a whole file, written as `sha256:<hex>`: what `sha256sum` prints for it. A point's manifest keeps

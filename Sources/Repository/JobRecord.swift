@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The libvirt backup job of a run, kept as `<domain>/.job-<id>.json` from just before the job is begun until it

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A backup point being written, in `<id>.partial`: never listed and never a parent until committed.

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Who a repository is: a random id kept in `<root>/repository.json`, made by the first backup into it. The
@@ -63,7 +63,8 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
         }
         guard identity.schema == schemaVersion, identity.tag.count == 8 else {
             throw RepositoryError(
-                .corrupt, "\(path) has schema \(identity.schema) or a malformed id; this pullback reads schema \(schemaVersion)")
+                .corrupt,
+                "\(path) has schema \(identity.schema) or a malformed id; this pullback reads schema \(schemaVersion)")
         }
         return identity
     }

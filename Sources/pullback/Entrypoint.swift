@@ -3,7 +3,7 @@ import Foundation
 import PullbackCommands
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @main

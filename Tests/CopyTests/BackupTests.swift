@@ -324,7 +324,8 @@ extension CopyIntegration {
                     }
                     try await Task.sleep(for: .milliseconds(300))
                     try #require(
-                        child.isRunning, "the backup ended before SIGINT; the disk is not big enough: \(child.result())")
+                        child.isRunning, "the backup ended before SIGINT; the disk is not big enough: \(child.result())"
+                    )
                     child.interrupt()
                     return try await child.waitForExit(timeout: .seconds(30))
                 }
@@ -337,7 +338,8 @@ extension CopyIntegration {
                         && first.stderr.lowercased().contains("interrupt"),
                     "\(first)")
                 #expect(try await guest.list().map(\.id) == before, "a point appeared after SIGINT")
-                #expect(Self.allFiles(guest.repo).filter { $0.contains("partial") }.isEmpty, "\(Self.allFiles(guest.repo))")
+                #expect(
+                    Self.allFiles(guest.repo).filter { $0.contains("partial") }.isEmpty, "\(Self.allFiles(guest.repo))")
                 try await guest.expectNoJob()
 
                 let (full, _) = try await Self.backup(guest)
@@ -350,7 +352,8 @@ extension CopyIntegration {
                 let second = try await interruptOnce([])
                 #expect(second.exitCode == 130 && second.signal == nil, "\(second)")
                 #expect(try await guest.list().map(\.id) == [full.point], "a point appeared after SIGINT")
-                #expect(Self.allFiles(guest.repo).filter { $0.contains("partial") }.isEmpty, "\(Self.allFiles(guest.repo))")
+                #expect(
+                    Self.allFiles(guest.repo).filter { $0.contains("partial") }.isEmpty, "\(Self.allFiles(guest.repo))")
                 try await guest.expectNoJob()
 
                 try await guest.write("vda", "write -P 0x74 20M 64k")
@@ -380,7 +383,9 @@ extension CopyIntegration {
                 #expect(!(try await guest.checkpoints().contains(inc.checkpoint)))
 
                 // Notes reach stderr after a successful run when stderr is not a terminal.
-                let result = try await guest.pullback(["backup", guest.name, "--repo", guest.repo, "--connect", guest.uri])
+                let result = try await guest.pullback([
+                    "backup", guest.name, "--repo", guest.repo, "--connect", guest.uri,
+                ])
                 try requireSuccess(result)
                 let snap = try await guest.snapshot("3")
                 #expect(result.stderr.lowercased().contains("redefined"), "stderr: \(result.stderr)")

@@ -9,16 +9,23 @@ extension CopyIntegration {
             struct Layer: Decodable {
                 let path: String
                 let format: String
-                let virtual_size: Int64
-                let cluster_size: Int
-                let backing_file: String?
-                let allocated_bytes: Int64
-                let data_bytes: Int64
-                let zero_bytes: Int64
+                let virtualSize: Int64
+                let clusterSize: Int
+                let backingFile: String?
+                let allocatedBytes: Int64
+                let dataBytes: Int64
+                let zeroBytes: Int64
             }
             let image: String
-            let virtual_size: Int64
+            let virtualSize: Int64
             let layers: [Layer]
+        }
+
+        /// `image-info --json` prints snake_case keys.
+        var snakeCaseDecoder: JSONDecoder {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            return decoder
         }
 
         struct MapEntry: Decodable {
@@ -62,18 +69,18 @@ extension CopyIntegration {
 
                 let result = try await fx.run([try Pullback.binaryPath(), "image-info", top, "--json"])
                 try requireSuccess(result)
-                let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
-                #expect(report.virtual_size == 32 << 20)
+                let report = try snakeCaseDecoder.decode(Report.self, from: Data(result.stdout.utf8))
+                #expect(report.virtualSize == 32 << 20)
                 #expect(report.layers.map(\.format) == ["qcow2", "qcow2"])
-                #expect(report.layers.first?.backing_file == "base.qcow2")
-                #expect(report.layers.last?.backing_file == nil)
+                #expect(report.layers.first?.backingFile == "base.qcow2")
+                #expect(report.layers.last?.backingFile == nil)
                 for (layer, path) in zip(report.layers, [top, base]) {
                     let expected = try await qemuLayerBytes(fx, path)
-                    #expect(layer.data_bytes == expected.data, "\(path): data bytes")
-                    #expect(layer.zero_bytes == expected.zero, "\(path): zero bytes")
+                    #expect(layer.dataBytes == expected.data, "\(path): data bytes")
+                    #expect(layer.zeroBytes == expected.zero, "\(path): zero bytes")
                     let blocks = try FileFacts.allocated(path)
-                    #expect(layer.allocated_bytes == blocks, "\(path): allocated bytes")
-                    #expect(layer.cluster_size == 65536)
+                    #expect(layer.allocatedBytes == blocks, "\(path): allocated bytes")
+                    #expect(layer.clusterSize == 65536)
                 }
 
                 let text = try await fx.run([try Pullback.binaryPath(), "image-info", top])

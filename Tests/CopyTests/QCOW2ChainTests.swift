@@ -71,7 +71,8 @@ extension CopyIntegration {
                     backing == expected[index + 1],
                     "\(layer.filename) has backing file name '\(backing)', expected the sibling \(expected[index + 1])",
                     sourceLocation: sourceLocation)
-                #expect(!backing.hasPrefix("/"), "absolute backing file name \(backing)", sourceLocation: sourceLocation)
+                #expect(
+                    !backing.hasPrefix("/"), "absolute backing file name \(backing)", sourceLocation: sourceLocation)
                 #expect(layer.backingFilenameFormat == "qcow2", "\(layer)", sourceLocation: sourceLocation)
             }
 

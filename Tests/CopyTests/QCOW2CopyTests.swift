@@ -325,7 +325,10 @@ extension CopyIntegration {
                 try requireSuccess(
                     try await Pullback.copy(
                         fx,
-                        [server.uri(), target, "--format", "qcow2", "--overwrite", "--bitmap", "b0", "--backing", parent]))
+                        [
+                            server.uri(), target, "--format", "qcow2", "--overwrite", "--bitmap", "b0", "--backing",
+                            parent,
+                        ]))
                 server.stop()
                 try await QemuImg.expectCheckClean(fx, target)
                 try await QemuImg.expectIdentical(fx, target, try await image.rawReference())

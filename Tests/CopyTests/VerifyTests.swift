@@ -96,7 +96,9 @@ extension CopyIntegration {
                 expectCleanFailure(orphan, mentioning: [inc1.point, "not in the repository"])
                 #expect(orphan.stdout.isEmpty, "\(orphan)")
 
-                let unknown = try await guest.pullback(["verify", "--repo", guest.repo, guest.name, "--at", "20200101T000000Z"])
+                let unknown = try await guest.pullback([
+                    "verify", "--repo", guest.repo, guest.name, "--at", "20200101T000000Z",
+                ])
                 expectCleanFailure(unknown, mentioning: ["20200101T000000Z"])
             }
         }

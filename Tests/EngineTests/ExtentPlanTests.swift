@@ -54,7 +54,8 @@ import Testing
 
     @Test func adjacentExtentsWithTheSameActionAreMerged() {
         // In a full copy the dirty flag does not matter, so these are one extent.
-        let plan = ExtentPlan(extents: [data(0, 4096, dirty: false), data(4096, 4096)], mode: .full, requestSize: 65536)
+        let plan = ExtentPlan(
+            extents: [data(0, 4096, dirty: false), data(4096, 4096)], mode: .full, requestSize: 65536)
         #expect(plan.operations == [PlannedOperation(offset: 0, length: 8192, action: .copy)])
         #expect(plan.extentCount == 1)
     }
@@ -137,7 +138,10 @@ import Testing
     }
 
     @Test func aZeroRangeInsideOneClusterIsCopied() {
-        let extents = [extent(0, 100, .data, dirty: false), extent(100, 200, .zero, dirty: true), extent(300, cluster - 300, .data, dirty: false)]
+        let extents = [
+            extent(0, 100, .data, dirty: false), extent(100, 200, .zero, dirty: true),
+            extent(300, cluster - 300, .data, dirty: false),
+        ]
         let plan = ExtentPlan(extents: extents, mode: .incremental, requestSize: 1 << 20, granularity: Int(cluster))
         #expect(plan.operations == [PlannedOperation(offset: 0, length: cluster, action: .copy)])
     }
@@ -151,7 +155,9 @@ import Testing
                 PlannedOperation(offset: 0, length: 3 * cluster, action: .zero),
                 PlannedOperation(offset: 3 * cluster, length: 512, action: .copy),
             ])
-        let zeroToEnd = ExtentPlan(extents: [extent(0, end, .zero, dirty: true)], mode: .incremental, requestSize: 1 << 20, granularity: Int(cluster))
+        let zeroToEnd = ExtentPlan(
+            extents: [extent(0, end, .zero, dirty: true)], mode: .incremental, requestSize: 1 << 20,
+            granularity: Int(cluster))
         #expect(zeroToEnd.operations == [PlannedOperation(offset: 0, length: end, action: .zero)])
     }
 
@@ -160,7 +166,8 @@ import Testing
             extent(10, 10, .data, dirty: true), extent(20, cluster, .data, dirty: false),
             extent(cluster + 20, 10, .data, dirty: true), extent(cluster + 30, 30 * cluster, .data, dirty: false),
         ]
-        let plan = ExtentPlan(extents: extents, mode: .incremental, requestSize: Int(cluster), granularity: Int(cluster))
+        let plan = ExtentPlan(
+            extents: extents, mode: .incremental, requestSize: Int(cluster), granularity: Int(cluster))
         #expect(
             plan.operations == [
                 PlannedOperation(offset: 0, length: cluster, action: .copy),
@@ -184,7 +191,8 @@ import Testing
             let plan = ExtentPlan(extents: extents, mode: .incremental, requestSize: 1 << 20, granularity: Int(cluster))
             for operation in plan.operations {
                 #expect(operation.offset % cluster == 0)
-                #expect((operation.offset + operation.length) % cluster == 0 || operation.offset + operation.length == end)
+                #expect(
+                    (operation.offset + operation.length) % cluster == 0 || operation.offset + operation.length == end)
             }
             for (a, b) in zip(plan.operations, plan.operations.dropFirst()) { #expect(a.offset + a.length <= b.offset) }
             // Every dirty byte is covered, and dirty data is never planned as zero.

@@ -26,7 +26,9 @@ struct ImageRestoreTests {
 
     @Test(arguments: [TargetFormat.raw, .qcow2])
     func restoresAChainWithZerosOverBackingData(_ format: TargetFormat) async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pbrestore-\(UUID().uuidString.prefix(8))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pbrestore-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let base = dir + "/base.qcow2"
@@ -34,7 +36,10 @@ struct ImageRestoreTests {
         try qemu(["qemu-img", "create", "-q", "-f", "qcow2", base, "20000256"])
         try qemu(["qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 4M", "-c", "write -P 0x22 18M 100k", base])
         try qemu(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top])
-        try qemu(["qemu-io", "-f", "qcow2", "-c", "write -z 1M 1M", "-c", "write -P 0x33 3M 3", "-c", "write -P 0x44 10M 64k", top])
+        try qemu([
+            "qemu-io", "-f", "qcow2", "-c", "write -z 1M 1M", "-c", "write -P 0x33 3M 3", "-c", "write -P 0x44 10M 64k",
+            top,
+        ])
 
         let target = dir + "/restored." + format.rawValue
         let summary = try await ImageRestore.run(image: top, to: target, format: format)

@@ -1,5 +1,6 @@
-@testable import NBD
 import Testing
+
+@testable import NBD
 
 // How replies are stitched into a map, with replies written by hand: real servers rarely answer short.
 @Suite struct BlockStatusMapTests {
@@ -36,7 +37,8 @@ import Testing
         #expect(map.isComplete)
         #expect(
             map.extents[allocation] == [
-                BlockStatusExtent(offset: 100, length: 50, flags: 3), BlockStatusExtent(offset: 150, length: 50, flags: 0),
+                BlockStatusExtent(offset: 100, length: 50, flags: 3),
+                BlockStatusExtent(offset: 150, length: 50, flags: 0),
             ])
     }
 

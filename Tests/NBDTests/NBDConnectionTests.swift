@@ -3,7 +3,7 @@ import NBD
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite(.timeLimit(.minutes(2)))
@@ -52,7 +52,8 @@ struct NBDConnectionTests {
         // Far more than one 32-bit block status command can ask about.
         let tib: UInt64 = 1 << 40
         try await NBDKit.with(["data", "@1099511627000 1 2 3", "size=1T"]) { server in
-            let connection = try await NBDConnection.connect(uri: server.uri, metaContexts: [MetaContext.baseAllocation])
+            let connection = try await NBDConnection.connect(
+                uri: server.uri, metaContexts: [MetaContext.baseAllocation])
             #expect(connection.info.metaContexts == [MetaContext.baseAllocation])
             let map = try await connection.blockStatus(in: 0..<tib)
             let extents = try #require(map[MetaContext.baseAllocation])

@@ -8,7 +8,8 @@ final class NBDKit {
     var uri: String { "nbd+unix:///?socket=\(socket)" }
 
     init(_ arguments: [String]) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nbdtests-\(UUID().uuidString.prefix(8))")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "nbdtests-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/nbdkit")
         // nbdkit writes its pid file only once the socket accepts connections; the socket file alone appears

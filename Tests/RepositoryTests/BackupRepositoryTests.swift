@@ -6,7 +6,9 @@ import Testing
 @Suite struct BackupRepositoryTests {
     /// A fresh repository root, removed at the end of the test.
     func withRoot(_ body: (String) async throws -> Void) async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("pbrepo-\(UUID().uuidString.prefix(8))").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pbrepo-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
         try await body(root)
@@ -18,7 +20,9 @@ import Testing
             checkpoint: checkpoint, parent: parent, started: Date(timeIntervalSince1970: 1_800_000_000),
             finished: Date(timeIntervalSince1970: 1_800_000_060),
             disks: [
-                .init(target: "vda", virtualSize: 1 << 30, image: "vda.qcow2", backingImage: parent.map { "../\($0)/vda.qcow2" }, bytesCopied: 4096)
+                .init(
+                    target: "vda", virtualSize: 1 << 30, image: "vda.qcow2",
+                    backingImage: parent.map { "../\($0)/vda.qcow2" }, bytesCopied: 4096)
             ])
     }
 
@@ -115,7 +119,9 @@ import Testing
             #expect(try repository.points(of: "web1").map(\.id) == [full.id, incremental.id])
             #expect(try repository.point("latest", of: "web1") == incremental)
             #expect(try repository.point(full.id, of: "web1") == full)
-            let unknown = #expect(throws: RepositoryError.self) { _ = try repository.point("19990101T000000Z", of: "web1") }
+            let unknown = #expect(throws: RepositoryError.self) {
+                _ = try repository.point("19990101T000000Z", of: "web1")
+            }
             #expect(unknown?.message.contains(full.id) == true, "the message lists the points there are")
         }
     }

@@ -6,7 +6,9 @@ import Testing
 /// refused with a clear error when damaged.
 @Suite struct RepositoryIdentityTests {
     func withRoot(_ body: (String) async throws -> Void) async throws {
-        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("pbid-\(UUID().uuidString.prefix(8))").path
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pbid-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: parent) }
         try await body(parent)

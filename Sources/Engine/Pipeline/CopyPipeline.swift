@@ -33,7 +33,8 @@ public struct CopyPipeline: Sendable {
                 var total: UInt64 = 0
                 for window in windows(of: source.size) {
                     let extents = try await source.extents(in: window)
-                    total += ExtentPlan(extents: extents, mode: mode, requestSize: requestSize, granularity: unit)
+                    total +=
+                        ExtentPlan(extents: extents, mode: mode, requestSize: requestSize, granularity: unit)
                         .copyBytes
                 }
                 progress.setTotal(total)
@@ -69,7 +70,8 @@ public struct CopyPipeline: Sendable {
                             try await settle(through: index)
                         }
                         group.addTask {
-                            try await Self.perform(operation, source: source, target: target, pool: pool, progress: progress)
+                            try await Self.perform(
+                                operation, source: source, target: target, pool: pool, progress: progress)
                             return index
                         }
                         running[index] += 1

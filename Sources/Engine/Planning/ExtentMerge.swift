@@ -9,10 +9,12 @@ extension SourceExtent {
     public static func merge(
         allocation: [BlockStatusExtent]?, dirty: [BlockStatusExtent]?, range: Range<UInt64>
     ) -> [SourceExtent] {
-        let allocation = allocation ?? [BlockStatusExtent(offset: range.lowerBound, length: UInt64(range.count), flags: 0)]
-        let dirty = dirty ?? [
-            BlockStatusExtent(offset: range.lowerBound, length: UInt64(range.count), flags: DirtyBitmapFlags.dirty)
-        ]
+        let allocation =
+            allocation ?? [BlockStatusExtent(offset: range.lowerBound, length: UInt64(range.count), flags: 0)]
+        let dirty =
+            dirty ?? [
+                BlockStatusExtent(offset: range.lowerBound, length: UInt64(range.count), flags: DirtyBitmapFlags.dirty)
+            ]
         var merged: [SourceExtent] = []
         merged.reserveCapacity(max(allocation.count, dirty.count))
         var a = 0
@@ -27,7 +29,8 @@ extension SourceExtent {
                     last.length += end - offset
                     merged[merged.count - 1] = last
                 } else {
-                    merged.append(SourceExtent(offset: offset, length: end - offset, content: content, isDirty: isDirty))
+                    merged.append(
+                        SourceExtent(offset: offset, length: end - offset, content: content, isDirty: isDirty))
                 }
                 offset = end
             }

@@ -48,7 +48,8 @@ public struct ExtentPlan: Sendable, Equatable {
     /// copies. Units are counted from 0 and clamped to the end of the extents, where the disk may end
     /// mid-unit. `requestSize` must be a multiple of `granularity`.
     public init(extents: [SourceExtent], mode: CopyMode, requestSize: Int, granularity: Int = 1) {
-        precondition(requestSize > 0 && granularity > 0 && requestSize % granularity == 0, "bad request size or granularity")
+        precondition(
+            requestSize > 0 && granularity > 0 && requestSize % granularity == 0, "bad request size or granularity")
         var merged: [PlannedOperation] = []
         for extent in extents where extent.length > 0 {
             guard let action = Self.action(for: extent, mode: mode) else { continue }

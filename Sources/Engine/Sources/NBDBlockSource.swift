@@ -33,7 +33,8 @@ public final class NBDBlockSource: BlockSource {
         do {
             first = try await NBDConnection.connect(uri: uri, metaContexts: contexts)
         } catch {
-            throw CopyError(.source, "\(error.message); check that the NBD server is running and the URI is right", cause: error)
+            throw CopyError(
+                .source, "\(error.message); check that the NBD server is running and the URI is right", cause: error)
         }
         var opened = [first]
         do throws(CopyError) {
@@ -48,7 +49,8 @@ public final class NBDBlockSource: BlockSource {
                     do {
                         opened.append(try await NBDConnection.connect(uri: uri))
                     } catch {
-                        throw CopyError(.source, "cannot open another connection to \(uri): \(error.message)", cause: error)
+                        throw CopyError(
+                            .source, "cannot open another connection to \(uri): \(error.message)", cause: error)
                     }
                 }
             }

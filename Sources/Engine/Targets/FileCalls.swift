@@ -2,7 +2,7 @@ internal import CLinuxIO
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // MARK: - Raw file calls
@@ -24,7 +24,8 @@ struct Borrowed<Pointer>: @unchecked Sendable {  // the caller keeps the memory 
 
 enum FileCalls {
     /// Runs a blocking file operation on the shared I/O thread pool.
-    static func offload<T: Sendable>(_ body: @escaping @Sendable () throws(CopyError) -> T) async throws(CopyError) -> T {
+    static func offload<T: Sendable>(_ body: @escaping @Sendable () throws(CopyError) -> T) async throws(CopyError) -> T
+    {
         do {
             return try await NIOThreadPool.singleton.runIfActive { () throws -> T in try body() }
         } catch let error as CopyError {
@@ -41,7 +42,8 @@ enum FileCalls {
         let cause = SystemCallError(call: what, errno: errno)
         switch errno {
         case ENOSPC, EDQUOT:
-            return CopyError(.noSpace, "no space left for \(path) (\(reason)); free space or choose another target", cause: cause)
+            return CopyError(
+                .noSpace, "no space left for \(path) (\(reason)); free space or choose another target", cause: cause)
         case EROFS, EACCES, EPERM:
             return CopyError(.target, "cannot \(what) \(path): \(reason); choose a writable location", cause: cause)
         default:

@@ -40,7 +40,8 @@ enum NewFile {
 enum RelativePath {
     /// `target` as seen from the directory that holds `file`.
     static func from(directoryOf file: String, to target: String) -> String {
-        let base = URL(fileURLWithPath: file).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath().pathComponents
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath()
+            .pathComponents
         let destination = URL(fileURLWithPath: target).standardizedFileURL.resolvingSymlinksInPath().pathComponents
         var common = 0
         while common < base.count, common < destination.count, base[common] == destination[common] { common += 1 }

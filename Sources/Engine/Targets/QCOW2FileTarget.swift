@@ -26,7 +26,8 @@ public final class QCOW2FileTarget: BlockTarget {
 
         /// Checks that `path` is a qcow2 image whose whole backing chain opens and whose virtual size fits
         /// a source of `size` bytes, and computes its name relative to `overlay`.
-        public static func inspect(_ path: String, size: UInt64, for overlay: String) async throws(CopyError) -> Backing {
+        public static func inspect(_ path: String, size: UInt64, for overlay: String) async throws(CopyError) -> Backing
+        {
             let expected = imageSize(for: size)
             let virtualSize = try await FileCalls.offload { () throws(CopyError) -> UInt64 in
                 do throws(QCOW2Error) {
@@ -39,7 +40,8 @@ public final class QCOW2FileTarget: BlockTarget {
             guard virtualSize == expected else {
                 throw CopyError(
                     .targetMismatch,
-                    "the backing image \(path) is \(virtualSize) bytes but the source is \(size) bytes; give the previous point of this disk")
+                    "the backing image \(path) is \(virtualSize) bytes but the source is \(size) bytes; give the previous point of this disk"
+                )
             }
             return Backing(path: path, storedName: RelativePath.from(directoryOf: overlay, to: path))
         }
@@ -94,12 +96,16 @@ public final class QCOW2FileTarget: BlockTarget {
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
         let borrowed = Borrowed(pointer: bytes)
         try await FileCalls.offload { [writer, path] () throws(CopyError) in
-            do throws(QCOW2Error) { try writer.writeClusters(borrowed.pointer, at: offset) } catch { throw CopyError(error, target: path) }
+            do throws(QCOW2Error) { try writer.writeClusters(borrowed.pointer, at: offset) } catch {
+                throw CopyError(error, target: path)
+            }
         }
     }
 
     public func writeZeros(at offset: UInt64, length: UInt64) async throws(CopyError) {
-        do throws(QCOW2Error) { try writer.zeroClusters(at: offset, length: length) } catch { throw CopyError(error, target: path) }
+        do throws(QCOW2Error) { try writer.zeroClusters(at: offset, length: length) } catch {
+            throw CopyError(error, target: path)
+        }
     }
 
     public func settled(below offset: UInt64) async throws(CopyError) {

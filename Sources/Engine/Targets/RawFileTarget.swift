@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A raw disk image file as a copy target: a new sparse file for a full copy, or an existing one updated in

@@ -47,7 +47,8 @@ extension QCOW2Header {
                 throw QCOW2Error(.corrupt, "the backing file name length (\(header.backingFileSize)) is not 1-1023")
             }
             guard header.backingFileOffset < UInt64(bytes.count) else {
-                throw QCOW2Error(.corrupt, "the backing file name at \(header.backingFileOffset) lies outside the first cluster")
+                throw QCOW2Error(
+                    .corrupt, "the backing file name at \(header.backingFileOffset) lies outside the first cluster")
             }
             let name = try reader.slice(at: Int(header.backingFileOffset), count: Int(header.backingFileSize))
             header.backingFile = String(decoding: name, as: UTF8.self)
@@ -66,7 +67,8 @@ extension QCOW2Header {
         }
         let unknown = incompatibleFeatures & ~Incompatible.known
         if unknown != 0 {
-            throw QCOW2Error(.unsupported, "the image uses unknown incompatible features (bits 0x\(String(unknown, radix: 16)))")
+            throw QCOW2Error(
+                .unsupported, "the image uses unknown incompatible features (bits 0x\(String(unknown, radix: 16)))")
         }
         if incompatibleFeatures & Incompatible.externalDataFile != 0 {
             throw QCOW2Error(.unsupported, "images with an external data file are not supported")
@@ -90,7 +92,8 @@ extension QCOW2Header {
             throw QCOW2Error(.corrupt, "L1 size \(l1Size) does not fit the virtual size \(size)")
         }
         guard l1Size == 0 || (l1TableOffset <= fileSize && UInt64(l1Size) * 8 <= fileSize - l1TableOffset) else {
-            throw QCOW2Error(.corrupt, "the L1 table at \(l1TableOffset) runs past the end of the file (\(fileSize) bytes)")
+            throw QCOW2Error(
+                .corrupt, "the L1 table at \(l1TableOffset) runs past the end of the file (\(fileSize) bytes)")
         }
     }
 
@@ -126,7 +129,8 @@ extension QCOW2Header {
         extensions.u32(ExtensionType.end)
         extensions.u32(0)
         let backingName = backingFile.map { Array($0.utf8) } ?? []
-        let backingOffset = backingName.isEmpty ? 0 : UInt64(Self.version3LengthWithCompressionType) + UInt64(extensions.bytes.count)
+        let backingOffset =
+            backingName.isEmpty ? 0 : UInt64(Self.version3LengthWithCompressionType) + UInt64(extensions.bytes.count)
 
         var out = BigEndianWriter()
         out.u32(Self.magic)

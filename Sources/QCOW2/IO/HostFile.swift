@@ -2,7 +2,7 @@ internal import CLinuxIO
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An open image file and the few calls the writer makes on it, each retried on EINTR and turned into a

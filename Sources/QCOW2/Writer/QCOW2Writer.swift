@@ -55,7 +55,8 @@ public final class QCOW2Writer: Sendable {
         header.backingFile = backingFile
         header.backingFormat = backingFile == nil ? nil : backingFormat
         guard Int(header.l1Size) * 8 <= QCOW2Header.maximumL1Bytes else {
-            throw QCOW2Error(.invalidArgument, "a virtual size of \(size) bytes needs a larger L1 table than qcow2 allows")
+            throw QCOW2Error(
+                .invalidArgument, "a virtual size of \(size) bytes needs a larger L1 table than qcow2 allows")
         }
         guard header.encoded().count <= header.clusterSize else {
             throw QCOW2Error(.invalidArgument, "the backing file name is too long for the header cluster")
@@ -110,7 +111,8 @@ public final class QCOW2Writer: Sendable {
         guard offset & mask == 0, offset + length <= size, length & mask == 0 || offset + length > lastClusterStart
         else {
             throw QCOW2Error(
-                .invalidArgument, "range of \(length) bytes at \(offset) is not whole clusters of \(clusterSize) bytes within \(size)")
+                .invalidArgument,
+                "range of \(length) bytes at \(offset) is not whole clusters of \(clusterSize) bytes within \(size)")
         }
     }
 
@@ -121,7 +123,8 @@ public final class QCOW2Writer: Sendable {
         guard state.l1[tableIndex] == 0 else {
             throw QCOW2Error(.invalidArgument, "cluster at \(guestOffset) written after its range was settled")
         }
-        var table = state.pendingTables.removeValue(forKey: tableIndex) ?? Array(repeating: 0, count: template.l2Entries)
+        var table =
+            state.pendingTables.removeValue(forKey: tableIndex) ?? Array(repeating: 0, count: template.l2Entries)
         defer { state.pendingTables[tableIndex] = table }
         guard table[entryIndex] == 0 else {
             throw QCOW2Error(.invalidArgument, "cluster at \(guestOffset) written twice")

@@ -86,7 +86,9 @@ final class LibvirtGuest: @unchecked Sendable {
         var diskXML = ""
         for disk in disks {
             try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", image(disk.target), String(disk.size)])
-            try await fx.runChecked(["qemu-img", "create", "-q", "-f", "raw", reference(disk.target), String(disk.size)])
+            try await fx.runChecked([
+                "qemu-img", "create", "-q", "-f", "raw", reference(disk.target), String(disk.size),
+            ])
             diskXML += """
                 <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
                 <source file='\(image(disk.target))'/><target dev='\(disk.target)' bus='virtio'/></disk>
