@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         // MARK: C libraries, found by pkg-config
@@ -38,26 +39,42 @@ let package = Package(
 
         /// Linux file calls Swift's Glibc module does not export: hole punching, early writeback.
         .target(name: "CLinuxIO"),
+        /// Package-internal: the file calls swift-system lacks (fsync, hole punching, writeback, fadvise, flock),
+        /// each retried on EINTR, and the one offload of blocking file work to NIO's thread pool. Shared by
+        /// QCOW2, Engine and Repository so that each maps `Errno` to its own error instead of repeating the calls.
+        .target(
+            name: "FileIO",
+            dependencies: [
+                "CLinuxIO",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
 
         // MARK: Libraries
         .target(name: "NBD", dependencies: ["CLibNBD"]),
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
         /// qcow2 images in Swift; zlib only to inflate compressed clusters that qemu-img wrote.
-        .target(name: "QCOW2", dependencies: ["CZlib", "CLinuxIO"]),
+        .target(
+            name: "QCOW2",
+            dependencies: ["CZlib", "FileIO", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .target(
             name: "Engine",
             dependencies: [
                 "NBD",
                 "QCOW2",
-                "CLinuxIO",
-                .product(name: "NIOPosix", package: "swift-nio"),
+                "FileIO",
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         /// The on-disk layout of backups: points, manifests, image digests, locking, commit by rename.
         .target(
             name: "Repository",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOPosix", package: "swift-nio"),
+                "FileIO",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         /// The coordinator: level, libvirt's pull backup, the engine per disk, the repository commit.

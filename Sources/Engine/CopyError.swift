@@ -1,3 +1,5 @@
+import FileIO
+
 /// Why a copy failed: a code, a one-line message that says what is wrong and what to do, and the cause.
 public struct CopyError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum so that codes can be added.
@@ -25,7 +27,7 @@ public struct CopyError: Error, Sendable, CustomStringConvertible {
     public var code: Code
     /// One line: what is wrong and what to do about it.
     public var message: String
-    /// The error that caused this one, if any.
+    /// The error that caused this one, if any: an `Errno` for a failed file call.
     public var cause: (any Error & Sendable)?
 
     public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
@@ -35,4 +37,12 @@ public struct CopyError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension CopyError: BlockingWorkFailure {
+    package static func interrupted() -> CopyError { CopyError(.interrupted, "interrupted") }
+
+    package static func threadPoolUnavailable(_ error: any Error) -> CopyError {
+        CopyError(.target, "the I/O thread pool is not running: \(error)")
+    }
 }

@@ -1,3 +1,5 @@
+import FileIO
+
 /// Why a qcow2 image could not be read or written: a code, a one-line message, and the cause.
 public struct QCOW2Error: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum so that codes can be added.
@@ -14,16 +16,20 @@ public struct QCOW2Error: Error, Sendable, CustomStringConvertible {
         public static let corrupt = Code("corrupt")
         /// The backing chain loops, is too deep, or names a file that cannot be opened.
         public static let backingChain = Code("backing chain")
-        /// A system call on the image failed.
+        /// A system call on the image failed; the cause is its `Errno`.
         public static let io = Code("I/O")
         /// The caller asked for something the image cannot do (a read past its end, a second finalize).
         public static let invalidArgument = Code("invalid argument")
+
+        /// The task reading the image was cancelled (SIGINT, SIGTERM) before the read began.
+        public static let interrupted = Code("interrupted")
 
         public var description: String { name }
     }
 
     public var code: Code
     public var message: String
+    /// The error that caused this one, if any: an `Errno` for a failed file call.
     public var cause: (any Error & Sendable)?
 
     public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
@@ -33,4 +39,12 @@ public struct QCOW2Error: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension QCOW2Error: BlockingWorkFailure {
+    package static func interrupted() -> QCOW2Error { QCOW2Error(.interrupted, "interrupted") }
+
+    package static func threadPoolUnavailable(_ error: any Error) -> QCOW2Error {
+        QCOW2Error(.io, "the I/O thread pool is not running: \(error)")
+    }
 }

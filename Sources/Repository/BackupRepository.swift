@@ -1,3 +1,4 @@
+import FileIO
 import Foundation
 
 /// A folder of backups: `<root>/<domain>/<id>/` per committed point, as laid out in the design's contract.
@@ -78,7 +79,7 @@ public struct BackupRepository: Sendable {
         precondition(lock.folder == folder(of: domain), "the lock must be the domain's")
         let domainFolder = folder(of: domain)
         // Removing a killed run's images and flushing are slow, blocking calls: they run on the I/O pool.
-        let pending = try await BlockingFileWork.run { () throws(RepositoryError) -> PendingPoint in
+        let pending = try await BlockingWork.run { () throws(RepositoryError) -> PendingPoint in
             try Self.removePartials(in: domainFolder)
             let id = try Self.freshID(for: started, in: domainFolder)
             let pending = PendingPoint(id: id, folder: domainFolder + "/" + id + ".partial")
@@ -93,21 +94,21 @@ public struct BackupRepository: Sendable {
             let manifest = try await body(pending)
             let bytes = Array(try BackupManifest.encoder.encode(manifest))
             let committed = domainFolder + "/" + pending.id
-            try await BlockingFileWork.run { () throws(RepositoryError) in
+            try await BlockingWork.run { () throws(RepositoryError) in
                 try FileSync.writeDurably(bytes, to: pending.folder + "/manifest.json")
-                try FileSync.syncDirectory(pending.folder)
+                try FileSync.syncFolder(pending.folder)
                 try FileSync.rename(pending.folder, to: committed)
                 // The point exists from here on: failing now would report a point that is listed as not made
                 // (and the caller would drop its checkpoint). If this flush fails and the machine then crashes,
                 // the rename may be lost, and the chain simply continues from the point before.
-                try? FileSync.syncDirectory(domainFolder)
+                try? FileSync.syncFolder(domainFolder)
             }
             return BackupPoint(id: pending.id, folder: committed, manifest: manifest)
         } catch {
             // In a task of its own: a cancelled run (SIGINT) must still remove its folder.
             let folder = pending.folder
             await Task {
-                _ = try? await BlockingFileWork.run { () throws(RepositoryError) in
+                _ = try? await BlockingWork.run { () throws(RepositoryError) in
                     try? FileManager.default.removeItem(atPath: folder)
                 }
             }.value

@@ -1,10 +1,8 @@
 import Crypto
+import FileIO
 import Foundation
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import SystemPackage
 
 /// The SHA-256 of a whole file, written as `sha256:<hex>`: what `sha256sum` prints for it. A point's manifest keeps
 /// one per image, so bit rot or a tampered image is found (`pullback verify`) before a restore relies on it.
@@ -19,7 +17,7 @@ public enum ImageDigest {
         let outcome = await withTaskCancellationHandler { () async -> Result<String, RepositoryError> in
             do throws(RepositoryError) {
                 return .success(
-                    try await BlockingFileWork.run { () throws(RepositoryError) -> String in
+                    try await BlockingWork.run { () throws(RepositoryError) -> String in
                         try ofFile(path, isCancelled: { cancelled.isSet })
                     })
             } catch {
@@ -37,28 +35,29 @@ public enum ImageDigest {
     public static func ofFile(
         _ path: String, isCancelled: () -> Bool = { false }
     ) throws(RepositoryError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSync.failure("open", path) }
-        defer { close(fd) }
+        let file: FileDescriptor
+        do throws(Errno) { file = try FileDescriptor.open(path: path, .readOnly) } catch {
+            throw RepositoryError(failed: "open", path, error)
+        }
+        defer { file.closeAfterUse() }
         // Read once, in order: the kernel reads ahead, and the pages are of no further use to the backup.
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        file.advise(.sequential)
         var hasher = SHA256()
         let chunk = 4 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { buffer.deallocate() }
-        var offset: off_t = 0
+        var offset: UInt64 = 0
         while true {
             if isCancelled() { throw RepositoryError(.cancelled, "reading \(path) for its digest was interrupted") }
-            let count = pread(fd, buffer.baseAddress, chunk, offset)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw FileSync.failure("read", path)
+            let count: Int
+            do throws(Errno) { count = try file.read(into: buffer, at: offset) } catch {
+                throw RepositoryError(failed: "read", path, error)
             }
             if count == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-            offset += off_t(count)
+            offset += UInt64(count)
         }
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        file.advise(.dontNeed)
         return prefix + hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 }

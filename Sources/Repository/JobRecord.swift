@@ -1,8 +1,5 @@
+import FileIO
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// The libvirt backup job of a run, kept as `<domain>/.job-<id>.json` from just before the job is begun until it
 /// is known to be over. A run that is killed (SIGKILL, a crash, the machine), or that cannot end its job, leaves
@@ -37,12 +34,12 @@ extension PendingPoint {
             throw RepositoryError(.io, "cannot encode the job record: \(error)")
         }
         try FileSync.writeDurably(Array(bytes), to: jobRecordPath)
-        try FileSync.syncDirectory(domainFolder)
+        try FileSync.syncFolder(domainFolder)
     }
 
     /// Forgets the job once it is over.
     public func clearJobRecord() {
-        unlink(jobRecordPath)
+        try? FilePaths.remove(jobRecordPath)
     }
 
     private var domainFolder: String { (folder as NSString).deletingLastPathComponent }
@@ -66,6 +63,6 @@ extension BackupRepository {
 
     /// Removes the record of run `id`'s job, once the job is known to be over.
     public func forgetJob(_ id: String, of domain: String, lock: borrowing DomainLock) {
-        unlink(folder(of: domain) + "/" + JobRecord.filePrefix + id + JobRecord.fileSuffix)
+        try? FilePaths.remove(folder(of: domain) + "/" + JobRecord.filePrefix + id + JobRecord.fileSuffix)
     }
 }

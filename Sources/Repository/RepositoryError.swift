@@ -1,3 +1,5 @@
+import FileIO
+
 /// Why a repository operation failed: a code, a one-line message that says what to do, and the cause.
 public struct RepositoryError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum so that codes can be added.
@@ -13,6 +15,8 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         public static let corrupt = Code("corrupt")
         /// A file system call failed.
         public static let io = Code("I/O")
+        /// The repository's file system is full (or the user's quota on it is used up).
+        public static let noSpace = Code("no space")
         /// The caller asked to stop (SIGINT, SIGTERM).
         public static let cancelled = Code("cancelled")
 
@@ -21,6 +25,7 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
+    /// The error that caused this one, if any: an `Errno` for a failed file call.
     public var cause: (any Error & Sendable)?
 
     public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
@@ -30,4 +35,12 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension RepositoryError: BlockingWorkFailure {
+    package static func interrupted() -> RepositoryError { RepositoryError(.cancelled, "interrupted") }
+
+    package static func threadPoolUnavailable(_ error: any Error) -> RepositoryError {
+        RepositoryError(.io, "the I/O thread pool is not running: \(error)")
+    }
 }

@@ -1,8 +1,6 @@
+import FileIO
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import SystemPackage
 
 /// Who a repository is: a random id kept in `<root>/repository.json`, made by the first backup into it. The
 /// checkpoints a repository creates carry its ``tag`` in their names, so it recognises its own checkpoints and
@@ -41,11 +39,15 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
             throw RepositoryError(.io, "cannot encode the repository identity: \(error)")
         }
         try FileSync.writeDurably(bytes, to: temporary)
-        defer { unlink(temporary) }
-        if link(temporary, path) != 0 {
-            guard errno == EEXIST else { throw FileSync.failure("create", path) }
+        defer { try? FilePaths.remove(temporary) }
+        do throws(Errno) {
+            try FilePaths.link(temporary, as: path)
+        } catch  where error == .fileExists {
+            // Another process made it first: its identity is the one.
+        } catch {
+            throw RepositoryError(failed: "create", path, error)
         }
-        try FileSync.syncDirectory(root)
+        try FileSync.syncFolder(root)
         guard let settled = try load(path) else {
             throw RepositoryError(.io, "\(path) vanished while it was being made")
         }

@@ -1,3 +1,4 @@
+import FileIO
 import QCOW2
 
 /// A qcow2 backing chain as a block source, for restores: every layer's data is read through the chain,
@@ -12,7 +13,7 @@ public final class QCOW2ChainSource: BlockSource {
 
     /// Opens the chain whose top is `path`, off the cooperative threads.
     public static func open(path: String) async throws(CopyError) -> QCOW2ChainSource {
-        let chain = try await FileCalls.offload { () throws(CopyError) -> QCOW2Chain in
+        let chain = try await BlockingWork.run { () throws(CopyError) -> QCOW2Chain in
             do throws(QCOW2Error) { return try QCOW2Chain.open(path: path) } catch {
                 throw CopyError(.source, "cannot open \(path): \(error.message)", cause: error)
             }
@@ -27,7 +28,7 @@ public final class QCOW2ChainSource: BlockSource {
     public var connectionCount: Int { 2 }
 
     public func extents(in range: Range<UInt64>) async throws(CopyError) -> [SourceExtent] {
-        try await FileCalls.offload { [chain] () throws(CopyError) -> [SourceExtent] in
+        try await BlockingWork.run { [chain] () throws(CopyError) -> [SourceExtent] in
             let mapped: [ChainExtent]
             do throws(QCOW2Error) { mapped = try chain.map(range) } catch {
                 throw CopyError(.source, "cannot map \(chain.layers[0].path): \(error.message)", cause: error)
@@ -42,7 +43,7 @@ public final class QCOW2ChainSource: BlockSource {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(CopyError) {
         let borrowed = Borrowed(pointer: buffer)
-        try await FileCalls.offload { [chain] () throws(CopyError) in
+        try await BlockingWork.run { [chain] () throws(CopyError) in
             do throws(QCOW2Error) { try chain.read(into: borrowed.pointer, at: offset) } catch {
                 throw CopyError(.source, "reading \(chain.layers[0].path) failed: \(error.message)", cause: error)
             }

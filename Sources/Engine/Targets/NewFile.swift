@@ -1,3 +1,4 @@
+import FileIO
 import Foundation
 
 /// How a new target file becomes visible: written under a temporary name beside its path, flushed, then
@@ -14,7 +15,7 @@ enum NewFile {
     }
 
     static func checkReplaceable(_ path: String, replacing: Bool) throws(CopyError) {
-        if !replacing && FileCalls.exists(path) {
+        if !replacing && TargetPaths.exists(path) {
             throw CopyError(
                 .targetMismatch,
                 "\(path) exists; pass --overwrite to replace it with a full copy, or --bitmap NAME to update it")
@@ -23,14 +24,14 @@ enum NewFile {
 
     /// Renames the flushed temporary file over `path` durably and clears a raw target's update marker.
     static func commit(_ temporary: String, as path: String) async throws(CopyError) {
-        try await FileCalls.offload { () throws(CopyError) in
+        try await BlockingWork.run { () throws(CopyError) in
             do throws(CopyError) {
-                try FileCalls.rename(temporary, to: path)
+                try TargetPaths.rename(temporary, to: path)
             } catch {
-                FileCalls.remove(temporary)
+                TargetPaths.remove(temporary)
                 throw error
             }
-            try FileCalls.syncDirectory(directory(of: path))
+            try TargetPaths.syncFolder(directory(of: path))
             try UpdateMarker(targetPath: path).remove()
         }
     }

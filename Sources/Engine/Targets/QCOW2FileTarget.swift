@@ -1,5 +1,7 @@
+import FileIO
 import Foundation
 import QCOW2
+import SystemPackage
 
 /// A new qcow2 image as a copy target: standalone for a full copy, or an overlay over a backing image for
 /// an incremental one, written by ``QCOW2Writer`` in one pass.
@@ -29,7 +31,7 @@ public final class QCOW2FileTarget: BlockTarget {
         public static func inspect(_ path: String, size: UInt64, for overlay: String) async throws(CopyError) -> Backing
         {
             let expected = imageSize(for: size)
-            let virtualSize = try await FileCalls.offload { () throws(CopyError) -> UInt64 in
+            let virtualSize = try await BlockingWork.run { () throws(CopyError) -> UInt64 in
                 do throws(QCOW2Error) {
                     return try QCOW2Chain.open(path: path).size
                 } catch {
@@ -64,8 +66,8 @@ public final class QCOW2FileTarget: BlockTarget {
         try NewFile.checkReplaceable(path, replacing: replacing)
         let temporary = NewFile.temporaryPath(for: path)
         let imageSize = imageSize(for: size)
-        let writer = try await FileCalls.offload { () throws(CopyError) -> QCOW2Writer in
-            FileCalls.remove(temporary)  // a leftover of a run that was killed
+        let writer = try await BlockingWork.run { () throws(CopyError) -> QCOW2Writer in
+            TargetPaths.remove(temporary)  // a leftover of a run that was killed
             do throws(QCOW2Error) {
                 return try QCOW2Writer(creating: temporary, size: imageSize, backingFile: backing?.storedName)
             } catch {
@@ -76,13 +78,13 @@ public final class QCOW2FileTarget: BlockTarget {
         let result: Result
         do throws(CopyError) {
             result = try await body(target)
-            try await FileCalls.offload { () throws(CopyError) in
+            try await BlockingWork.run { () throws(CopyError) in
                 defer { writer.close() }
                 do throws(QCOW2Error) { try writer.finalize() } catch { throw CopyError(error, target: path) }
             }
         } catch {
             writer.close()
-            FileCalls.remove(temporary)
+            TargetPaths.remove(temporary)
             throw error
         }
         try await NewFile.commit(temporary, as: path)
@@ -95,7 +97,7 @@ public final class QCOW2FileTarget: BlockTarget {
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
         let borrowed = Borrowed(pointer: bytes)
-        try await FileCalls.offload { [writer, path] () throws(CopyError) in
+        try await BlockingWork.run { [writer, path] () throws(CopyError) in
             do throws(QCOW2Error) { try writer.writeClusters(borrowed.pointer, at: offset) } catch {
                 throw CopyError(error, target: path)
             }
@@ -109,7 +111,7 @@ public final class QCOW2FileTarget: BlockTarget {
     }
 
     public func settled(below offset: UInt64) async throws(CopyError) {
-        try await FileCalls.offload { [writer, path] () throws(CopyError) in
+        try await BlockingWork.run { [writer, path] () throws(CopyError) in
             do throws(QCOW2Error) { try writer.settle(below: offset) } catch { throw CopyError(error, target: path) }
         }
     }
@@ -118,7 +120,7 @@ public final class QCOW2FileTarget: BlockTarget {
 extension CopyError {
     /// A qcow2 writer's error as a copy error: a full disk is called so.
     init(_ error: QCOW2Error, target: String) {
-        if let system = error.cause as? SystemError, system.errno == ENOSPC || system.errno == EDQUOT {
+        if let errno = error.cause as? Errno, errno == .noSpace || errno == .diskQuotaExceeded {
             self.init(.noSpace, "no space left for \(target); free space or choose another target", cause: error)
         } else {
             self.init(.target, "writing \(target) failed: \(error.message)", cause: error)

@@ -1,8 +1,4 @@
-import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import FileIO
 
 /// A raw disk image file as a copy target: a new sparse file for a full copy, or an existing one updated in
 /// place by an incremental copy.
@@ -33,14 +29,14 @@ public final class RawFileTarget: BlockTarget {
     ) async throws(CopyError) -> Result {
         try NewFile.checkReplaceable(path, replacing: replacing)
         let temporary = NewFile.temporaryPath(for: path)
-        let target = try await FileCalls.offload { () throws(CopyError) -> RawFileTarget in
-            FileCalls.remove(temporary)  // a leftover of a run that was killed
-            let file = try FileCalls.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL)
+        let target = try await BlockingWork.run { () throws(CopyError) -> RawFileTarget in
+            TargetPaths.remove(temporary)  // a leftover of a run that was killed
+            let file = try TargetFile.open(temporary, .writeOnly, options: [.create, .exclusiveCreate])
             do throws(CopyError) {
-                try FileCalls.truncate(file, to: size)
+                try file.truncate(to: size)
             } catch {
-                FileCalls.close(file)
-                FileCalls.remove(temporary)
+                file.close()
+                TargetPaths.remove(temporary)
                 throw error
             }
             return RawFileTarget(path: path, file: file)
@@ -49,14 +45,14 @@ public final class RawFileTarget: BlockTarget {
         do {
             result = try await body(target)
         } catch {
-            FileCalls.close(target.file)
-            FileCalls.remove(temporary)
+            target.file.close()
+            TargetPaths.remove(temporary)
             throw error
         }
-        try await FileCalls.offload { () throws(CopyError) in
-            defer { FileCalls.close(target.file) }
-            do throws(CopyError) { try FileCalls.sync(target.file) } catch {
-                FileCalls.remove(temporary)
+        try await BlockingWork.run { () throws(CopyError) in
+            defer { target.file.close() }
+            do throws(CopyError) { try target.file.sync() } catch {
+                TargetPaths.remove(temporary)
                 throw error
             }
         }
@@ -73,11 +69,11 @@ public final class RawFileTarget: BlockTarget {
         _ body: (RawFileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {
         let marker = UpdateMarker(targetPath: path)
-        let target = try await FileCalls.offload { () throws(CopyError) -> RawFileTarget in
+        let target = try await BlockingWork.run { () throws(CopyError) -> RawFileTarget in
             try marker.checkAbsent()
-            let file = try FileCalls.open(path, flags: O_WRONLY)
+            let file = try TargetFile.open(path, .writeOnly)
             do throws(CopyError) {
-                let existing = try FileCalls.size(file)
+                let existing = try file.size()
                 guard existing == size else {
                     throw CopyError(
                         .targetMismatch,
@@ -86,7 +82,7 @@ public final class RawFileTarget: BlockTarget {
                 }
                 try marker.create(describing: update)
             } catch {
-                FileCalls.close(file)
+                file.close()
                 throw error
             }
             return RawFileTarget(path: path, file: file)
@@ -96,12 +92,12 @@ public final class RawFileTarget: BlockTarget {
         do {
             result = try await body(target)
         } catch {
-            FileCalls.close(target.file)
+            target.file.close()
             throw error
         }
-        try await FileCalls.offload { () throws(CopyError) in
-            defer { FileCalls.close(target.file) }
-            try FileCalls.sync(target.file)
+        try await BlockingWork.run { () throws(CopyError) in
+            defer { target.file.close() }
+            try target.file.sync()
             try marker.remove()
         }
         return result
@@ -111,14 +107,14 @@ public final class RawFileTarget: BlockTarget {
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
         let borrowed = Borrowed(pointer: bytes)
-        try await FileCalls.offload { [file] () throws(CopyError) in
-            try FileCalls.writeAll(file, borrowed.pointer, at: offset)
+        try await BlockingWork.run { [file] () throws(CopyError) in
+            try file.write(borrowed.pointer, at: offset)
         }
     }
 
     public func writeZeros(at offset: UInt64, length: UInt64) async throws(CopyError) {
-        try await FileCalls.offload { [file] () throws(CopyError) in
-            try FileCalls.punchHole(file, at: offset, length: length)
+        try await BlockingWork.run { [file] () throws(CopyError) in
+            try file.punchHole(at: offset, length: length)
         }
     }
 }

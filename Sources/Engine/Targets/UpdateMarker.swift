@@ -9,7 +9,7 @@ struct UpdateMarker {
     let targetPath: String
     var path: String { targetPath + ".pullback-updating" }
 
-    var exists: Bool { FileCalls.exists(path) }
+    var exists: Bool { TargetPaths.exists(path) }
 
     /// Refuses to go on when an earlier update did not finish.
     func checkAbsent() throws(CopyError) {
@@ -23,22 +23,18 @@ struct UpdateMarker {
 
     /// Creates the marker durably, before the target is touched.
     func create(describing update: String) throws(CopyError) {
-        let file = try FileCalls.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        defer { FileCalls.close(file) }
-        let text = Array("\(update)\nstarted \(Date())\n".utf8)
-        let written = text.withUnsafeBytes { bytes in
-            Result { () throws(CopyError) in try FileCalls.writeAll(file, bytes, at: 0) }
-        }
-        try written.get()
-        try FileCalls.sync(file)
-        try FileCalls.syncDirectory(directory)
+        let file = try TargetFile.open(path, .writeOnly, options: [.create, .truncate])
+        defer { file.close() }
+        try file.write(Array("\(update)\nstarted \(Date())\n".utf8), at: 0)
+        try file.sync()
+        try TargetPaths.syncFolder(directory)
     }
 
     /// Removes the marker durably, once the target holds the new point.
     func remove() throws(CopyError) {
         guard exists else { return }
-        FileCalls.remove(path)
-        try FileCalls.syncDirectory(directory)
+        TargetPaths.remove(path)
+        try TargetPaths.syncFolder(directory)
     }
 
     var directory: String { NewFile.directory(of: targetPath) }

@@ -1,64 +1,51 @@
-internal import CLinuxIO
-import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import FileIO
+import SystemPackage
 
 /// An open image file and the few calls the writer makes on it, each retried on EINTR and turned into a
 /// QCOW2Error naming the file. The calls block; callers run them off Swift's cooperative threads.
 struct HostFile: Sendable {
-    let descriptor: Int32
+    let descriptor: FileDescriptor
     let path: String
 
     static func create(_ path: String) throws(QCOW2Error) -> HostFile {
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw failure("create", path, errno: errno) }
-        return HostFile(descriptor: fd, path: path)
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(QCOW2Error) {
-        var done = 0
-        while done < bytes.count {
-            let written = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw Self.failure("write", path, errno: errno)
-            }
-            done += written
+        do throws(Errno) {
+            let descriptor = try FileDescriptor.open(
+                path: path, .readWrite, options: [.create, .exclusiveCreate],
+                permissions: FilePermissions(rawValue: 0o644))
+            return HostFile(descriptor: descriptor, path: path)
+        } catch {
+            throw QCOW2Error(failed: "create", path, error)
         }
-        // Start writing these pages to disk now, so the disk works while the copy goes on instead of
-        // all at the final fsync; errors surface at that fsync.
-        _ = pullback_start_writeback(descriptor, Int64(offset), Int64(bytes.count))
     }
 
-    func write(_ bytes: [UInt8], at offset: UInt64) throws(QCOW2Error) {
-        let result = bytes.withUnsafeBytes { raw in Result { () throws(QCOW2Error) in try write(raw, at: offset) } }
-        try result.get()
+    /// Writes `bytes` (a borrowed buffer or an array) at `offset`.
+    func write(_ bytes: some Collection<UInt8>, at offset: UInt64) throws(QCOW2Error) {
+        do throws(Errno) { try descriptor.write(bytes, at: offset) } catch {
+            throw QCOW2Error(failed: "write", path, error)
+        }
+        // Start writing these pages to disk now, so the disk works while the copy goes on instead of all at the
+        // final fsync; errors of this early writeback surface at that fsync.
+        descriptor.startWriteback(at: offset, length: bytes.count)
     }
 
     func truncate(to size: UInt64) throws(QCOW2Error) {
-        while ftruncate(descriptor, off_t(size)) != 0 {
-            if errno != EINTR { throw Self.failure("resize", path, errno: errno) }
-        }
+        do throws(Errno) { try descriptor.truncate(to: size) } catch { throw QCOW2Error(failed: "resize", path, error) }
     }
 
     func sync() throws(QCOW2Error) {
-        while fsync(descriptor) != 0 {
-            if errno != EINTR { throw Self.failure("flush", path, errno: errno) }
-        }
+        do throws(Errno) { try descriptor.sync() } catch { throw QCOW2Error(failed: "flush", path, error) }
     }
 
     func close() {
-        _ = Glibc.close(descriptor)
-    }
-
-    static func failure(_ what: String, _ path: String, errno: Int32) -> QCOW2Error {
-        QCOW2Error(.io, "cannot \(what) \(path): \(String(cString: strerror(errno)))", cause: SystemError(errno: errno))
+        descriptor.closeAfterUse()
     }
 }
 
-/// The errno of a failed system call, kept as the cause of a QCOW2Error so callers can tell a full disk.
-public struct SystemError: Error, Sendable, Equatable {
-    public var errno: Int32
+extension QCOW2Error {
+    /// A failed system call on an image: what was attempted, on which file (and where), and the errno as the
+    /// cause, so that callers can tell a missing file or a full disk from other I/O errors.
+    init(failed what: String, _ path: String, _ errno: Errno, at offset: UInt64? = nil) {
+        let place = offset.map { " at offset \($0)" } ?? ""
+        self.init(.io, "cannot \(what) \(path)\(place): \(errno)", cause: errno)
+    }
 }

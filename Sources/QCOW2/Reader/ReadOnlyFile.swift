@@ -1,8 +1,5 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import FileIO
+import SystemPackage
 
 /// An image file opened read-only, and the only place in the reader that makes system calls on it.
 ///
@@ -12,7 +9,7 @@
 final class ReadOnlyFile: Sendable {
     /// The path the file was opened by, for error messages.
     let path: String
-    let descriptor: Int32
+    let descriptor: FileDescriptor
     /// The size when opened. Images are not expected to change under a reader; reads past a size that
     /// shrank since still return zeros rather than garbage.
     let size: UInt64
@@ -23,36 +20,36 @@ final class ReadOnlyFile: Sendable {
     /// Opens `path` with O_RDONLY | O_CLOEXEC: the reader must never be able to change an image, and a
     /// child process (qemu-img, nbdkit) must not inherit it.
     init(path: String) throws(QCOW2Error) {
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw Self.failure("open", path, errno: errno) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else {
-            let code = errno
-            close(fd)
-            throw Self.failure("stat", path, errno: code)
+        let descriptor: FileDescriptor
+        do throws(Errno) {
+            descriptor = try FileDescriptor.open(path: path, .readOnly)
+        } catch {
+            throw QCOW2Error(failed: "open", path, error)
         }
-        let type = status.st_mode & S_IFMT
-        guard type == S_IFREG || type == S_IFBLK else {
-            close(fd)
-            throw QCOW2Error(.io, "cannot read \(path): not a regular file or block device")
-        }
-        // lseek rather than st_size: a block device reports a size of 0 in stat.
-        let end = lseek(fd, 0, SEEK_END)
-        guard end >= 0 else {
-            let code = errno
-            close(fd)
-            throw Self.failure("find the size of", path, errno: code)
+        let status: Stat
+        let end: Int64
+        do throws(QCOW2Error) {
+            do throws(Errno) { status = try descriptor.stat() } catch { throw QCOW2Error(failed: "stat", path, error) }
+            guard status.type == .regular || status.type == .blockSpecial else {
+                throw QCOW2Error(.io, "cannot read \(path): not a regular file or block device")
+            }
+            // The end rather than the stat size: a block device reports a size of 0 in stat.
+            do throws(Errno) { end = try descriptor.seekToEnd() } catch {
+                throw QCOW2Error(failed: "find the size of", path, error)
+            }
+        } catch {
+            descriptor.closeAfterUse()
+            throw error
         }
         self.path = path
-        self.descriptor = fd
+        self.descriptor = descriptor
         self.size = UInt64(end)
-        self.device = UInt64(truncatingIfNeeded: status.st_dev)
-        self.inode = UInt64(truncatingIfNeeded: status.st_ino)
+        self.device = UInt64(truncatingIfNeeded: status.deviceID.rawValue)
+        self.inode = UInt64(truncatingIfNeeded: status.inode.rawValue)
     }
 
     deinit {
-        close(descriptor)
+        descriptor.closeAfterUse()
     }
 
     /// Fills `buffer` from `offset`. What lies past the end of the file reads as zeros, as qemu does for
@@ -63,10 +60,12 @@ final class ReadOnlyFile: Sendable {
         while done < buffer.count {
             let position = offset + UInt64(done)
             guard position < UInt64(Int64.max) else { break }
-            let count = pread(descriptor, base + done, buffer.count - done, off_t(position))
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw Self.failure("read", path, errno: errno, at: position)
+            let count: Int
+            do throws(Errno) {
+                count = try descriptor.read(
+                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: position)
+            } catch {
+                throw QCOW2Error(failed: "read", path, error, at: position)
             }
             if count == 0 { break }
             done += count
@@ -89,16 +88,10 @@ final class ReadOnlyFile: Sendable {
     /// Bytes the file occupies on its file system (st_blocks are 512-byte units by POSIX), read now
     /// rather than at open so that statistics reflect the file as it is.
     func allocatedBytes() throws(QCOW2Error) -> UInt64 {
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw Self.failure("stat", path, errno: errno) }
-        return UInt64(truncatingIfNeeded: status.st_blocks) * 512
-    }
-
-    /// The typed error for a failed system call: what was attempted, on which file, and errno as the cause
-    /// so that callers can tell a missing file from an I/O error.
-    static func failure(_ what: String, _ path: String, errno code: Int32, at offset: UInt64? = nil) -> QCOW2Error {
-        let place = offset.map { " at offset \($0)" } ?? ""
-        return QCOW2Error(
-            .io, "cannot \(what) \(path)\(place): \(String(cString: strerror(code)))", cause: SystemError(errno: code))
+        do throws(Errno) {
+            return UInt64(truncatingIfNeeded: try descriptor.stat().blocksAllocated) * 512
+        } catch {
+            throw QCOW2Error(failed: "stat", path, error)
+        }
     }
 }

@@ -1,0 +1,35 @@
+import NIOPosix
+
+/// A layer's typed error, which also says why blocking work could not run at all.
+package protocol BlockingWorkFailure: Error {
+    /// The task was cancelled (SIGINT, SIGTERM) before the work started.
+    static func interrupted() -> Self
+    /// NIO's thread pool is shut down, so the work cannot run.
+    static func threadPoolUnavailable(_ error: any Error) -> Self
+}
+
+/// File work that blocks (pread and pwrite, fsync, opening a chain, removing a folder of large images) runs on
+/// NIO's I/O thread pool, never on Swift's cooperative pool, whose few threads the copy's tasks need.
+package enum BlockingWork {
+    /// Runs `body` on the shared I/O thread pool and returns its result, or throws its error unchanged.
+    package static func run<T: Sendable, Failure: BlockingWorkFailure>(
+        _ body: @escaping @Sendable () throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { () throws -> T in try body() }
+        } catch let error as Failure {
+            throw error
+        } catch is CancellationError {
+            throw Failure.interrupted()
+        } catch {
+            throw Failure.threadPoolUnavailable(error)
+        }
+    }
+}
+
+/// A pointer that crosses to a thread-pool thread while its owner awaits the call.
+package struct Borrowed<Pointer>: @unchecked Sendable {  // the owner keeps the memory alive until the call returns
+    package let pointer: Pointer
+
+    package init(pointer: Pointer) { self.pointer = pointer }
+}

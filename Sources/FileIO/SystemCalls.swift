@@ -1,0 +1,120 @@
+internal import CLinuxIO
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// MARK: - Raw calls
+// The file calls swift-system's FileDescriptor lacks, and the only place in the package that makes them. Each goes
+// through `retryingOnInterrupt`, so a signal never turns into a failed write or flush.
+
+/// Runs `call` again for as long as it fails with EINTR, and throws any other failure as its `Errno`.
+///
+/// A call on a closed descriptor (EBADF) traps: it is a bug in the caller, not a condition to handle.
+@inline(__always)
+func retryingOnInterrupt<Result: FixedWidthInteger>(_ call: () -> Result) throws(Errno) -> Result {
+    while true {
+        let result = call()
+        guard result == -1 else { return result }
+        let code = Errno(rawValue: errno)
+        if code == .interrupted { continue }
+        precondition(code != .badFileDescriptor, "a file call on a closed descriptor")
+        throw code
+    }
+}
+
+extension FileDescriptor {
+    /// Flushes the file's data and metadata to the disk.
+    ///
+    /// The corresponding C function is `fsync`.
+    package func sync() throws(Errno) {
+        _ = try retryingOnInterrupt { fsync(rawValue) }
+    }
+
+    /// Makes `length` bytes at `offset` read as zeros and frees their blocks, keeping the file's size.
+    ///
+    /// The corresponding C function is `fallocate` with `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`.
+    package func punchHole(at offset: UInt64, length: UInt64) throws(Errno) {
+        _ = try retryingOnInterrupt { pullback_punch_hole(rawValue, Int64(offset), Int64(length)) }
+    }
+
+    /// Starts writing the range's dirty pages to the disk now, without waiting, so that the disk works while a
+    /// copy goes on instead of all at its final fsync. A failure here surfaces at that fsync, so it is ignored.
+    ///
+    /// The corresponding C function is `sync_file_range` with `SYNC_FILE_RANGE_WRITE`.
+    package func startWriteback(at offset: UInt64, length: Int) {
+        _ = try? retryingOnInterrupt { pullback_start_writeback(rawValue, Int64(offset), Int64(length)) }
+    }
+
+    /// How the file will be read, for the kernel's page cache.
+    package enum Advice {
+        /// Read once from start to end: read ahead more.
+        case sequential
+        /// The pages read so far are of no further use: drop them.
+        case dontNeed
+    }
+
+    /// Tells the kernel how the whole file will be read. Only a hint, so a failure is ignored.
+    ///
+    /// The corresponding C function is `posix_fadvise` (which returns its error rather than setting errno, and
+    /// is not interrupted by signals).
+    package func advise(_ advice: Advice) {
+        _ = posix_fadvise(rawValue, 0, 0, advice == .sequential ? POSIX_FADV_SEQUENTIAL : POSIX_FADV_DONTNEED)
+    }
+
+    /// Takes an exclusive advisory lock on the file without waiting; false when another descriptor holds it.
+    /// The lock ends when the last descriptor sharing it is closed, so also when the process dies.
+    ///
+    /// The corresponding C function is `flock` with `LOCK_EX | LOCK_NB`.
+    package func tryLock() throws(Errno) -> Bool {
+        do {
+            _ = try retryingOnInterrupt { flock(rawValue, LOCK_EX | LOCK_NB) }
+            return true
+        } catch .wouldBlock {
+            return false
+        }
+    }
+}
+
+// MARK: - Path calls
+
+/// Calls on paths that swift-system lacks, retried on EINTR like the rest.
+package enum FilePaths {
+    /// Renames `source` to `destination`, replacing a file there atomically.
+    ///
+    /// The corresponding C function is `rename`.
+    package static func rename(_ source: String, to destination: String) throws(Errno) {
+        _ = try retryingOnInterrupt { Glibc.rename(source, destination) }
+    }
+
+    /// Gives the file at `existing` a second name, failing with `.fileExists` when `name` exists.
+    ///
+    /// The corresponding C function is `link`.
+    package static func link(_ existing: String, as name: String) throws(Errno) {
+        _ = try retryingOnInterrupt { Glibc.link(existing, name) }
+    }
+
+    /// Removes the name `path` (not a folder).
+    ///
+    /// The corresponding C function is `unlink`.
+    package static func remove(_ path: String) throws(Errno) {
+        _ = try retryingOnInterrupt { unlink(path) }
+    }
+
+    /// Whether anything (even a dangling symbolic link) has the name `path`.
+    ///
+    /// The corresponding C function is `lstat`.
+    package static func exists(_ path: String) -> Bool {
+        (try? Stat(path, followTargetSymlink: false)) != nil
+    }
+
+    /// Flushes the folder `path`, so that the renames, new names and removals in it are durable.
+    ///
+    /// The corresponding C functions are `open` with `O_DIRECTORY`, then `fsync`.
+    package static func syncFolder(_ path: String) throws(Errno) {
+        let folder = try FileDescriptor.open(path: path, .readOnly, options: .directory)
+        defer { folder.closeAfterUse() }
+        try folder.sync()
+    }
+}
