@@ -4,23 +4,35 @@ import FileIO
 public struct CopyError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum so that codes can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
+        private enum Kind: Hashable, Sendable {
+            case source, unsupported, target, noSpace, targetMismatch, interrupted
+        }
+        private let kind: Kind
+        private init(_ kind: Kind) { self.kind = kind }
 
         /// The source could not be reached, or failed while being read.
-        public static let source = Code("source")
+        public static let source = Code(.source)
         /// The source lacks something the copy needs, such as the dirty bitmap asked for.
-        public static let unsupported = Code("unsupported")
+        public static let unsupported = Code(.unsupported)
         /// The target could not be created, opened or written.
-        public static let target = Code("target")
+        public static let target = Code(.target)
         /// The target's file system is full.
-        public static let noSpace = Code("no space")
+        public static let noSpace = Code(.noSpace)
         /// The target does not fit this copy: it exists already, has another size, or is marked incomplete.
-        public static let targetMismatch = Code("target mismatch")
+        public static let targetMismatch = Code(.targetMismatch)
         /// The copy was cancelled (for example by SIGINT).
-        public static let interrupted = Code("interrupted")
+        public static let interrupted = Code(.interrupted)
 
-        public var description: String { name }
+        public var description: String {
+            switch kind {
+            case .source: "source"
+            case .unsupported: "unsupported"
+            case .target: "target"
+            case .noSpace: "no space"
+            case .targetMismatch: "target mismatch"
+            case .interrupted: "interrupted"
+            }
+        }
     }
 
     /// The kind of failure.

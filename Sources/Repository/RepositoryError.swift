@@ -4,26 +4,40 @@ import FileIO
 public struct RepositoryError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum so that codes can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
+        private enum Kind: Hashable, Sendable {
+            case locked, notFound, corrupt, io, noSpace, cancelled
+        }
+        private let kind: Kind
+        private init(_ kind: Kind) { self.kind = kind }
 
         /// Another process holds the domain's lock: a backup of it is running.
-        public static let locked = Code("locked")
+        public static let locked = Code(.locked)
         /// No such domain or point in the repository.
-        public static let notFound = Code("not found")
+        public static let notFound = Code(.notFound)
         /// A manifest or folder does not have the expected form.
-        public static let corrupt = Code("corrupt")
+        public static let corrupt = Code(.corrupt)
         /// A file system call failed.
-        public static let io = Code("I/O")
+        public static let io = Code(.io)
         /// The repository's file system is full (or the user's quota on it is used up).
-        public static let noSpace = Code("no space")
+        public static let noSpace = Code(.noSpace)
         /// The caller asked to stop (SIGINT, SIGTERM).
-        public static let cancelled = Code("cancelled")
+        public static let cancelled = Code(.cancelled)
 
-        public var description: String { name }
+        public var description: String {
+            switch kind {
+            case .locked: "locked"
+            case .notFound: "not found"
+            case .corrupt: "corrupt"
+            case .io: "I/O"
+            case .noSpace: "no space"
+            case .cancelled: "cancelled"
+            }
+        }
     }
 
+    /// The kind of failure.
     public var code: Code
+    /// One line: what is wrong and what to do about it.
     public var message: String
     /// The error that caused this one, if any: an `Errno` for a failed file call.
     public var cause: (any Error & Sendable)?
