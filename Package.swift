@@ -102,6 +102,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
         .testTarget(name: "NBDTests", dependencies: ["NBD"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "QCOW2Tests", dependencies: ["QCOW2"]),

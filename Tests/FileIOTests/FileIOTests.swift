@@ -1,0 +1,131 @@
+import Foundation
+import SystemPackage
+import Testing
+
+@testable import FileIO
+
+/// The file calls and the offload that QCOW2, Engine and Repository share, on real files in a folder of each
+/// test's own.
+@Suite("FileIO: swift-system calls, raw calls, offload")
+struct FileIOTests {
+    /// A fresh folder, removed when `body` ends, even when it throws.
+    func withFolder(_ body: (String) async throws -> Void) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fileio-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try await body(folder)
+    }
+
+    @Test("write at offsets, read back, truncate, stat, close")
+    func roundTrip() async throws {
+        try await withFolder { folder in
+            let path = folder + "/image"
+            let file = try FileDescriptor.open(
+                path: path, .readWrite, options: [.create, .exclusiveCreate],
+                permissions: FilePermissions(rawValue: 0o644)
+            )
+            defer { file.closeAfterUse() }
+            try file.truncate(to: 1 << 20)
+            try file.write([1, 2, 3, 4], at: 4096)
+            try file.write(Array(repeating: 9, count: 8), at: (1 << 20) - 8)
+            try file.sync()
+            var buffer = [UInt8](repeating: 0xFF, count: 6)
+            let count = try buffer.withUnsafeMutableBytes { raw in try file.read(into: raw, at: 4095) }
+            #expect(count == 6)
+            #expect(buffer == [0, 1, 2, 3, 4, 0])
+            #expect(try file.stat().size == 1 << 20)
+            #expect(try file.seekToEnd() == 1 << 20)
+            #expect(try file.stat().permissions.rawValue & 0o711 == 0o600, "0644 less the umask, as before")
+        }
+    }
+
+    @Test("a failed open throws its errno, and exclusive creation refuses an existing file")
+    func errnoOfFailures() async throws {
+        try await withFolder { folder in
+            #expect(throws: Errno.noSuchFileOrDirectory) {
+                try FileDescriptor.open(path: folder + "/absent", .readOnly)
+            }
+            touch(folder + "/present")
+            #expect(throws: Errno.fileExists) {
+                try FileDescriptor.open(
+                    path: folder + "/present", .writeOnly, options: [.create, .exclusiveCreate],
+                    permissions: FilePermissions(rawValue: 0o644))
+            }
+            #expect(throws: Errno.fileExists) { try FilePaths.link(folder + "/present", as: folder + "/present") }
+        }
+    }
+
+    @Test("a punched hole reads as zeros and keeps the size")
+    func punchHole() async throws {
+        try await withFolder { folder in
+            let file = try FileDescriptor.open(
+                path: folder + "/raw", .readWrite, options: .create, permissions: FilePermissions(rawValue: 0o644))
+            defer { file.closeAfterUse() }
+            try file.write(Array(repeating: 0xAB, count: 1 << 16), at: 0)
+            file.startWriteback(at: 0, length: 1 << 16)
+            do {
+                try file.punchHole(at: 4096, length: 8192)
+            } catch .notSupported {
+                return  // a file system without holes: the engine writes zeros instead
+            }
+            var buffer = [UInt8](repeating: 0xFF, count: 3 * 4096)
+            _ = try buffer.withUnsafeMutableBytes { raw in try file.read(into: raw, at: 4096) }
+            #expect(buffer[..<8192].allSatisfy { $0 == 0 })
+            #expect(buffer[8192...].allSatisfy { $0 == 0xAB })
+            #expect(try file.stat().size == 1 << 16)
+        }
+    }
+
+    @Test("the lock is exclusive between descriptors and ends with the descriptor that holds it")
+    func lock() async throws {
+        try await withFolder { folder in
+            let path = folder + "/.lock"
+            let first = try FileDescriptor.open(
+                path: path, .readWrite, options: .create, permissions: FilePermissions(rawValue: 0o644))
+            #expect(try first.tryLock())
+            let second = try FileDescriptor.open(path: path, .readWrite)
+            defer { second.closeAfterUse() }
+            #expect(try second.tryLock() == false)
+            first.closeAfterUse()
+            #expect(try second.tryLock())
+        }
+    }
+
+    @Test("paths: rename replaces, remove forgets, folders flush")
+    func paths() async throws {
+        try await withFolder { folder in
+            touch(folder + "/a")
+            touch(folder + "/b")
+            try FilePaths.rename(folder + "/a", to: folder + "/b")
+            #expect(!FilePaths.exists(folder + "/a"))
+            #expect(FilePaths.exists(folder + "/b"))
+            try FilePaths.syncFolder(folder)
+            try FilePaths.remove(folder + "/b")
+            #expect(!FilePaths.exists(folder + "/b"))
+            #expect(throws: Errno.noSuchFileOrDirectory) { try FilePaths.remove(folder + "/b") }
+            #expect(throws: Errno.noSuchFileOrDirectory) { try FilePaths.syncFolder(folder + "/b") }
+        }
+    }
+
+    @Test("the offload returns the result, and the layer's error unchanged")
+    func offload() async throws {
+        let value = try await BlockingWork.run { () throws(LayerError) -> Int in 42 }
+        #expect(value == 42)
+        await #expect(throws: LayerError.failed) {
+            try await BlockingWork.run { () throws(LayerError) -> Int in throw .failed }
+        }
+    }
+}
+
+/// A stand-in for a layer's error.
+enum LayerError: BlockingWorkFailure, Equatable {
+    case failed, cancelled, poolDown
+
+    static func interrupted() -> LayerError { .cancelled }
+    static func threadPoolUnavailable(_ error: any Error) -> LayerError { .poolDown }
+}
+
+/// Creates an empty file at `path`.
+func touch(_ path: String) {
+    _ = FileManager.default.createFile(atPath: path, contents: Data())
+}
