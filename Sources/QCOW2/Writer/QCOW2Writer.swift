@@ -31,6 +31,7 @@ public final class QCOW2Writer: Sendable {
         /// L2 tables not yet written, by L1 index.
         var pendingTables: [Int: [UInt64]] = [:]
         var finalized = false
+        var closed = false
     }
 
     static let copiedFlag: UInt64 = 1 << 63
@@ -181,9 +182,14 @@ public final class QCOW2Writer: Sendable {
         }
     }
 
-    /// Closes the file. Call it once, after ``finalize()`` or after giving up on the image.
+    /// Closes the file, after ``finalize()`` or after giving up on the image. Later calls do nothing: a second
+    /// close could close a descriptor that another thread has opened under the same number since.
     public func close() {
-        file.close()
+        let wasOpen = state.withLock { state in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        if wasOpen { file.close() }
     }
 
     /// Bytes the image file occupies so far (data, tables and, once finalized, the rest).
