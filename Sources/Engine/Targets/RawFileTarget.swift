@@ -42,20 +42,16 @@ public final class RawFileTarget: BlockTarget {
             return RawFileTarget(path: path, file: file)
         }
         let result: Result
-        do {
+        do throws(CopyError) {
             result = try await body(target)
+            try await BlockingWork.run { () throws(CopyError) in try target.file.sync() }
         } catch {
+            // Also when the flush never ran because the task was cancelled: the descriptor is closed either way.
             target.file.close()
             TargetPaths.remove(temporary)
             throw error
         }
-        try await BlockingWork.run { () throws(CopyError) in
-            defer { target.file.close() }
-            do throws(CopyError) { try target.file.sync() } catch {
-                TargetPaths.remove(temporary)
-                throw error
-            }
-        }
+        target.file.close()
         try await NewFile.commit(temporary, as: path)
         return result
     }
@@ -89,15 +85,16 @@ public final class RawFileTarget: BlockTarget {
         }
         // Whatever fails from here on, the marker stays: the file may now mix two points in time.
         let result: Result
-        do {
+        do throws(CopyError) {
             result = try await body(target)
+            try await BlockingWork.run { () throws(CopyError) in try target.file.sync() }
         } catch {
+            // Also when the flush never ran because the task was cancelled: the descriptor is closed either way.
             target.file.close()
             throw error
         }
+        target.file.close()
         try await BlockingWork.run { () throws(CopyError) in
-            defer { target.file.close() }
-            try target.file.sync()
             try marker.remove()
         }
         return result
