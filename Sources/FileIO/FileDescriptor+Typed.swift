@@ -2,7 +2,8 @@ import SystemPackage
 
 // swift-system's FileDescriptor calls throw untyped errors that are always an `Errno`; these wrappers give the
 // layers `throws(Errno)`, so that each maps a failure to its own typed error with the errno as its cause. Every
-// call retries on EINTR (swift-system's `retryOnInterrupt`, on by default).
+// call but close retries on EINTR (swift-system's `retryOnInterrupt`, on by default); close is never retried, as
+// Linux releases the descriptor even when close is interrupted.
 
 extension FileDescriptor {
     /// Opens `path` with close-on-exec always added: a child process (qemu-img, nbdkit) must not inherit it.
