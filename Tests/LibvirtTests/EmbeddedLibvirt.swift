@@ -1,6 +1,7 @@
 import Foundation
 import Libvirt
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -18,12 +19,9 @@ struct EmbeddedLibvirt {
 
     /// Creates a short root under /tmp (unix socket paths are limited to 108 bytes) and a private 0700
     /// directory in it for backup sockets and scratch files.
-    static func makeRoot() throws -> String {
-        var template = Array("/tmp/pbv-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw TestFailure("mkdtemp failed: \(String(cString: strerror(errno)))")
-        }
-        let root = String(cString: made)
+    static func makeRoot() throws -> TemporaryDirectory {
+        let directory = try TemporaryDirectory("pbv")
+        let root = directory.path
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         let conf = """
             user = "root"
@@ -37,13 +35,8 @@ struct EmbeddedLibvirt {
         try conf.write(toFile: root + "/etc/qemu.conf", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(
             atPath: root + "/b", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-        return root
+        return directory
     }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The process's embedded libvirt. libvirt runs one embedded QEMU driver per process and refuses a second
@@ -52,10 +45,14 @@ struct TestFailure: Error, CustomStringConvertible {
 private actor SharedEmbeddedLibvirt {
     static let shared = SharedEmbeddedLibvirt()
     private var environment: EmbeddedLibvirt?
+    /// Kept for the life of the process, so the root is not removed before the `atexit` handler runs.
+    private var rootDirectory: TemporaryDirectory?
 
     func get() async throws -> EmbeddedLibvirt {
         if let environment { return environment }
-        let root = try EmbeddedLibvirt.makeRoot()
+        let directory = try EmbeddedLibvirt.makeRoot()
+        rootDirectory = directory
+        let root = directory.path
         rootToRemove.withLock { $0 = root }
         atexit {
             if let root = rootToRemove.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: root) }
