@@ -331,9 +331,9 @@ extension CopyIntegration {
                     #expect(state == "running", "domstate \(copy): \(state)")
                     // The original is untouched.
                     #expect(try await guest.state() == "running")
-                    guest.removeDomain(copy)
+                    await guest.removeDomain(copy)
                 } catch {
-                    guest.removeDomain(copy)
+                    await guest.removeDomain(copy)
                     throw error
                 }
                 let gone = try await guest.virsh(["domstate", copy])

@@ -19,9 +19,8 @@ struct EmbeddedLibvirt {
 
     /// Creates a short root under /tmp (unix socket paths are limited to 108 bytes) and a private 0700
     /// directory in it for backup sockets and scratch files.
-    static func makeRoot() throws -> TemporaryDirectory {
-        let directory = try TemporaryDirectory("pbv")
-        let root = directory.path
+    static func makeRoot() throws -> String {
+        let root = try TemporaryDirectory.make("pbv")
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         let conf = """
             user = "root"
@@ -35,7 +34,7 @@ struct EmbeddedLibvirt {
         try conf.write(toFile: root + "/etc/qemu.conf", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(
             atPath: root + "/b", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-        return directory
+        return root
     }
 }
 
@@ -45,14 +44,10 @@ struct EmbeddedLibvirt {
 private actor SharedEmbeddedLibvirt {
     static let shared = SharedEmbeddedLibvirt()
     private var environment: EmbeddedLibvirt?
-    /// Kept for the life of the process, so the root is not removed before the `atexit` handler runs.
-    private var rootDirectory: TemporaryDirectory?
 
     func get() async throws -> EmbeddedLibvirt {
         if let environment { return environment }
-        let directory = try EmbeddedLibvirt.makeRoot()
-        rootDirectory = directory
-        let root = directory.path
+        let root = try EmbeddedLibvirt.makeRoot()
         rootToRemove.withLock { $0 = root }
         atexit {
             if let root = rootToRemove.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: root) }

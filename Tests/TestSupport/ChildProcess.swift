@@ -152,10 +152,12 @@ package final class ChildProcess: Sendable {
         guard isRunning else { return }
         send(SIGTERM)
         send(SIGTERM, toProcessGroup: true)
-        if waitBlocking(Spawning.gracePeriod) { return }
-        send(SIGKILL, toProcessGroup: true)
-        send(SIGKILL)
-        _ = waitBlocking(.seconds(5))
+        if !waitBlocking(Spawning.gracePeriod) {
+            send(SIGKILL, toProcessGroup: true)
+            send(SIGKILL)
+            _ = waitBlocking(.seconds(5))
+        }
+        waitForGroupToEnd()
     }
 
     /// Has Subprocess end the child as at cancellation (its teardown sequence: SIGTERM to the group, SIGKILL after
@@ -164,6 +166,27 @@ package final class ChildProcess: Sendable {
         let task = state.withLock { $0.task }
         if isRunning { task?.cancel() }
         await task?.value
+        waitForGroupToEnd()
+    }
+
+    /// Waits until nothing is left of the child's process group: the child's own children (libvirtd and virtlogd
+    /// under their shell) may take longer than it to end after the SIGTERM, and a fixture removes its directory
+    /// only once they are gone. SIGKILL to the group after `Spawning.gracePeriod`.
+    private func waitForGroupToEnd() {
+        let group = pid
+        guard group > 0 else { return }
+        let clock = ContinuousClock()
+        let deadline = clock.now + Spawning.gracePeriod
+        var killed = false
+        while Glibc.kill(-group, 0) == 0 {
+            if !killed, clock.now >= deadline {
+                Glibc.kill(-group, SIGKILL)
+                killed = true
+            } else if clock.now >= deadline + .seconds(5) {
+                return
+            }
+            usleep(10_000)
+        }
     }
 
     /// Waits without `await`; false if the child still runs after `timeout`.

@@ -11,11 +11,17 @@ package final class TemporaryDirectory: Sendable {
 
     /// `mkdtemp("/tmp/<label>-XXXXXX")`.
     package init(_ label: String = "pbtest") throws {
+        path = try Self.make(label)
+    }
+
+    /// Creates `/tmp/<label>-XXXXXX` (mode 0700) and returns its path, for a directory whose owner removes it
+    /// itself (a fixture that may keep it for inspection, a root that lives as long as the process).
+    package static func make(_ label: String) throws -> String {
         var template = Array("/tmp/\(label)-XXXXXX".utf8CString)
         guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw HarnessError("mkdtemp failed: \(String(cString: strerror(errno)))")
         }
-        path = String(cString: created)
+        return String(cString: created)
     }
 
     /// Removes the directory. Tests call it from a `defer`, which also keeps the directory alive until the
