@@ -1,10 +1,6 @@
 import Foundation
 import Testing
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 extension CopyIntegration {
     /// `pullback backup` while the VM or its NBD export goes away mid-copy (through a libvirtd, so that virsh can act
     /// while pullback holds its connection), and across the domain being undefined and defined again. After each
