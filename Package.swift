@@ -17,7 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        // Tests only: every tool and server the tests start runs through Subprocess (TestSupport).
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
     ],
     targets: [
         // MARK: C libraries, found by pkg-config
@@ -101,12 +103,22 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
-        .testTarget(name: "NBDTests", dependencies: ["NBD"]),
-        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
-        .testTarget(name: "QCOW2Tests", dependencies: ["QCOW2"]),
-        .testTarget(name: "RepositoryTests", dependencies: ["Repository"]),
-        .testTarget(name: "CopyTests", dependencies: ["NBD"]),
+        /// What every test target shares: starting and stopping tools and servers (swift-subprocess), temporary
+        /// directories, command results.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "FileIOTests", dependencies: ["FileIO", "TestSupport"]),
+        .testTarget(name: "NBDTests", dependencies: ["NBD", "TestSupport"]),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"]),
+        .testTarget(name: "QCOW2Tests", dependencies: ["QCOW2", "TestSupport"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
+        .testTarget(name: "CopyTests", dependencies: ["NBD", "TestSupport"]),
     ]
 )

@@ -1,10 +1,6 @@
 import Foundation
 import Testing
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 extension CopyIntegration {
     /// `pullback backup` while the VM or its NBD export goes away mid-copy (through a libvirtd, so that virsh can act
     /// while pullback holds its connection), and across the domain being undefined and defined again. After each
@@ -35,10 +31,10 @@ extension CopyIntegration {
         /// stopping the server, which needs pullback to read.)
         static func disruptedBackup(_ guest: LibvirtGuest, virsh arguments: [String]) async throws -> CommandResult {
             let child = try await Self.backupUnderWay(guest)
-            kill(child.pid, SIGSTOP)
+            child.suspend()
             let virsh = try guest.fx.spawn(["virsh", "-c", guest.uri] + arguments, label: "virsh-disrupt")
             try? await Task.sleep(for: .milliseconds(500))
-            kill(child.pid, SIGCONT)
+            child.resume()
             let result = try await child.waitForExit(timeout: .seconds(60))
             let disruption = try await virsh.waitForExit(timeout: .seconds(60))
             guard disruption.succeeded else { throw HarnessError("virsh failed: \(disruption)") }
@@ -175,14 +171,14 @@ extension CopyIntegration {
                 try await guest.write("vdb", "write -P 0x54 0 64k")
 
                 let child = try await Self.backupUnderWay(guest)
-                kill(child.pid, SIGSTOP)
+                child.suspend()
                 do {
                     try await #require(guest.daemon).restartLibvirtd(fx)
                 } catch {
-                    kill(child.pid, SIGCONT)
+                    child.resume()
                     throw error
                 }
-                kill(child.pid, SIGCONT)
+                child.resume()
                 let result = try await child.waitForExit(timeout: .seconds(120))
                 try requireSuccess(result)
                 let summary = try BackupSummary.decode(result)
@@ -210,7 +206,7 @@ extension CopyIntegration {
                 try await guest.write("vda", "write -P 0x5b 1M 300M", "write -P 0x5c 400M 64k")
 
                 let child = try await Self.backupUnderWay(guest)
-                kill(child.pid, SIGKILL)
+                child.kill()
                 _ = try await child.waitForExit(timeout: .seconds(30))
                 // What a killed run leaves: its job, its checkpoint and its .partial folder.
                 let info = try await guest.virshChecked(["domjobinfo", guest.name]).stdout
@@ -246,7 +242,7 @@ extension CopyIntegration {
                 try await guest.virshChecked(["destroy", guest.name])
                 try await guest.writeOffline("vda", "write -P 0x5e 1M 300M")
                 let offline = try await Self.backupUnderWay(guest)
-                kill(offline.pid, SIGKILL)
+                offline.kill()
                 _ = try await offline.waitForExit(timeout: .seconds(30))
                 #expect(try await guest.state() == "paused")
                 #expect(Self.jobRecords(guest).count == 1, "\(BackupTests.allFiles(guest.repo))")
@@ -272,17 +268,17 @@ extension CopyIntegration {
                 try await guest.write("vda", "write -P 0x41 0 300M", "write -P 0x42 400M 64k")
                 let other = fx.path("repo2")
                 let first = try await Self.backupUnderWay(guest)
-                kill(first.pid, SIGSTOP)
+                first.suspend()
                 let sameRepository: CommandResult
                 let otherRepository: CommandResult
                 do {
                     sameRepository = try await guest.backup()
                     otherRepository = try await guest.backup([], repo: other)
                 } catch {
-                    kill(first.pid, SIGCONT)
+                    first.resume()
                     throw error
                 }
-                kill(first.pid, SIGCONT)
+                first.resume()
                 let done = try await first.waitForExit(timeout: .seconds(120))
                 try requireSuccess(done)
                 let summary = try BackupSummary.decode(done)

@@ -60,11 +60,8 @@ extension CopyIntegration {
         static func waitUntil(
             _ child: ChildProcess, seconds: Int, _ ready: () -> Bool
         ) async throws {
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(seconds)
-            while child.isRunning && clock.now < deadline {
-                if ready() { return }
-                try await Task.sleep(for: .milliseconds(10))
+            try await TestSupport.waitUntil(timeout: .seconds(seconds), every: .milliseconds(10)) {
+                !child.isRunning || ready()
             }
         }
 
@@ -331,9 +328,9 @@ extension CopyIntegration {
                     #expect(state == "running", "domstate \(copy): \(state)")
                     // The original is untouched.
                     #expect(try await guest.state() == "running")
-                    guest.removeDomain(copy)
+                    await guest.removeDomain(copy)
                 } catch {
-                    guest.removeDomain(copy)
+                    await guest.removeDomain(copy)
                     throw error
                 }
                 let gone = try await guest.virsh(["domstate", copy])

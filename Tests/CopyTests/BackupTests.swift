@@ -313,20 +313,17 @@ extension CopyIntegration {
 
                 let interruptOnce = { (extra: [String]) async throws -> CommandResult in
                     let child = try guest.startBackup(extra)
-                    // SIGINT once the copy is under way: the point's .partial folder exists, plus a moment.
-                    let domainDir = "\(guest.repo)/\(guest.name)"
-                    let clock = ContinuousClock()
-                    let deadline = clock.now + .seconds(20)
-                    while child.isRunning && clock.now < deadline {
-                        let names = (try? FileFacts.listing(domainDir)) ?? []
-                        if names.contains(where: { $0.contains("partial") }) { break }
-                        try await Task.sleep(for: .milliseconds(10))
+                    // SIGINT mid-copy: once more than 4 MiB have reached the point's .partial folder, the backup is
+                    // stopped (SIGSTOP) so that it cannot finish before the signal lands, interrupted, and let go on.
+                    try await BackupFailureTests.waitUntil(child, seconds: 60) {
+                        BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
                     }
-                    try await Task.sleep(for: .milliseconds(300))
+                    child.suspend()
                     try #require(
                         child.isRunning, "the backup ended before SIGINT; the disk is not big enough: \(child.result())"
                     )
                     child.interrupt()
+                    child.resume()
                     return try await child.waitForExit(timeout: .seconds(30))
                 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SystemPackage
+import TestSupport
 import Testing
 
 @testable import FileIO
@@ -10,10 +11,9 @@ import Testing
 struct FileIOTests {
     /// A fresh folder, removed when `body` ends, even when it throws.
     func withFolder(_ body: (String) async throws -> Void) async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fileio-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        try await body(folder)
+        let folder = try TemporaryDirectory("fileio")
+        defer { folder.remove() }
+        try await body(folder.path)
     }
 
     @Test("write at offsets, read back, truncate, stat, close")

@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import TestSupport
 import Testing
 
 /// Pull-mode backups against libvirt's embedded QEMU driver with a real TCG guest, checked with nbdinfo.
@@ -61,10 +62,8 @@ struct EmbeddedBackupTests {
     }
 
     static func nbdinfo(_ arguments: [String]) async throws -> String {
-        let result = await runChild(["nbdinfo"] + arguments)
-        guard result.status == 0 else {
-            throw TestFailure("nbdinfo \(arguments) exited \(result.status): \(result.stderr)")
-        }
+        let result = try await ChildProcess.run(["nbdinfo"] + arguments)
+        guard result.succeeded else { throw HarnessError("\(result)") }
         return result.stdout
     }
 
@@ -73,7 +72,7 @@ struct EmbeddedBackupTests {
             let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
             guard fields.count >= 3, let offset = UInt64(fields[0]), let length = UInt64(fields[1]),
                 let type = UInt32(fields[2])
-            else { throw TestFailure("unexpected nbdinfo --map line: \(line)") }
+            else { throw HarnessError("unexpected nbdinfo --map line: \(line)") }
             return MapEntry(
                 offset: offset, length: length, type: type,
                 text: fields.count > 3 ? String(fields[3]).trimmingCharacters(in: .whitespaces) : "")
@@ -81,8 +80,8 @@ struct EmbeddedBackupTests {
     }
 
     static func makeImage(_ path: String, size: UInt64) async throws {
-        let result = await runChild(["qemu-img", "create", "-q", "-f", "qcow2", path, "\(size)"])
-        guard result.status == 0 else { throw TestFailure("qemu-img create failed: \(result.stderr)") }
+        let result = try await ChildProcess.run(["qemu-img", "create", "-q", "-f", "qcow2", path, "\(size)"])
+        guard result.succeeded else { throw HarnessError("\(result)") }
     }
 
     /// The QOM path of the device each disk image is attached to, from HMP `info block`.
@@ -209,8 +208,8 @@ struct EmbeddedBackupTests {
             #expect(vdbDirty.isEmpty)
             // The export serves what the guest wrote: 0x5a over the dirty range, zeros around it.
             let copy = root + "/b/vda.raw"
-            let copied = await runChild(["nbdcopy", "nbd+unix:///vda?socket=\(socket)", copy])
-            #expect(copied.status == 0, "\(copied.stderr)")
+            let copied = try await ChildProcess.run(["nbdcopy", "nbd+unix:///vda?socket=\(socket)", copy])
+            #expect(copied.succeeded, "\(copied)")
             let data = try Data(contentsOf: URL(fileURLWithPath: copy))
             #expect(UInt64(data.count) == Self.vdaSize)
             #expect(data[(1 << 20)..<((1 << 20) + (128 << 10))].allSatisfy { $0 == 0x5a })

@@ -1,6 +1,7 @@
 import Foundation
 import Libvirt
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -19,11 +20,7 @@ struct EmbeddedLibvirt {
     /// Creates a short root under /tmp (unix socket paths are limited to 108 bytes) and a private 0700
     /// directory in it for backup sockets and scratch files.
     static func makeRoot() throws -> String {
-        var template = Array("/tmp/pbv-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw TestFailure("mkdtemp failed: \(String(cString: strerror(errno)))")
-        }
-        let root = String(cString: made)
+        let root = try TemporaryDirectory.make("pbv")
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         let conf = """
             user = "root"
@@ -39,11 +36,6 @@ struct EmbeddedLibvirt {
             atPath: root + "/b", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         return root
     }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The process's embedded libvirt. libvirt runs one embedded QEMU driver per process and refuses a second

@@ -100,29 +100,29 @@ struct NBDConnectionTests {
 
     @Test func readsInFlightFailWhenTheServerGoesAway() async throws {
         // Every read waits 2 s in the server; the server is killed while they wait.
-        let server = try NBDKit(["--filter=delay", "memory", "size=16M", "rdelay=2"])
-        defer { server.stop() }
-        let connection = try await NBDConnection.connect(uri: server.uri)
-        let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for index in 0..<8 {
-                group.addTask {
-                    do {
-                        _ = try await connection.read(count: 4096, at: UInt64(index) * 4096)
-                        return false
-                    } catch {
-                        return true
+        try await NBDKit.with(["--filter=delay", "memory", "size=16M", "rdelay=2"]) { server in
+            let connection = try await NBDConnection.connect(uri: server.uri)
+            let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<8 {
+                    group.addTask {
+                        do {
+                            _ = try await connection.read(count: 4096, at: UInt64(index) * 4096)
+                            return false
+                        } catch {
+                            return true
+                        }
                     }
                 }
+                try await Task.sleep(for: .milliseconds(300))
+                server.process.kill()
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
-            try await Task.sleep(for: .milliseconds(300))
-            kill(server.process.processIdentifier, SIGKILL)
-            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            #expect(failures == 8)
+            let after = await #expect(throws: NBDError.self) {
+                _ = try await connection.read(count: 16, at: 0)
+            }
+            #expect(after?.code == .disconnected)
+            await connection.close()
         }
-        #expect(failures == 8)
-        let after = await #expect(throws: NBDError.self) {
-            _ = try await connection.read(count: 16, at: 0)
-        }
-        #expect(after?.code == .disconnected)
-        await connection.close()
     }
 }

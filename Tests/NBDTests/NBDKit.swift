@@ -1,52 +1,39 @@
 import Foundation
+import TestSupport
 
-/// An nbdkit server on a unix socket in its own temporary directory, stopped and removed by `stop()`.
-final class NBDKit {
-    let directory: URL
-    let process = Process()
-    var socket: String { directory.appendingPathComponent("nbd.sock").path }
+/// An nbdkit server (in the foreground) on a unix socket in a temporary directory of its own.
+struct NBDKit {
+    let directory: TemporaryDirectory
+    let process: ChildProcess
+    var socket: String { directory.file("nbd.sock") }
     var uri: String { "nbd+unix:///?socket=\(socket)" }
 
-    init(_ arguments: [String]) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "nbdtests-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/nbdkit")
+    /// Starts nbdkit with `arguments` (plugin, filters, parameters), runs `body`, and stops nbdkit and removes its
+    /// directory however `body` ends.
+    static func with<T>(_ arguments: [String], _ body: (NBDKit) async throws -> T) async throws -> T {
+        let directory = try TemporaryDirectory("nbdtests")
+        defer { directory.remove() }
         // nbdkit writes its pid file only once the socket accepts connections; the socket file alone appears
         // before listen(), and a client connecting then is refused.
-        let pidFile = directory.appendingPathComponent("nbdkit.pid").path
-        process.arguments = ["--foreground", "-P", pidFile, "-U", socket] + arguments
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: pidFile) {
-            guard process.isRunning, Date() < deadline else {
-                stop()
-                throw NBDKitError(message: "nbdkit \(arguments.joined(separator: " ")) did not start")
+        let pidFile = directory.file("nbdkit.pid")
+        let process = ChildProcess(
+            ["nbdkit", "--foreground", "-P", pidFile, "-U", directory.file("nbd.sock")] + arguments,
+            logBase: directory.file("nbdkit"))
+        try process.start()
+        let server = NBDKit(directory: directory, process: process)
+        do {
+            let listening = try await waitUntil(timeout: .seconds(10)) {
+                FileManager.default.fileExists(atPath: pidFile) || !process.isRunning
             }
-            usleep(10_000)
+            guard listening, process.isRunning else {
+                throw HarnessError("nbdkit \(arguments.joined(separator: " ")) did not start: \(process.stderrSoFar())")
+            }
+            let value = try await body(server)
+            await process.terminate()
+            return value
+        } catch {
+            await withoutCancellation { await process.terminate() }
+            throw error
         }
     }
-
-    func stop() {
-        if process.isRunning {
-            // SIGKILL, not SIGTERM: a child spawned from a Swift concurrency thread inherits that thread's
-            // blocked signals, and nbdkit would never see SIGTERM.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    /// Starts nbdkit, runs `body`, and stops nbdkit however `body` ends.
-    static func with<T>(_ arguments: [String], _ body: (NBDKit) async throws -> T) async throws -> T {
-        let server = try NBDKit(arguments)
-        defer { server.stop() }
-        return try await body(server)
-    }
-}
-
-struct NBDKitError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import QCOW2
+import TestSupport
 import Testing
 
 extension QCOW2ReaderTests {
@@ -8,7 +9,7 @@ extension QCOW2ReaderTests {
     struct Chains {
         /// base/base.raw (3 MiB + 100) <- mid/mid.qcow2 (5 MiB, relative name) <- top.qcow2 (8 MiB + 1536,
         /// absolute name), with writes, zero writes and discards in every layer.
-        static func makeThreeDeepChain(in directory: TemporaryDirectory) throws -> (
+        static func makeThreeDeepChain(in directory: TemporaryDirectory) async throws -> (
             top: String, mid: String, base: String
         ) {
             try FileManager.default.createDirectory(atPath: directory.file("base"), withIntermediateDirectories: true)
@@ -21,15 +22,15 @@ extension QCOW2ReaderTests {
             for index in 0..<2_000_000 { baseBytes[index] = UInt8(truncatingIfNeeded: index / 4096 + 1) }
             for index in 3_145_000..<baseBytes.count { baseBytes[index] = 0x12 }
             try ImageBytes.write(baseBytes, to: base)
-            try Qemu.createOverlay(mid, backing: "../base/base.raw", backingFormat: "raw", size: 5 * 1_048_576)
-            try Qemu.io(
+            try await Qemu.createOverlay(mid, backing: "../base/base.raw", backingFormat: "raw", size: 5 * 1_048_576)
+            try await Qemu.io(
                 mid,
                 [
                     "write -P 0x33 1048576 524288", "write -z 0 65536", "discard 196608 131072",
                     "write -P 0x44 3145778 10000", "write -z 4194304 4096",
                 ])
-            try Qemu.createOverlay(top, backing: mid, backingFormat: "qcow2", size: 8 * 1_048_576 + 1536)
-            try Qemu.io(
+            try await Qemu.createOverlay(top, backing: mid, backingFormat: "qcow2", size: 8 * 1_048_576 + 1536)
+            try await Qemu.io(
                 top,
                 [
                     "write -P 0x66 2097252 300000", "write -z 1052672 8192", "write -P 0x77 7340032 65536",
@@ -39,10 +40,10 @@ extension QCOW2ReaderTests {
         }
 
         @Test("a three-deep chain over a raw base reads and maps as qemu does")
-        func threeDeep() throws {
+        func threeDeep() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
-            let (top, mid, base) = try Self.makeThreeDeepChain(in: directory)
+            let (top, mid, base) = try await Self.makeThreeDeepChain(in: directory)
             let chain = try QCOW2Chain.open(path: top)
             #expect(chain.layers.map(\.path) == [top, mid, directory.file("mid/../base/base.raw")])
             #expect(try ImageBytes.read(chain.layers[2].path) == ImageBytes.read(base))
@@ -53,10 +54,10 @@ extension QCOW2ReaderTests {
             #expect(chain.layers[1].header?.backingFile == "../base/base.raw")
             #expect(chain.layers[0].header?.backingFormat == "qcow2")
             #expect(chain.size == 8 * 1_048_576 + 1536)
-            try Check.contentsMatchQemu(top)
-            try Check.mapMatchesQemu(top)
-            try Check.contentsMatchQemu(mid)
-            try Check.mapMatchesQemu(mid)
+            try await Check.contentsMatchQemu(top)
+            try await Check.mapMatchesQemu(top)
+            try await Check.contentsMatchQemu(mid)
+            try await Check.mapMatchesQemu(mid)
 
             // A zero write in an overlay hides the data below it.
             #expect(try chain.read(count: 65536, at: 0).allSatisfy { $0 == 0x00 })
@@ -70,10 +71,10 @@ extension QCOW2ReaderTests {
         }
 
         @Test("a relative backing name resolves against the directory of the image naming it")
-        func relativeNames() throws {
+        func relativeNames() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
-            let (_, mid, base) = try Self.makeThreeDeepChain(in: directory)
+            let (_, mid, base) = try await Self.makeThreeDeepChain(in: directory)
             let chain = try QCOW2Chain.open(path: mid)
             // "../base/base.raw" from mid/, not from the current directory.
             #expect(chain.layers[1].path == directory.file("mid/../base/base.raw"))
@@ -81,11 +82,11 @@ extension QCOW2ReaderTests {
         }
 
         @Test("without a backing format extension, the backing file's format is probed")
-        func probedFormats() throws {
+        func probedFormats() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
-            let (top, mid, _) = try Self.makeThreeDeepChain(in: directory)
-            let expected = try Qemu.rawContents(of: top)
+            let (top, mid, _) = try await Self.makeThreeDeepChain(in: directory)
+            let expected = try await Qemu.rawContents(of: top)
             for path in [top, mid] { try Self.removeBackingFormat(path) }
             let chain = try QCOW2Chain.open(path: top)
             #expect(chain.layers.map(\.format) == [.qcow2, .qcow2, .raw])
@@ -94,13 +95,13 @@ extension QCOW2ReaderTests {
         }
 
         @Test("an unknown backing format is unsupported")
-        func unknownBackingFormat() throws {
+        func unknownBackingFormat() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
             let base = directory.file("base.qcow2")
             let top = directory.file("top.qcow2")
-            try Qemu.create(base, size: 1 << 20)
-            try Qemu.createOverlay(top, backing: "base.qcow2", backingFormat: "qcow2")
+            try await Qemu.create(base, size: 1 << 20)
+            try await Qemu.createOverlay(top, backing: "base.qcow2", backingFormat: "qcow2")
             try ImageBytes.patch(top) { bytes in
                 // Same length as "qcow2", so the extension keeps its layout.
                 if let at = Self.find(Array("qcow2".utf8), in: bytes, before: 512) {
@@ -111,7 +112,7 @@ extension QCOW2ReaderTests {
         }
 
         @Test("the top image may be raw")
-        func rawTop() throws {
+        func rawTop() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
             let path = directory.file("disk.img")
@@ -127,21 +128,21 @@ extension QCOW2ReaderTests {
             expectError(.notQCOW2) { _ = try QCOW2Chain.open(path: path) }
             // Told it is raw, a qcow2 file is read as raw.
             let qcow2 = directory.file("image.qcow2")
-            try Qemu.create(qcow2, size: 1 << 20)
+            try await Qemu.create(qcow2, size: 1 << 20)
             let asRaw = try QCOW2Chain.open(path: qcow2, format: .raw)
             #expect(asRaw.layers[0].format == .raw)
             #expect(asRaw.size == UInt64(try ImageBytes.read(qcow2).count))
         }
 
         @Test("statistics count data and zero clusters per layer, clamped to the virtual size")
-        func statistics() throws {
+        func statistics() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
             let base = directory.file("base.raw")
             let top = directory.file("top.qcow2")
             try ImageBytes.write([UInt8](repeating: 7, count: 700_000), to: base)
-            try Qemu.createOverlay(top, backing: "base.raw", backingFormat: "raw", size: 1_048_576 + 1024)
-            try Qemu.io(
+            try await Qemu.createOverlay(top, backing: "base.raw", backingFormat: "raw", size: 1_048_576 + 1024)
+            try await Qemu.io(
                 top, ["write -P 1 0 131072", "write -z -u 262144 65536", "write -P 2 \(1_048_576 + 990) 10"])
             let chain = try QCOW2Chain.open(path: top)
             let statistics = try chain.layerStatistics()
@@ -152,7 +153,7 @@ extension QCOW2ReaderTests {
             #expect(statistics[1].dataBytes == 700_000)
             #expect(statistics[1].zeroBytes == 0)
             // The same sums from qemu's map of the top layer's own clusters.
-            let own = try Qemu.map(top).filter { $0.present && $0.depth == 0 }
+            let own = try await Qemu.map(top).filter { $0.present && $0.depth == 0 }
             #expect(statistics[0].dataBytes == own.filter(\.data).reduce(0) { $0 + $1.length })
             #expect(statistics[0].zeroBytes == own.filter { !$0.data }.reduce(0) { $0 + $1.length })
             for (layer, stats) in zip(chain.layers, statistics) {

@@ -1,5 +1,6 @@
 import Foundation
 import QCOW2
+import TestSupport
 import Testing
 
 extension QCOW2ReaderTests {
@@ -7,14 +8,14 @@ extension QCOW2ReaderTests {
     @Suite(.timeLimit(.minutes(3)))
     struct Compressed {
         @Test("compressed clusters inflate to what qemu reads", arguments: [4096, 65536, 2 << 20])
-        func compressed(clusterSize: Int) throws {
+        func compressed(clusterSize: Int) async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
             let source = directory.file("source.raw")
             let contents = Self.mixedContents(size: 5 * 1_048_576 + 4321)
             try ImageBytes.write(contents, to: source)
             let path = directory.file("compressed.qcow2")
-            try Qemu.run(
+            try await Qemu.run(
                 "qemu-img",
                 ["convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=\(clusterSize)", source, path])
 
@@ -29,15 +30,16 @@ extension QCOW2ReaderTests {
 
             let chain = try QCOW2Chain.open(path: path)
             #expect(try chain.read(count: contents.count, at: 0) == contents)
-            try Check.contentsMatchQemu(path)
-            try Check.mapMatchesQemu(path)
+            try await Check.contentsMatchQemu(path)
+            try await Check.mapMatchesQemu(path)
 
             // Partial writes over compressed clusters: the overlay's data and the compressed base mix.
             let overlay = directory.file("overlay.qcow2")
-            try Qemu.createOverlay(overlay, backing: "compressed.qcow2", backingFormat: "qcow2")
-            try Qemu.io(overlay, ["write -P 0x99 5000 3000", "write -z 1048577 70000", "write -P 0x98 4194000 300000"])
-            try Check.contentsMatchQemu(overlay)
-            try Check.mapMatchesQemu(overlay)
+            try await Qemu.createOverlay(overlay, backing: "compressed.qcow2", backingFormat: "qcow2")
+            try await Qemu.io(
+                overlay, ["write -P 0x99 5000 3000", "write -z 1048577 70000", "write -P 0x98 4194000 300000"])
+            try await Check.contentsMatchQemu(overlay)
+            try await Check.mapMatchesQemu(overlay)
         }
 
         /// Compressible patterns, incompressible noise (stored uncompressed by qemu) and zero runs (left

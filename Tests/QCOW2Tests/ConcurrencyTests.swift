@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import TestSupport
 import Testing
 
 @testable import QCOW2
@@ -9,19 +11,20 @@ extension QCOW2ReaderTests {
     @Suite(.timeLimit(.minutes(3)))
     struct Concurrency {
         @Test("concurrent reads agree with qemu while the L2 cache evicts")
-        func concurrentReads() throws {
+        func concurrentReads() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
             let base = directory.file("base.qcow2")
             let top = directory.file("top.qcow2")
             // 4 KiB clusters: one L2 table covers 2 MiB, so 256 MiB needs 128 tables, twice the cache.
             let size: UInt64 = 256 << 20
-            try Qemu.create(base, size: size, options: ["-o", "cluster_size=4096"])
-            try Qemu.io(
+            try await Qemu.create(base, size: size, options: ["-o", "cluster_size=4096"])
+            try await Qemu.io(
                 base, stride(from: 0, to: Int(size), by: 1 << 20).map { "write -P \($0 >> 20 & 0xff) \($0) 12288" })
-            try Qemu.createOverlay(top, backing: "base.qcow2", backingFormat: "qcow2")
-            try Qemu.io(top, stride(from: 0, to: Int(size), by: 3 << 20).map { "write -P 0xfe \($0 + 4000) 9000" })
-            let expected = try Qemu.rawContents(of: top)
+            try await Qemu.createOverlay(top, backing: "base.qcow2", backingFormat: "qcow2")
+            try await Qemu.io(
+                top, stride(from: 0, to: Int(size), by: 3 << 20).map { "write -P 0xfe \($0 + 4000) 9000" })
+            let expected = try await Qemu.rawContents(of: top)
             let chain = try QCOW2Chain.open(path: top)
 
             let failures = Failures()
@@ -49,9 +52,8 @@ extension QCOW2ReaderTests {
 }
 
 /// Failures collected from worker threads.
-private final class Failures: @unchecked Sendable {
-    private let lock = NSLock()
-    private var collected: [String] = []
-    func add(_ message: String) { lock.withLock { collected.append(message) } }
-    var messages: [String] { lock.withLock { collected } }
+private final class Failures: Sendable {
+    private let collected = Mutex<[String]>([])
+    func add(_ message: String) { collected.withLock { $0.append(message) } }
+    var messages: [String] { collected.withLock { $0 } }
 }

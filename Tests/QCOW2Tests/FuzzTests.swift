@@ -1,5 +1,6 @@
 import Foundation
 import QCOW2
+import TestSupport
 import Testing
 
 extension QCOW2ReaderTests {
@@ -11,20 +12,20 @@ extension QCOW2ReaderTests {
         static let timeBudget: Duration = .seconds(20)
 
         @Test("mutated headers and tables never crash or hang the reader")
-        func mutations() throws {
+        func mutations() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
             let base = directory.file("base.qcow2")
             let path = directory.file("fuzz.qcow2")
             // 4 KiB clusters keep the file small; compressed, zero and data clusters, and a backing file
             // whose name the mutations can damage too.
-            try Qemu.create(base, size: 300_000, options: ["-o", "cluster_size=4096"])
-            try Qemu.io(base, ["write -P 0x10 0 300000"])
+            try await Qemu.create(base, size: 300_000, options: ["-o", "cluster_size=4096"])
+            try await Qemu.io(base, ["write -P 0x10 0 300000"])
             let compressed = directory.file("compressed.qcow2")
-            try Qemu.run(
+            try await Qemu.run(
                 "qemu-img", ["convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096", base, compressed])
-            try Qemu.createOverlay(path, backing: "compressed.qcow2", backingFormat: "qcow2", size: 600_000)
-            try Qemu.io(
+            try await Qemu.createOverlay(path, backing: "compressed.qcow2", backingFormat: "qcow2", size: 600_000)
+            try await Qemu.io(
                 path,
                 [
                     "write -P 0x20 5000 20000", "write -z 40960 8192", "write -z -u 65536 4096",

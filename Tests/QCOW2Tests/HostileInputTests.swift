@@ -1,5 +1,6 @@
 import Foundation
 import QCOW2
+import TestSupport
 import Testing
 
 extension QCOW2ReaderTests {
@@ -16,11 +17,12 @@ extension QCOW2ReaderTests {
             var l1Size: Int { Int(ImageBytes.u32(bytes, at: 36)) }
             var l2Offset: Int { ImageBytes.firstL2Offset(bytes).l2 }
 
-            init(clusterSize: Int = 65536, compat: String = "1.1") throws {
+            init(clusterSize: Int = 65536, compat: String = "1.1") async throws {
                 directory = try TemporaryDirectory()
                 path = directory.file("sample.qcow2")
-                try Qemu.create(path, size: 1 << 20, options: ["-o", "cluster_size=\(clusterSize),compat=\(compat)"])
-                try Qemu.io(path, ["write -P 0x5a 0 131072", "write -P 0xff 524288 65536"])
+                try await Qemu.create(
+                    path, size: 1 << 20, options: ["-o", "cluster_size=\(clusterSize),compat=\(compat)"])
+                try await Qemu.io(path, ["write -P 0x5a 0 131072", "write -P 0xff 524288 65536"])
                 bytes = try ImageBytes.read(path)
             }
 
@@ -49,8 +51,8 @@ extension QCOW2ReaderTests {
         }
 
         @Test("files truncated at many lengths fail as not qcow2 or corrupt, at the right step")
-        func truncated() throws {
-            let sample = try Sample()
+        func truncated() async throws {
+            let sample = try await Sample()
             defer { sample.directory.remove() }
             let l1End = sample.l1Offset + sample.l1Size * 8
             let l2End = sample.l2Offset + 65536
@@ -79,8 +81,8 @@ extension QCOW2ReaderTests {
         }
 
         @Test("a damaged header gives the error its damage calls for")
-        func damagedHeaders() throws {
-            let sample = try Sample()
+        func damagedHeaders() async throws {
+            let sample = try await Sample()
             defer { sample.directory.remove() }
             func expectHeader(_ code: QCOW2Error.Code, _ name: String, _ edit: (inout [UInt8]) -> Void) throws {
                 let path = try sample.variant(name + ".qcow2", edit)
@@ -137,8 +139,8 @@ extension QCOW2ReaderTests {
         }
 
         @Test("L1 and L2 entries pointing where they may not are corrupt when reached")
-        func damagedTables() throws {
-            let sample = try Sample()
+        func damagedTables() async throws {
+            let sample = try await Sample()
             defer { sample.directory.remove() }
             let l1 = sample.l1Offset
             let l2 = sample.l2Offset
@@ -184,8 +186,8 @@ extension QCOW2ReaderTests {
         }
 
         @Test("a zero flag in a version 2 image is corrupt")
-        func zeroFlagInVersion2() throws {
-            let sample = try Sample(compat: "0.10")
+        func zeroFlagInVersion2() async throws {
+            let sample = try await Sample(compat: "0.10")
             defer { sample.directory.remove() }
             let path = try sample.variant("v2-zero.qcow2") {
                 ImageBytes.put(UInt64(1), into: &$0, at: sample.l2Offset + 8 * 3)
@@ -196,32 +198,32 @@ extension QCOW2ReaderTests {
         }
 
         @Test("backing loops, over-deep chains and missing backing files are backing chain errors")
-        func brokenChains() throws {
+        func brokenChains() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
             let a = directory.file("a.qcow2")
             let b = directory.file("b.qcow2")
-            try Qemu.create(b, size: 1 << 20)
-            try Qemu.createOverlay(a, backing: "b.qcow2", backingFormat: "qcow2")
-            try Qemu.run("qemu-img", ["rebase", "-u", "-b", "a.qcow2", "-F", "qcow2", b])
+            try await Qemu.create(b, size: 1 << 20)
+            try await Qemu.createOverlay(a, backing: "b.qcow2", backingFormat: "qcow2")
+            try await Qemu.run("qemu-img", ["rebase", "-u", "-b", "a.qcow2", "-F", "qcow2", b])
             expectError(.backingChain) { _ = try QCOW2Chain.open(path: a) }
             expectError(.backingChain) { _ = try QCOW2Chain.open(path: b) }
 
             let selfLoop = directory.file("self.qcow2")
-            try Qemu.create(selfLoop, size: 1 << 20)
-            try Qemu.run("qemu-img", ["rebase", "-u", "-b", "self.qcow2", "-F", "qcow2", selfLoop])
+            try await Qemu.create(selfLoop, size: 1 << 20)
+            try await Qemu.run("qemu-img", ["rebase", "-u", "-b", "self.qcow2", "-F", "qcow2", selfLoop])
             expectError(.backingChain) { _ = try QCOW2Chain.open(path: selfLoop) }
 
             // The same file under another name: caught by device and inode.
             let linked = directory.file("linked.qcow2")
             let link = directory.file("link.qcow2")
-            try Qemu.create(linked, size: 1 << 20)
+            try await Qemu.create(linked, size: 1 << 20)
             try FileManager.default.linkItem(atPath: linked, toPath: link)
-            try Qemu.run("qemu-img", ["rebase", "-u", "-b", "link.qcow2", "-F", "qcow2", linked])
+            try await Qemu.run("qemu-img", ["rebase", "-u", "-b", "link.qcow2", "-F", "qcow2", linked])
             expectError(.backingChain) { _ = try QCOW2Chain.open(path: linked) }
 
             let missing = directory.file("orphan.qcow2")
-            try Qemu.run(
+            try await Qemu.run(
                 "qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", missing, "1M"])
             let error = expectError(.backingChain) { _ = try QCOW2Chain.open(path: missing) }
             #expect(error?.message.contains("gone.qcow2") == true)
@@ -231,12 +233,12 @@ extension QCOW2ReaderTests {
         }
 
         @Test("a chain deeper than 64 images is refused")
-        func tooDeep() throws {
+        func tooDeep() async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
-            try Qemu.create(directory.file("0.qcow2"), size: 65536)
+            try await Qemu.create(directory.file("0.qcow2"), size: 65536)
             for index in 1...64 {
-                try Qemu.createOverlay(
+                try await Qemu.createOverlay(
                     directory.file("\(index).qcow2"), backing: "\(index - 1).qcow2", backingFormat: "qcow2")
             }
             let deepest = try QCOW2Chain.open(path: directory.file("63.qcow2"))

@@ -1,5 +1,6 @@
 import Foundation
 import QCOW2
+import TestSupport
 import Testing
 
 extension QCOW2ReaderTests {
@@ -10,13 +11,13 @@ extension QCOW2ReaderTests {
         static let tebibyte: UInt64 = 1 << 40
 
         @Test("map and statistics of a sparse 1 TiB image are quick and small", arguments: [4096, 65536])
-        func sparseTebibyte(clusterSize: Int) throws {
+        func sparseTebibyte(clusterSize: Int) async throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
             let path = directory.file("large.qcow2")
             let size = Self.tebibyte
-            try Qemu.create(path, size: size, options: ["-o", "cluster_size=\(clusterSize)"])
-            try Qemu.io(
+            try await Qemu.create(path, size: size, options: ["-o", "cluster_size=\(clusterSize)"])
+            try await Qemu.io(
                 path,
                 [
                     "write -P 0x01 0 65536", "write -P 0x02 549755813888 100000", "write -z -u 824633720832 65536",
@@ -48,7 +49,7 @@ extension QCOW2ReaderTests {
             let growth = Self.residentBytes() - residentBefore
             #expect(growth < 96 << 20, "resident memory grew by \(growth >> 20) MiB")
             // qemu agrees on where the data and zeros are.
-            let qemuExtents = try Qemu.map(path).filter(\.present)
+            let qemuExtents = try await Qemu.map(path).filter(\.present)
             #expect(qemuExtents.map(\.start) == extents.filter { $0.kind != .unallocated }.map(\.offset))
         }
 

@@ -1,17 +1,15 @@
 import Foundation
 import Repository
+import TestSupport
 import Testing
 
 /// The repository on a real file system: commit by rename, rollback, stale partial folders, locking.
 @Suite struct BackupRepositoryTests {
     /// A fresh repository root, removed at the end of the test.
     func withRoot(_ body: (String) async throws -> Void) async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "pbrepo-\(UUID().uuidString.prefix(8))"
-        ).path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        try await body(root)
+        let directory = try TemporaryDirectory("pbrepo")
+        defer { directory.remove() }
+        try await body(directory.path)
     }
 
     func manifest(level: BackupManifest.Level = .full, parent: String? = nil, checkpoint: String) -> BackupManifest {

@@ -1,17 +1,15 @@
 import Foundation
 import Repository
+import TestSupport
 import Testing
 
 /// `repository.json`: made once, the same for every caller (also racing ones), moved with the repository, and
 /// refused with a clear error when damaged.
 @Suite struct RepositoryIdentityTests {
     func withRoot(_ body: (String) async throws -> Void) async throws {
-        let parent = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "pbid-\(UUID().uuidString.prefix(8))"
-        ).path
-        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: parent) }
-        try await body(parent)
+        let directory = try TemporaryDirectory("pbid")
+        defer { directory.remove() }
+        try await body(directory.path)
     }
 
     @Test func theIdentityIsMadeOnceAndReadBackAfterAMove() async throws {

@@ -1,8 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import Synchronization
 
 /// One test's private world: a temporary directory (short, so unix socket paths stay under 108 bytes), the servers
 /// and processes started in it and the tmpfs mounts made in it. `Fixture.run` tears all of it down when the test
@@ -11,18 +8,18 @@ import Foundation
 /// Layout: `logs/` holds every command's output, `out/` is where targets go (so a test can check that nothing else
 /// was left there), sockets and source images sit at the root. Set `PULLBACK_KEEP_TEST_DIRS=1` to keep the directory
 /// (and its logs) after the test; mounts are still undone.
-final class Fixture: @unchecked Sendable {
+final class Fixture: Sendable {
     let root: String
-    private var children: [ChildProcess] = []
-    private var mounts: [String] = []
-    private var commandCount = 0
+    private let state = Mutex(State())
+
+    private struct State {
+        var children: [ChildProcess] = []
+        var mounts: [String] = []
+        var commandCount = 0
+    }
 
     private init() throws {
-        var template = Array("/tmp/pbct.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw HarnessError("mkdtemp failed: errno \(errno)")
-        }
-        root = String(cString: made)
+        root = try TemporaryDirectory.make("pbct")
         try FileManager.default.createDirectory(atPath: root + "/logs", withIntermediateDirectories: false)
         try FileManager.default.createDirectory(atPath: root + "/out", withIntermediateDirectories: false)
     }
@@ -32,10 +29,10 @@ final class Fixture: @unchecked Sendable {
         let fixture = try Fixture()
         do {
             let value = try await body(fixture)
-            fixture.tearDown()
+            await fixture.tearDown()
             return value
         } catch {
-            fixture.tearDown()
+            await fixture.tearDown()
             throw error
         }
     }
@@ -59,16 +56,15 @@ final class Fixture: @unchecked Sendable {
     /// Starts a process that lives until it ends or the fixture is torn down.
     func spawn(_ command: [String], label: String) throws -> ChildProcess {
         let child = ChildProcess(command, logBase: nextLogBase(label))
-        children.append(child)
+        state.withLock { $0.children.append(child) }
         try child.start()
         return child
     }
 
-    /// Runs a command to completion.
+    /// Runs a command to completion; past `timeout`, or when the test is cancelled, it is ended and this throws.
     func run(_ command: [String], timeout: Duration = .seconds(120)) async throws -> CommandResult {
         let label = (command.first.map { ($0 as NSString).lastPathComponent } ?? "cmd")
-        let child = try spawn(command, label: label)
-        return try await child.waitForExit(timeout: timeout)
+        return try await ChildProcess.run(command, logBase: nextLogBase(label), timeout: timeout)
     }
 
     /// Runs a command that must succeed (a tool preparing or inspecting data, not the program under test).
@@ -86,7 +82,7 @@ final class Fixture: @unchecked Sendable {
     func mountTmpfs(_ name: String, options: String) async throws -> String {
         let dir = try makeDirectory(name)
         try await runChecked(["mount", "-t", "tmpfs", "-o", options, "tmpfs", dir])
-        mounts.append(dir)
+        state.withLock { $0.mounts.append(dir) }
         return dir
     }
 
@@ -96,34 +92,41 @@ final class Fixture: @unchecked Sendable {
     }
 
     private func nextLogBase(_ label: String) -> String {
-        commandCount += 1
-        return root + "/logs/" + String(format: "%03d-", commandCount) + label
+        let count = state.withLock {
+            $0.commandCount += 1
+            return $0.commandCount
+        }
+        return root + "/logs/" + String(format: "%03d-", count) + label
     }
 
-    /// Runs a command without `await`, for teardown; true when it exited with 0.
-    private func runBlocking(_ command: [String]) -> Bool {
-        let child = ChildProcess(command, logBase: nextLogBase("teardown-" + command[0]))
-        guard (try? child.start()) != nil else { return false }
-        guard child.waitBlocking(seconds: 30) else {
-            child.stop()
-            return false
+    /// Runs a command for teardown, which a cancelled test must still run to the end; true when it exited with 0.
+    func runForTeardown(_ command: [String], label: String) async -> Bool {
+        await withoutCancellation { [self] in
+            let result = try? await ChildProcess.run(command, logBase: nextLogBase(label), timeout: .seconds(30))
+            return result?.succeeded ?? false
         }
-        return child.result().succeeded
     }
 
-    /// Stops every process (servers first would not matter: all are independent), unmounts, removes the directory.
-    func tearDown() {
-        for child in children.reversed() {
-            child.stop()
+    /// Ends every process still running (newest first), unmounts, removes the directory.
+    private func tearDown() async {
+        let (children, mounts) = state.withLock { state in
+            defer {
+                state.children.removeAll()
+                state.mounts.removeAll()
+            }
+            return (state.children, state.mounts)
         }
-        children.removeAll()
-        for dir in mounts.reversed() {
-            // A lazy unmount as the fallback: a mount left behind would make removing the directory fail.
-            if !runBlocking(["umount", dir]) {
-                _ = runBlocking(["umount", "-l", dir])
+        await withoutCancellation {
+            for child in children.reversed() {
+                await child.terminate()
             }
         }
-        mounts.removeAll()
+        for dir in mounts.reversed() {
+            // A lazy unmount as the fallback: a mount left behind would make removing the directory fail.
+            if await !runForTeardown(["umount", dir], label: "teardown-umount") {
+                _ = await runForTeardown(["umount", "-l", dir], label: "teardown-umount-lazy")
+            }
+        }
         if ProcessInfo.processInfo.environment["PULLBACK_KEEP_TEST_DIRS"] == nil {
             try? FileManager.default.removeItem(atPath: root)
         }

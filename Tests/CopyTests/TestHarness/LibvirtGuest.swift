@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -12,7 +13,7 @@ import Testing
 ///
 /// Every disk has a reference raw file `ROOT/<target>.ref` that receives the same writes as the guest, so restored
 /// images are compared against it, never against the running guest's qcow2 file.
-final class LibvirtGuest: @unchecked Sendable {
+final class LibvirtGuest: Sendable {
     struct Disk: Sendable {
         let target: String
         let size: Int
@@ -25,7 +26,7 @@ final class LibvirtGuest: @unchecked Sendable {
     let disks: [Disk]
     /// The daemon the guest runs under; nil for the embedded driver.
     let daemon: LibvirtDaemon?
-    private var defined = false
+    private let defined = Mutex(false)
 
     var root: String { fx.root }
     var uri: String { daemon?.uri ?? "qemu:///embed?root=\(fx.root)" }
@@ -66,10 +67,10 @@ final class LibvirtGuest: @unchecked Sendable {
             do {
                 try await guest.setUp(running: running, acpi: acpi)
                 let value = try await body(fx, guest)
-                guest.tearDown()
+                await guest.tearDown()
                 return value
             } catch {
-                guest.tearDown()
+                await guest.tearDown()
                 throw error
             }
         }
@@ -102,7 +103,7 @@ final class LibvirtGuest: @unchecked Sendable {
         let xmlPath = fx.path("domain.xml")
         try FileFacts.create(xmlPath, with: Data(xml.utf8))
         try await virshChecked(["define", xmlPath])
-        defined = true
+        defined.withLock { $0 = true }
         if running {
             try await virshChecked(["start", name])
         }
@@ -249,10 +250,10 @@ final class LibvirtGuest: @unchecked Sendable {
     }
 
     /// `virsh destroy` and `virsh undefine --checkpoints-metadata` of another domain defined in this root (e.g. one
-    /// made by `restore --define`), without `await`, for teardown.
-    func removeDomain(_ other: String) {
-        _ = runBlocking(["virsh", "-c", uri, "destroy", other], label: "teardown-destroy-\(other)")
-        _ = runBlocking(
+    /// made by `restore --define`), run to the end even when the test was cancelled, for teardown.
+    func removeDomain(_ other: String) async {
+        _ = await fx.runForTeardown(["virsh", "-c", uri, "destroy", other], label: "teardown-destroy-\(other)")
+        _ = await fx.runForTeardown(
             ["virsh", "-c", uri, "undefine", other, "--checkpoints-metadata"], label: "teardown-undefine-\(other)")
     }
 
@@ -286,22 +287,13 @@ final class LibvirtGuest: @unchecked Sendable {
 
     // MARK: teardown
 
-    /// `virsh destroy` and `virsh undefine --checkpoints-metadata`, without `await` (the test may be cancelled).
-    func tearDown() {
-        guard defined else { return }
-        _ = runBlocking(["virsh", "-c", uri, "destroy", name], label: "teardown-destroy")
-        _ = runBlocking(["virsh", "-c", uri, "undefine", name, "--checkpoints-metadata"], label: "teardown-undefine")
-        defined = false
-    }
-
-    private func runBlocking(_ command: [String], label: String) -> Bool {
-        let child = ChildProcess(command, logBase: fx.path("logs/\(label)"))
-        guard (try? child.start()) != nil else { return false }
-        guard child.waitBlocking(seconds: 30) else {
-            child.stop()
-            return false
-        }
-        return child.result().succeeded
+    /// `virsh destroy` and `virsh undefine --checkpoints-metadata`, run to the end even when the test was cancelled.
+    func tearDown() async {
+        guard defined.withLock({ $0 }) else { return }
+        _ = await fx.runForTeardown(["virsh", "-c", uri, "destroy", name], label: "teardown-destroy")
+        _ = await fx.runForTeardown(
+            ["virsh", "-c", uri, "undefine", name, "--checkpoints-metadata"], label: "teardown-undefine")
+        defined.withLock { $0 = false }
     }
 }
 

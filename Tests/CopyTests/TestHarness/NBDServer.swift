@@ -5,7 +5,7 @@ import Foundation
 ///
 /// No `nbdkit --exit-with-parent`: it uses PR_SET_PDEATHSIG, which fires when the *thread* that spawned the server
 /// exits, and Swift concurrency's pool threads come and go.
-final class NBDServer: @unchecked Sendable {
+final class NBDServer: Sendable {
     /// The unix socket, or nil for a server on TCP.
     let socket: String?
     /// The TCP port on 127.0.0.1, or nil for a server on a unix socket.
@@ -101,17 +101,15 @@ final class NBDServer: @unchecked Sendable {
     ) async throws -> NBDServer {
         let process = try fixture.spawn(command, label: label)
         let server = NBDServer(socket: socket, port: nil, exportName: exportName, process: process)
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(15)
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard process.isRunning else {
-                throw HarnessError("\(label) exited before listening: \(process.result())")
-            }
-            guard clock.now < deadline else {
-                server.stop()
-                throw HarnessError("\(label) did not create \(socket) within 15 s: \(process.stderrSoFar())")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        let bound = try await waitUntil(timeout: .seconds(15)) {
+            FileManager.default.fileExists(atPath: socket) || !process.isRunning
+        }
+        guard process.isRunning else {
+            throw HarnessError("\(label) exited before listening: \(process.result())")
+        }
+        guard bound else {
+            server.stop()
+            throw HarnessError("\(label) did not create \(socket) within 15 s: \(process.stderrSoFar())")
         }
         // The socket file appears at bind(); ask for the size once so the server surely accepts connections.
         let probe = try await fixture.run(["nbdinfo", "--size", server.uri()], timeout: .seconds(30))

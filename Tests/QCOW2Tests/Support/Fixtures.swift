@@ -5,9 +5,9 @@ import Testing
 /// Checks shared by the suites: a chain against qemu's own reading and mapping of the same image.
 enum Check {
     /// Reads the whole disk through `QCOW2Chain` and compares it byte for byte with `qemu-img convert`.
-    static func contentsMatchQemu(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func contentsMatchQemu(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let chain = try QCOW2Chain.open(path: path)
-        let expected = try Qemu.rawContents(of: path)
+        let expected = try await Qemu.rawContents(of: path)
         #expect(UInt64(expected.count) == chain.size, sourceLocation: sourceLocation)
         let actual = try chain.read(count: Int(chain.size), at: 0)
         if let index = (0..<min(actual.count, expected.count)).first(where: { actual[$0] != expected[$0] }) {
@@ -29,11 +29,11 @@ enum Check {
 
     /// Compares `QCOW2Chain.map` with `qemu-img map`: the same kind for every byte, and the deciding layer
     /// equal to qemu's depth. Raw layers have no allocation, so there only the layer is compared.
-    static func mapMatchesQemu(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func mapMatchesQemu(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let chain = try QCOW2Chain.open(path: path)
         let extents = try chain.map(0..<chain.size)
         try coversExactly(extents, 0..<chain.size, sourceLocation: sourceLocation)
-        for entry in try Qemu.map(path) {
+        for entry in try await Qemu.map(path) {
             for extent in try chain.map(entry.start..<entry.start + entry.length) {
                 let context = Comment(rawValue: "qemu \(entry) against \(extent)")
                 if !entry.present {
