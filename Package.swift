@@ -70,7 +70,6 @@ let package = Package(
             dependencies: [
                 "Backup",
                 "Engine",
-                "NBD",
                 "QCOW2",
                 "Repository",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -89,6 +88,7 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "QCOW2Tests", dependencies: ["QCOW2"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository"]),
+        .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository"]),
         .testTarget(name: "CopyTests", dependencies: ["NBD"]),
     ]
 )

@@ -10,72 +10,105 @@ import Repository
 /// One pull-mode backup job: begin it, copy every disk from QEMU's NBD export into the pending point,
 /// and end it, whatever happens.
 enum PullBackup {
+    /// Begins the job exporting `prepared`'s chosen disks (incremental from `base`, creating `checkpoint`), copies
+    /// them into `pending`, ends the job, and returns the point's manifest.
     static func copy(
-        _ request: BackupRequest, domain: Domain, disks: [DomainDisk], skipped: [String], base: LevelChoice,
-        checkpoint: String, into pending: PendingPoint, uuid: String, domainXML: String, started: Date,
-        startedDomain: Bool
+        _ prepared: PreparedBackup, base: LevelChoice, checkpoint: String, into pending: PendingPoint
     ) async throws -> BackupManifest {
         let socketFolder = try privateFolder()
         defer { try? FileManager.default.removeItem(atPath: socketFolder) }
         let socket = socketFolder + "/nbd.sock"
-        let scratch = request.scratchDirectory ?? socketFolder
-        let parentDisks = Set(base.parent?.manifest.disks.map(\.target) ?? [])
-        let entries = disks.map { disk in
-            BackupXML.DiskEntry(
-                target: disk.target, full: !parentDisks.contains(disk.target),
-                scratchFile: scratch + "/\(disk.target).\(pending.id).scratch.qcow2")
-        }
-        let backupXML = BackupXML.backup(
-            incrementalFrom: base.parent?.manifest.checkpoint, socket: socket, disks: entries, skipped: skipped)
-        let checkpointXML = BackupXML.checkpoint(name: checkpoint, disks: entries.map(\.target), skipped: skipped)
+        let entries = diskEntries(
+            prepared, base: base, scratch: prepared.request.scratchDirectory ?? socketFolder, pointID: pending.id)
         // Recorded before the job is begun, so that a kill at any instant after leaves a record the next run uses.
-        try pending.recordJob(JobRecord(exportSocket: socket, checkpoint: checkpoint, startedDomain: startedDomain))
+        try pending.recordJob(
+            JobRecord(exportSocket: socket, checkpoint: checkpoint, startedDomain: prepared.startedDomain))
+        let domain = prepared.domain
         var jobEnded = false
         do {
-            try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-                try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)
-            }
-            try pending.write(domainXML, to: "domain.xml")
-            let savedCheckpoint = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-                try await domain.checkpoint(named: checkpoint).xmlDescription()
-            }
-            try pending.write(savedCheckpoint, to: "checkpoint.xml")
-            let copied = try await withThrowingTaskGroup(of: BackupManifest.Disk.self) { group in
-                for entry in entries {
-                    group.addTask {
-                        try await copyDisk(
-                            entry, socket: socket, parent: entry.full ? nil : base.parent, into: pending,
-                            connections: request.connections)
-                    }
-                }
-                var disks: [BackupManifest.Disk] = []
-                for try await disk in group { disks.append(disk) }
-                return disks.sorted { $0.target < $1.target }
-            }
+            try await begin(
+                prepared, entries: entries, base: base, checkpoint: checkpoint, socket: socket, into: pending)
+            let copied = try await copyDisks(
+                entries, socket: socket, base: base, into: pending, connections: prepared.request.connections)
             try await BackupRun.libvirtStep { () async throws(LibvirtError) in
                 try await domain.endBackupJob(exporting: socket)
             }
             jobEnded = true
             pending.clearJobRecord()
             // After the job: digests need the images only, and a shorter job keeps the scratch files small.
-            var digested = copied
             let digests = try await ImageDigests.of(copied.map { pending.folder + "/" + $0.image })
-            for index in digested.indices { digested[index].imageDigest = digests[index] }
+            var disks = copied
+            for index in disks.indices { disks[index].imageDigest = digests[index] }
             return BackupManifest(
-                domainName: domain.name, domainUUID: uuid, level: base.parent == nil ? .full : .incremental,
-                checkpoint: checkpoint, parent: base.parent?.id, started: started, finished: Date(), disks: digested)
+                domainName: domain.name, domainUUID: prepared.uuid, level: base.parent == nil ? .full : .incremental,
+                checkpoint: checkpoint, parent: base.parent?.id, started: prepared.started, finished: Date(),
+                disks: disks)
         } catch {
             // Our job ends on every path (libvirt removes its scratch files; a job that failed to begin is not
             // there). If it cannot be ended, the record stays for the next run.
             if !jobEnded, (try? await domain.endBackupJob(exporting: socket)) != nil { pending.clearJobRecord() }
-            if Task.isCancelled || (error as? CopyError)?.code == .interrupted {
-                throw BackupError(.interrupted, "interrupted; no point was made, and the backup job was ended")
-            }
-            if let error = error as? CopyError {
-                throw BackupError(.copy, error.message, cause: error)
-            }
-            throw error
+            throw failure(error)
         }
+    }
+
+    /// How each chosen disk takes part: in full when the base point has no image of it (a disk added since).
+    static func diskEntries(_ prepared: PreparedBackup, base: LevelChoice, scratch: String, pointID: String)
+        -> [BackupXML.DiskEntry]
+    {
+        let parentDisks = Set(base.parent?.manifest.disks.map(\.target) ?? [])
+        return prepared.selection.chosen.map { disk in
+            BackupXML.DiskEntry(
+                target: disk.target, full: !parentDisks.contains(disk.target),
+                scratchFile: scratch + "/\(disk.target).\(pointID).scratch.qcow2")
+        }
+    }
+
+    /// Begins the pull-mode job and saves, beside the images, the domain's XML and the new checkpoint's.
+    private static func begin(
+        _ prepared: PreparedBackup, entries: [BackupXML.DiskEntry], base: LevelChoice, checkpoint: String,
+        socket: String, into pending: PendingPoint
+    ) async throws {
+        let skipped = prepared.selection.skipped.map(\.target)
+        let backupXML = BackupXML.backup(
+            incrementalFrom: base.parent?.manifest.checkpoint, socket: socket, disks: entries, skipped: skipped)
+        let checkpointXML = BackupXML.checkpoint(name: checkpoint, disks: entries.map(\.target), skipped: skipped)
+        let domain = prepared.domain
+        try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)
+        }
+        try pending.write(prepared.domainXML, to: "domain.xml")
+        let savedCheckpoint = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            try await domain.checkpoint(named: checkpoint).xmlDescription()
+        }
+        try pending.write(savedCheckpoint, to: "checkpoint.xml")
+    }
+
+    /// Copies every disk of the export at once; the manifest's disks, sorted by target.
+    private static func copyDisks(
+        _ entries: [BackupXML.DiskEntry], socket: String, base: LevelChoice, into pending: PendingPoint,
+        connections: Int
+    ) async throws -> [BackupManifest.Disk] {
+        try await withThrowingTaskGroup(of: BackupManifest.Disk.self) { group in
+            for entry in entries {
+                group.addTask {
+                    try await copyDisk(
+                        entry, socket: socket, parent: entry.full ? nil : base.parent, into: pending,
+                        connections: connections)
+                }
+            }
+            var disks: [BackupManifest.Disk] = []
+            for try await disk in group { disks.append(disk) }
+            return disks.sorted { $0.target < $1.target }
+        }
+    }
+
+    /// The error a failed job reports: an interruption as such, whatever failed first because of it.
+    private static func failure(_ error: any Error) -> any Error {
+        if Task.isCancelled || (error as? CopyError)?.code == .interrupted {
+            return BackupError(.interrupted, "interrupted; no point was made, and the backup job was ended")
+        }
+        if let error = error as? CopyError { return BackupError(.copy, error.message, cause: error) }
+        return error
     }
 
     /// Copies one disk from the export into `<point>/<target>.qcow2`: an overlay over the parent point's

@@ -13,8 +13,7 @@ struct BackupCommand: AsyncParsableCommand {
     @Argument(help: "The libvirt domain's name.")
     var domain: String
 
-    @Option(help: "The repository folder.")
-    var repo: String
+    @OptionGroup var repository: RepositoryOption
 
     @Option(help: "auto (default): incremental when the chain can continue, else full; full; or incremental.")
     var level: BackupLevel = .auto
@@ -25,26 +24,20 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(name: .customLong("exclude"), help: "Leave this disk target out (repeatable).")
     var excluded: [String] = []
 
-    @Option(help: "libvirt URI (default: LIBVIRT_DEFAULT_URI, else qemu:///system).")
-    var connect: String?
+    @OptionGroup var libvirt: LibvirtOption
 
     @Option(help: "Folder for QEMU's scratch images during the backup.")
     var scratchDir: String?
 
-    @Option(help: "NBD connections per disk when the export allows several (1-16).")
-    var connections = 4
+    @OptionGroup var connections: ConnectionsOption
 
     @Flag(help: "Print a JSON summary on stdout when done.")
     var json = false
 
-    func validate() throws {
-        guard (1...16).contains(connections) else { throw ValidationError("--connections must be from 1 to 16") }
-    }
-
     func run() async throws {
         let request = BackupRequest(
-            domain: domain, repository: repo, level: level, disks: disks, excluded: excluded, connectURI: connect,
-            scratchDirectory: scratchDir, connections: connections)
+            domain: domain, repository: repository.path, level: level, disks: disks, excluded: excluded,
+            connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count)
         // Notes (skipped disks, why this level) go to stderr: at once on a terminal, else after a success,
         // so that a failed run's stderr is its one error line. stdout carries only the summary.
         let notes = NoteBuffer(immediate: Terminal.isTerminal(.standardError))

@@ -7,8 +7,7 @@ struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List the backup points in a repository.")
 
-    @Option(help: "The repository folder.")
-    var repo: String
+    @OptionGroup var repository: RepositoryOption
 
     @Argument(help: "Only this domain's points.")
     var domain: String?
@@ -27,7 +26,7 @@ struct ListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let repository = BackupRepository(root: repo)
+        let repository = BackupRepository(root: self.repository.path)
         var rows: [Row] = []
         do {
             for name in domain.map({ [$0] }) ?? repository.domains() {

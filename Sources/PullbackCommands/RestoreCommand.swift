@@ -24,11 +24,10 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: "Define a new domain NAME from the point's saved XML, using the restored disks.")
     var define: String?
 
-    @Option(help: "libvirt URI for --define (default: LIBVIRT_DEFAULT_URI, else qemu:///system).")
-    var connect: String?
+    @OptionGroup var libvirt: LibvirtOption
 
     func run() async throws {
-        let (repo, domain, at) = (selection.repo, selection.domain, selection.at)
+        let (repo, domain, at) = (selection.repository.path, selection.domain, selection.at)
         let repository = BackupRepository(root: repo)
         let point: BackupPoint
         do {
@@ -62,7 +61,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let restored = images
             let name = try await Interruptible.run { () async throws(BackupError) -> String in
                 try await RestoredDomain.define(
-                    from: saved, name: define, images: restored, format: format.rawValue, connectURI: connect)
+                    from: saved, name: define, images: restored, format: format.rawValue, connectURI: libvirt.uri)
             } describe: {
                 $0.message
             }

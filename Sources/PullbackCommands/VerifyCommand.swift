@@ -14,7 +14,7 @@ struct VerifyCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let (repo, domain, at) = (selection.repo, selection.domain, selection.at)
+        let (repo, domain, at) = (selection.repository.path, selection.domain, selection.at)
         let report = try await Interruptible.run { () async throws(BackupError) -> PointVerification.Report in
             try await PointVerification.verify(repository: repo, domain: domain, at: at)
         } describe: {
