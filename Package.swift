@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // 1.16: LogHandler's log(event:), which replaces the deprecated flat-parameter requirement.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // MARK: C libraries, found by pkg-config
@@ -63,7 +65,7 @@ let package = Package(
         /// The coordinator: level, libvirt's pull backup, the engine per disk, the repository commit.
         .target(
             name: "Backup",
-            dependencies: ["Libvirt", "Engine", "Repository"]
+            dependencies: ["Libvirt", "Engine", "Repository", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "PullbackCommands",
@@ -73,6 +75,7 @@ let package = Package(
                 "QCOW2",
                 "Repository",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

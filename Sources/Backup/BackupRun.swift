@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Libvirt
+import Logging
 import Repository
 
 #if canImport(Glibc)
@@ -14,10 +15,15 @@ import Repository
 /// The backup job is ended on success, failure and cancellation; a failed run's checkpoint is deleted
 /// (libvirt still tracks every change since the base for the base) and its point is never committed.
 public enum BackupRun {
-    /// Runs `request`. `say` receives one-line notes for people (skipped disks, why this level).
+    /// Runs `request`. `logger` receives one-line notes for people at `notice` (skipped disks, why this level),
+    /// what can be lived with at `warning` (a stale checkpoint left), and each step at `info`; by default nothing
+    /// is logged. Every event carries the domain's name as `domain` metadata.
     public static func run(
-        _ request: BackupRequest, say: @Sendable (String) -> Void = { _ in }
+        _ request: BackupRequest,
+        logger: Logger = Logger(label: "pullback.backup", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws(BackupError) -> BackupOutcome {
+        var logger = logger
+        logger[metadataKey: "domain"] = "\(request.domain)"
         let started = Date()
         let clock = ContinuousClock.now
         let repository = BackupRepository(root: request.repository)
@@ -32,7 +38,7 @@ public enum BackupRun {
         }
         do throws(BackupError) {
             var outcome = try await run(
-                request, repository: repository, lock: lock, connection: connection, started: started, say: say)
+                request, repository: repository, lock: lock, connection: connection, started: started, logger: logger)
             await connection.close()
             outcome.seconds = (ContinuousClock.now - clock).inSeconds
             return outcome
@@ -44,27 +50,27 @@ public enum BackupRun {
 
     private static func run(
         _ request: BackupRequest, repository: BackupRepository, lock: borrowing DomainLock,
-        connection: LibvirtConnection, started: Date, say: @Sendable (String) -> Void
+        connection: LibvirtConnection, started: Date, logger: Logger
     ) async throws(BackupError) -> BackupOutcome {
         let domain = try await libvirtStep { () async throws(LibvirtError) in
             try await connection.domain(named: request.domain)
         }
         var prepared = try await PreparedBackup.read(domain, for: request, started: started)
-        try await AbandonedJobs.end(domain, repository: repository, lock: lock, say: say)
+        try await AbandonedJobs.end(domain, repository: repository, lock: lock, logger: logger)
         try await refuseIfBusy(domain)
-        for skipped in prepared.selection.skipped { say("skipping \(skipped.target): \(skipped.reason)") }
+        for skipped in prepared.selection.skipped { logger.notice("skipping \(skipped.target): \(skipped.reason)") }
         guard !prepared.selection.chosen.isEmpty else {
             throw BackupError(.invalidRequest, "\(request.domain) has no disk to back up (see the skipped disks above)")
         }
         let identity = try repositoryStep { () throws(RepositoryError) in try repository.identity() }
         let points = try repositoryStep { () throws(RepositoryError) in try repository.points(of: request.domain) }
-        let base = try await LevelChoice.choose(request.level, domain: domain, latest: points.last, say: say)
-        say("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
-        prepared.startedDomain = try await startIfShutOff(domain, say: say)
+        let base = try await LevelChoice.choose(request.level, domain: domain, latest: points.last, logger: logger)
+        logger.notice("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
+        prepared.startedDomain = try await startIfShutOff(domain, logger: logger)
         await CheckpointPruning.prune(
-            domain, repository: identity, points: points, keep: points.last?.manifest.checkpoint, say: say)
+            domain, repository: identity, points: points, keep: points.last?.manifest.checkpoint, logger: logger)
         return try await makePoint(
-            prepared, base: base, repository: repository, identity: identity, lock: lock, say: say)
+            prepared, base: base, repository: repository, identity: identity, lock: lock, logger: logger)
     }
 
     /// libvirt lets one job run per domain, and a second backup would wait 30 s for it before failing with a
@@ -81,12 +87,12 @@ public enum BackupRun {
     }
 
     /// Starts a shut-off domain paused, so that QEMU can export its disks; returns whether it did.
-    private static func startIfShutOff(_ domain: Domain, say: @Sendable (String) -> Void) async throws(BackupError)
+    private static func startIfShutOff(_ domain: Domain, logger: Logger) async throws(BackupError)
         -> Bool
     {
         let state = try await libvirtStep { () async throws(LibvirtError) in try await domain.state() }
         guard state == .shutOff else { return false }
-        say("\(domain.name) is shut off: starting it paused for the backup")
+        logger.notice("\(domain.name) is shut off: starting it paused for the backup")
         try await libvirtStep { () async throws(LibvirtError) in try await domain.start(paused: true) }
         return true
     }
@@ -96,7 +102,7 @@ public enum BackupRun {
     /// domain it started is shut off again.
     private static func makePoint(
         _ prepared: PreparedBackup, base: LevelChoice, repository: BackupRepository, identity: RepositoryIdentity,
-        lock: borrowing DomainLock, say: @Sendable (String) -> Void
+        lock: borrowing DomainLock, logger: Logger
     ) async throws(BackupError) -> BackupOutcome {
         var base = base
         var checkpointName: String?
@@ -107,7 +113,8 @@ public enum BackupRun {
                     pending in
                     let name = CheckpointName.forPoint(pending.id, of: identity)
                     checkpointName = name
-                    return try await PullBackup.copy(prepared, base: base, checkpoint: name, into: pending)
+                    return try await PullBackup.copy(
+                        prepared, base: base, checkpoint: name, into: pending, logger: logger)
                 }
             }
         }
@@ -118,9 +125,10 @@ public enum BackupRun {
             } catch  where prepared.request.level == .auto && base.parent != nil && error.isUnusableCheckpoint {
                 // The disks' bitmap for the base is broken (QEMU was killed, say): the chain cannot continue.
                 base = LevelChoice(parent: nil, reason: "the base checkpoint cannot be used (\(error.message))")
-                say("full backup instead: \(base.reason)")
+                logger.warning("full backup instead: \(base.reason)")
                 point = try await attempt()
             }
+            logger.info("committed point \(point.id)")
             if prepared.startedDomain { try? await prepared.domain.live().destroy() }
             return outcome(of: point, reason: base.reason, skipped: prepared.selection.skipped)
         } catch {

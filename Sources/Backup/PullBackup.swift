@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Libvirt
+import Logging
 import Repository
 
 #if canImport(Glibc)
@@ -13,7 +14,8 @@ enum PullBackup {
     /// Begins the job exporting `prepared`'s chosen disks (incremental from `base`, creating `checkpoint`), copies
     /// them into `pending`, ends the job, and returns the point's manifest.
     static func copy(
-        _ prepared: PreparedBackup, base: LevelChoice, checkpoint: String, into pending: PendingPoint
+        _ prepared: PreparedBackup, base: LevelChoice, checkpoint: String, into pending: PendingPoint,
+        logger: Logger
     ) async throws -> BackupManifest {
         let socketFolder = try privateFolder()
         defer { try? FileManager.default.removeItem(atPath: socketFolder) }
@@ -28,6 +30,9 @@ enum PullBackup {
         do {
             try await begin(
                 prepared, entries: entries, base: base, checkpoint: checkpoint, socket: socket, into: pending)
+            logger.info(
+                "began the backup job: \(entries.map(\.target).joined(separator: ", ")) exported on \(socket), creating checkpoint \(checkpoint)"
+            )
             let copied = try await copyDisks(
                 entries, socket: socket, base: base, into: pending, connections: prepared.request.connections)
             try await BackupRun.libvirtStep { () async throws(LibvirtError) in
@@ -35,10 +40,16 @@ enum PullBackup {
             }
             jobEnded = true
             pending.clearJobRecord()
+            for disk in copied {
+                logger.info("copied \(disk.target): \(disk.bytesCopied) bytes read into \(disk.image)")
+            }
+            logger.info("ended the backup job")
             // After the job: digests need the images only, and a shorter job keeps the scratch files small.
             let digests = try await ImageDigests.of(copied.map { pending.folder + "/" + $0.image })
             var disks = copied
             for index in disks.indices { disks[index].imageDigest = digests[index] }
+            logger.debug(
+                "image digests: \(disks.map { "\($0.image) \($0.imageDigest ?? "")" }.joined(separator: ", "))")
             return BackupManifest(
                 domainName: domain.name, domainUUID: prepared.uuid, level: base.parent == nil ? .full : .incremental,
                 checkpoint: checkpoint, parent: base.parent?.id, started: prepared.started, finished: Date(),

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Backup
 import Foundation
-import Synchronization
 
 /// `pullback backup`: one consistent, point-in-time backup of a domain's disks into a repository.
 struct BackupCommand: AsyncParsableCommand {
@@ -34,19 +33,23 @@ struct BackupCommand: AsyncParsableCommand {
     @Flag(help: "Print a JSON summary on stdout when done.")
     var json = false
 
+    @OptionGroup var logging: LoggingOptions
+
     func run() async throws {
         let request = BackupRequest(
             domain: domain, repository: repository.path, level: level, disks: disks, excluded: excluded,
             connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count)
-        // Notes (skipped disks, why this level) go to stderr: at once on a terminal, else after a success,
-        // so that a failed run's stderr is its one error line. stdout carries only the summary.
-        let notes = NoteBuffer(immediate: Terminal.isTerminal(.standardError))
+        // Notes go to stderr (see StderrLog); stdout carries only the summary.
+        let log = StderrLog(logging)
+        let logger = log.logger(label: "pullback.backup")
         let outcome = try await Interruptible.run { () async throws(BackupError) -> BackupOutcome in
-            try await BackupRun.run(request) { note in notes.add(note) }
+            try await BackupRun.run(request, logger: logger)
         } describe: {
             $0.message
+        } report: {
+            log.fail($0)
         }
-        notes.flush()
+        log.flush()
         if json {
             print(try JSONOutput.line(outcome))
         } else {
@@ -59,22 +62,3 @@ struct BackupCommand: AsyncParsableCommand {
 }
 
 extension BackupLevel: ExpressibleByArgument {}
-
-/// Notes for stderr, written at once or kept until ``flush()``.
-final class NoteBuffer: Sendable {
-    private let immediate: Bool
-    private let kept = Mutex<[String]>([])
-
-    init(immediate: Bool) { self.immediate = immediate }
-
-    func add(_ note: String) {
-        if immediate { Terminal.writeError(note + "\n") } else { kept.withLock { $0.append(note) } }
-    }
-
-    func flush() {
-        for note in kept.withLock({ notes in
-            defer { notes = [] }
-            return notes
-        }) { Terminal.writeError(note + "\n") }
-    }
-}
