@@ -34,7 +34,7 @@ enum PullBackup {
                 "began the backup job: \(entries.map(\.target).joined(separator: ", ")) exported on \(socket), creating checkpoint \(checkpoint)"
             )
             let copied = try await copyDisks(
-                entries, socket: socket, base: base, into: pending, connections: prepared.request.connections)
+                entries, socket: socket, base: base, into: pending, request: prepared.request)
             try await BackupRun.libvirtStep { () async throws(LibvirtError) in
                 try await domain.endBackupJob(exporting: socket)
             }
@@ -45,7 +45,8 @@ enum PullBackup {
             }
             logger.info("ended the backup job")
             // After the job: digests need the images only, and a shorter job keeps the scratch files small.
-            let digests = try await ImageDigests.of(copied.map { pending.folder + "/" + $0.image })
+            let digests = try await ImageDigests.of(
+                copied.map { (name: $0.target, path: pending.folder + "/" + $0.image) })
             var disks = copied
             for index in disks.indices { disks[index].imageDigest = digests[index] }
             logger.debug(
@@ -94,17 +95,22 @@ enum PullBackup {
         try pending.write(savedCheckpoint, to: "checkpoint.xml")
     }
 
-    /// Copies every disk of the export at once; the manifest's disks, sorted by target.
+    /// Copies every disk of the export at once, each a part of the request's progress; the manifest's disks, sorted
+    /// by target.
     private static func copyDisks(
         _ entries: [BackupXML.DiskEntry], socket: String, base: LevelChoice, into pending: PendingPoint,
-        connections: Int
+        request: BackupRequest
     ) async throws -> [BackupManifest.Disk] {
-        try await withThrowingTaskGroup(of: BackupManifest.Disk.self) { group in
+        let (connections, progress) = (request.connections, request.progress)
+        progress?.expect(parts: entries.count)
+        return try await withThrowingTaskGroup(of: BackupManifest.Disk.self) { group in
             for entry in entries {
                 group.addTask {
-                    try await copyDisk(
+                    let counters = progress?.start(entry.target) ?? CopyProgress()
+                    defer { progress?.finish(counters) }
+                    return try await copyDisk(
                         entry, socket: socket, parent: entry.full ? nil : base.parent, into: pending,
-                        connections: connections)
+                        connections: connections, progress: counters, measureTotal: progress != nil)
                 }
             }
             var disks: [BackupManifest.Disk] = []
@@ -123,17 +129,17 @@ enum PullBackup {
     }
 
     /// Copies one disk from the export into `<point>/<target>.qcow2`: an overlay over the parent point's
-    /// image for an incremental, a standalone image otherwise.
+    /// image for an incremental, a standalone image otherwise. With `measureTotal` the export is mapped first, for
+    /// `progress`'s total.
     static func copyDisk(
         _ entry: BackupXML.DiskEntry, socket: String, parent: BackupPoint?, into pending: PendingPoint,
-        connections: Int
+        connections: Int, progress: CopyProgress, measureTotal: Bool
     ) async throws(CopyError) -> BackupManifest.Disk {
         let target = entry.target
         let uri = "nbd+unix:///\(target)?socket=\(socket)"
         let parentImage = parent?.imagePath(for: target)
         let bitmap = parentImage == nil ? nil : "backup-\(target)"
         let image = pending.imagePath(for: target)
-        let progress = CopyProgress()
         let (size, backing) = try await NBDBlockSource.withSource(uri: uri, bitmap: bitmap, connections: connections) {
             source throws(CopyError) in
             var backing: QCOW2FileTarget.Backing?
@@ -142,7 +148,8 @@ enum PullBackup {
             }
             let pipeline = CopyPipeline(
                 requestSize: CopyRequest.defaultRequestSize,
-                requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount)
+                requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount,
+                measureTotal: measureTotal)
             try await QCOW2FileTarget.withNewImage(at: image, size: source.size, backing: backing, replacing: false) {
                 file throws(CopyError) in
                 try await pipeline.run(

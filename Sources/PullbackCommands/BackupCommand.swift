@@ -1,5 +1,6 @@
 import ArgumentParser
 import Backup
+import Engine
 import Foundation
 
 /// `pullback backup`: one consistent, point-in-time backup of a domain's disks into a repository.
@@ -35,15 +36,21 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    @OptionGroup var progress: ProgressOption
+
     func run() async throws {
+        let (counters, showing) = (JobProgress(), progress.isShown)
         let request = BackupRequest(
             domain: domain, repository: repository.path, level: level, disks: disks, excluded: excluded,
-            connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count)
+            connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count,
+            progress: showing ? counters : nil)
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         let log = StderrLog(logging)
         let logger = log.logger(label: "pullback.backup")
         let outcome = try await Interruptible.run { () async throws(BackupError) -> BackupOutcome in
-            try await BackupRun.run(request, logger: logger)
+            try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
+                try await BackupRun.run(request, logger: logger)
+            }
         } describe: {
             $0.message
         } report: {

@@ -10,11 +10,14 @@ import Synchronization
 final class StderrLog: Sendable {
     private let options: LoggingOptions
     private let immediate: Bool
+    /// Clears the terminal's line before a note, which a progress bar may be drawn on.
+    private let clearLine: String
     private let kept = Mutex<[String]>([])
 
     init(_ options: LoggingOptions, onTerminal: Bool = Terminal.isTerminal(.standardError)) {
         self.options = options
         self.immediate = options.logJSON || onTerminal
+        self.clearLine = onTerminal ? "\r\u{1B}[K" : ""
     }
 
     /// A logger writing here, at the level the options ask for.
@@ -50,7 +53,7 @@ final class StderrLog: Sendable {
         } else {
             line = event.message + "\n"
         }
-        if immediate { Terminal.writeError(line) } else { kept.withLock { $0.append(line) } }
+        if immediate { Terminal.writeError(clearLine + line) } else { kept.withLock { $0.append(line) } }
     }
 }
 
