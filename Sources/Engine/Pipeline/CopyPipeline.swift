@@ -68,7 +68,7 @@ public struct CopyPipeline: Sendable {
             func settle(below limit: Int) async throws {
                 for end in ledger.newlySettled(below: limit) { try await target.settled(below: end) }
             }
-            /// Waits for one request; false when none runs.
+            // Waits for one request; false when none runs.
             func reap() async throws -> Bool {
                 guard let window = try await group.next() else { return false }
                 ledger.finished(in: window)
