@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        // 1.16: LogHandler's log(event:), which replaces the deprecated flat-parameter requirement.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Tests only: every tool and server the tests start runs through Subprocess (TestSupport).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
     ],
@@ -82,17 +84,17 @@ let package = Package(
         /// The coordinator: level, libvirt's pull backup, the engine per disk, the repository commit.
         .target(
             name: "Backup",
-            dependencies: ["Libvirt", "Engine", "Repository"]
+            dependencies: ["Libvirt", "Engine", "Repository", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "PullbackCommands",
             dependencies: [
                 "Backup",
                 "Engine",
-                "NBD",
                 "QCOW2",
                 "Repository",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -119,6 +121,7 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"]),
         .testTarget(name: "QCOW2Tests", dependencies: ["QCOW2", "TestSupport"]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
+        .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository"]),
         .testTarget(name: "CopyTests", dependencies: ["NBD", "TestSupport"]),
     ]
 )

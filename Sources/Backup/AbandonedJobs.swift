@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import Logging
 import Repository
 
 /// Ends the backup jobs that runs of this repository recorded and did not see end (killed, or unable to reach
@@ -12,7 +13,7 @@ enum AbandonedJobs {
     /// off again if that run had started it paused and it still is; then forgets the record. A record is kept
     /// while libvirt cannot say what the domain is doing.
     static func end(
-        _ domain: Domain, repository: BackupRepository, lock: borrowing DomainLock, say: @Sendable (String) -> Void
+        _ domain: Domain, repository: BackupRepository, lock: borrowing DomainLock, logger: Logger
     ) async throws(BackupError) {
         for (id, record) in repository.jobRecords(of: domain.name, lock: lock) {
             // A shut-off domain runs no job (`runsBackupJob` says so) and is not paused.
@@ -20,13 +21,15 @@ enum AbandonedJobs {
                 let ours = try? await domain.runsBackupJob(exporting: record.exportSocket)
             else { continue }
             if ours {
-                say("ending the backup job an interrupted run of this repository left on \(domain.name) (point \(id))")
+                logger.notice(
+                    "ending the backup job an interrupted run of this repository left on \(domain.name) (point \(id))")
                 try await BackupRun.libvirtStep { () async throws(LibvirtError) in
                     try await domain.endBackupJob(exporting: record.exportSocket)
                 }
             }
             if record.startedDomain, state == .paused {
-                say("shutting \(domain.name) off again: the interrupted run had started it paused for its backup")
+                logger.notice(
+                    "shutting \(domain.name) off again: the interrupted run had started it paused for its backup")
                 try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.destroy() }
             }
             // The run's private folder held the export socket and nothing of value.

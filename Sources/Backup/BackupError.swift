@@ -4,27 +4,42 @@ import Libvirt
 public struct BackupError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum so that codes can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
+        private enum Kind: Hashable, Sendable {
+            case libvirt, repository, copy, invalidRequest, interrupted
+        }
+        private let kind: Kind
+        private init(_ kind: Kind) { self.kind = kind }
 
         /// libvirt refused or failed (unknown domain, backup job refused...).
-        public static let libvirt = Code("libvirt")
+        public static let libvirt = Code(.libvirt)
         /// The repository refused (locked, unknown point...).
-        public static let repository = Code("repository")
+        public static let repository = Code(.repository)
         /// Copying a disk failed.
-        public static let copy = Code("copy")
+        public static let copy = Code(.copy)
         /// What was asked cannot be done (incremental without a base, no disk to back up...).
-        public static let invalidRequest = Code("invalid request")
+        public static let invalidRequest = Code(.invalidRequest)
         /// The run was cancelled (SIGINT, SIGTERM).
-        public static let interrupted = Code("interrupted")
+        public static let interrupted = Code(.interrupted)
 
-        public var description: String { name }
+        public var description: String {
+            switch kind {
+            case .libvirt: "libvirt"
+            case .repository: "repository"
+            case .copy: "copy"
+            case .invalidRequest: "invalid request"
+            case .interrupted: "interrupted"
+            }
+        }
     }
 
+    /// The kind of failure.
     public var code: Code
+    /// One line for people: what failed and what to do about it.
     public var message: String
+    /// The lower layer's error behind this one, when there is one.
     public var cause: (any Error & Sendable)?
 
+    /// Creates an error of `code` with a one-line `message`.
     public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
@@ -35,6 +50,6 @@ public struct BackupError: Error, Sendable, CustomStringConvertible {
 
     /// libvirt refused the base checkpoint because a disk's bitmap for it is missing or broken.
     var isUnusableCheckpoint: Bool {
-        (cause as? LibvirtError)?.libvirtCode == 109  // VIR_ERR_CHECKPOINT_INCONSISTENT
+        (cause as? LibvirtError)?.code == .inconsistentCheckpoint
     }
 }

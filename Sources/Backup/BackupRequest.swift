@@ -1,3 +1,5 @@
+import Engine
+
 /// What to back up, where, and how: the request behind `pullback backup`.
 public struct BackupRequest: Sendable {
     /// The libvirt domain's name.
@@ -15,10 +17,13 @@ public struct BackupRequest: Sendable {
     public var scratchDirectory: String?
     /// NBD connections per disk when the export allows several.
     public var connections: Int
+    /// Counts the bytes copied, one part per disk, for a progress bar; nil counts nothing. Each disk is mapped
+    /// before it is copied when it is given, so that the whole job's total is known early.
+    public var progress: JobProgress?
 
     public init(
         domain: String, repository: String, level: BackupLevel = .auto, disks: [String] = [], excluded: [String] = [],
-        connectURI: String? = nil, scratchDirectory: String? = nil, connections: Int = 4
+        connectURI: String? = nil, scratchDirectory: String? = nil, connections: Int = 4, progress: JobProgress? = nil
     ) {
         self.domain = domain
         self.repository = repository
@@ -28,6 +33,7 @@ public struct BackupRequest: Sendable {
         self.connectURI = connectURI
         self.scratchDirectory = scratchDirectory
         self.connections = connections
+        self.progress = progress
     }
 }
 

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Libvirt
+import Logging
 import Repository
 
 #if canImport(Glibc)
@@ -14,10 +15,15 @@ import Repository
 /// The backup job is ended on success, failure and cancellation; a failed run's checkpoint is deleted
 /// (libvirt still tracks every change since the base for the base) and its point is never committed.
 public enum BackupRun {
-    /// Runs `request`. `say` receives one-line notes for people (skipped disks, why this level).
+    /// Runs `request`. `logger` receives one-line notes for people at `notice` (skipped disks, why this level),
+    /// what can be lived with at `warning` (a stale checkpoint left), and each step at `info`; by default nothing
+    /// is logged. Every event carries the domain's name as `domain` metadata.
     public static func run(
-        _ request: BackupRequest, say: @Sendable (String) -> Void = { _ in }
+        _ request: BackupRequest,
+        logger: Logger = Logger(label: "pullback.backup", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws(BackupError) -> BackupOutcome {
+        var logger = logger
+        logger[metadataKey: "domain"] = "\(request.domain)"
         let started = Date()
         let clock = ContinuousClock.now
         let repository = BackupRepository(root: request.repository)
@@ -31,13 +37,11 @@ public enum BackupRun {
             try await LibvirtConnection.open(uri: request.connectURI)
         }
         do throws(BackupError) {
-            let outcome = try await run(
-                request, repository: repository, lock: lock, connection: connection, started: started, say: say)
+            var outcome = try await run(
+                request, repository: repository, lock: lock, connection: connection, started: started, logger: logger)
             await connection.close()
-            return BackupOutcome(
-                domain: outcome.domain, point: outcome.point, level: outcome.level, reason: outcome.reason,
-                parent: outcome.parent, checkpoint: outcome.checkpoint, disks: outcome.disks,
-                skipped: outcome.skipped, seconds: (ContinuousClock.now - clock).inSeconds)
+            outcome.seconds = (ContinuousClock.now - clock).inSeconds
+            return outcome
         } catch {
             await connection.close()
             throw error
@@ -46,87 +50,109 @@ public enum BackupRun {
 
     private static func run(
         _ request: BackupRequest, repository: BackupRepository, lock: borrowing DomainLock,
-        connection: LibvirtConnection, started: Date, say: @Sendable (String) -> Void
+        connection: LibvirtConnection, started: Date, logger: Logger
     ) async throws(BackupError) -> BackupOutcome {
         let domain = try await libvirtStep { () async throws(LibvirtError) in
             try await connection.domain(named: request.domain)
         }
-        let (uuid, domainXML, disks) = try await libvirtStep { () async throws(LibvirtError) in
-            (try await domain.uuid(), try await domain.xmlDescription(), try await domain.disks())
-        }
-        try await AbandonedJobs.end(domain, repository: repository, lock: lock, say: say)
-        // libvirt lets one job run per domain, and a second backup would wait 30 s for it before failing with a
-        // timeout: refuse at once, before anything changes. (A shut-off domain has no job, and no job info.)
-        if let job = try? await domain.jobInfo(), job.isActive {
-            throw BackupError(
-                .invalidRequest,
-                job.isBackupActive
-                    ? "\(request.domain) is being backed up already (by another repository or tool); wait for that backup to finish, or end a stale job with `virsh domjobabort \(request.domain)`"
-                    : "\(request.domain) is busy with another libvirt job (a migration, save or snapshot); wait for it to finish"
-            )
-        }
-        let selection = DiskSelection(disks: disks, only: request.disks, excluded: request.excluded)
-        for skipped in selection.skipped { say("skipping \(skipped.target): \(skipped.reason)") }
-        guard !selection.chosen.isEmpty else {
+        var prepared = try await PreparedBackup.read(domain, for: request, started: started)
+        try await AbandonedJobs.end(domain, repository: repository, lock: lock, logger: logger)
+        try await refuseIfBusy(domain)
+        for skipped in prepared.selection.skipped { logger.notice("skipping \(skipped.target): \(skipped.reason)") }
+        guard !prepared.selection.chosen.isEmpty else {
             throw BackupError(.invalidRequest, "\(request.domain) has no disk to back up (see the skipped disks above)")
         }
         let identity = try repositoryStep { () throws(RepositoryError) in try repository.identity() }
         let points = try repositoryStep { () throws(RepositoryError) in try repository.points(of: request.domain) }
-        var base = try await LevelChoice.choose(request.level, domain: domain, latest: points.last, say: say)
-        say("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
-
-        let wasShutOff = try await libvirtStep { () async throws(LibvirtError) in try await domain.state() } == .shutOff
-        if wasShutOff {
-            say("\(request.domain) is shut off: starting it paused for the backup")
-            try await libvirtStep { () async throws(LibvirtError) in try await domain.start(paused: true) }
-        }
+        let base = try await LevelChoice.choose(request.level, domain: domain, latest: points.last, logger: logger)
+        logger.notice("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
+        prepared.startedDomain = try await startIfShutOff(domain, logger: logger)
         await CheckpointPruning.prune(
-            domain, repository: identity, points: points, keep: points.last?.manifest.checkpoint, say: say)
+            domain, repository: identity, points: points, keep: points.last?.manifest.checkpoint, logger: logger)
+        return try await makePoint(
+            prepared, base: base, repository: repository, identity: identity, lock: lock, logger: logger)
+    }
 
+    /// libvirt lets one job run per domain, and a second backup would wait 30 s for it before failing with a
+    /// timeout: refuse at once, before anything changes. (A shut-off domain has no job, and no job info.)
+    private static func refuseIfBusy(_ domain: Domain) async throws(BackupError) {
+        guard let job = try? await domain.jobInfo(), job.isActive else { return }
+        let name = domain.name
+        throw BackupError(
+            .invalidRequest,
+            job.isBackupActive
+                ? "\(name) is being backed up already (by another repository or tool); wait for that backup to finish, or end a stale job with `virsh domjobabort \(name)`"
+                : "\(name) is busy with another libvirt job (a migration, save or snapshot); wait for it to finish"
+        )
+    }
+
+    /// Starts a shut-off domain paused, so that QEMU can export its disks; returns whether it did.
+    private static func startIfShutOff(_ domain: Domain, logger: Logger) async throws(BackupError)
+        -> Bool
+    {
+        let state = try await libvirtStep { () async throws(LibvirtError) in try await domain.state() }
+        guard state == .shutOff else { return false }
+        logger.notice("\(domain.name) is shut off: starting it paused for the backup")
+        try await libvirtStep { () async throws(LibvirtError) in try await domain.start(paused: true) }
+        return true
+    }
+
+    /// Copies the disks into a new point and commits it, falling back to a full backup under `auto` when the
+    /// base checkpoint turns out unusable. A failed run leaves no checkpoint that could become a base, and a
+    /// domain it started is shut off again.
+    private static func makePoint(
+        _ prepared: PreparedBackup, base: LevelChoice, repository: BackupRepository, identity: RepositoryIdentity,
+        lock: borrowing DomainLock, logger: Logger
+    ) async throws(BackupError) -> BackupOutcome {
+        var base = base
         var checkpointName: String?
-        do throws(BackupError) {
-            var point: BackupPoint
-            do throws(BackupError) {
-                point = try await makePoint()
-            } catch  where request.level == .auto && base.parent != nil && error.isUnusableCheckpoint {
-                // The disks' bitmap for the base is broken (QEMU was killed, say): the chain cannot continue.
-                base = LevelChoice(parent: nil, reason: "the base checkpoint cannot be used (\(error.message))")
-                say("full backup instead: \(base.reason)")
-                point = try await makePoint()
-            }
-            if wasShutOff { try? await domain.live().destroy() }
-            return BackupOutcome(
-                domain: request.domain, point: point.id, level: point.manifest.level.rawValue, reason: base.reason,
-                parent: point.manifest.parent, checkpoint: point.manifest.checkpoint,
-                disks: point.manifest.disks.map {
-                    BackupOutcome.Disk(
-                        target: $0.target, mode: $0.backingImage == nil ? "full" : "incremental",
-                        bytesRead: $0.bytesCopied)
-                },
-                skipped: selection.skipped, seconds: 0)
-        } catch {
-            // The new checkpoint must never become a base; deleting it loses nothing of what changed since the base.
-            let live = (try? await domain.live()) ?? domain
-            if let checkpointName, let checkpoint = try? await live.checkpoint(named: checkpointName) {
-                try? await checkpoint.delete()
-            }
-            if wasShutOff { try? await live.destroy() }
-            throw error
-        }
-
-        func makePoint() async throws(BackupError) -> BackupPoint {
+        func attempt() async throws(BackupError) -> BackupPoint {
             let base = base
             return try await pointStep {
-                try await repository.withNewPoint(of: request.domain, lock: lock, started: started) { pending in
+                try await repository.withNewPoint(of: prepared.request.domain, lock: lock, started: prepared.started) {
+                    pending in
                     let name = CheckpointName.forPoint(pending.id, of: identity)
                     checkpointName = name
                     return try await PullBackup.copy(
-                        request, domain: domain, disks: selection.chosen, skipped: selection.skipped.map(\.target),
-                        base: base, checkpoint: name, into: pending, uuid: uuid, domainXML: domainXML, started: started,
-                        startedDomain: wasShutOff)
+                        prepared, base: base, checkpoint: name, into: pending, logger: logger)
                 }
             }
         }
+        do throws(BackupError) {
+            var point: BackupPoint
+            do throws(BackupError) {
+                point = try await attempt()
+            } catch  where prepared.request.level == .auto && base.parent != nil && error.isUnusableCheckpoint {
+                // The disks' bitmap for the base is broken (QEMU was killed, say): the chain cannot continue.
+                base = LevelChoice(parent: nil, reason: "the base checkpoint cannot be used (\(error.message))")
+                logger.warning("full backup instead: \(base.reason)")
+                point = try await attempt()
+            }
+            logger.info("committed point \(point.id)")
+            if prepared.startedDomain { try? await prepared.domain.live().destroy() }
+            return outcome(of: point, reason: base.reason, skipped: prepared.selection.skipped)
+        } catch {
+            // The new checkpoint must never become a base; deleting it loses nothing of what changed since the base.
+            let live = (try? await prepared.domain.live()) ?? prepared.domain
+            if let checkpointName, let checkpoint = try? await live.checkpoint(named: checkpointName) {
+                try? await checkpoint.delete()
+            }
+            if prepared.startedDomain { try? await live.destroy() }
+            throw error
+        }
+    }
+
+    private static func outcome(of point: BackupPoint, reason: String, skipped: [BackupOutcome.Skipped])
+        -> BackupOutcome
+    {
+        BackupOutcome(
+            domain: point.manifest.domainName, point: point.id, level: point.manifest.level.rawValue, reason: reason,
+            parent: point.manifest.parent, checkpoint: point.manifest.checkpoint,
+            disks: point.manifest.disks.map {
+                BackupOutcome.Disk(
+                    target: $0.target, mode: $0.backingImage == nil ? "full" : "incremental", bytesRead: $0.bytesCopied)
+            },
+            skipped: skipped, seconds: 0)
     }
 
     // MARK: Error mapping

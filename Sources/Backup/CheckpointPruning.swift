@@ -1,4 +1,5 @@
 import Libvirt
+import Logging
 import Repository
 
 /// Removes the repository's checkpoints that can never be a base again, before a backup creates its own.
@@ -13,14 +14,14 @@ enum CheckpointPruning {
     /// notes: a stale checkpoint costs guest write speed, never correctness.
     static func prune(
         _ domain: Domain, repository: RepositoryIdentity, points: [BackupPoint], keep: String?,
-        say: @Sendable (String) -> Void
+        logger: Logger
     ) async {
         let named = Set(points.map(\.manifest.checkpoint))
         let names: [String]
         do {
             names = try await domain.checkpointNames()
         } catch {
-            say("cannot list the checkpoints of \(domain.name) to remove stale ones: \(error.message)")
+            logger.warning("cannot list the checkpoints of \(domain.name) to remove stale ones: \(error.message)")
             return
         }
         let stale = names.filter {
@@ -32,12 +33,12 @@ enum CheckpointPruning {
                 try await domain.checkpoint(named: name).delete()
                 removed.append(name)
             } catch {
-                say("cannot remove the stale checkpoint \(name): \(error.message)")
+                logger.warning("cannot remove the stale checkpoint \(name): \(error.message)")
             }
         }
         if !removed.isEmpty {
             let what = removed.count == 1 ? "checkpoint" : "\(removed.count) checkpoints"
-            say("removed \(what) no backup will start from again: \(removed.joined(separator: ", "))")
+            logger.notice("removed \(what) no backup will start from again: \(removed.joined(separator: ", "))")
         }
     }
 }

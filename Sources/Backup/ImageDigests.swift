@@ -1,15 +1,27 @@
+import Engine
+import Foundation
 import Repository
 
-/// The digests of several images at once, each read on the I/O thread pool (``ImageDigest/of(_:)``).
+/// The digests of several images at once, each read on the I/O thread pool (``ImageDigest/of(_:reading:)``).
 enum ImageDigests {
-    /// The ``ImageDigest`` of each file in `paths`, in the same order.
-    static func of(_ paths: [String]) async throws(BackupError) -> [String] {
+    /// The ``ImageDigest`` of each file in `images`, in the same order; with `progress`, each image is a part named
+    /// `name`, whose total is the file's size.
+    static func of(_ images: [(name: String, path: String)], progress: JobProgress? = nil) async throws(BackupError)
+        -> [String]
+    {
+        progress?.expect(parts: images.count)
         do {
             return try await withThrowingTaskGroup(of: (Int, String).self) { group in
-                for (index, path) in paths.enumerated() {
-                    group.addTask { (index, try await ImageDigest.of(path)) }
+                for (index, image) in images.enumerated() {
+                    group.addTask {
+                        let counters = progress?.start(image.name) ?? CopyProgress()
+                        defer { progress?.finish(counters) }
+                        counters.setTotal(fileSize(image.path))
+                        let digest = try await ImageDigest.of(image.path) { bytes in counters.addRead(UInt64(bytes)) }
+                        return (index, digest)
+                    }
                 }
-                var digests = [String](repeating: "", count: paths.count)
+                var digests = [String](repeating: "", count: images.count)
                 for try await (index, digest) in group { digests[index] = digest }
                 return digests
             }
@@ -20,5 +32,10 @@ enum ImageDigests {
         } catch {
             throw BackupError(.interrupted, "interrupted while reading images for their digests")
         }
+    }
+
+    private static func fileSize(_ path: String) -> UInt64 {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        return (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
     }
 }

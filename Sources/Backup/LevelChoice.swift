@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import Logging
 import Repository
 
 /// The base of a backup: the point and checkpoint it continues from (none for a full backup), and why.
@@ -11,7 +12,7 @@ struct LevelChoice: Sendable {
     /// a checkpoint libvirt lost (domain re-created, metadata gone) is redefined from the point's saved XML,
     /// which works while the disks still carry its bitmap.
     static func choose(
-        _ level: BackupLevel, domain: Domain, latest: BackupPoint?, say: @Sendable (String) -> Void
+        _ level: BackupLevel, domain: Domain, latest: BackupPoint?, logger: Logger
     ) async throws(BackupError) -> LevelChoice {
         if level == .full { return LevelChoice(parent: nil, reason: "--level full") }
         guard let latest else {
@@ -35,7 +36,7 @@ struct LevelChoice: Sendable {
                 throw LibvirtError(.noCheckpoint, "point \(latest.id) has no saved checkpoint XML")
             }
             _ = try await domain.createCheckpoint(xml: savedXML, redefine: true)
-            say("checkpoint \(checkpoint) was missing from libvirt; redefined it from point \(latest.id)")
+            logger.notice("checkpoint \(checkpoint) was missing from libvirt; redefined it from point \(latest.id)")
             return LevelChoice(
                 parent: latest, reason: "continuing from point \(latest.id) (checkpoint \(checkpoint), redefined)")
         } catch {

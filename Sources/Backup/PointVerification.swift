@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Repository
 
@@ -36,14 +37,15 @@ public enum PointVerification {
     }
 
     /// Checks point `id` (or `latest`) of `domain` in the repository at `root`, and the points it is based on.
-    /// Throws when the point or a parent is not in the repository; damaged images are in the report.
-    public static func verify(repository root: String, domain: String, at id: String) async throws(BackupError)
-        -> Report
-    {
+    /// Throws when the point or a parent is not in the repository; damaged images are in the report. `progress`,
+    /// when given, counts the bytes read, one part per image (named `<point> <target>`).
+    public static func verify(
+        repository root: String, domain: String, at id: String, progress: JobProgress? = nil
+    ) async throws(BackupError) -> Report {
         let repository = BackupRepository(root: root)
         let chain = try chainOfPoints(repository, domain: domain, at: id)
         var images: [ImageCheck] = []
-        var toRead: [(index: Int, path: String)] = []
+        var toRead: [(index: Int, name: String, path: String)] = []
         for point in chain {
             for disk in point.manifest.disks {
                 let path = point.folder + "/" + disk.image
@@ -55,12 +57,12 @@ public enum PointVerification {
                 } else if disk.imageDigest == nil {
                     check.status = .unrecorded
                 } else {
-                    toRead.append((images.count, path))
+                    toRead.append((images.count, "\(point.id) \(disk.target)", path))
                 }
                 images.append(check)
             }
         }
-        let digests = try await ImageDigests.of(toRead.map(\.path))
+        let digests = try await ImageDigests.of(toRead.map { (name: $0.name, path: $0.path) }, progress: progress)
         for (entry, digest) in zip(toRead, digests) {
             images[entry.index].actual = digest
             if digest != images[entry.index].recorded { images[entry.index].status = .mismatch }

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Libvirt
+import Logging
 import Repository
 
 #if canImport(Glibc)
@@ -10,86 +11,135 @@ import Repository
 /// One pull-mode backup job: begin it, copy every disk from QEMU's NBD export into the pending point,
 /// and end it, whatever happens.
 enum PullBackup {
+    /// Begins the job exporting `prepared`'s chosen disks (incremental from `base`, creating `checkpoint`), copies
+    /// them into `pending`, ends the job, and returns the point's manifest.
     static func copy(
-        _ request: BackupRequest, domain: Domain, disks: [DomainDisk], skipped: [String], base: LevelChoice,
-        checkpoint: String, into pending: PendingPoint, uuid: String, domainXML: String, started: Date,
-        startedDomain: Bool
+        _ prepared: PreparedBackup, base: LevelChoice, checkpoint: String, into pending: PendingPoint,
+        logger: Logger
     ) async throws -> BackupManifest {
         let socketFolder = try privateFolder()
         defer { try? FileManager.default.removeItem(atPath: socketFolder) }
         let socket = socketFolder + "/nbd.sock"
-        let scratch = request.scratchDirectory ?? socketFolder
-        let parentDisks = Set(base.parent?.manifest.disks.map(\.target) ?? [])
-        let entries = disks.map { disk in
-            BackupXML.DiskEntry(
-                target: disk.target, full: !parentDisks.contains(disk.target),
-                scratchFile: scratch + "/\(disk.target).\(pending.id).scratch.qcow2")
-        }
-        let backupXML = BackupXML.backup(
-            incrementalFrom: base.parent?.manifest.checkpoint, socket: socket, disks: entries, skipped: skipped)
-        let checkpointXML = BackupXML.checkpoint(name: checkpoint, disks: entries.map(\.target), skipped: skipped)
+        let entries = diskEntries(
+            prepared, base: base, scratch: prepared.request.scratchDirectory ?? socketFolder, pointID: pending.id)
         // Recorded before the job is begun, so that a kill at any instant after leaves a record the next run uses.
-        try pending.recordJob(JobRecord(exportSocket: socket, checkpoint: checkpoint, startedDomain: startedDomain))
+        try pending.recordJob(
+            JobRecord(exportSocket: socket, checkpoint: checkpoint, startedDomain: prepared.startedDomain))
+        let domain = prepared.domain
         var jobEnded = false
         do {
-            try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-                try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)
-            }
-            try pending.write(domainXML, to: "domain.xml")
-            let savedCheckpoint = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-                try await domain.checkpoint(named: checkpoint).xmlDescription()
-            }
-            try pending.write(savedCheckpoint, to: "checkpoint.xml")
-            let copied = try await withThrowingTaskGroup(of: BackupManifest.Disk.self) { group in
-                for entry in entries {
-                    group.addTask {
-                        try await copyDisk(
-                            entry, socket: socket, parent: entry.full ? nil : base.parent, into: pending,
-                            connections: request.connections)
-                    }
-                }
-                var disks: [BackupManifest.Disk] = []
-                for try await disk in group { disks.append(disk) }
-                return disks.sorted { $0.target < $1.target }
-            }
+            try await begin(
+                prepared, entries: entries, base: base, checkpoint: checkpoint, socket: socket, into: pending)
+            logger.info(
+                "began the backup job: \(entries.map(\.target).joined(separator: ", ")) exported on \(socket), creating checkpoint \(checkpoint)"
+            )
+            let copied = try await copyDisks(
+                entries, socket: socket, base: base, into: pending, request: prepared.request)
             try await BackupRun.libvirtStep { () async throws(LibvirtError) in
                 try await domain.endBackupJob(exporting: socket)
             }
             jobEnded = true
             pending.clearJobRecord()
+            for disk in copied {
+                logger.info("copied \(disk.target): \(disk.bytesCopied) bytes read into \(disk.image)")
+            }
+            logger.info("ended the backup job")
             // After the job: digests need the images only, and a shorter job keeps the scratch files small.
-            var digested = copied
-            let digests = try await ImageDigests.of(copied.map { pending.folder + "/" + $0.image })
-            for index in digested.indices { digested[index].imageDigest = digests[index] }
+            let digests = try await ImageDigests.of(
+                copied.map { (name: $0.target, path: pending.folder + "/" + $0.image) })
+            var disks = copied
+            for index in disks.indices { disks[index].imageDigest = digests[index] }
+            logger.debug(
+                "image digests: \(disks.map { "\($0.image) \($0.imageDigest ?? "")" }.joined(separator: ", "))")
             return BackupManifest(
-                domainName: domain.name, domainUUID: uuid, level: base.parent == nil ? .full : .incremental,
-                checkpoint: checkpoint, parent: base.parent?.id, started: started, finished: Date(), disks: digested)
+                domainName: domain.name, domainUUID: prepared.uuid, level: base.parent == nil ? .full : .incremental,
+                checkpoint: checkpoint, parent: base.parent?.id, started: prepared.started, finished: Date(),
+                disks: disks)
         } catch {
             // Our job ends on every path (libvirt removes its scratch files; a job that failed to begin is not
             // there). If it cannot be ended, the record stays for the next run.
             if !jobEnded, (try? await domain.endBackupJob(exporting: socket)) != nil { pending.clearJobRecord() }
-            if Task.isCancelled || (error as? CopyError)?.code == .interrupted {
-                throw BackupError(.interrupted, "interrupted; no point was made, and the backup job was ended")
-            }
-            if let error = error as? CopyError {
-                throw BackupError(.copy, error.message, cause: error)
-            }
-            throw error
+            throw failure(error)
         }
     }
 
+    /// How each chosen disk takes part: in full when the base point has no image of it (a disk added since).
+    static func diskEntries(_ prepared: PreparedBackup, base: LevelChoice, scratch: String, pointID: String)
+        -> [BackupXML.DiskEntry]
+    {
+        let parentDisks = Set(base.parent?.manifest.disks.map(\.target) ?? [])
+        return prepared.selection.chosen.map { disk in
+            BackupXML.DiskEntry(
+                target: disk.target, full: !parentDisks.contains(disk.target),
+                scratchFile: scratch + "/\(disk.target).\(pointID).scratch.qcow2")
+        }
+    }
+
+    /// Begins the pull-mode job and saves, beside the images, the domain's XML and the new checkpoint's.
+    private static func begin(
+        _ prepared: PreparedBackup, entries: [BackupXML.DiskEntry], base: LevelChoice, checkpoint: String,
+        socket: String, into pending: PendingPoint
+    ) async throws {
+        let skipped = prepared.selection.skipped.map(\.target)
+        let backupXML = BackupXML.backup(
+            incrementalFrom: base.parent?.manifest.checkpoint, socket: socket, disks: entries, skipped: skipped)
+        let checkpointXML = BackupXML.checkpoint(name: checkpoint, disks: entries.map(\.target), skipped: skipped)
+        let domain = prepared.domain
+        try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)
+        }
+        try pending.write(prepared.domainXML, to: "domain.xml")
+        let savedCheckpoint = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            try await domain.checkpoint(named: checkpoint).xmlDescription()
+        }
+        try pending.write(savedCheckpoint, to: "checkpoint.xml")
+    }
+
+    /// Copies every disk of the export at once, each a part of the request's progress; the manifest's disks, sorted
+    /// by target.
+    private static func copyDisks(
+        _ entries: [BackupXML.DiskEntry], socket: String, base: LevelChoice, into pending: PendingPoint,
+        request: BackupRequest
+    ) async throws -> [BackupManifest.Disk] {
+        let (connections, progress) = (request.connections, request.progress)
+        progress?.expect(parts: entries.count)
+        return try await withThrowingTaskGroup(of: BackupManifest.Disk.self) { group in
+            for entry in entries {
+                group.addTask {
+                    let counters = progress?.start(entry.target) ?? CopyProgress()
+                    defer { progress?.finish(counters) }
+                    return try await copyDisk(
+                        entry, socket: socket, parent: entry.full ? nil : base.parent, into: pending,
+                        connections: connections, progress: counters, measureTotal: progress != nil)
+                }
+            }
+            var disks: [BackupManifest.Disk] = []
+            for try await disk in group { disks.append(disk) }
+            return disks.sorted { $0.target < $1.target }
+        }
+    }
+
+    /// The error a failed job reports: an interruption as such, whatever failed first because of it.
+    private static func failure(_ error: any Error) -> any Error {
+        if Task.isCancelled || (error as? CopyError)?.code == .interrupted {
+            return BackupError(.interrupted, "interrupted; no point was made, and the backup job was ended")
+        }
+        if let error = error as? CopyError { return BackupError(.copy, error.message, cause: error) }
+        return error
+    }
+
     /// Copies one disk from the export into `<point>/<target>.qcow2`: an overlay over the parent point's
-    /// image for an incremental, a standalone image otherwise.
+    /// image for an incremental, a standalone image otherwise. With `measureTotal` the export is mapped first, for
+    /// `progress`'s total.
     static func copyDisk(
         _ entry: BackupXML.DiskEntry, socket: String, parent: BackupPoint?, into pending: PendingPoint,
-        connections: Int
+        connections: Int, progress: CopyProgress, measureTotal: Bool
     ) async throws(CopyError) -> BackupManifest.Disk {
         let target = entry.target
         let uri = "nbd+unix:///\(target)?socket=\(socket)"
         let parentImage = parent?.imagePath(for: target)
         let bitmap = parentImage == nil ? nil : "backup-\(target)"
         let image = pending.imagePath(for: target)
-        let progress = CopyProgress()
         let (size, backing) = try await NBDBlockSource.withSource(uri: uri, bitmap: bitmap, connections: connections) {
             source throws(CopyError) in
             var backing: QCOW2FileTarget.Backing?
@@ -98,7 +148,8 @@ enum PullBackup {
             }
             let pipeline = CopyPipeline(
                 requestSize: CopyRequest.defaultRequestSize,
-                requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount)
+                requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount,
+                measureTotal: measureTotal)
             try await QCOW2FileTarget.withNewImage(at: image, size: source.size, backing: backing, replacing: false) {
                 file throws(CopyError) in
                 try await pipeline.run(

@@ -4,15 +4,16 @@ import Foundation
 public enum ImageRestore {
     /// Reads the chain whose top is `image` and writes what it describes to `target`: a sparse raw file or a
     /// standalone qcow2 image (no backing file). Data is copied, zeros stay holes. Durable on return;
-    /// on failure nothing is left at `target` (an existing file there is replaced only with `overwrite`).
+    /// on failure nothing is left at `target` (an existing file there is replaced only with `overwrite`). With
+    /// `measureTotal`, the chain is mapped first so that `progress.bytesToCopy` is known early.
     public static func run(
         image: String, to target: String, format: TargetFormat, overwrite: Bool = false,
-        progress: CopyProgress = CopyProgress()
+        progress: CopyProgress = CopyProgress(), measureTotal: Bool = false
     ) async throws(CopyError) -> CopySummary {
         let started = ContinuousClock.now
         let source = try await QCOW2ChainSource.open(path: image)
         let pipeline = CopyPipeline(
-            requestSize: CopyRequest.defaultRequestSize, requestsInFlight: 16)
+            requestSize: CopyRequest.defaultRequestSize, requestsInFlight: 16, measureTotal: measureTotal)
         switch format {
         case .raw:
             try await RawFileTarget.withNewFile(at: target, size: source.size, replacing: overwrite) {

@@ -120,10 +120,4 @@ public final class LibvirtConnection: Sendable {
     public func domainNames() async throws(LibvirtError) -> [String] {
         try await perform { (conn) throws(LibvirtError) in try Virt.listDomainNames(conn) }
     }
-
-    /// The version of the libvirt library, as `major * 1_000_000 + minor * 1_000 + release`.
-    /// The corresponding C function is `virConnectGetLibVersion`.
-    public func libvirtVersion() async throws(LibvirtError) -> UInt64 {
-        try await perform { (conn) throws(LibvirtError) in try Virt.libvirtVersion(conn) }
-    }
 }

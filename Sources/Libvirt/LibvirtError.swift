@@ -6,7 +6,7 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is. A struct rather than an enum so that codes can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: Hashable, Sendable {
-            case connect, noDomain, noCheckpoint, noBackupJob, operationInvalid, operationFailed
+            case connect, noDomain, noCheckpoint, inconsistentCheckpoint, noBackupJob, operationInvalid, operationFailed
             case operationUnsupported, invalidArgument, xml, closed, other
         }
         private let kind: Kind
@@ -16,9 +16,11 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
         public static let connect = Code(.connect)
         /// No domain matches the name or UUID (`VIR_ERR_NO_DOMAIN`).
         public static let noDomain = Code(.noDomain)
-        /// No checkpoint matches the name (`VIR_ERR_NO_DOMAIN_CHECKPOINT`), or a checkpoint cannot be
-        /// used as an incremental base (`VIR_ERR_CHECKPOINT_INCONSISTENT`).
+        /// No checkpoint matches the name (`VIR_ERR_NO_DOMAIN_CHECKPOINT`).
         public static let noCheckpoint = Code(.noCheckpoint)
+        /// The checkpoint exists but cannot be used as an incremental base: a disk's bitmap for it is missing
+        /// or broken, after QEMU was killed say (`VIR_ERR_CHECKPOINT_INCONSISTENT`).
+        public static let inconsistentCheckpoint = Code(.inconsistentCheckpoint)
         /// The domain has no backup job (`VIR_ERR_NO_DOMAIN_BACKUP`).
         public static let noBackupJob = Code(.noBackupJob)
         /// The operation does not apply in the domain's current state, e.g. starting a running domain
@@ -44,6 +46,7 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
             case .connect: "connect"
             case .noDomain: "no domain"
             case .noCheckpoint: "no checkpoint"
+            case .inconsistentCheckpoint: "inconsistent checkpoint"
             case .noBackupJob: "no backup job"
             case .operationInvalid: "operation invalid"
             case .operationFailed: "operation failed"
@@ -52,22 +55,6 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
             case .xml: "xml"
             case .closed: "closed"
             case .other: "other"
-            }
-        }
-
-        /// The code for a libvirt `virErrorNumber`.
-        init(libvirtCode: Int32) {
-            switch libvirtCode {
-            case 5, 39: self = .connect  // VIR_ERR_NO_CONNECT, VIR_ERR_RPC
-            case 42: self = .noDomain  // VIR_ERR_NO_DOMAIN
-            case 103, 109: self = .noCheckpoint  // VIR_ERR_NO_DOMAIN_CHECKPOINT, VIR_ERR_CHECKPOINT_INCONSISTENT
-            case 104: self = .noBackupJob  // VIR_ERR_NO_DOMAIN_BACKUP
-            case 55: self = .operationInvalid  // VIR_ERR_OPERATION_INVALID
-            case 1, 9, 38: self = .operationFailed  // VIR_ERR_INTERNAL_ERROR, VIR_ERR_OPERATION_FAILED, SYSTEM_ERROR
-            case 3, 67, 84: self = .operationUnsupported  // NO_SUPPORT, CONFIG_UNSUPPORTED, OPERATION_UNSUPPORTED
-            case 8: self = .invalidArgument  // VIR_ERR_INVALID_ARG
-            case 27, 35: self = .xml  // VIR_ERR_XML_ERROR, VIR_ERR_XML_DETAIL
-            default: self = .other
             }
         }
     }

@@ -33,7 +33,24 @@ enum Virt {
         let number = error.pointee.code
         let message = error.pointee.message.map { String(cString: $0) } ?? "unknown libvirt error"
         return LibvirtError(
-            code ?? LibvirtError.Code(libvirtCode: number), "\(context()): \(message)", libvirtCode: number)
+            code ?? self.code(forError: number), "\(context()): \(message)", libvirtCode: number)
+    }
+
+    /// The code for libvirt's error number (`virErrorNumber`): the one place that maps libvirt's numbers.
+    static func code(forError number: Int32) -> LibvirtError.Code {
+        switch virErrorNumber(UInt32(bitPattern: number)) {
+        case VIR_ERR_NO_CONNECT, VIR_ERR_RPC: .connect
+        case VIR_ERR_NO_DOMAIN: .noDomain
+        case VIR_ERR_NO_DOMAIN_CHECKPOINT: .noCheckpoint
+        case VIR_ERR_CHECKPOINT_INCONSISTENT: .inconsistentCheckpoint
+        case VIR_ERR_NO_DOMAIN_BACKUP: .noBackupJob
+        case VIR_ERR_OPERATION_INVALID: .operationInvalid
+        case VIR_ERR_INTERNAL_ERROR, VIR_ERR_OPERATION_FAILED, VIR_ERR_SYSTEM_ERROR: .operationFailed
+        case VIR_ERR_NO_SUPPORT, VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_OPERATION_UNSUPPORTED: .operationUnsupported
+        case VIR_ERR_INVALID_ARG: .invalidArgument
+        case VIR_ERR_XML_ERROR, VIR_ERR_XML_DETAIL: .xml
+        default: .other
+        }
     }
 
     /// Takes ownership of a string libvirt allocated with malloc.
@@ -83,12 +100,6 @@ enum Virt {
     static func uri(_ conn: ConnectionPointer) throws(LibvirtError) -> String {
         guard let uri = virConnectGetURI(conn.raw) else { throw lastError("cannot read the connection URI") }
         return take(uri)
-    }
-
-    static func libvirtVersion(_ conn: ConnectionPointer) throws(LibvirtError) -> UInt64 {
-        var version: UInt = 0
-        if virConnectGetLibVersion(conn.raw, &version) != 0 { throw lastError("cannot read libvirt's version") }
-        return UInt64(version)
     }
 
     // MARK: Domains

@@ -4,8 +4,8 @@ import Synchronization
 /// One connection to an NBD export, driven by its own thread.
 ///
 /// Reads and block status queries are asynchronous and may be issued concurrently from many tasks; libnbd
-/// pipelines them on the connection. Close the connection with ``close()`` (or use
-/// ``withConnection(uri:metaContexts:_:)``); dropping the last reference also closes it, without waiting.
+/// pipelines them on the connection. Close the connection with ``close()``; dropping the last reference also
+/// closes it, without waiting.
 public final class NBDConnection: Sendable {
     /// What the server told about the export.
     public let info: ExportInfo
@@ -28,22 +28,6 @@ public final class NBDConnection: Sendable {
     public static func connect(uri: String, metaContexts: [String] = []) async throws(NBDError) -> NBDConnection {
         let (loop, info) = try await HandleLoop.connect(uri: uri, metaContexts: metaContexts)
         return NBDConnection(info: info, loop: loop)
-    }
-
-    /// Connects, runs `body`, and closes the connection however `body` ends.
-    public static func withConnection<Result>(
-        uri: String, metaContexts: [String] = [],
-        _ body: (NBDConnection) async throws -> Result
-    ) async throws -> Result {
-        let connection = try await connect(uri: uri, metaContexts: metaContexts)
-        do {
-            let result = try await body(connection)
-            await connection.close()
-            return result
-        } catch {
-            await connection.close()
-            throw error
-        }
     }
 
     deinit {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Backup
+import Engine
 import Foundation
-import Synchronization
 
 /// `pullback backup`: one consistent, point-in-time backup of a domain's disks into a repository.
 struct BackupCommand: AsyncParsableCommand {
@@ -13,8 +13,7 @@ struct BackupCommand: AsyncParsableCommand {
     @Argument(help: "The libvirt domain's name.")
     var domain: String
 
-    @Option(help: "The repository folder.")
-    var repo: String
+    @OptionGroup var repository: RepositoryOption
 
     @Option(help: "auto (default): incremental when the chain can continue, else full; full; or incremental.")
     var level: BackupLevel = .auto
@@ -25,35 +24,39 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(name: .customLong("exclude"), help: "Leave this disk target out (repeatable).")
     var excluded: [String] = []
 
-    @Option(help: "libvirt URI (default: LIBVIRT_DEFAULT_URI, else qemu:///system).")
-    var connect: String?
+    @OptionGroup var libvirt: LibvirtOption
 
     @Option(help: "Folder for QEMU's scratch images during the backup.")
     var scratchDir: String?
 
-    @Option(help: "NBD connections per disk when the export allows several (1-16).")
-    var connections = 4
+    @OptionGroup var connections: ConnectionsOption
 
     @Flag(help: "Print a JSON summary on stdout when done.")
     var json = false
 
-    func validate() throws {
-        guard (1...16).contains(connections) else { throw ValidationError("--connections must be from 1 to 16") }
-    }
+    @OptionGroup var logging: LoggingOptions
+
+    @OptionGroup var progress: ProgressOption
 
     func run() async throws {
+        let (counters, showing) = (JobProgress(), progress.isShown)
         let request = BackupRequest(
-            domain: domain, repository: repo, level: level, disks: disks, excluded: excluded, connectURI: connect,
-            scratchDirectory: scratchDir, connections: connections)
-        // Notes (skipped disks, why this level) go to stderr: at once on a terminal, else after a success,
-        // so that a failed run's stderr is its one error line. stdout carries only the summary.
-        let notes = NoteBuffer(immediate: Terminal.isTerminal(.standardError))
+            domain: domain, repository: repository.path, level: level, disks: disks, excluded: excluded,
+            connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count,
+            progress: showing ? counters : nil)
+        // Notes go to stderr (see StderrLog); stdout carries only the summary.
+        let log = StderrLog(logging)
+        let logger = log.logger(label: "pullback.backup")
         let outcome = try await Interruptible.run { () async throws(BackupError) -> BackupOutcome in
-            try await BackupRun.run(request) { note in notes.add(note) }
+            try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
+                try await BackupRun.run(request, logger: logger)
+            }
         } describe: {
             $0.message
+        } report: {
+            log.fail($0)
         }
-        notes.flush()
+        log.flush()
         if json {
             print(try JSONOutput.line(outcome))
         } else {
@@ -66,22 +69,3 @@ struct BackupCommand: AsyncParsableCommand {
 }
 
 extension BackupLevel: ExpressibleByArgument {}
-
-/// Notes for stderr, written at once or kept until ``flush()``.
-final class NoteBuffer: Sendable {
-    private let immediate: Bool
-    private let kept = Mutex<[String]>([])
-
-    init(immediate: Bool) { self.immediate = immediate }
-
-    func add(_ note: String) {
-        if immediate { Terminal.writeError(note + "\n") } else { kept.withLock { $0.append(note) } }
-    }
-
-    func flush() {
-        for note in kept.withLock({ notes in
-            defer { notes = [] }
-            return notes
-        }) { Terminal.writeError(note + "\n") }
-    }
-}

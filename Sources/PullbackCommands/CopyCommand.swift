@@ -31,14 +31,12 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(help: "With --format qcow2 and --bitmap: the previous point's image, which the new overlay is backed by.")
     var backing: String?
 
-    @Option(help: "Connections to open when the server allows several (1-16).")
-    var connections = 4
+    @OptionGroup var connections: ConnectionsOption
 
     @Flag(help: "Replace an existing TARGET with a full copy.")
     var overwrite = false
 
-    @Flag(inversion: .prefixedNo, help: "Show a progress bar (default: when stderr is a terminal).")
-    var progress: Bool?
+    @OptionGroup var progress: ProgressOption
 
     @Flag(help: "Print a JSON summary on stdout when done.")
     var json = false
@@ -50,7 +48,6 @@ struct CopyCommand: AsyncParsableCommand {
     var requestsPerConnection = CopyRequest.defaultRequestsPerConnection
 
     func validate() throws {
-        guard (1...16).contains(connections) else { throw ValidationError("--connections must be from 1 to 16") }
         guard (1...64).contains(requestsPerConnection) else {
             throw ValidationError("--requests-per-connection must be from 1 to 64")
         }
@@ -63,9 +60,9 @@ struct CopyCommand: AsyncParsableCommand {
     func run() async throws {
         let request = CopyRequest(
             sourceURI: source, targetPath: target, format: format, backingPath: backing, bitmap: bitmap,
-            connections: connections, overwrite: overwrite,
+            connections: connections.count, overwrite: overwrite,
             requestSize: requestSize, requestsPerConnection: requestsPerConnection)
-        let showProgress = progress ?? Terminal.isTerminal(.standardError)
+        let showProgress = progress.isShown
         let counters = CopyProgress()
         let summary = try await Interruptible.run { () throws(CopyError) in
             try await ProgressBar.while(showing: showProgress, counters) { () throws(CopyError) in

@@ -10,7 +10,7 @@ import Synchronization
 enum Interruptible {
     static func run<Result: Sendable, Failure: Error>(
         _ work: @escaping @Sendable () async throws(Failure) -> Result,
-        describe: (Failure) -> String
+        describe: (Failure) -> String, report: (String) -> Void = { Terminal.printError($0) }
     ) async throws -> Result {
         let task = Task { () async throws -> Result in try await work() }
         let received = SignalLatch()
@@ -30,7 +30,7 @@ enum Interruptible {
         do {
             return try await task.value
         } catch {
-            Terminal.printError((error as? Failure).map(describe) ?? "\(error)")
+            report((error as? Failure).map(describe) ?? "\(error)")
             if let signal = received.value { throw ExitCode(128 + signal) }
             throw ExitCode.failure
         }

@@ -7,8 +7,7 @@ struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List the backup points in a repository.")
 
-    @Option(help: "The repository folder.")
-    var repo: String
+    @OptionGroup var repository: RepositoryOption
 
     @Argument(help: "Only this domain's points.")
     var domain: String?
@@ -27,11 +26,11 @@ struct ListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let repository = BackupRepository(root: repo)
+        let backups = BackupRepository(root: repository.path)
         var rows: [Row] = []
         do {
-            for name in domain.map({ [$0] }) ?? repository.domains() {
-                for point in try repository.points(of: name) {
+            for name in domain.map({ [$0] }) ?? backups.domains() {
+                for point in try backups.points(of: name) {
                     rows.append(
                         Row(
                             domain: name, id: point.id, level: point.manifest.level.rawValue,

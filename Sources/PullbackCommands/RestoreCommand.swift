@@ -24,45 +24,41 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: "Define a new domain NAME from the point's saved XML, using the restored disks.")
     var define: String?
 
-    @Option(help: "libvirt URI for --define (default: LIBVIRT_DEFAULT_URI, else qemu:///system).")
-    var connect: String?
+    @OptionGroup var libvirt: LibvirtOption
+
+    @OptionGroup var progress: ProgressOption
 
     func run() async throws {
-        let (repo, domain, at) = (selection.repo, selection.domain, selection.at)
-        let repository = BackupRepository(root: repo)
+        let (repo, domain, at) = (selection.repository.path, selection.domain, selection.at)
         let point: BackupPoint
         do {
-            point = try repository.point(at, of: domain)
+            point = try BackupRepository(root: repo).point(at, of: domain)
         } catch {
             Terminal.printError(error.message)
             throw ExitCode.failure
         }
-        let chosen = disks.isEmpty ? point.manifest.disks.map(\.target) : disks
-        for target in chosen where point.imagePath(for: target) == nil {
-            Terminal.printError(
-                "point \(point.id) of \(domain) has no disk \(target); it has \(point.manifest.disks.map(\.target).joined(separator: ", "))"
-            )
-            throw ExitCode.failure
-        }
-        try? FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
-        var images: [String: String] = [:]
-        for target in chosen {
-            let image = point.imagePath(for: target)!
-            let output = to + "/" + target + "." + format.rawValue
-            let summary = try await Interruptible.run { () async throws(CopyError) -> CopySummary in
-                try await ImageRestore.run(image: image, to: output, format: format)
-            } describe: {
-                $0.message
+        let (targets, folder, format, showing) = (disks, to, format, progress.isShown)
+        let restored = try await Interruptible.run { () async throws(BackupError) -> [PointRestore.Restored] in
+            let counters = JobProgress()
+            return try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
+                try await PointRestore.run(
+                    point, disks: targets, to: folder, format: format, progress: showing ? counters : nil)
             }
-            print("\(target): point \(point.id) restored to \(output) (\(ByteCount(summary.bytesWritten)) of data)")
-            images[target] = URL(fileURLWithPath: output).standardizedFileURL.path
+        } describe: {
+            $0.message
+        }
+        var images: [String: String] = [:]
+        for disk in restored {
+            print(
+                "\(disk.target): point \(point.id) restored to \(disk.path) (\(ByteCount(disk.bytesWritten)) of data)")
+            images[disk.target] = URL(fileURLWithPath: disk.path).standardizedFileURL.path
         }
         if let define {
             let saved = (try? String(contentsOfFile: point.folder + "/domain.xml", encoding: .utf8)) ?? ""
             let restored = images
             let name = try await Interruptible.run { () async throws(BackupError) -> String in
                 try await RestoredDomain.define(
-                    from: saved, name: define, images: restored, format: format.rawValue, connectURI: connect)
+                    from: saved, name: define, images: restored, format: format.rawValue, connectURI: libvirt.uri)
             } describe: {
                 $0.message
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Backup
+import Engine
 import Foundation
 
 /// `pullback verify`: a point's images, and those it is based on, against the digests recorded at commit.
@@ -13,10 +14,17 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
+    @OptionGroup var progress: ProgressOption
+
     func run() async throws {
-        let (repo, domain, at) = (selection.repo, selection.domain, selection.at)
+        let (repo, domain, at) = (selection.repository.path, selection.domain, selection.at)
+        let showing = progress.isShown
         let report = try await Interruptible.run { () async throws(BackupError) -> PointVerification.Report in
-            try await PointVerification.verify(repository: repo, domain: domain, at: at)
+            let counters = JobProgress()
+            return try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
+                try await PointVerification.verify(
+                    repository: repo, domain: domain, at: at, progress: showing ? counters : nil)
+            }
         } describe: {
             $0.message
         }

@@ -12,13 +12,16 @@ public enum ImageDigest {
 
     /// Reads `path` on NIO's I/O thread pool, off Swift's cooperative pool, and returns its digest. Cancelling the
     /// task stops the read (with ``RepositoryError/Code/cancelled``), which a pool thread would not notice itself.
-    public static func of(_ path: String) async throws(RepositoryError) -> String {
+    /// `reading` is told the size of each chunk read, for a progress bar.
+    public static func of(
+        _ path: String, reading: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws(RepositoryError) -> String {
         let cancelled = CancellationFlag()
         let outcome = await withTaskCancellationHandler { () async -> Result<String, RepositoryError> in
             do throws(RepositoryError) {
                 return .success(
                     try await BlockingWork.run { () throws(RepositoryError) -> String in
-                        try ofFile(path, isCancelled: { cancelled.isSet })
+                        try ofFile(path, isCancelled: { cancelled.isSet }, reading: reading)
                     })
             } catch {
                 return .failure(error)
@@ -33,7 +36,7 @@ public enum ImageDigest {
     /// Swift's cooperative pool. `isCancelled` is asked between reads (an image can take minutes); when it says
     /// yes, the read stops with ``RepositoryError/Code/cancelled``.
     public static func ofFile(
-        _ path: String, isCancelled: () -> Bool = { false }
+        _ path: String, isCancelled: () -> Bool = { false }, reading: (Int) -> Void = { _ in }
     ) throws(RepositoryError) -> String {
         let file: FileDescriptor
         do throws(Errno) { file = try FileDescriptor.open(path: path, .readOnly) } catch {
@@ -56,6 +59,7 @@ public enum ImageDigest {
             if count == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
             offset += UInt64(count)
+            reading(count)
         }
         file.advise(.dontNeed)
         return prefix + hasher.finalize().map { String(format: "%02x", $0) }.joined()

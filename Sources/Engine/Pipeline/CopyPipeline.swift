@@ -30,73 +30,75 @@ public struct CopyPipeline: Sendable {
         let pool = BufferPool(count: max(1, requestsInFlight), bufferSize: requestSize)
         do {
             if measureTotal {
-                var total: UInt64 = 0
-                for window in windows(of: source.size) {
-                    let extents = try await source.extents(in: window)
-                    total +=
-                        ExtentPlan(extents: extents, mode: mode, requestSize: requestSize, granularity: unit)
-                        .copyBytes
-                }
-                progress.setTotal(total)
+                progress.setTotal(
+                    try await bytesToCopy(in: source, mode: mode, requestSize: requestSize, granularity: unit))
             }
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                // Requests still running per window, so the target learns when a window is complete.
-                var running: [Int] = []
-                var inFlight = 0
-                var settledWindows = 0
-                var windowEnds: [UInt64] = []
-                // The last extent of the window before, to count an extent that crosses a boundary once.
-                var previous: PlannedOperation?
-                func settle(through planned: Int) async throws {
-                    while settledWindows < planned && running[settledWindows] == 0 {
-                        try await target.settled(below: windowEnds[settledWindows])
-                        settledWindows += 1
-                    }
-                }
-                for (index, window) in windows(of: source.size).enumerated() {
-                    let plan = ExtentPlan(
-                        extents: try await source.extents(in: window), mode: mode, requestSize: requestSize,
-                        granularity: target.granularity)
-                    progress.addExtents(plan.extentCount - (plan.continues(previous) ? 1 : 0))
-                    previous = plan.lastExtent
-                    if mode == .full { progress.addZero(UInt64(window.count) - plan.copyBytes) }
-                    running.append(0)
-                    windowEnds.append(window.upperBound)
-                    for operation in plan.operations {
-                        try Task.checkCancellation()
-                        if inFlight == pool.count, let done = try await group.next() {
-                            running[done] -= 1
-                            inFlight -= 1
-                            try await settle(through: index)
-                        }
-                        group.addTask {
-                            try await Self.perform(
-                                operation, source: source, target: target, pool: pool, progress: progress)
-                            return index
-                        }
-                        running[index] += 1
-                        inFlight += 1
-                    }
-                    // Windows before this one finish before the next is planned, so the target never holds
-                    // more than two windows' worth of state (a sparse disk may never fill the pipeline).
-                    while settledWindows < index, let done = try await group.next() {
-                        running[done] -= 1
-                        inFlight -= 1
-                        try await settle(through: index)
-                    }
-                    try await settle(through: index + 1)
-                }
-                while let done = try await group.next() {
-                    running[done] -= 1
-                    try await settle(through: running.count)
-                }
-                try await settle(through: running.count)
-            }
+            try await copyWindows(
+                from: source, to: target, mode: mode, requestSize: requestSize, pool: pool, progress: progress)
         } catch {
             // Once cancelled, whatever failed first (a dropped connection, a refused write) is a consequence.
             if Task.isCancelled || error is CancellationError { throw CopyError(.interrupted, "interrupted") }
             if let error = error as? CopyError { throw error }
             throw CopyError(.source, "copy failed: \(error)")
+        }
+    }
+
+    /// Maps the whole source first, for a progress total.
+    private func bytesToCopy(
+        in source: some BlockSource, mode: CopyMode, requestSize: Int, granularity: Int
+    ) async throws(CopyError) -> UInt64 {
+        var total: UInt64 = 0
+        for window in windows(of: source.size) {
+            let extents = try await source.extents(in: window)
+            total +=
+                ExtentPlan(extents: extents, mode: mode, requestSize: requestSize, granularity: granularity).copyBytes
+        }
+        return total
+    }
+
+    /// Plans one window at a time and runs its requests, at most `pool.count` in flight.
+    private func copyWindows(
+        from source: some BlockSource, to target: some BlockTarget, mode: CopyMode, requestSize: Int,
+        pool: BufferPool, progress: CopyProgress
+    ) async throws {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var ledger = WindowLedger()
+            // The last extent of the window before, to count an extent that crosses a boundary once.
+            var previous: PlannedOperation?
+            func settle(below limit: Int) async throws {
+                for end in ledger.newlySettled(below: limit) { try await target.settled(below: end) }
+            }
+            // Waits for one request; false when none runs.
+            func reap() async throws -> Bool {
+                guard let window = try await group.next() else { return false }
+                ledger.finished(in: window)
+                return true
+            }
+            for window in windows(of: source.size) {
+                let plan = ExtentPlan(
+                    extents: try await source.extents(in: window), mode: mode, requestSize: requestSize,
+                    granularity: target.granularity)
+                progress.addExtents(plan.extentCount - (plan.continues(previous) ? 1 : 0))
+                previous = plan.lastExtent
+                if mode == .full { progress.addZero(UInt64(window.count) - plan.copyBytes) }
+                let index = ledger.open(endingAt: window.upperBound)
+                for operation in plan.operations {
+                    try Task.checkCancellation()
+                    if ledger.inFlight == pool.count, try await reap() { try await settle(below: index) }
+                    group.addTask {
+                        try await Self.perform(
+                            operation, source: source, target: target, pool: pool, progress: progress)
+                        return index
+                    }
+                    ledger.started(in: index)
+                }
+                // Windows before this one finish before the next is planned, so the target never holds
+                // more than two windows' worth of state (a sparse disk may never fill the pipeline).
+                while ledger.settledCount < index, try await reap() { try await settle(below: index) }
+                try await settle(below: index + 1)
+            }
+            while try await reap() { try await settle(below: ledger.count) }
+            try await settle(below: ledger.count)
         }
     }
 

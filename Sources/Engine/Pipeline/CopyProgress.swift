@@ -23,11 +23,11 @@ public final class CopyProgress: Sendable {
     /// Bytes the whole copy will read, once known (see ``CopyPipeline/measureTotal``).
     public var bytesToCopy: UInt64? { totalKnown.load(ordering: .acquiring) ? total.load(ordering: .relaxed) : nil }
 
-    func addRead(_ bytes: UInt64) { read.add(bytes, ordering: .relaxed) }
+    package func addRead(_ bytes: UInt64) { read.add(bytes, ordering: .relaxed) }
     func addWritten(_ bytes: UInt64) { written.add(bytes, ordering: .relaxed) }
     func addZero(_ bytes: UInt64) { zeroed.add(bytes, ordering: .relaxed) }
     func addExtents(_ count: Int) { extents.add(count, ordering: .relaxed) }
-    func setTotal(_ bytes: UInt64) {
+    package func setTotal(_ bytes: UInt64) {
         total.store(bytes, ordering: .relaxed)
         totalKnown.store(true, ordering: .releasing)
     }

@@ -2,8 +2,7 @@ import ArgumentParser
 
 /// Which backup point a command works on: `--repo DIR DOMAIN [--at ID|latest]`.
 struct PointSelection: ParsableArguments {
-    @Option(help: "The repository folder.")
-    var repo: String
+    @OptionGroup var repository: RepositoryOption
 
     @Argument(help: "The domain whose point to use.")
     var domain: String

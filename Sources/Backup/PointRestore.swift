@@ -1,0 +1,64 @@
+import Engine
+import Foundation
+import Repository
+
+/// `pullback restore`: disks of a backup point written out as standalone images, all at once.
+public enum PointRestore {
+    /// One restored disk.
+    public struct Restored: Sendable, Equatable {
+        /// The disk's target, e.g. `vda`.
+        public var target: String
+        /// The image written, `<folder>/<target>.<format>`.
+        public var path: String
+        /// Data bytes written into it.
+        public var bytesWritten: UInt64
+    }
+
+    /// Writes disks `targets` (empty: every disk) of `point` into `folder` (created if missing) as
+    /// `<target>.<format>`, concurrently, counting into `progress` when given (one part per disk, each mapped first
+    /// so that the job's total is known early). Results are in the order of `targets`, else of the manifest. On
+    /// failure no image of a disk that failed is left behind.
+    public static func run(
+        _ point: BackupPoint, disks targets: [String], to folder: String, format: TargetFormat,
+        progress: JobProgress? = nil
+    ) async throws(BackupError) -> [Restored] {
+        let available = point.manifest.disks.map(\.target)
+        let chosen = targets.isEmpty ? available : targets
+        var images: [(target: String, image: String)] = []
+        for target in chosen {
+            guard let image = point.imagePath(for: target) else {
+                throw BackupError(
+                    .invalidRequest,
+                    "point \(point.id) of \(point.manifest.domainName) has no disk \(target); it has \(available.joined(separator: ", "))"
+                )
+            }
+            images.append((target, image))
+        }
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        progress?.expect(parts: images.count)
+        do {
+            return try await withThrowingTaskGroup(of: (Int, Restored).self) { group in
+                for (index, disk) in images.enumerated() {
+                    let output = folder + "/" + disk.target + "." + format.rawValue
+                    group.addTask {
+                        let counters = progress?.start(disk.target) ?? CopyProgress()
+                        defer { progress?.finish(counters) }
+                        let summary = try await ImageRestore.run(
+                            image: disk.image, to: output, format: format, progress: counters,
+                            measureTotal: progress != nil)
+                        return (index, Restored(target: disk.target, path: output, bytesWritten: summary.bytesWritten))
+                    }
+                }
+                var restored: [Restored?] = Array(repeating: nil, count: images.count)
+                for try await (index, disk) in group { restored[index] = disk }
+                return restored.compactMap { $0 }
+            }
+        } catch let error as CopyError where error.code == .interrupted || Task.isCancelled {
+            throw BackupError(.interrupted, error.message, cause: error)
+        } catch let error as CopyError {
+            throw BackupError(.copy, error.message, cause: error)
+        } catch {
+            throw BackupError(.interrupted, "interrupted")
+        }
+    }
+}

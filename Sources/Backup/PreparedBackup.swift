@@ -1,0 +1,30 @@
+import Foundation
+import Libvirt
+
+/// What a run has settled before it makes a point: the domain, what it was at the start (uuid, XML), and
+/// which of its disks are copied.
+struct PreparedBackup: Sendable {
+    var request: BackupRequest
+    var domain: Domain
+    var uuid: String
+    /// The domain's XML at the start of the run, saved with the point.
+    var domainXML: String
+    var selection: DiskSelection
+    /// When the run started: the point's id comes from it.
+    var started: Date
+    /// Whether the run started the domain (paused) for the backup, and shuts it off again after.
+    var startedDomain = false
+
+    /// Reads the domain's uuid, XML and disks, and chooses the disks `request` asks for.
+    static func read(_ domain: Domain, for request: BackupRequest, started: Date) async throws(BackupError)
+        -> PreparedBackup
+    {
+        let (uuid, domainXML, disks) = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            (try await domain.uuid(), try await domain.xmlDescription(), try await domain.disks())
+        }
+        let selection = DiskSelection(disks: disks, only: request.disks, excluded: request.excluded)
+        return PreparedBackup(
+            request: request, domain: domain, uuid: uuid, domainXML: domainXML, selection: selection,
+            started: started)
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+
+/// `--repo DIR`: the repository a command works on.
+struct RepositoryOption: ParsableArguments {
+    @Option(name: .customLong("repo"), help: "The repository folder.")
+    var path: String
+}

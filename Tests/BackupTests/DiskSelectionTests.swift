@@ -1,0 +1,61 @@
+import Libvirt
+import Testing
+
+@testable import Backup
+
+@Suite("Which disks a backup copies")
+struct DiskSelectionTests {
+    static func disk(
+        _ target: String, device: DomainDisk.Device = .disk, type: DomainDisk.SourceType = .file,
+        format: String? = "qcow2"
+    ) -> DomainDisk {
+        DomainDisk(target: target, device: device, type: type, format: format, sourcePath: "/images/\(target)")
+    }
+
+    @Test("every qcow2 file or block disk is chosen, in the domain's order")
+    func chosen() {
+        let selection = DiskSelection(
+            disks: [Self.disk("vdb"), Self.disk("vda", type: .block)], only: [], excluded: [])
+        #expect(selection.chosen.map(\.target) == ["vdb", "vda"])
+        #expect(selection.skipped.isEmpty)
+    }
+
+    @Test("devices that are not disks, other formats and other sources are skipped, each saying why")
+    func skippedWithReasons() {
+        let selection = DiskSelection(
+            disks: [
+                Self.disk("vda"), Self.disk("sda", device: .cdrom, format: "raw"), Self.disk("vdb", format: "raw"),
+                Self.disk("vdc", type: .network), Self.disk("fda", device: .floppy), Self.disk("vdd", format: nil),
+            ],
+            only: [], excluded: [])
+        #expect(selection.chosen.map(\.target) == ["vda"])
+        let reasons = Dictionary(uniqueKeysWithValues: selection.skipped.map { ($0.target, $0.reason) })
+        #expect(reasons["sda"] == "it is a cdrom device, not a disk")
+        #expect(reasons["fda"] == "it is a floppy device, not a disk")
+        #expect(reasons["vdb"]?.hasPrefix("its format is raw,") == true)
+        #expect(reasons["vdd"]?.hasPrefix("its format is unknown,") == true)
+        #expect(reasons["vdc"] == "its source is of type network, not a file or block device")
+        #expect(selection.skipped.map(\.target) == ["sda", "vdb", "vdc", "fda", "vdd"])
+    }
+
+    @Test("--disk keeps only the named disks, --exclude leaves named disks out")
+    func onlyAndExcluded() {
+        let disks = ["vda", "vdb", "vdc"].map { Self.disk($0) }
+        let only = DiskSelection(disks: disks, only: ["vdb"], excluded: [])
+        #expect(only.chosen.map(\.target) == ["vdb"])
+        #expect(only.skipped.map(\.reason) == ["not among the --disk options", "not among the --disk options"])
+
+        let excluded = DiskSelection(disks: disks, only: [], excluded: ["vda", "vdc"])
+        #expect(excluded.chosen.map(\.target) == ["vdb"])
+        #expect(excluded.skipped.map(\.target) == ["vda", "vdc"])
+        #expect(excluded.skipped.allSatisfy { $0.reason == "excluded with --exclude" })
+    }
+
+    @Test("a named disk that is not eligible is skipped all the same")
+    func onlyIneligible() {
+        let selection = DiskSelection(
+            disks: [Self.disk("vda", format: "raw")], only: ["vda"], excluded: [])
+        #expect(selection.chosen.isEmpty)
+        #expect(selection.skipped.first?.reason.hasPrefix("its format is raw") == true)
+    }
+}
