@@ -75,6 +75,13 @@ extension FileDescriptor {
             return false
         }
     }
+
+    /// Sets the file's permission bits exactly, whatever the umask was when it was made.
+    ///
+    /// The corresponding C function is `fchmod`.
+    package func setPermissions(_ permissions: FilePermissions) throws(Errno) {
+        _ = try retryingOnInterrupt { fchmod(rawValue, permissions.rawValue) }
+    }
 }
 
 // MARK: - Path calls
@@ -108,6 +115,44 @@ package enum FilePaths {
     package static func exists(_ path: String) -> Bool {
         (try? Stat(path, followTargetSymlink: false)) != nil
     }
+
+    /// Makes the folder `path` with exactly `permissions` (the umask only ever removes bits, so they are set again
+    /// on the new folder), failing with `.fileExists` when anything, a symbolic link too, has the name.
+    ///
+    /// The corresponding C functions are `mkdir`, then `open` with `O_DIRECTORY | O_NOFOLLOW` and `fchmod`.
+    package static func makeFolder(_ path: String, permissions: FilePermissions) throws(Errno) {
+        _ = try retryingOnInterrupt { mkdir(path, permissions.rawValue) }
+        let folder = try FileDescriptor.open(path: path, .readOnly, options: [.directory, .noFollow])
+        defer { folder.closeAfterUse() }
+        try folder.setPermissions(permissions)
+    }
+
+    /// What the name `path` itself is (a symbolic link is not followed), or nil when nothing has that name.
+    ///
+    /// The corresponding C function is `lstat`.
+    package static func status(ofName path: String) throws(Errno) -> Stat? {
+        do {
+            return try Stat(path, followTargetSymlink: false)
+        } catch .noSuchFileOrDirectory {
+            return nil
+        }
+    }
+
+    /// Makes a new folder, 0700, named after `template` with its trailing `XXXXXX` replaced by six random letters
+    /// and digits, and returns its path.
+    ///
+    /// The corresponding C function is `mkdtemp`.
+    package static func makeTemporaryFolder(_ template: String) throws(Errno) -> String {
+        var bytes = Array(template.utf8CString)
+        let made = bytes.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard let made else { throw Errno(rawValue: errno) }
+        return String(cString: made)
+    }
+
+    /// The user id this process runs as, which owns every file it makes.
+    ///
+    /// The corresponding C function is `getuid`.
+    package static var userID: UInt32 { getuid() }
 
     /// Flushes the folder `path`, so that the renames, new names and removals in it are durable.
     ///

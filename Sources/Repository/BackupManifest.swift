@@ -69,6 +69,83 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         self.disks = disks
     }
 
+    /// The bytes read for the point, over all its disks; saturates at `UInt64.max` rather than trapping on a
+    /// manifest whose numbers add up to more.
+    public var totalBytesCopied: UInt64 {
+        disks.reduce(0) { total, disk in
+            let (sum, overflow) = total.addingReportingOverflow(disk.bytesCopied)
+            return overflow ? .max : sum
+        }
+    }
+
+    /// Checks the manifest of point `id` of `domain`, read from `file`, against what a repository may hold: names
+    /// (``RepositoryNames``), the image and backing file each disk must have, sizes, counts and digests. Throws
+    /// ``RepositoryError/Code/corrupt`` naming `file` and the field.
+    public func validate(id: String, domain: String, file: String) throws(RepositoryError) {
+        func bad(_ field: String, _ problem: String) -> RepositoryError {
+            RepositoryError(.corrupt, "\(file): \(field) \(problem); the repository is damaged")
+        }
+        guard (1...Self.currentSchemaVersion).contains(schemaVersion) else {
+            throw bad("schemaVersion", "is \(schemaVersion); this Pullback reads 1 to \(Self.currentSchemaVersion)")
+        }
+        try RepositoryNames.check(id, field: "the point id (its folder)", in: file)
+        try RepositoryNames.check(domainName, field: "domainName", in: file)
+        guard domainName == domain else {
+            throw bad(
+                "domainName",
+                "\(RepositoryNames.quoted(domainName)) is not its folder's \(RepositoryNames.quoted(domain))")
+        }
+        guard domainUUID.utf8.count <= 64, domainUUID.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
+            throw bad("domainUUID", "\(RepositoryNames.quoted(domainUUID)) is not a UUID")
+        }
+        try RepositoryNames.check(checkpoint, field: "checkpoint", in: file)
+        if let parent {
+            try RepositoryNames.check(parent, field: "parent", in: file)
+            guard parent != id else { throw bad("parent", "names the point itself") }
+        }
+        switch (level, parent) {
+        case (.full, .some): throw bad("parent", "is set for a full point")
+        case (.incremental, .none): throw bad("parent", "is missing for an incremental point")
+        default: break
+        }
+        guard (1...RepositoryNames.maxDisks).contains(disks.count) else {
+            throw bad("disks", "has \(disks.count) entries; a point has 1 to \(RepositoryNames.maxDisks)")
+        }
+        var targets = Set<String>()
+        var total: UInt64 = 0
+        for (index, disk) in disks.enumerated() {
+            let field = "disks[\(index)]"
+            try RepositoryNames.check(disk.target, field: field + ".target", in: file)
+            guard targets.insert(disk.target).inserted else {
+                throw bad(field + ".target", "\(RepositoryNames.quoted(disk.target)) appears twice")
+            }
+            let image = PendingPoint.imageName(for: disk.target)
+            guard disk.image == image else {
+                throw bad(field + ".image", "is \(RepositoryNames.quoted(disk.image)), not \(image)")
+            }
+            if let backing = disk.backingImage {
+                guard let parent, backing == "../\(parent)/\(image)" else {
+                    throw bad(
+                        field + ".backingImage",
+                        "is \(RepositoryNames.quoted(backing)), not the parent point's ../\(parent ?? "<no parent>")/\(image)"
+                    )
+                }
+            }
+            guard disk.virtualSize <= RepositoryNames.maxVirtualSize else {
+                throw bad(field + ".virtualSize", "is \(disk.virtualSize), more than 2^63 bytes")
+            }
+            // No backup reads more than 2^64 bytes: a total that overflows is a forged number.
+            let (sum, overflow) = total.addingReportingOverflow(disk.bytesCopied)
+            guard !overflow else { throw bad(field + ".bytesCopied", "makes the point's total exceed 2^64 bytes") }
+            total = sum
+            if let digest = disk.imageDigest, !RepositoryNames.isValidDigest(digest) {
+                throw bad(
+                    field + ".imageDigest",
+                    "\(RepositoryNames.quoted(digest)) is not sha256: and 64 lowercase hex digits")
+            }
+        }
+    }
+
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -76,6 +153,8 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         return encoder
     }()
 
+    /// Decodes the manifest `data` read from `path`, without checking what it names: see ``validate(id:domain:file:)``,
+    /// and ``decodeValid(_:from:id:domain:)`` for both.
     static func decode(_ data: Data, from path: String) throws(RepositoryError) -> BackupManifest {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -83,7 +162,7 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         do {
             manifest = try decoder.decode(BackupManifest.self, from: data)
         } catch {
-            throw RepositoryError(.corrupt, "\(path) is not a valid manifest: \(error)")
+            throw RepositoryError(.corrupt, "\(path) is not a valid manifest: \(Self.summary(of: error))")
         }
         guard manifest.schemaVersion <= currentSchemaVersion else {
             throw RepositoryError(
@@ -92,5 +171,33 @@ public struct BackupManifest: Sendable, Codable, Equatable {
             )
         }
         return manifest
+    }
+
+    /// Decodes and validates the manifest `data` of point `id` of `domain`, read from `path`: what every reader of
+    /// a repository uses.
+    public static func decodeValid(_ data: Data, from path: String, id: String, domain: String) throws(RepositoryError)
+        -> BackupManifest
+    {
+        let manifest = try decode(data, from: path)
+        try manifest.validate(id: id, domain: domain, file: path)
+        return manifest
+    }
+
+    /// A decoding error in one line, with the field it is about and no text from the file.
+    private static func summary(of error: any Error) -> String {
+        func field(_ path: [any CodingKey]) -> String {
+            let names = path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
+            return names.isEmpty ? "the top level" : RepositoryNames.quoted(String(names.drop { $0 == "." }))
+        }
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            return "\(field(context.codingPath + [key])) is missing"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "\(field(context.codingPath)) has the wrong type"
+        case DecodingError.dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "it is not JSON" : "\(field(context.codingPath)) has a bad value"
+        default:
+            return "it cannot be decoded"
+        }
     }
 }

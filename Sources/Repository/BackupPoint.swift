@@ -14,6 +14,14 @@ public struct BackupPoint: Sendable, Equatable {
         manifest.disks.first { $0.target == target }.map { folder + "/" + $0.image }
     }
 
+    /// The small file `name` the point keeps beside its images (`domain.xml`, `checkpoint.xml`) as text, or nil
+    /// when the point has none. Read confined like the manifest: never through a symbolic link, never from a FIFO
+    /// or device, never more than ``RepositoryNames/maxSmallFileSize``.
+    public func savedFile(_ name: String) throws(RepositoryError) -> String? {
+        try RepositoryNames.checkRequested(name, as: "file")
+        return try FileSync.readSmallFile(folder + "/" + name).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// A new point id for `date`: UTC, to the second, e.g. `20261129T170722Z`.
     public static func id(for date: Date) -> String {
         let formatter = DateFormatter()

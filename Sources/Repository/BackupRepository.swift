@@ -1,5 +1,6 @@
 import FileIO
 import Foundation
+import SystemPackage
 
 /// A folder of backups: `<root>/<domain>/<id>/` per committed point, as laid out in the design's contract.
 ///
@@ -16,14 +17,19 @@ public struct BackupRepository: Sendable {
     /// The folder holding `domain`'s points.
     public func folder(of domain: String) -> String { root + "/" + domain }
 
-    /// The domains that have a folder in the repository.
+    /// The domains that have a folder in the repository; none when the root is not a repository. See
+    /// ``domainNames()`` to tell the two apart.
     public func domains() -> [String] {
+        (try? domainNames()) ?? []
+    }
+
+    /// The domains that have a folder in the repository (a real folder with a valid name), sorted; throws
+    /// ``RepositoryError/Code/notARepository`` when the root is not a repository.
+    public func domainNames() throws(RepositoryError) -> [String] {
+        try requireRepository()
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         return names.filter { name in
-            var isFolder: ObjCBool = false
-            return !name.hasPrefix(".")
-                && FileManager.default.fileExists(atPath: folder(of: name), isDirectory: &isFolder)
-                && isFolder.boolValue
+            RepositoryNames.isValid(name) && (try? FilePaths.status(ofName: folder(of: name)))?.type == .directory
         }.sorted()
     }
 
@@ -32,18 +38,29 @@ public struct BackupRepository: Sendable {
         try RepositoryIdentity.loadOrCreate(root: root)
     }
 
-    /// The committed points of `domain`, oldest first. Partial folders are not points.
+    /// The committed points of `domain`, oldest first. Partial folders are not points. Every manifest is read
+    /// confined (no symbolic link followed) and validated (``BackupManifest/validate(id:domain:file:)``) before it is
+    /// returned; the root must be a repository (have a `repository.json`).
     public func points(of domain: String) throws(RepositoryError) -> [BackupPoint] {
+        try requireRepository()
+        try RepositoryNames.checkRequested(domain, as: "domain")
         let domainFolder = folder(of: domain)
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: domainFolder) else { return [] }
+        guard try Self.isRealFolder(domainFolder) else { return [] }
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: domainFolder)
+        } catch {
+            throw RepositoryError(.io, "cannot list \(domainFolder): \(error.localizedDescription)")
+        }
         var points: [BackupPoint] = []
         for name in names.sorted() where !name.hasPrefix(".") && !name.hasSuffix(".partial") {
             let pointFolder = domainFolder + "/" + name
+            guard try Self.isRealFolder(pointFolder) else { continue }
             let manifestPath = pointFolder + "/manifest.json"
-            guard let data = FileManager.default.contents(atPath: manifestPath) else { continue }
-            points.append(
-                BackupPoint(
-                    id: name, folder: pointFolder, manifest: try BackupManifest.decode(data, from: manifestPath)))
+            guard let bytes = try FileSync.readSmallFile(manifestPath) else { continue }
+            try RepositoryNames.check(name, field: "the point id (its folder)", in: manifestPath)
+            let manifest = try BackupManifest.decodeValid(Data(bytes), from: manifestPath, id: name, domain: domain)
+            points.append(BackupPoint(id: name, folder: pointFolder, manifest: manifest))
         }
         return points
     }
@@ -58,14 +75,45 @@ public struct BackupRepository: Sendable {
                 .notFound,
                 points.isEmpty
                     ? "the repository \(root) has no backup of \(domain)"
-                    : "\(domain) has no point \(id) in \(root); its points are: \(known)")
+                    : "\(domain) has no point \(RepositoryNames.quoted(id)) in \(root); its points are: \(known)")
         }
         return found
     }
 
-    /// Takes the domain's lock (see ``DomainLock``).
+    /// Throws ``RepositoryError/Code/notARepository`` unless the root is a folder with a `repository.json`: a
+    /// mistyped `--repo` is named as such, not taken for an empty repository.
+    public func requireRepository() throws(RepositoryError) {
+        let identity = root + "/" + RepositoryIdentity.fileName
+        let rootStatus = try? Stat(FilePath(root))
+        let identityStatus = try? FilePaths.status(ofName: identity)
+        guard rootStatus?.type == .directory, identityStatus?.type == .regular else {
+            throw RepositoryError(
+                .notARepository,
+                "not a Pullback repository: \(root) (it has no \(RepositoryIdentity.fileName)); check --repo")
+        }
+    }
+
+    /// Whether `path` is a folder itself (not a symbolic link to one); false when nothing has that name. Anything
+    /// else by that name is a damaged repository.
+    static func isRealFolder(_ path: String) throws(RepositoryError) -> Bool {
+        let status: Stat?
+        do throws(Errno) { status = try FilePaths.status(ofName: path) } catch {
+            throw RepositoryError(failed: "inspect", path, error)
+        }
+        guard let status else { return false }
+        if status.type == .symbolicLink {
+            throw RepositoryError(
+                .corrupt, "\(path) is a symbolic link; a repository's folders must be its own, not links to elsewhere")
+        }
+        return status.type == .directory
+    }
+
+    /// Takes the domain's lock (see ``DomainLock``): the first write into a repository, so it makes the repository
+    /// (its root and `repository.json`) and the domain's folder (0700) when they are not there yet.
     public func lock(_ domain: String) throws(RepositoryError) -> DomainLock {
-        try DomainLock(folder: folder(of: domain))
+        try RepositoryNames.checkRequested(domain, as: "domain")
+        _ = try identity()
+        return try DomainLock(folder: folder(of: domain))
     }
 
     /// Writes a new point of `domain` through `body`, which fills the pending folder and returns the
@@ -83,11 +131,7 @@ public struct BackupRepository: Sendable {
             try Self.removePartials(in: domainFolder)
             let id = try Self.freshID(for: started, in: domainFolder)
             let pending = PendingPoint(id: id, folder: domainFolder + "/" + id + ".partial")
-            do {
-                try FileManager.default.createDirectory(atPath: pending.folder, withIntermediateDirectories: false)
-            } catch {
-                throw RepositoryError(.io, "cannot create \(pending.folder): \(error.localizedDescription)")
-            }
+            try FileSync.makeFolder(pending.folder)
             return pending
         }
         do {
@@ -95,6 +139,10 @@ public struct BackupRepository: Sendable {
             let bytes = Array(try BackupManifest.encoder.encode(manifest))
             let committed = domainFolder + "/" + pending.id
             try await BlockingWork.run { () throws(RepositoryError) in
+                // Whoever wrote them and whatever the umask, the point's files are private before it is visible.
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: pending.folder)) ?? [] {
+                    Self.tighten(pending.folder + "/" + name, as: .regular)
+                }
                 try FileSync.writeDurably(bytes, to: pending.folder + "/manifest.json")
                 try FileSync.syncFolder(pending.folder)
                 try FileSync.rename(pending.folder, to: committed)
@@ -132,7 +180,10 @@ public struct BackupRepository: Sendable {
         let base = BackupPoint.id(for: date)
         var id = base
         var suffix = 2
-        while FileManager.default.fileExists(atPath: domainFolder + "/" + id) {
+        // Nor the id of a run whose job record is still there.
+        while FilePaths.exists(domainFolder + "/" + id)
+            || FilePaths.exists(domainFolder + "/" + JobRecord.filePrefix + id + JobRecord.fileSuffix)
+        {
             id = "\(base)-\(suffix)"
             suffix += 1
         }

@@ -12,19 +12,19 @@ public struct DomainLock: ~Copyable {
 
     /// Takes the lock, or fails at once with `.locked` naming the process that holds it.
     public init(folder: String) throws(RepositoryError) {
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw RepositoryError(.io, "cannot create \(folder): \(error.localizedDescription)")
+        if !(try BackupRepository.isRealFolder(folder)) {
+            do throws(Errno) { try FilePaths.makeFolder(folder, permissions: FileSync.folderPermissions) } catch {
+                // A concurrent first run may have made it; a symbolic link made meanwhile is refused below.
+                guard error == .fileExists, try BackupRepository.isRealFolder(folder) else {
+                    throw RepositoryError(failed: "create", folder, error)
+                }
+            }
         }
         let path = folder + "/.lock"
-        let file: FileDescriptor
-        do throws(Errno) {
-            file = try FileDescriptor.open(
-                path: path, .readWrite, options: .create, permissions: FilePermissions(rawValue: 0o644))
-        } catch {
-            throw RepositoryError(failed: "open", path, error)
-        }
+        // Never through a symbolic link: the pid written below would land in whatever file it names.
+        let file = try FileSync.openConfined(
+            path, .readWrite, options: .create, permissions: FileSync.filePermissions
+        ).file
         let locked: Bool
         do throws(Errno) { locked = try file.tryLock() } catch {
             file.closeAfterUse()

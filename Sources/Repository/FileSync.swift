@@ -4,18 +4,93 @@ import SystemPackage
 /// Durable writes and renames: data and the folder entries that name it reach the disk before a point is visible.
 /// Blocking calls: the repository makes them inside ``BlockingWork/run(_:)`` where a run is waiting on them.
 enum FileSync {
-    /// Writes `bytes` as the whole of `path` (mode 0644 less the umask) and flushes it.
+    /// The mode of every file a repository holds: a disk image, or what describes one, is as private as the disk.
+    static let filePermissions = FilePermissions(rawValue: 0o600)
+    /// The mode of every folder a repository holds.
+    static let folderPermissions = FilePermissions(rawValue: 0o700)
+
+    /// Writes `bytes` as the new file `path` (0600 whatever the umask) and flushes it. The name must be new: nothing
+    /// there, not even a symbolic link, is opened or followed.
     static func writeDurably(_ bytes: [UInt8], to path: String) throws(RepositoryError) {
         let file: FileDescriptor
         do throws(Errno) {
             file = try FileDescriptor.open(
-                path: path, .writeOnly, options: [.create, .truncate], permissions: FilePermissions(rawValue: 0o644))
+                path: path, .writeOnly, options: [.create, .exclusiveCreate, .noFollow], permissions: filePermissions)
+            try file.setPermissions(filePermissions)
         } catch {
             throw RepositoryError(failed: "create", path, error)
         }
         defer { file.closeAfterUse() }
         do throws(Errno) { try file.write(bytes, at: 0) } catch { throw RepositoryError(failed: "write", path, error) }
         do throws(Errno) { try file.sync() } catch { throw RepositoryError(failed: "flush", path, error) }
+    }
+
+    /// Makes the new folder `path`, 0700 whatever the umask.
+    static func makeFolder(_ path: String) throws(RepositoryError) {
+        do throws(Errno) { try FilePaths.makeFolder(path, permissions: folderPermissions) } catch {
+            throw RepositoryError(failed: "create", path, error)
+        }
+    }
+
+    /// Opens the repository file `path` confined: a symbolic link is not followed, and anything but a regular file
+    /// (a FIFO, a device, a folder) is refused before it is read or written; a FIFO does not block the open. The
+    /// caller closes the descriptor.
+    static func openConfined(
+        _ path: String, _ mode: FileDescriptor.AccessMode = .readOnly, options: FileDescriptor.OpenOptions = [],
+        permissions: FilePermissions? = nil
+    ) throws(RepositoryError) -> (file: FileDescriptor, status: Stat) {
+        let file: FileDescriptor
+        do throws(Errno) {
+            file = try FileDescriptor.open(
+                path: path, mode, options: options.union([.noFollow, .nonBlocking]), permissions: permissions)
+        } catch .tooManySymbolicLinkLevels {
+            throw RepositoryError(
+                .corrupt, "\(path) is a symbolic link; pullback opens only the repository's own files, never links")
+        } catch {
+            throw RepositoryError(failed: "open", path, error)
+        }
+        let status: Stat
+        do throws(Errno) { status = try file.stat() } catch {
+            file.closeAfterUse()
+            throw RepositoryError(failed: "inspect", path, error)
+        }
+        guard status.type == .regular else {
+            file.closeAfterUse()
+            throw RepositoryError(.corrupt, "\(path) is not a regular file; the repository is damaged")
+        }
+        return (file, status)
+    }
+
+    /// The contents of the small repository file `path` (a manifest, a job record, saved XML), or nil when there is
+    /// none. Read confined: a symbolic link, a FIFO, a device or a folder by that name is refused (never opened
+    /// through, never blocked on), and so is a file over ``RepositoryNames/maxSmallFileSize``.
+    static func readSmallFile(_ path: String) throws(RepositoryError) -> [UInt8]? {
+        guard FilePaths.exists(path) else { return nil }
+        let (file, status) = try openConfined(path)
+        defer { file.closeAfterUse() }
+        guard status.size <= RepositoryNames.maxSmallFileSize else {
+            throw RepositoryError(
+                .corrupt,
+                "\(path) is \(status.size) bytes, more than a repository file may be; the repository is damaged")
+        }
+        // One byte more than its size, to notice a file that grows while it is read.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(status.size) + 1, alignment: 1)
+        defer { buffer.deallocate() }
+        var count = 0
+        while count < buffer.count {
+            let read: Int
+            do throws(Errno) {
+                read = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]), at: UInt64(count))
+            } catch {
+                throw RepositoryError(failed: "read", path, error)
+            }
+            if read == 0 { break }
+            count += read
+        }
+        guard count <= status.size else {
+            throw RepositoryError(.corrupt, "\(path) grew while it was read; the repository is damaged")
+        }
+        return Array(buffer.prefix(count))
     }
 
     /// Flushes the folder `path`, so that a rename or a new name in it is durable.

@@ -38,10 +38,9 @@ public enum ImageDigest {
     public static func ofFile(
         _ path: String, isCancelled: () -> Bool = { false }, reading: (Int) -> Void = { _ in }
     ) throws(RepositoryError) -> String {
-        let file: FileDescriptor
-        do throws(Errno) { file = try FileDescriptor.open(path: path, .readOnly) } catch {
-            throw RepositoryError(failed: "open", path, error)
-        }
+        // Confined: a symbolic link is not followed, and a FIFO or device is refused before anything is read (a
+        // FIFO would block open without O_NONBLOCK, and /dev/zero would be read forever).
+        let file = try FileSync.openConfined(path).file
         defer { file.closeAfterUse() }
         // Read once, in order: the kernel reads ahead, and the pages are of no further use to the backup.
         file.advise(.sequential)

@@ -53,16 +53,21 @@ extension BackupRepository {
         let domainFolder = folder(of: domain)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: domainFolder)) ?? []
         return names.sorted().compactMap { name in
+            // Read confined: a record that is a symbolic link, a FIFO or too large is no record of ours.
             guard name.hasPrefix(JobRecord.filePrefix), name.hasSuffix(JobRecord.fileSuffix),
-                let data = FileManager.default.contents(atPath: domainFolder + "/" + name),
-                let record = try? JSONDecoder().decode(JobRecord.self, from: data)
+                let bytes = try? FileSync.readSmallFile(domainFolder + "/" + name),
+                let record = try? JSONDecoder().decode(JobRecord.self, from: Data(bytes))
             else { return nil }
-            return (String(name.dropFirst(JobRecord.filePrefix.count).dropLast(JobRecord.fileSuffix.count)), record)
+            let id = String(name.dropFirst(JobRecord.filePrefix.count).dropLast(JobRecord.fileSuffix.count))
+            guard RepositoryNames.isValid(id) else { return nil }
+            return (id, record)
         }
     }
 
-    /// Removes the record of run `id`'s job, once the job is known to be over.
+    /// Removes the record of run `id`'s job, once the job is known to be over. Only the name is removed, never
+    /// what a symbolic link by that name points to.
     public func forgetJob(_ id: String, of domain: String, lock: borrowing DomainLock) {
+        guard RepositoryNames.isValid(id) else { return }
         try? FilePaths.remove(folder(of: domain) + "/" + JobRecord.filePrefix + id + JobRecord.fileSuffix)
     }
 }

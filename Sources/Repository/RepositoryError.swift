@@ -5,7 +5,7 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum so that codes can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: Hashable, Sendable {
-            case locked, notFound, corrupt, io, noSpace, cancelled
+            case locked, notFound, corrupt, io, noSpace, cancelled, notARepository, invalidName
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -22,6 +22,10 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         public static let noSpace = Code(.noSpace)
         /// The caller asked to stop (SIGINT, SIGTERM).
         public static let cancelled = Code(.cancelled)
+        /// The folder is not a repository: it has no `repository.json` (or is not a folder).
+        public static let notARepository = Code(.notARepository)
+        /// A name asked for (a domain, a point) cannot name anything in a repository: see ``RepositoryNames``.
+        public static let invalidName = Code(.invalidName)
 
         public var description: String {
             switch kind {
@@ -31,6 +35,8 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
             case .io: "I/O"
             case .noSpace: "no space"
             case .cancelled: "cancelled"
+            case .notARepository: "not a repository"
+            case .invalidName: "invalid name"
             }
         }
     }

@@ -24,7 +24,8 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
         let path = root + "/" + fileName
         if let existing = try load(path) { return existing }
         do {
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw RepositoryError(.io, "cannot create the repository \(root): \(error.localizedDescription)")
         }
@@ -55,7 +56,8 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
     }
 
     private static func load(_ path: String) throws(RepositoryError) -> RepositoryIdentity? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let bytes = try FileSync.readSmallFile(path) else { return nil }
+        let data = Data(bytes)
         let identity: RepositoryIdentity
         do {
             identity = try JSONDecoder().decode(RepositoryIdentity.self, from: data)

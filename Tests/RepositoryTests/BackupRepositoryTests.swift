@@ -9,6 +9,7 @@ import Testing
     func withRoot(_ body: (String) async throws -> Void) async throws {
         let directory = try TemporaryDirectory("pbrepo")
         defer { directory.remove() }
+        _ = try BackupRepository(root: directory.path).identity()  // readers refuse a folder without repository.json
         try await body(directory.path)
     }
 
