@@ -32,9 +32,9 @@ enum AbandonedJobs {
                     "shutting \(domain.name) off again: the interrupted run had started it paused for its backup")
                 try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.destroy() }
             }
-            // The run's private folder held the export socket and nothing of value.
-            let folder = (record.exportSocket as NSString).deletingLastPathComponent
-            if (folder as NSString).lastPathComponent.hasPrefix("pullback-") {
+            // The run's private folder held the export socket and nothing of value. Removed only when it can be
+            // shown to be one a run of ours made: a record is repository content, and may name any folder.
+            if let folder = RunFolder.owning(socket: record.exportSocket) {
                 try? FileManager.default.removeItem(atPath: folder)
             }
             repository.forgetJob(id, of: domain.name, lock: lock)

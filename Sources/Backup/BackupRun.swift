@@ -27,18 +27,16 @@ public enum BackupRun {
         let started = Date()
         let clock = ContinuousClock.now
         let repository = BackupRepository(root: request.repository)
-        let lock: DomainLock
-        do {
-            lock = try repository.lock(request.domain)
-        } catch {
-            throw BackupError(.repository, error.message, cause: error)
+        // Refused before anything is made or libvirt is asked: the name becomes the domain's folder.
+        try repositoryStep { () throws(RepositoryError) in
+            try RepositoryNames.checkRequested(request.domain, as: "domain")
         }
         let connection = try await libvirtStep { () async throws(LibvirtError) in
             try await LibvirtConnection.open(uri: request.connectURI)
         }
         do throws(BackupError) {
             var outcome = try await run(
-                request, repository: repository, lock: lock, connection: connection, started: started, logger: logger)
+                request, repository: repository, connection: connection, started: started, logger: logger)
             await connection.close()
             outcome.seconds = (ContinuousClock.now - clock).inSeconds
             return outcome
@@ -49,11 +47,23 @@ public enum BackupRun {
     }
 
     private static func run(
-        _ request: BackupRequest, repository: BackupRepository, lock: borrowing DomainLock,
-        connection: LibvirtConnection, started: Date, logger: Logger
+        _ request: BackupRequest, repository: BackupRepository, connection: LibvirtConnection, started: Date,
+        logger: Logger
     ) async throws(BackupError) -> BackupOutcome {
         let domain = try await libvirtStep { () async throws(LibvirtError) in
             try await connection.domain(named: request.domain)
+        }
+        // Only now that the domain exists: taking the lock makes the repository and the domain's folder.
+        let lock: DomainLock
+        do {
+            lock = try repository.lock(request.domain)
+        } catch {
+            throw BackupError(.repository, error.message, cause: error)
+        }
+        let tightened = repository.tightenPermissions(of: request.domain, lock: lock)
+        if tightened.count > 0 {
+            logger.notice(
+                "tightened permissions of \(tightened.count) files in \(tightened.folder) to 0600/0700")
         }
         var prepared = try await PreparedBackup.read(domain, for: request, started: started)
         try await AbandonedJobs.end(domain, repository: repository, lock: lock, logger: logger)
@@ -68,7 +78,7 @@ public enum BackupRun {
         logger.notice("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
         prepared.startedDomain = try await startIfShutOff(domain, logger: logger)
         await CheckpointPruning.prune(
-            domain, repository: identity, points: points, keep: points.last?.manifest.checkpoint, logger: logger)
+            domain, repository: identity, keep: points.last?.manifest.checkpoint, logger: logger)
         return try await makePoint(
             prepared, base: base, repository: repository, identity: identity, lock: lock, logger: logger)
     }

@@ -7,16 +7,14 @@ import Repository
 /// Only the newest committed point's checkpoint is ever a base, so the others are dead weight: QEMU updates one
 /// dirty bitmap per checkpoint and disk on every guest write. They are those of older points, and those of runs that
 /// failed while the domain was shut off (libvirt deletes no checkpoint of a shut-off domain). A checkpoint is this
-/// repository's when its name carries the repository's tag, or when a point's manifest names it (points made before
-/// names carried the tag); everything else is left alone.
+/// repository's only when its name carries the repository's tag (`pullback-<tag>-<point>`): a manifest naming
+/// another checkpoint (another tool's, or one of an older build) does not make it the repository's to delete.
 enum CheckpointPruning {
     /// Deletes the repository's checkpoints of `domain` except `keep`; the domain must be running. Failures become
     /// notes: a stale checkpoint costs guest write speed, never correctness.
     static func prune(
-        _ domain: Domain, repository: RepositoryIdentity, points: [BackupPoint], keep: String?,
-        logger: Logger
+        _ domain: Domain, repository: RepositoryIdentity, keep: String?, logger: Logger
     ) async {
-        let named = Set(points.map(\.manifest.checkpoint))
         let names: [String]
         do {
             names = try await domain.checkpointNames()
@@ -24,9 +22,7 @@ enum CheckpointPruning {
             logger.warning("cannot list the checkpoints of \(domain.name) to remove stale ones: \(error.message)")
             return
         }
-        let stale = names.filter {
-            $0 != keep && (CheckpointName.isMade($0, by: repository) || named.contains($0))
-        }
+        let stale = names.filter { $0 != keep && CheckpointName.isMade($0, by: repository) }
         var removed: [String] = []
         for name in stale {
             do throws(LibvirtError) {

@@ -30,7 +30,7 @@ struct LevelChoice: Sendable {
         if names.contains(checkpoint) {
             return LevelChoice(parent: latest, reason: "continuing from point \(latest.id) (checkpoint \(checkpoint))")
         }
-        let savedXML = (try? String(contentsOfFile: latest.folder + "/checkpoint.xml", encoding: .utf8)) ?? ""
+        let savedXML = (try? latest.savedFile("checkpoint.xml")) ?? ""
         do throws(LibvirtError) {
             guard !savedXML.isEmpty else {
                 throw LibvirtError(.noCheckpoint, "point \(latest.id) has no saved checkpoint XML")

@@ -19,7 +19,7 @@ enum PullBackup {
     ) async throws -> BackupManifest {
         let socketFolder = try privateFolder()
         defer { try? FileManager.default.removeItem(atPath: socketFolder) }
-        let socket = socketFolder + "/nbd.sock"
+        let socket = socketFolder + "/" + RunFolder.socketName
         let entries = diskEntries(
             prepared, base: base, scratch: prepared.request.scratchDirectory ?? socketFolder, pointID: pending.id)
         // Recorded before the job is begun, so that a kill at any instant after leaves a record the next run uses.
@@ -164,11 +164,8 @@ enum PullBackup {
 
     /// A new 0700 folder for the NBD socket and scratch images, short enough for a unix socket path.
     static func privateFolder() throws -> String {
-        var template = Array("/tmp/pullback-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw BackupError(
-                .invalidRequest, "cannot create a private folder in /tmp: \(String(cString: strerror(errno)))")
+        do throws(RepositoryError) { return try RunFolder.make() } catch {
+            throw BackupError(.invalidRequest, error.message)
         }
-        return String(cString: made)
     }
 }
