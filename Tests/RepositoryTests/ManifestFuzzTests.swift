@@ -149,6 +149,23 @@ import Testing
         #expect(rejected > 1000, "accepted \(accepted), rejected \(rejected)")
     }
 
+    @Test("What a repository may name: single components of [A-Za-z0-9._-], not hidden, bounded")
+    func names() {
+        for name in ["vda", "sdaa", "web1", "20261129T170722Z", "20261129T170722Z-2", "pullback-1a2b3c4d-x", "a.b_c-d"]
+        {
+            #expect(RepositoryNames.isValid(name), "\(name)")
+        }
+        let refused = [
+            "", ".", "..", ".lock", "../escaped", "a/b", "/etc", "vda\u{0}x", "a b", "vda\n", "\u{1b}[2J", "é",
+            String(repeating: "a", count: RepositoryNames.maxLength + 1),
+        ]
+        for name in refused { #expect(!RepositoryNames.isValid(name), "\(RepositoryNames.quoted(name))") }
+        #expect(RepositoryNames.quoted("a\u{0}\u{1b}\"\n\u{202e}") == #""a\u{0}\u{1b}\"\u{a}\u{202e}""#)
+        #expect(RepositoryNames.isValidDigest("sha256:" + String(repeating: "a", count: 64)))
+        #expect(!RepositoryNames.isValidDigest("sha256:" + String(repeating: "A", count: 64)))
+        #expect(!RepositoryNames.isValidDigest("md5:" + String(repeating: "a", count: 64)))
+    }
+
     @Test("A total of bytesCopied saturates instead of trapping")
     func totalSaturates() throws {
         var manifest = try JSONDecoder.iso8601.decode(BackupManifest.self, from: try Self.genuine())
