@@ -167,8 +167,15 @@ public struct BackupRepository: Sendable {
     private static func removePartials(in domainFolder: String) throws(RepositoryError) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: domainFolder)) ?? []
         for name in names where name.hasSuffix(".partial") {
+            let path = domainFolder + "/" + name
             do {
-                try FileManager.default.removeItem(atPath: domainFolder + "/" + name)
+                // Only a real folder is emptied; anything else by that name (a symbolic link to a folder outside
+                // the repository, say) loses its name and nothing more.
+                if (try? FilePaths.status(ofName: path))?.type == .directory {
+                    try FileManager.default.removeItem(atPath: path)
+                } else {
+                    try FilePaths.remove(path)
+                }
             } catch {
                 throw RepositoryError(.io, "cannot remove the unfinished point \(name): \(error.localizedDescription)")
             }

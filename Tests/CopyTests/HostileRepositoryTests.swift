@@ -229,11 +229,20 @@ extension CopyIntegration {
                     $0["checkpoint"] = "othertool-keep"
                 }
 
+                // A `.partial` name that is a symbolic link to a folder outside: the next run removes the link only.
+                let partialVictim = fx.path("partial-victim")
+                try FileManager.default.createDirectory(atPath: partialVictim, withIntermediateDirectories: false)
+                try Data(secret.utf8).write(to: URL(fileURLWithPath: partialVictim + "/keep.txt"))
+                try FileManager.default.createSymbolicLink(
+                    atPath: domainFolder + "/20200101T000002Z.partial", withDestinationPath: partialVictim)
+
                 let (next, result) = try await BackupTests.backup(guest)
                 RepositoryEdits.expectNoLeak(result, of: secret)
                 #expect(next.level == "incremental", "\(next)")
                 #expect(try FileFacts.contents(outsideFolder + "/keep.txt") == Data(secret.utf8))
                 #expect(try FileFacts.contents(linkedFolder + "/keep.txt") == Data(secret.utf8))
+                #expect(try FileFacts.contents(partialVictim + "/keep.txt") == Data(secret.utf8))
+                #expect(!FileFacts.exists(domainFolder + "/20200101T000002Z.partial"), "the .partial link was left")
                 #expect(FileFacts.exists(tmpLink), "the /tmp link named by a record was removed")
                 let checkpoints = try await guest.checkpoints()
                 #expect(checkpoints.contains("othertool-keep"), "another tool's checkpoint was pruned: \(checkpoints)")
