@@ -103,7 +103,7 @@ public struct PointChain: Sendable, Equatable {
                     "point \(current.id) of \(domain) is based on \(printable(parentID)), which is not in the repository; restore it from another copy of the repository"
                 )
             }
-            guard !same(parent.id, point.id), !images.contains(where: { same($0.point, parent.id) }) else {
+            guard !same(parent.id, current.id), !images.contains(where: { same($0.point, parent.id) }) else {
                 throw BackupError(
                     .repository,
                     "the points of \(domain) name each other as parents (\(parent.id)); the repository is damaged")

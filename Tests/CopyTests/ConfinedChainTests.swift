@@ -102,6 +102,21 @@ extension CopyIntegration {
                 try await Self.expectRefused(
                     guest, repo: relative, label: "relative", mentioning: ["../../../secret.raw"])
 
+                // The right name, but raw, or with no format at all (guessed): a repository image's backing file is
+                // qcow2, said so.
+                for (label, format) in [("raw-format", "raw"), ("no-format", "qcow2")] {
+                    let repo = try await Self.copy(guest, as: label)
+                    let image = folder(repo, inc.point) + "/vda.qcow2"
+                    try await fx.runChecked([
+                        "qemu-img", "rebase", "-u", "-b", "../\(full.point)/vda.qcow2", "-F", format, image,
+                    ])
+                    if label == "no-format" { try ChainEdits.dropBackingFormat(image) }
+                    let restore = try await guest.pullback(
+                        ["restore", "--repo", repo, guest.name, "--to", fx.path("out-\(label)"), "--format", "raw"],
+                        timeout: Self.prompt)
+                    expectCleanFailure(restore, mentioning: [image, "qcow2"])
+                }
+
                 // The header and the manifest agree on an outside qcow2 backing file.
                 let agreed = try await Self.copy(guest, as: "agreed")
                 try await fx.runChecked([
