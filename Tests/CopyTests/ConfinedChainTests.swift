@@ -135,6 +135,16 @@ extension CopyIntegration {
                 try ChainEdits.editManifest(folder(climbing, inc.point), disk: "vda", "backingImage", to: nil)
                 try await Self.expectRefused(guest, repo: climbing, label: "climbing", mentioning: ["outside.qcow2"])
 
+                // A disk target that climbs out of --to: refused, and nothing is written beside the folder.
+                let escaping = try await Self.copy(guest, as: "escaping")
+                try ChainEdits.editManifest(folder(escaping, inc.point), disk: "vda", "target", to: "../escaped")
+                let escapingOut = fx.path("escaping/out")
+                let escaped = try await guest.pullback(
+                    ["restore", "--repo", escaping, guest.name, "--to", escapingOut, "--format", "raw"],
+                    timeout: Self.prompt)
+                expectCleanFailure(escaped, mentioning: ["../escaped"])
+                #expect(!FileFacts.exists(fx.path("escaping/escaped.raw")), "restore wrote outside --to")
+
                 // The point's image, then its parent's, is a symbolic link to an image outside.
                 for (label, point) in [("linked-top", inc.point), ("linked-base", full.point)] {
                     let linked = try await Self.copy(guest, as: label)
