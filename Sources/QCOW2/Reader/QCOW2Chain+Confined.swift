@@ -84,7 +84,8 @@ extension QCOW2Chain {
             let names =
                 header.backingFile.map { "names backing file \($0.escapingControlCharacters)" } ?? "has no backing file"
             let allowed =
-                expected.backingName.map { "may only be backed by \($0)" } ?? "may only be standalone (no backing file)"
+                expected.backingName.map { "may only be backed by \($0.escapingControlCharacters)" }
+                ?? "may only be standalone (no backing file)"
             throw QCOW2Error(.backingChain, "\(image.path) \(names); this image \(allowed)")
         }
         if let name = header.backingFile, header.backingFormat != QCOW2Chain.Layer.Format.qcow2.rawValue {
