@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import QCOW2
 import Repository
 
 /// `pullback restore`: disks of a backup point written out as standalone images, all at once.
@@ -14,27 +15,38 @@ public enum PointRestore {
         public var bytesWritten: UInt64
     }
 
-    /// Writes disks `targets` (empty: every disk) of `point` into `folder` (created if missing) as
+    /// Writes disks `targets` (empty: every disk) of `point` into `folder` (created 0700 if missing) as
     /// `<target>.<format>`, concurrently, counting into `progress` when given (one part per disk, each mapped first
     /// so that the job's total is known early). Results are in the order of `targets`, else of the manifest. On
     /// failure no image of a disk that failed is left behind.
+    ///
+    /// `point` must have been read from a repository (its folder is `<repository>/<domain>/<id>`). Each disk is
+    /// read from exactly the images its ``PointChain`` lists, and each image's header must name the next one as
+    /// the manifests say: a repository cannot make a restore read a file outside itself.
     public static func run(
         _ point: BackupPoint, disks targets: [String], to folder: String, format: TargetFormat,
         progress: JobProgress? = nil
     ) async throws(BackupError) -> [Restored] {
         let available = point.manifest.disks.map(\.target)
         let chosen = targets.isEmpty ? available : targets
-        var images: [(target: String, image: String)] = []
+        let (repository, domain) = try PointChain.location(of: point)
+        var images: [(target: String, layers: [QCOW2Chain.ExpectedLayer])] = []
         for target in chosen {
-            guard let image = point.imagePath(for: target) else {
+            guard available.contains(target) else {
                 throw BackupError(
                     .invalidRequest,
-                    "point \(point.id) of \(point.manifest.domainName) has no disk \(target); it has \(available.joined(separator: ", "))"
+                    "point \(point.id) of \(point.manifest.domainName) has no disk \(PointChain.printable(target)); it has \(available.map(PointChain.printable).joined(separator: ", "))"
                 )
             }
-            images.append((target, image))
+            let chain = try PointChain.of(target, at: point, domain: domain, in: repository)
+            images.append((target, chain.expectedLayers))
         }
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw BackupError(.invalidRequest, "cannot create the folder \(folder): \(error.localizedDescription)")
+        }
         progress?.expect(parts: images.count)
         do {
             return try await withThrowingTaskGroup(of: (Int, Restored).self) { group in
@@ -44,7 +56,7 @@ public enum PointRestore {
                         let counters = progress?.start(disk.target) ?? CopyProgress()
                         defer { progress?.finish(counters) }
                         let summary = try await ImageRestore.run(
-                            image: disk.image, to: output, format: format, progress: counters,
+                            exactly: disk.layers, to: output, format: format, progress: counters,
                             measureTotal: progress != nil)
                         return (index, Restored(target: disk.target, path: output, bytesWritten: summary.bytesWritten))
                     }

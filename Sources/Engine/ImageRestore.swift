@@ -1,4 +1,5 @@
 import Foundation
+import QCOW2
 
 /// Writes the disk a qcow2 chain describes (any point of a backup) into a new standalone image.
 public enum ImageRestore {
@@ -6,12 +7,38 @@ public enum ImageRestore {
     /// standalone qcow2 image (no backing file). Data is copied, zeros stay holes. Durable on return;
     /// on failure nothing is left at `target` (an existing file there is replaced only with `overwrite`). With
     /// `measureTotal`, the chain is mapped first so that `progress.bytesToCopy` is known early.
+    ///
+    /// The chain is opened by qemu's rules (``QCOW2ChainSource/open(path:allowDevices:)``); a repository's chain
+    /// is restored with ``run(exactly:to:format:overwrite:progress:measureTotal:)``.
     public static func run(
         image: String, to target: String, format: TargetFormat, overwrite: Bool = false,
         progress: CopyProgress = CopyProgress(), measureTotal: Bool = false
     ) async throws(CopyError) -> CopySummary {
         let started = ContinuousClock.now
         let source = try await QCOW2ChainSource.open(path: image)
+        return try await run(
+            source, started: started, to: target, format: format, overwrite: overwrite, progress: progress,
+            measureTotal: measureTotal)
+    }
+
+    /// Reads exactly the images `layers`, top first (``QCOW2ChainSource/open(exactly:)``: nothing their headers
+    /// name is opened, and each must name the expected backing file), and writes the disk they describe to
+    /// `target`, as ``run(image:to:format:overwrite:progress:measureTotal:)`` does.
+    public static func run(
+        exactly layers: [QCOW2Chain.ExpectedLayer], to target: String, format: TargetFormat, overwrite: Bool = false,
+        progress: CopyProgress = CopyProgress(), measureTotal: Bool = false
+    ) async throws(CopyError) -> CopySummary {
+        let started = ContinuousClock.now
+        let source = try await QCOW2ChainSource.open(exactly: layers)
+        return try await run(
+            source, started: started, to: target, format: format, overwrite: overwrite, progress: progress,
+            measureTotal: measureTotal)
+    }
+
+    private static func run(
+        _ source: QCOW2ChainSource, started: ContinuousClock.Instant, to target: String, format: TargetFormat,
+        overwrite: Bool, progress: CopyProgress, measureTotal: Bool
+    ) async throws(CopyError) -> CopySummary {
         let pipeline = CopyPipeline(
             requestSize: CopyRequest.defaultRequestSize, requestsInFlight: 16, measureTotal: measureTotal)
         switch format {

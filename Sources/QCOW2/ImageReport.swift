@@ -36,9 +36,11 @@ public struct ImageReport: Sendable, Codable, Equatable {
         case layers
     }
 
-    /// Opens `path` and its backing chain and measures every layer. Blocking: it reads the images.
-    public init(path: String) throws(QCOW2Error) {
-        let chain = try QCOW2Chain.open(path: path)
+    /// Opens `path` and its backing chain by qemu's rules (``QCOW2Chain/init(path:format:allowDevices:)``) and
+    /// measures every layer. Blocking: it reads the images. A FIFO, a socket or a folder is never opened, nor a
+    /// block or character device unless `allowDevices`.
+    public init(path: String, allowDevices: Bool = false) throws(QCOW2Error) {
+        let chain = try QCOW2Chain.open(path: path, allowDevices: allowDevices)
         let statistics = try chain.layerStatistics()
         image = path
         virtualSize = chain.size

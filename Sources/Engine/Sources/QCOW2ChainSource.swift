@@ -11,11 +11,24 @@ public final class QCOW2ChainSource: BlockSource {
         self.chain = chain
     }
 
-    /// Opens the chain whose top is `path`, off the cooperative threads.
-    public static func open(path: String) async throws(CopyError) -> QCOW2ChainSource {
+    /// Opens the chain whose top is `path` by qemu's rules (``QCOW2Chain/init(path:format:allowDevices:)``), off
+    /// the cooperative threads: for an image the caller chose, whatever it names.
+    public static func open(path: String, allowDevices: Bool = false) async throws(CopyError) -> QCOW2ChainSource {
         let chain = try await BlockingWork.run { () throws(CopyError) -> QCOW2Chain in
-            do throws(QCOW2Error) { return try QCOW2Chain.open(path: path) } catch {
+            do throws(QCOW2Error) { return try QCOW2Chain.open(path: path, allowDevices: allowDevices) } catch {
                 throw CopyError(.source, "cannot open \(path): \(error.message)", cause: error)
+            }
+        }
+        return QCOW2ChainSource(chain: chain)
+    }
+
+    /// Opens exactly the images `layers`, top first (``QCOW2Chain/init(exactly:)``), off the cooperative threads:
+    /// for a repository's images, where nothing an image's header names is opened, and every header must name
+    /// the expected backing file.
+    public static func open(exactly layers: [QCOW2Chain.ExpectedLayer]) async throws(CopyError) -> QCOW2ChainSource {
+        let chain = try await BlockingWork.run { () throws(CopyError) -> QCOW2Chain in
+            do throws(QCOW2Error) { return try QCOW2Chain(exactly: layers) } catch {
+                throw CopyError(.source, error.message, cause: error)
             }
         }
         return QCOW2ChainSource(chain: chain)

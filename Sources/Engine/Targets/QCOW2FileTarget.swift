@@ -27,13 +27,15 @@ public final class QCOW2FileTarget: BlockTarget {
         public var storedName: String
 
         /// Checks that `path` is a qcow2 image whose whole backing chain opens and whose virtual size fits
-        /// a source of `size` bytes, and computes its name relative to `overlay`.
-        public static func inspect(_ path: String, size: UInt64, for overlay: String) async throws(CopyError) -> Backing
-        {
+        /// a source of `size` bytes, and computes its name relative to `overlay`. The chain is opened by qemu's
+        /// rules; a FIFO or socket in it is refused, and a device unless `allowDevices`.
+        public static func inspect(
+            _ path: String, size: UInt64, for overlay: String, allowDevices: Bool = false
+        ) async throws(CopyError) -> Backing {
             let expected = imageSize(for: size)
             let virtualSize = try await BlockingWork.run { () throws(CopyError) -> UInt64 in
                 do throws(QCOW2Error) {
-                    return try QCOW2Chain.open(path: path).size
+                    return try QCOW2Chain.open(path: path, allowDevices: allowDevices).size
                 } catch {
                     throw CopyError(
                         .targetMismatch, "the backing image \(path) is not usable: \(error.message)", cause: error)

@@ -14,10 +14,16 @@ struct BackingChainOpener {
         var inode: UInt64
     }
 
+    /// Whether block and character devices may be read as images (FIFOs and sockets never are).
+    let allowDevices: Bool
     private(set) var layers: [QCOW2Chain.Layer] = []
     private(set) var images: [LayerImage] = []
     private var seenPaths: Set<String> = []
     private var seenFiles: Set<FileIdentity> = []
+
+    init(allowDevices: Bool = false) {
+        self.allowDevices = allowDevices
+    }
 
     /// Opens `path` and every backing file below it.
     mutating func open(path: String, format: QCOW2Chain.Layer.Format) throws(QCOW2Error) {
@@ -83,7 +89,7 @@ struct BackingChainOpener {
     /// top image keeps the plain I/O error.
     private func openFile(_ path: String, namedBy overlay: String?) throws(QCOW2Error) -> ReadOnlyFile {
         do {
-            return try ReadOnlyFile(path: path)
+            return try ReadOnlyFile(path: path, allowingDevices: allowDevices)
         } catch {
             guard let overlay else { throw error }
             throw QCOW2Error(

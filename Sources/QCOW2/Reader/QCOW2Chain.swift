@@ -8,23 +8,36 @@ public final class QCOW2Chain: Sendable {
     public let layers: [Layer]
     let images: [LayerImage]
 
-    /// Opens the image at `path` and every backing file below it.
+    /// Opens the image at `path` and every backing file below it, by qemu's rules.
     ///
     /// `format` is the top image's format. It is not probed: a qcow2 image with a damaged magic must be
     /// an error, not a raw disk of garbage. A backing file's format is the one its overlay records, or
-    /// probed if it records none. Throws `.backingChain` for a loop, a chain deeper than 64 images or a
-    /// backing file that cannot be opened, and the image's own errors otherwise (`.io` if the top image
-    /// cannot be opened).
-    public init(path: String, format: Layer.Format = .qcow2) throws(QCOW2Error) {
-        var opener = BackingChainOpener()
+    /// probed if it records none; a relative backing name is relative to the folder of the image naming it, and
+    /// symbolic links are followed. A FIFO, a socket or a folder is never opened (`.io` for the top image), nor a
+    /// block or character device unless `allowDevices`. Throws `.backingChain` for a loop, a chain deeper than 64
+    /// images or a backing file that cannot be opened, and the image's own errors otherwise (`.io` if the top
+    /// image cannot be opened).
+    ///
+    /// This is for images the caller chose, which may name any file. A repository's images are opened with
+    /// ``init(exactly:)``, which reads only the files the repository says make up the chain.
+    public convenience init(path: String, format: Layer.Format = .qcow2, allowDevices: Bool = false)
+        throws(QCOW2Error)
+    {
+        var opener = BackingChainOpener(allowDevices: allowDevices)
         try opener.open(path: path, format: format)
-        self.layers = opener.layers
-        self.images = opener.images
+        self.init(layers: opener.layers, images: opener.images)
     }
 
-    /// Opens the image at `path` and its backing chain; the same as `init(path:format:)`.
-    public static func open(path: String, format: Layer.Format = .qcow2) throws(QCOW2Error) -> QCOW2Chain {
-        try QCOW2Chain(path: path, format: format)
+    /// Opens the image at `path` and its backing chain; the same as `init(path:format:allowDevices:)`.
+    public static func open(path: String, format: Layer.Format = .qcow2, allowDevices: Bool = false)
+        throws(QCOW2Error) -> QCOW2Chain
+    {
+        try QCOW2Chain(path: path, format: format, allowDevices: allowDevices)
+    }
+
+    init(layers: [Layer], images: [LayerImage]) {
+        self.layers = layers
+        self.images = images
     }
 
     /// The virtual size of the disk: the top image's, whatever the sizes of its backing files.

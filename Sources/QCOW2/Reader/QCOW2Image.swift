@@ -22,9 +22,10 @@ public final class QCOW2Image: Sendable {
     /// Opens the image at `path` read-only and reads its header and L1 table.
     ///
     /// Throws `.notQCOW2` for a file without the qcow2 magic, `.unsupported` for features that cannot be
-    /// read safely, `.corrupt` for inconsistent structures and `.io` if the file cannot be read.
-    public convenience init(path: String) throws(QCOW2Error) {
-        try self.init(file: ReadOnlyFile(path: path))
+    /// read safely, `.corrupt` for inconsistent structures and `.io` if the file cannot be read, or is a FIFO, a
+    /// socket or a folder, or a block or character device without `allowDevices`.
+    public convenience init(path: String, allowDevices: Bool = false) throws(QCOW2Error) {
+        try self.init(file: ReadOnlyFile(path: path, allowingDevices: allowDevices))
     }
 
     init(file: ReadOnlyFile) throws(QCOW2Error) {

@@ -19,27 +19,27 @@ final class ReadOnlyFile: Sendable {
 
     /// Opens `path` with O_RDONLY | O_CLOEXEC: the reader must never be able to change an image, and a
     /// child process (qemu-img, nbdkit) must not inherit it.
-    init(path: String) throws(QCOW2Error) {
+    ///
+    /// The file's type is checked on the open descriptor before anything is read: a FIFO, a socket or a folder is
+    /// refused (opened with O_NONBLOCK, a FIFO cannot block the open), a block or character device unless
+    /// `allowingDevices`. Without `followingSymlinks`, a path whose last component is a symbolic link is refused
+    /// (O_NOFOLLOW). A refusal is `.io`, naming the path and the kind of file.
+    init(path: String, followingSymlinks: Bool = true, allowingDevices: Bool = false) throws(QCOW2Error) {
         let descriptor: FileDescriptor
-        do throws(Errno) {
-            descriptor = try FileDescriptor.open(path: path, .readOnly)
-        } catch {
-            throw QCOW2Error(failed: "open", path, error)
-        }
         let status: Stat
+        do throws(ImageFileRefusal) {
+            (descriptor, status) = try FileDescriptor.openImageFile(
+                path: path, followingSymlinks: followingSymlinks, allowingDevices: allowingDevices)
+        } catch {
+            throw QCOW2Error(.io, error.message(for: path), cause: error.errno)
+        }
         let end: Int64
-        do throws(QCOW2Error) {
-            do throws(Errno) { status = try descriptor.stat() } catch { throw QCOW2Error(failed: "stat", path, error) }
-            guard status.type == .regular || status.type == .blockSpecial else {
-                throw QCOW2Error(.io, "cannot read \(path): not a regular file or block device")
-            }
+        do throws(Errno) {
             // The end rather than the stat size: a block device reports a size of 0 in stat.
-            do throws(Errno) { end = try descriptor.seekToEnd() } catch {
-                throw QCOW2Error(failed: "find the size of", path, error)
-            }
+            end = try descriptor.seekToEnd()
         } catch {
             descriptor.closeAfterUse()
-            throw error
+            throw QCOW2Error(failed: "find the size of", path, error)
         }
         self.path = path
         self.descriptor = descriptor
