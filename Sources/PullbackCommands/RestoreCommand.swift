@@ -50,7 +50,9 @@ struct RestoreCommand: AsyncParsableCommand {
         var images: [String: String] = [:]
         for disk in restored {
             print(
-                "\(disk.target): point \(point.id) restored to \(disk.path) (\(ByteCount(disk.bytesWritten)) of data)")
+                Terminal.escaped(
+                    "\(disk.target): point \(point.id) restored to \(disk.path) (\(ByteCount(disk.bytesWritten)) of data)"
+                ))
             images[disk.target] = URL(fileURLWithPath: disk.path).standardizedFileURL.path
         }
         if let define {
@@ -62,7 +64,7 @@ struct RestoreCommand: AsyncParsableCommand {
             } describe: {
                 $0.message
             }
-            print("defined domain \(name) with the restored disks")
+            print(Terminal.escaped("defined domain \(name) with the restored disks"))
         }
     }
 }
