@@ -58,12 +58,19 @@ struct RestoreCommand: AsyncParsableCommand {
         if let define {
             let saved = (try? String(contentsOfFile: point.folder + "/domain.xml", encoding: .utf8)) ?? ""
             let restored = images
-            let name = try await Interruptible.run { () async throws(BackupError) -> String in
+            let defined = try await Interruptible.run { () async throws(BackupError) -> RestoredDomain.Defined in
                 try await RestoredDomain.define(
                     from: saved, name: define, images: restored, format: format.rawValue, connectURI: libvirt.uri)
             } describe: {
                 $0.message
             }
+            if !defined.dropped.isEmpty {
+                Terminal.writeError(
+                    Terminal.escaped(
+                        "left out of the saved XML, which the new domain must not share with the original or the host: "
+                            + defined.dropped.joined(separator: ", ")) + "\n")
+            }
+            let name = defined.name
             print(Terminal.escaped("defined domain \(name) with the restored disks"))
         }
     }
