@@ -79,8 +79,9 @@ public final class QCOW2Writer: Sendable {
 
     /// The largest virtual size an image with clusters of `1 << clusterBits` bytes can have: the L1 table
     /// that maps it must fit qcow2's limit of 32 MiB (qemu's too), 4 Mi L2 tables. With the default 64 KiB
-    /// clusters that is 2 PiB.
+    /// clusters that is 2 PiB. `clusterBits` is from 9 to 21, as for the initializer.
     public static func maximumSize(clusterBits: Int = 16) -> UInt64 {
+        precondition((9...21).contains(clusterBits), "cluster bits \(clusterBits) is outside 9-21")
         let clusterSize = UInt64(1) << UInt64(clusterBits)
         return UInt64(QCOW2Header.maximumL1Bytes / 8) * (clusterSize / 8) * clusterSize
     }
