@@ -30,6 +30,18 @@ extension CopyIntegration {
             }
         }
 
+        @Test("nbds:// with tls-psk-file= (a pre-shared key) copies the bytes", .timeLimit(.minutes(2)))
+        func pskCopy() async throws {
+            try await Fixture.run { fx in
+                let image = fx.path("random.raw")
+                try await fx.runChecked(["dd", "if=/dev/urandom", "of=\(image)", "bs=64k", "count=17", "status=none"])
+                let server = try await TLSServer.qemuNBD(fx, image: image, credentials: try await .makePSK(fx))
+                let target = fx.target()
+                try requireSuccess(try await Pullback.copy(fx, [server.uri, target]))
+                try await expectSameBytes(fx, target, image)
+            }
+        }
+
         @Test(
             "nbd+vsock:// is refused in one line without connecting",
             .timeLimit(.minutes(1)),

@@ -39,38 +39,73 @@ struct TLSCertificates: Sendable {
     }
 }
 
-/// qemu-nbd serving an image on 127.0.0.1 with TLS required (`--tls-creds` over `tls-creds-x509`), stopped at
-/// teardown at the latest.
+/// What a TLS server and its clients share: x509 certificates, or a pre-shared key.
+enum TLSCredentials: Sendable {
+    case x509(TLSCertificates)
+    /// `keys.psk` (lines of `USER:HEXKEY`, the file both qemu and libnbd read) and the user whose key it holds.
+    case psk(file: String, username: String)
+
+    /// A random 256-bit key for `alice` in `psk/keys.psk`.
+    static func makePSK(_ fixture: Fixture) async throws -> TLSCredentials {
+        let folder = try fixture.makeDirectory("psk")
+        let key = try await fixture.runChecked(["openssl", "rand", "-hex", "32"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try FileFacts.create("\(folder)/keys.psk", with: Data("alice:\(key)\n".utf8))
+        return .psk(file: "\(folder)/keys.psk", username: "alice")
+    }
+
+    /// The `--object` that gives qemu-nbd the server's side.
+    var serverObject: String {
+        switch self {
+        case .x509(let certificates):
+            "tls-creds-x509,id=tls0,dir=\(certificates.serverDirectory),endpoint=server"
+        case .psk(let file, _):
+            "tls-creds-psk,id=tls0,dir=\((file as NSString).deletingLastPathComponent),endpoint=server"
+        }
+    }
+}
+
+/// qemu-nbd serving an image on 127.0.0.1 with TLS required (`--tls-creds` over `tls-creds-x509` or
+/// `tls-creds-psk`), stopped at teardown at the latest.
 final class TLSServer: Sendable {
     let port: Int
-    let certificates: TLSCertificates
+    let credentials: TLSCredentials
     private let process: ChildProcess
 
-    private init(port: Int, certificates: TLSCertificates, process: ChildProcess) {
+    private init(port: Int, credentials: TLSCredentials, process: ChildProcess) {
         self.port = port
-        self.certificates = certificates
+        self.credentials = credentials
         self.process = process
     }
 
-    /// `nbds://127.0.0.1:PORT/?tls-certificates=CLIENTDIR`.
-    var uri: String { "nbds://127.0.0.1:\(port)/?tls-certificates=\(certificates.clientDirectory)" }
+    /// `nbds://127.0.0.1:PORT/?tls-certificates=CLIENTDIR`, or `nbds://USER@127.0.0.1:PORT/?tls-psk-file=FILE` (libnbd
+    /// 1.14 takes the PSK user from the URI's user part only).
+    var uri: String {
+        switch credentials {
+        case .x509(let certificates):
+            "nbds://127.0.0.1:\(port)/?tls-certificates=\(certificates.clientDirectory)"
+        case .psk(let file, let username):
+            "nbds://\(username)@127.0.0.1:\(port)/?tls-psk-file=\(file)"
+        }
+    }
     /// The same export asked for without TLS, which the server refuses.
     var plaintextURI: String { "nbd://127.0.0.1:\(port)/" }
 
-    /// `qemu-nbd --object tls-creds-x509,... --tls-creds tls0 -r -t -b 127.0.0.1 -p PORT -f FORMAT IMAGE` on a free
-    /// port picked at random (a few tries).
-    static func qemuNBD(_ fixture: Fixture, image: String, format: String = "raw") async throws -> TLSServer {
-        let certificates = try await TLSCertificates.make(fixture)
+    /// `qemu-nbd --object tls-creds-...,id=tls0,... --tls-creds tls0 -r -t -b 127.0.0.1 -p PORT -f FORMAT IMAGE` on a
+    /// free port picked at random (a few tries); x509 certificates made for it unless `credentials` are given.
+    static func qemuNBD(
+        _ fixture: Fixture, image: String, format: String = "raw", credentials: TLSCredentials? = nil
+    ) async throws -> TLSServer {
+        let chosen: TLSCredentials
+        if let credentials { chosen = credentials } else { chosen = .x509(try await TLSCertificates.make(fixture)) }
         for _ in 0..<5 {
             let port = Int.random(in: 20000...60000)
             let process = try fixture.spawn(
                 [
-                    "qemu-nbd", "--object",
-                    "tls-creds-x509,id=tls0,dir=\(certificates.serverDirectory),endpoint=server",
-                    "--tls-creds", "tls0", "-r", "-t", "-e", "4", "-b", "127.0.0.1", "-p", String(port),
-                    "-f", format, image,
+                    "qemu-nbd", "--object", chosen.serverObject, "--tls-creds", "tls0", "-r", "-t", "-e", "4",
+                    "-b", "127.0.0.1", "-p", String(port), "-f", format, image,
                 ], label: "qemu-nbd-tls")
-            let server = TLSServer(port: port, certificates: certificates, process: process)
+            let server = TLSServer(port: port, credentials: chosen, process: process)
             for _ in 0..<100 {
                 guard process.isRunning else { break }  // most likely the port is taken: try another
                 let probe = try await fixture.run(["nbdinfo", "--size", server.uri], timeout: .seconds(30))
