@@ -67,11 +67,10 @@ struct RestoreCommand: AsyncParsableCommand {
             if !defined.dropped.isEmpty {
                 Terminal.writeError(
                     Terminal.escaped(
-                        "left out of the saved XML, which the new domain must not share with the original or the host: "
+                        "the new domain leaves out of the saved XML what it must not share with the host or the original: "
                             + defined.dropped.joined(separator: ", ")) + "\n")
             }
-            let name = defined.name
-            print(Terminal.escaped("defined domain \(name) with the restored disks"))
+            print(Terminal.escaped("defined domain \(defined.name) with the restored disks"))
         }
     }
 }
