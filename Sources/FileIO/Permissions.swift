@@ -24,20 +24,14 @@ extension FileDescriptor {
         let descriptor = try open(
             path: path, mode, options: [.create, .exclusiveCreate, .noFollow], permissions: permissions)
         do throws(Errno) {
-            try descriptor.setPermissions(permissions)
+            // fchmod: the umask applies only to open, so the mode is set again, exactly.
+            _ = try retryingOnInterrupt { fchmod(descriptor.rawValue, permissions.rawValue) }
         } catch {
             descriptor.closeAfterUse()
             try? FilePaths.remove(path)
             throw error
         }
         return descriptor
-    }
-
-    /// Sets the file's permission bits to exactly `permissions`; the umask applies only to `open`, not to this.
-    ///
-    /// The corresponding C function is `fchmod`.
-    package func setPermissions(_ permissions: FilePermissions) throws(Errno) {
-        _ = try retryingOnInterrupt { fchmod(rawValue, mode_t(permissions.rawValue)) }
     }
 }
 
