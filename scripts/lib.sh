@@ -2,10 +2,10 @@
 # Shared helpers for the scripts in this folder. Source it from bash; it sets no shell options.
 
 # Debian packages Pullback builds and tests with: libnbd, nbdkit and qemu's tools for the copy path,
-# libvirt's QEMU driver and a TCG-capable qemu for backups of real guests.
+# libvirt's QEMU driver and a TCG-capable qemu for backups of real guests, openssl for the TLS tests' certificates.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 PULLBACK_PACKAGES=(libnbd-dev libnbd-bin nbdkit qemu-utils qemu-block-extra libvirt-dev pkg-config zlib1g-dev
-  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86)
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 openssl)
 
 # libvirt's QEMU driver resolves its compiled-in default user before reading qemu.conf, so the user and
 # groups must exist even when qemu.conf says to run guests as root.

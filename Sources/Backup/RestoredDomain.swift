@@ -6,13 +6,38 @@ import Libvirt
 #endif
 
 /// A new domain made from a point's saved `domain.xml`, with its disks replaced by restored images.
+///
+/// The saved XML comes from a repository, which may have been edited or come from another host, so only what a
+/// restored VM needs is kept: nothing that reaches into the host (host devices, shared folders, qemu command-line
+/// passthrough, a custom emulator binary) and no disk but the restored ones.
 public enum RestoredDomain {
-    /// The saved XML rewritten for a new domain `name`: no uuid (libvirt makes one), no MAC addresses
-    /// (they would clash with the original's), each restored disk pointing at its image in `format`, and
-    /// the disks that were not restored removed, so the copy never shares a disk with the original.
-    public static func xml(
+    /// The XML to define, and what was left out of the saved XML.
+    public struct Definition: Sendable, Equatable {
+        /// The domain XML to define.
+        public var xml: String
+        /// What was left out, one entry per kind, for a note: `"<hostdev> (2)"`, `"cdrom disk sda"`.
+        public var dropped: [String]
+    }
+
+    /// A defined domain: its name and what its XML left out of the saved one.
+    public struct Defined: Sendable, Equatable {
+        /// The new domain's name.
+        public var name: String
+        /// See ``Definition/dropped``.
+        public var dropped: [String]
+    }
+
+    /// The namespace of libvirt's QEMU passthrough elements (`<qemu:commandline>`, `<qemu:capabilities>`, ...).
+    static let qemuNamespace = "http://libvirt.org/schemas/domain/qemu/1.0"
+
+    /// The saved XML rewritten for a new domain `name`: no uuid (libvirt makes one), no MAC addresses (they
+    /// would clash with the original's), each restored disk pointing at its image in `format`; and left out,
+    /// so that the copy never shares a disk with the original nor reaches into the host: the disks that were
+    /// not restored, cdrom, floppy and lun disks, `<hostdev>` and `<filesystem>` devices, a custom `<emulator>`
+    /// (libvirt picks its default) and every element of the qemu passthrough namespace.
+    public static func definition(
         from saved: String, name: String, images: [String: String], format: String
-    ) throws(BackupError) -> String {
+    ) throws(BackupError) -> Definition {
         let document: XMLDocument
         do {
             document = try XMLDocument(xmlString: saved, options: [])
@@ -22,49 +47,107 @@ public enum RestoredDomain {
         guard let root = document.rootElement(), root.name == "domain" else {
             throw BackupError(.invalidRequest, "the saved domain XML has no <domain> element")
         }
+        var dropped = DroppedKinds()
         for element in root.elements(forName: "name") { element.stringValue = name }
         for element in root.elements(forName: "uuid") { element.detach() }
-        guard let devices = root.elements(forName: "devices").first else { return document.xmlString }
-        for interface in devices.elements(forName: "interface") {
-            for mac in interface.elements(forName: "mac") { mac.detach() }
+        for element in qemuElements(under: root) {
+            dropped.add("<\(element.name ?? "qemu")>")
+            element.detach()
         }
-        for disk in devices.elements(forName: "disk") {
-            let target = disk.elements(forName: "target").first?.attribute(forName: "dev")?.stringValue
-            guard disk.attribute(forName: "device")?.stringValue ?? "disk" == "disk" else { continue }
-            guard let target, let image = images[target] else {
-                disk.detach()
-                continue
+        root.namespaces = root.namespaces?.filter { $0.stringValue != qemuNamespace }
+        for devices in root.elements(forName: "devices") {
+            for kind in ["hostdev", "filesystem", "emulator"] {
+                for element in devices.elements(forName: kind) {
+                    dropped.add("<\(kind)>")
+                    element.detach()
+                }
             }
-            disk.attribute(forName: "type")?.stringValue = "file"
-            for source in disk.elements(forName: "source") { source.detach() }
-            for backing in disk.elements(forName: "backingStore") { backing.detach() }
-            let source = XMLElement(name: "source")
-            source.addAttribute(XMLNode.attribute(withName: "file", stringValue: image) as! XMLNode)
-            disk.addChild(source)
-            if let driver = disk.elements(forName: "driver").first {
-                driver.attribute(forName: "type")?.stringValue = format
+            for interface in devices.elements(forName: "interface") {
+                for mac in interface.elements(forName: "mac") { mac.detach() }
+            }
+            for disk in devices.elements(forName: "disk") {
+                let target = disk.elements(forName: "target").first?.attribute(forName: "dev")?.stringValue
+                let device = disk.attribute(forName: "device")?.stringValue ?? "disk"
+                guard device == "disk", let target, let image = images[target] else {
+                    dropped.add(device == "disk" ? "disks not restored" : "\(device) disks")
+                    disk.detach()
+                    continue
+                }
+                point(disk, at: image, format: format)
             }
         }
-        return document.xmlString
+        return Definition(xml: document.xmlString, dropped: dropped.kinds)
     }
 
-    /// Defines the rewritten domain through `connectURI` (nil: the default URI) and returns its name.
+    /// The rewritten XML alone; see ``definition(from:name:images:format:)``.
+    public static func xml(
+        from saved: String, name: String, images: [String: String], format: String
+    ) throws(BackupError) -> String {
+        try definition(from: saved, name: name, images: images, format: format).xml
+    }
+
+    /// Defines the rewritten domain through `connectURI` (nil: the default URI).
     public static func define(
         from saved: String, name: String, images: [String: String], format: String, connectURI: String?
-    ) async throws(BackupError) -> String {
-        let xml = try xml(from: saved, name: name, images: images, format: format)
+    ) async throws(BackupError) -> Defined {
+        let definition = try definition(from: saved, name: name, images: images, format: format)
         let connection = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
             try await LibvirtConnection.open(uri: connectURI)
         }
         do throws(BackupError) {
             let domain = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-                try await connection.define(xml: xml)
+                try await connection.define(xml: definition.xml)
             }
             await connection.close()
-            return domain.name
+            return Defined(name: domain.name, dropped: definition.dropped)
         } catch {
             await connection.close()
             throw error
         }
     }
+
+    /// A restored disk becomes a plain file disk on its image: no source or backing chain of the original.
+    private static func point(_ disk: XMLElement, at image: String, format: String) {
+        disk.attribute(forName: "type")?.stringValue = "file"
+        for source in disk.elements(forName: "source") { source.detach() }
+        for backing in disk.elements(forName: "backingStore") { backing.detach() }
+        let source = XMLElement(name: "source")
+        source.addAttribute(XMLNode.attribute(withName: "file", stringValue: image) as! XMLNode)
+        disk.addChild(source)
+        if let driver = disk.elements(forName: "driver").first {
+            driver.attribute(forName: "type")?.stringValue = format
+        }
+    }
+
+    /// Every element in the qemu passthrough namespace, however it is prefixed, outermost first.
+    private static func qemuElements(under element: XMLElement) -> [XMLElement] {
+        var found: [XMLElement] = []
+        for child in element.children ?? [] {
+            guard let child = child as? XMLElement else { continue }
+            // FoundationXML crashes on `prefix` of an unprefixed node, and gives such a node the URI of a namespace
+            // it merely declares: only a prefixed name says the element is in a namespace.
+            let name = child.name ?? ""
+            if name.hasPrefix("qemu:") || (name.contains(":") && child.uri == qemuNamespace) {
+                found.append(child)
+            } else {
+                found += qemuElements(under: child)
+            }
+        }
+        return found
+    }
+}
+
+/// The kinds of element left out, in the order met, each with how many times.
+private struct DroppedKinds {
+    private var counts: [(kind: String, count: Int)] = []
+
+    mutating func add(_ kind: String) {
+        if let index = counts.firstIndex(where: { $0.kind == kind }) {
+            counts[index].count += 1
+        } else {
+            counts.append((kind, 1))
+        }
+    }
+
+    var kinds: [String] { counts.map { $0.count == 1 ? $0.kind : "\($0.kind) (\($0.count))" } }
 }

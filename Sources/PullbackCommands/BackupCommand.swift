@@ -62,8 +62,9 @@ struct BackupCommand: AsyncParsableCommand {
         } else {
             let copied = outcome.disks.map { "\($0.target) \(ByteCount($0.bytesRead))" }.joined(separator: ", ")
             print(
-                "\(outcome.level) backup \(outcome.point) of \(outcome.domain): \(copied), "
-                    + String(format: "%.2f s", outcome.seconds))
+                Terminal.escaped(
+                    "\(outcome.level) backup \(outcome.point) of \(outcome.domain): \(copied), "
+                        + String(format: "%.2f s", outcome.seconds)))
         }
     }
 }

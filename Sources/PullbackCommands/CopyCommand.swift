@@ -16,7 +16,11 @@ struct CopyCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "NBD URI of the source, e.g. nbd+unix:///EXPORT?socket=PATH or nbd://HOST:PORT/EXPORT.")
+    @Argument(
+        help: """
+            NBD URI of the source, over TCP or a unix socket: nbd+unix:///EXPORT?socket=PATH, nbd://HOST:PORT/EXPORT, \
+            or with TLS nbds://HOST:PORT/EXPORT?tls-certificates=DIR.
+            """)
     var source: String
 
     @Argument(help: "Raw image file to create, or to update with --bitmap.")

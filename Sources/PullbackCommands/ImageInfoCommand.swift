@@ -27,14 +27,16 @@ struct ImageInfoCommand: AsyncParsableCommand {
             print(try JSONOutput.line(report))
             return
         }
-        print("image: \(report.image)")
+        // Backing file names come from the images' headers, which anyone may have written: escaped.
+        print("image: \(Terminal.escaped(report.image))")
         print("virtual size: \(ByteCount(report.virtualSize)) (\(report.virtualSize) bytes)")
         print("layers, top first:")
         for (index, layer) in report.layers.enumerated() {
             let backing = layer.backingFile.map { ", backing file \($0)" } ?? ""
             print(
-                "  \(index): \(layer.path) (\(layer.format), cluster \(ByteCount(UInt64(layer.clusterSize)))\(backing))"
-            )
+                Terminal.escaped(
+                    "  \(index): \(layer.path) (\(layer.format), cluster \(ByteCount(UInt64(layer.clusterSize)))\(backing))"
+                ))
             print(
                 "     on disk \(ByteCount(layer.allocatedBytes)), data \(ByteCount(layer.dataBytes)), "
                     + "zero \(ByteCount(layer.zeroBytes))")

@@ -35,7 +35,7 @@ struct ListCommand: ParsableCommand {
                         Row(
                             domain: name, id: point.id, level: point.manifest.level.rawValue,
                             finished: point.manifest.finished, disks: point.manifest.disks.map(\.target),
-                            bytes: point.manifest.disks.reduce(0) { $0 + $1.bytesCopied }, parent: point.manifest.parent
+                            bytes: Self.total(point.manifest.disks.map(\.bytesCopied)), parent: point.manifest.parent
                         ))
                 }
             }
@@ -44,17 +44,25 @@ struct ListCommand: ParsableCommand {
             throw ExitCode.failure
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            print(try JSONOutput.line(rows, dates: .iso8601))
             return
         }
         for row in rows {
-            print(
+            // Every name comes from the repository, which may have been edited: escaped.
+            let line =
                 "\(row.domain)  \(row.id)  \(row.level.padding(toLength: 11, withPad: " ", startingAt: 0))  "
-                    + "\(row.disks.joined(separator: ","))  \(ByteCount(row.bytes))"
-                    + (row.parent.map { "  parent \($0)" } ?? ""))
+                + "\(row.disks.joined(separator: ","))  \(ByteCount(row.bytes))"
+                + (row.parent.map { "  parent \($0)" } ?? "")
+            print(Terminal.escaped(line))
+        }
+    }
+
+    /// The bytes a point's disks copied, saturating at UInt64.max: the counts come from a manifest, which may
+    /// have been edited to overflow a plain sum.
+    static func total(_ counts: [UInt64]) -> UInt64 {
+        counts.reduce(0) { sum, count in
+            let (total, overflow) = sum.addingReportingOverflow(count)
+            return overflow ? .max : total
         }
     }
 }

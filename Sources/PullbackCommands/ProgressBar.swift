@@ -42,7 +42,7 @@ enum ProgressBar {
         let done = snapshot.bytesDone
         let elapsed = max(0.001, (ContinuousClock.now - start).inSeconds)
         let rate = Double(done) / elapsed
-        let parts = snapshot.running.isEmpty ? "" : "  " + snapshot.running.joined(separator: ", ")
+        let parts = snapshot.running.isEmpty ? "" : "  " + Terminal.escaped(snapshot.running.joined(separator: ", "))
         if snapshot.isPreparing { return "preparing..." }
         guard let total = snapshot.bytesToDo else {
             return "mapping extents... \(ByteCount(done))" + parts

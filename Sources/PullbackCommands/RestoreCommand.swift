@@ -50,19 +50,27 @@ struct RestoreCommand: AsyncParsableCommand {
         var images: [String: String] = [:]
         for disk in restored {
             print(
-                "\(disk.target): point \(point.id) restored to \(disk.path) (\(ByteCount(disk.bytesWritten)) of data)")
+                Terminal.escaped(
+                    "\(disk.target): point \(point.id) restored to \(disk.path) (\(ByteCount(disk.bytesWritten)) of data)"
+                ))
             images[disk.target] = URL(fileURLWithPath: disk.path).standardizedFileURL.path
         }
         if let define {
             let saved = (try? String(contentsOfFile: point.folder + "/domain.xml", encoding: .utf8)) ?? ""
             let restored = images
-            let name = try await Interruptible.run { () async throws(BackupError) -> String in
+            let defined = try await Interruptible.run { () async throws(BackupError) -> RestoredDomain.Defined in
                 try await RestoredDomain.define(
                     from: saved, name: define, images: restored, format: format.rawValue, connectURI: libvirt.uri)
             } describe: {
                 $0.message
             }
-            print("defined domain \(name) with the restored disks")
+            if !defined.dropped.isEmpty {
+                Terminal.writeError(
+                    Terminal.escaped(
+                        "the new domain leaves out of the saved XML what it must not share with the host or the original: "
+                            + defined.dropped.joined(separator: ", ")) + "\n")
+            }
+            print(Terminal.escaped("defined domain \(defined.name) with the restored disks"))
         }
     }
 }

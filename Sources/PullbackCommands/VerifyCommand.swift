@@ -39,7 +39,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 case .missing: status = "MISSING"
                 case .unrecorded: status = "no digest recorded (point made before digests were kept)"
                 }
-                print("\(image.point)  \(image.target)  \(status)")
+                print(Terminal.escaped("\(image.point)  \(image.target)  \(status)"))
             }
         }
         let failures = report.failures

@@ -64,7 +64,7 @@ struct RestoredDomainXMLTests {
         #expect(vda.elements(forName: "driver").first?.attribute(forName: "type")?.stringValue == "raw")
 
         #expect(Self.disk(root, "vdb") == nil, "a disk not restored must not stay shared with the original")
-        #expect(Self.disk(root, "sda") != nil, "a cdrom is no backed-up disk and stays")
+        #expect(Self.disk(root, "sda") == nil, "a cdrom names a host file and is left out")
     }
 
     @Test("a block disk restored becomes a file disk in the new format")
@@ -77,6 +77,92 @@ struct RestoredDomainXMLTests {
         #expect(vdb.elements(forName: "source").first?.attribute(forName: "file")?.stringValue == "/r/vdb.qcow2")
         #expect(vdb.elements(forName: "source").first?.attribute(forName: "dev") == nil)
         #expect(vdb.elements(forName: "driver").first?.attribute(forName: "type")?.stringValue == "qcow2")
+    }
+
+    static let hostile = """
+        <domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0' \
+        xmlns:q2='http://libvirt.org/schemas/domain/qemu/1.0'>
+          <name>web1</name>
+          <metadata><app:info xmlns:app='http://example.com/app'>kept</app:info></metadata>
+          <memory unit='KiB'>65536</memory>
+          <devices>
+            <emulator>/tmp/evil-qemu</emulator>
+            <disk type='file' device='disk'>
+              <driver name='qemu' type='qcow2'/>
+              <source file='/var/lib/libvirt/images/web1.qcow2'/>
+              <target dev='vda' bus='virtio'/>
+            </disk>
+            <disk type='file' device='disk'>
+              <source file='/srv/shared.qcow2'/>
+              <target dev='vdc' bus='virtio'/>
+            </disk>
+            <disk type='file' device='cdrom'><source file='/iso/a.iso'/><target dev='sda' bus='sata'/></disk>
+            <disk type='file' device='floppy'><source file='/f.img'/><target dev='fda' bus='fdc'/></disk>
+            <disk type='block' device='lun'><source dev='/dev/sdz'/><target dev='sdb' bus='scsi'/></disk>
+            <hostdev mode='subsystem' type='pci' managed='yes'>
+              <source><address domain='0x0000' bus='0x06' slot='0x02' function='0x0'/></source>
+            </hostdev>
+            <hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/><product id='0xbeef'/></source></hostdev>
+            <filesystem type='mount' accessmode='passthrough'>
+              <source dir='/'/><target dir='hostroot'/>
+            </filesystem>
+            <interface type='network'><mac address='52:54:00:12:34:56'/><source network='default'/></interface>
+          </devices>
+          <qemu:commandline><qemu:arg value='-chardev'/><qemu:arg value='file,path=/etc/shadow'/></qemu:commandline>
+          <q2:capabilities><q2:add capability='blockdev'/></q2:capabilities>
+        </domain>
+        """
+
+    /// Every element of the document, depth first.
+    static func allElements(_ element: XMLElement) -> [XMLElement] {
+        [element] + (element.children ?? []).compactMap { $0 as? XMLElement }.flatMap(allElements)
+    }
+
+    @Test("only what a restored VM needs is kept: no host devices, folders, qemu passthrough, emulator or other disks")
+    func hostileLeftOut() throws {
+        let definition = try RestoredDomain.definition(
+            from: Self.hostile, name: "web1-restored", images: ["vda": "/restore/vda.qcow2"], format: "qcow2")
+        let root = try #require(try XMLDocument(xmlString: definition.xml, options: []).rootElement())
+        let elements = Self.allElements(root)
+        let names = Set(elements.compactMap(\.name))
+        for gone in ["hostdev", "filesystem", "emulator", "qemu:commandline", "qemu:arg", "q2:capabilities", "q2:add"] {
+            #expect(!names.contains(gone), "<\(gone)> is still in \(definition.xml)")
+        }
+        #expect(!definition.xml.contains(RestoredDomain.qemuNamespace), "\(definition.xml)")
+        #expect(!definition.xml.contains("/etc/shadow") && !definition.xml.contains("/tmp/evil-qemu"))
+
+        let disks = root.elements(forName: "devices").first?.elements(forName: "disk") ?? []
+        #expect(disks.count == 1, "only the restored disk stays: \(definition.xml)")
+        #expect(
+            Self.disk(root, "vda")?.elements(forName: "source").first?.attribute(forName: "file")?.stringValue
+                == "/restore/vda.qcow2")
+        for path in ["/srv/shared.qcow2", "/iso/a.iso", "/f.img", "/dev/sdz"] {
+            #expect(!definition.xml.contains(path), "\(path) is still named: \(definition.xml)")
+        }
+        #expect(root.elements(forName: "devices").first?.elements(forName: "interface").count == 1)
+        #expect(definition.xml.contains("kept"), "metadata of other applications stays")
+
+        #expect(
+            definition.dropped == [
+                "<qemu:commandline>", "<q2:capabilities>", "<hostdev> (2)", "<filesystem>", "<emulator>",
+                "disks not restored", "cdrom disks", "floppy disks", "lun disks",
+            ], "\(definition.dropped)")
+    }
+
+    @Test("a plain domain with every disk restored drops nothing")
+    func nothingDropped() throws {
+        let saved = """
+            <domain type='qemu'><name>a</name><devices>\
+            <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/a.qcow2'/>\
+            <target dev='vda' bus='virtio'/></disk></devices></domain>
+            """
+        let definition = try RestoredDomain.definition(
+            from: saved, name: "b", images: ["vda": "/r/vda.raw"], format: "raw")
+        #expect(definition.dropped.isEmpty)
+        let root = try #require(try XMLDocument(xmlString: definition.xml, options: []).rootElement())
+        #expect(
+            Self.disk(root, "vda")?.elements(forName: "source").first?.attribute(forName: "file")?.stringValue
+                == "/r/vda.raw")
     }
 
     @Test("XML that is not a domain is refused")

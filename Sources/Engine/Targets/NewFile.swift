@@ -1,5 +1,6 @@
 import FileIO
 import Foundation
+import SystemPackage
 
 /// How a new target file becomes visible: written under a temporary name beside its path, flushed, then
 /// renamed over the path and the directory flushed. Before the rename nothing at the path changes.
@@ -12,6 +13,12 @@ enum NewFile {
     static func directory(of path: String) -> String {
         let directory = (path as NSString).deletingLastPathComponent
         return directory.isEmpty ? "." : directory
+    }
+
+    /// The mode of a new target: 0600, or when it replaces a regular file, that file's mode, so `--overwrite`
+    /// neither widens nor narrows who may read the disk.
+    static func permissions(for path: String, replacing: Bool) -> FilePermissions {
+        (replacing ? FilePaths.permissions(ofRegularFile: path) : nil) ?? .ownerOnly
     }
 
     static func checkReplaceable(_ path: String, replacing: Bool) throws(CopyError) {

@@ -57,21 +57,34 @@ public final class QCOW2FileTarget: BlockTarget {
     /// and would cut a partial last sector off, so the size is rounded up, as `qemu-img create` does. The
     /// bytes past the source's end read as zeros.
     public static func imageSize(for size: UInt64) -> UInt64 {
-        (size + 511) / 512 * 512
+        // Saturates rather than overflows; no qcow2 image is that large (see ``QCOW2Writer/maximumSize(clusterBits:)``).
+        size > UInt64.max - 511 ? UInt64.max & ~511 : (size + 511) / 512 * 512
     }
 
     /// Writes a new qcow2 image of `size` bytes at `path` through `body`, with `backing` for an overlay.
+    ///
+    /// The image is 0600 whatever the umask, or when it replaces a regular file, has that file's mode. A
+    /// `size` above ``QCOW2Writer/maximumSize(clusterBits:)`` is refused before anything is created.
     public static func withNewImage<Result: Sendable>(
         at path: String, size: UInt64, backing: Backing?, replacing: Bool,
         _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {
         try NewFile.checkReplaceable(path, replacing: replacing)
+        let maximum = QCOW2Writer.maximumSize()
+        guard size <= maximum else {
+            throw CopyError(
+                .targetMismatch,
+                "the source is \(size) bytes, more than the \(maximum) bytes (\(maximum >> 50) PiB) a qcow2 image with 64 KiB clusters can hold; copy it to a raw image (--format raw) instead"
+            )
+        }
         let temporary = NewFile.temporaryPath(for: path)
         let imageSize = imageSize(for: size)
         let writer = try await BlockingWork.run { () throws(CopyError) -> QCOW2Writer in
             TargetPaths.remove(temporary)  // a leftover of a run that was killed
+            let permissions = NewFile.permissions(for: path, replacing: replacing)
             do throws(QCOW2Error) {
-                return try QCOW2Writer(creating: temporary, size: imageSize, backingFile: backing?.storedName)
+                return try QCOW2Writer(
+                    creating: temporary, size: imageSize, backingFile: backing?.storedName, permissions: permissions)
             } catch {
                 throw CopyError(error, target: path)
             }

@@ -1,4 +1,5 @@
 import FileIO
+import SystemPackage
 
 /// A raw disk image file as a copy target: a new sparse file for a full copy, or an existing one updated in
 /// place by an incremental copy.
@@ -22,16 +23,22 @@ public final class RawFileTarget: BlockTarget {
     ///
     /// The data goes to a temporary file beside `path`, which is flushed and renamed to `path` only after
     /// `body` succeeds; a failure removes it, so an existing file at `path` stays as it was. An existing
-    /// file is replaced only when `replacing` is true; a successful copy also clears an update marker.
+    /// file is replaced only when `replacing` is true, and keeps its mode; a new file is 0600 whatever the
+    /// umask. A successful copy also clears an update marker.
     public static func withNewFile<Result: Sendable>(
         at path: String, size: UInt64, replacing: Bool,
         _ body: (RawFileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {
         try NewFile.checkReplaceable(path, replacing: replacing)
+        guard size <= UInt64(Int64.max) else {
+            throw CopyError(
+                .targetMismatch, "the source is \(size) bytes, more than a file can hold (\(Int64.max) bytes)")
+        }
         let temporary = NewFile.temporaryPath(for: path)
         let target = try await BlockingWork.run { () throws(CopyError) -> RawFileTarget in
             TargetPaths.remove(temporary)  // a leftover of a run that was killed
-            let file = try TargetFile.open(temporary, .writeOnly, options: [.create, .exclusiveCreate])
+            let permissions = NewFile.permissions(for: path, replacing: replacing)
+            let file = try TargetFile.create(temporary, permissions: permissions)
             do throws(CopyError) {
                 try file.truncate(to: size)
             } catch {

@@ -9,16 +9,23 @@ struct TargetFile: Sendable {
     let descriptor: FileDescriptor
     let path: String
 
-    /// Opens (or, with `.create`, creates) `path`; a new file gets mode 0644 less the umask.
-    static func open(
-        _ path: String, _ mode: FileDescriptor.AccessMode, options: FileDescriptor.OpenOptions = []
-    ) throws(CopyError) -> TargetFile {
+    /// Opens the existing file `path`.
+    static func open(_ path: String, _ mode: FileDescriptor.AccessMode) throws(CopyError) -> TargetFile {
         do throws(Errno) {
-            let permissions = options.contains(.create) ? FilePermissions(rawValue: 0o644) : nil
-            let descriptor = try FileDescriptor.open(path: path, mode, options: options, permissions: permissions)
+            return TargetFile(descriptor: try FileDescriptor.open(path: path, mode), path: path)
+        } catch {
+            throw CopyError(failed: "open", path, error)
+        }
+    }
+
+    /// Creates `path` for writing, with exactly `permissions` whatever the umask. Nothing may have the name yet,
+    /// not even a symbolic link, so a link planted at a temporary name cannot redirect the write elsewhere.
+    static func create(_ path: String, permissions: FilePermissions = .ownerOnly) throws(CopyError) -> TargetFile {
+        do throws(Errno) {
+            let descriptor = try FileDescriptor.createNew(path: path, .writeOnly, permissions: permissions)
             return TargetFile(descriptor: descriptor, path: path)
         } catch {
-            throw CopyError(failed: options.contains(.create) ? "create" : "open", path, error)
+            throw CopyError(failed: "create", path, error)
         }
     }
 

@@ -21,9 +21,10 @@ struct UpdateMarker {
         }
     }
 
-    /// Creates the marker durably, before the target is touched.
+    /// Creates the marker durably, before the target is touched. ``checkAbsent()`` has made sure that nothing
+    /// has its name, so it is created new (mode 0600), never written through a symbolic link.
     func create(describing update: String) throws(CopyError) {
-        let file = try TargetFile.open(path, .writeOnly, options: [.create, .truncate])
+        let file = try TargetFile.create(path)
         defer { file.close() }
         try file.write(Array("\(update)\nstarted \(Date())\n".utf8), at: 0)
         try file.sync()

@@ -51,7 +51,8 @@ final class StderrLog: Sendable {
             guard let json = try? JSONOutput.line(event) else { return }
             line = json + "\n"
         } else {
-            line = event.message + "\n"
+            // Notes quote names from the repository and from libvirt (point ids, checkpoints, disks): escaped.
+            line = Terminal.escaped(event.message) + "\n"
         }
         if immediate { Terminal.writeError(clearLine + line) } else { kept.withLock { $0.append(line) } }
     }

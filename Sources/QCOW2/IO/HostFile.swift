@@ -7,11 +7,11 @@ struct HostFile: Sendable {
     let descriptor: FileDescriptor
     let path: String
 
-    static func create(_ path: String) throws(QCOW2Error) -> HostFile {
+    /// Creates `path`, which must not exist (not even as a symbolic link), with exactly `permissions` whatever
+    /// the umask.
+    static func create(_ path: String, permissions: FilePermissions = .ownerOnly) throws(QCOW2Error) -> HostFile {
         do throws(Errno) {
-            let descriptor = try FileDescriptor.open(
-                path: path, .readWrite, options: [.create, .exclusiveCreate],
-                permissions: FilePermissions(rawValue: 0o644))
+            let descriptor = try FileDescriptor.createNew(path: path, .readWrite, permissions: permissions)
             return HostFile(descriptor: descriptor, path: path)
         } catch {
             throw QCOW2Error(failed: "create", path, error)

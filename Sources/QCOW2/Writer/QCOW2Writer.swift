@@ -1,4 +1,5 @@
 import Synchronization
+import SystemPackage
 
 /// Writes a qcow2 version 3 image in one pass, as data arrives, in any order.
 ///
@@ -37,28 +38,34 @@ public final class QCOW2Writer: Sendable {
     static let copiedFlag: UInt64 = 1 << 63
     static let zeroFlag: UInt64 = 1
 
-    /// Creates a new image file at `path`, which must not exist.
+    /// Creates a new image file at `path`, which must not exist (not even as a symbolic link), with exactly
+    /// `permissions` (owner read and write by default) whatever the umask.
     ///
     /// `backingFile` is stored as given (pass a path relative to the image's directory so the pair can be
-    /// moved); its format is recorded as `backingFormat`.
+    /// moved); its format is recorded as `backingFormat`. A `size` above ``maximumSize(clusterBits:)`` is
+    /// refused.
     public init(
         creating path: String, size: UInt64, backingFile: String? = nil, backingFormat: String = "qcow2",
-        clusterBits: Int = 16
+        clusterBits: Int = 16, permissions: FilePermissions = [.ownerRead, .ownerWrite]
     ) throws(QCOW2Error) {
         guard (9...21).contains(clusterBits) else {
             throw QCOW2Error(.invalidArgument, "cluster bits \(clusterBits) is outside 9-21")
+        }
+        let maximum = Self.maximumSize(clusterBits: clusterBits)
+        guard size <= maximum else {
+            throw QCOW2Error(
+                .invalidArgument,
+                "a virtual size of \(size) bytes is more than the \(maximum) bytes a qcow2 image with \(1 << clusterBits)-byte clusters can hold"
+            )
         }
         var header = QCOW2Header()
         header.clusterBits = UInt32(clusterBits)
         header.size = size
         let bytesPerTable = UInt64(header.clusterSize) * UInt64(header.l2Entries)
-        header.l1Size = UInt32((size + bytesPerTable - 1) / bytesPerTable)
+        // Below the maximum, so at most maximumL1Bytes / 8 entries.
+        header.l1Size = UInt32(size / bytesPerTable + (size % bytesPerTable == 0 ? 0 : 1))
         header.backingFile = backingFile
         header.backingFormat = backingFile == nil ? nil : backingFormat
-        guard Int(header.l1Size) * 8 <= QCOW2Header.maximumL1Bytes else {
-            throw QCOW2Error(
-                .invalidArgument, "a virtual size of \(size) bytes needs a larger L1 table than qcow2 allows")
-        }
         guard header.encoded().count <= header.clusterSize else {
             throw QCOW2Error(.invalidArgument, "the backing file name is too long for the header cluster")
         }
@@ -66,8 +73,17 @@ public final class QCOW2Writer: Sendable {
         self.clusterSize = header.clusterSize
         self.backingFile = backingFile
         self.template = header
-        self.file = try HostFile.create(path)
+        self.file = try HostFile.create(path, permissions: permissions)
         self.state = Mutex(State(l1: Array(repeating: 0, count: Int(header.l1Size))))
+    }
+
+    /// The largest virtual size an image with clusters of `1 << clusterBits` bytes can have: the L1 table
+    /// that maps it must fit qcow2's limit of 32 MiB (qemu's too), 4 Mi L2 tables. With the default 64 KiB
+    /// clusters that is 2 PiB. `clusterBits` is from 9 to 21, as for the initializer.
+    public static func maximumSize(clusterBits: Int = 16) -> UInt64 {
+        precondition((9...21).contains(clusterBits), "cluster bits \(clusterBits) is outside 9-21")
+        let clusterSize = UInt64(1) << UInt64(clusterBits)
+        return UInt64(QCOW2Header.maximumL1Bytes / 8) * (clusterSize / 8) * clusterSize
     }
 
     // MARK: Data
@@ -109,7 +125,9 @@ public final class QCOW2Writer: Sendable {
         // Whole clusters, except that a range may stop anywhere inside the last cluster: a source may end
         // before the image does (qcow2 sizes are whole sectors), and the rest of that cluster reads zeros.
         let lastClusterStart = size == 0 ? 0 : (size - 1) & ~mask
-        guard offset & mask == 0, offset + length <= size, length & mask == 0 || offset + length > lastClusterStart
+        // `length <= size - offset` rather than `offset + length <= size`: the sum of a hostile pair overflows.
+        guard offset & mask == 0, offset <= size, length <= size - offset,
+            length & mask == 0 || offset + length > lastClusterStart
         else {
             throw QCOW2Error(
                 .invalidArgument,
