@@ -1,9 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 // Modes of the files Pullback creates: set exactly, whatever the umask, since a disk image is as sensitive as
 // the disk it copies.
 
@@ -24,8 +20,8 @@ extension FileDescriptor {
         let descriptor = try open(
             path: path, mode, options: [.create, .exclusiveCreate, .noFollow], permissions: permissions)
         do throws(Errno) {
-            // fchmod: the umask applies only to open, so the mode is set again, exactly.
-            _ = try retryingOnInterrupt { fchmod(descriptor.rawValue, permissions.rawValue) }
+            // The umask applies only to open, so the mode is set again, exactly.
+            try descriptor.setPermissions(permissions)
         } catch {
             descriptor.closeAfterUse()
             try? FilePaths.remove(path)

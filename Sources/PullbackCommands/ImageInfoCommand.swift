@@ -15,10 +15,13 @@ struct ImageInfoCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
+    @Flag(help: "Also read block and character devices in the chain (refused by default; FIFOs always are).")
+    var allowDevices = false
+
     func run() async throws {
         let report: ImageReport
         do {
-            report = try await ImageInspection.report(path: image)
+            report = try await ImageInspection.report(path: image, allowDevices: allowDevices)
         } catch {
             Terminal.printError(error.message)
             throw ExitCode.failure

@@ -28,14 +28,16 @@ struct ListCommand: ParsableCommand {
     func run() throws {
         let backups = BackupRepository(root: repository.path)
         var rows: [Row] = []
-        do {
-            for name in domain.map({ [$0] }) ?? backups.domains() {
+        do throws(RepositoryError) {
+            let names: [String]
+            if let domain { names = [domain] } else { names = try backups.domainNames() }
+            for name in names {
                 for point in try backups.points(of: name) {
                     rows.append(
                         Row(
                             domain: name, id: point.id, level: point.manifest.level.rawValue,
                             finished: point.manifest.finished, disks: point.manifest.disks.map(\.target),
-                            bytes: Self.total(point.manifest.disks.map(\.bytesCopied)), parent: point.manifest.parent
+                            bytes: point.manifest.totalBytesCopied, parent: point.manifest.parent
                         ))
                 }
             }
@@ -54,15 +56,6 @@ struct ListCommand: ParsableCommand {
                 + "\(row.disks.joined(separator: ","))  \(ByteCount(row.bytes))"
                 + (row.parent.map { "  parent \($0)" } ?? "")
             print(Terminal.escaped(line))
-        }
-    }
-
-    /// The bytes a point's disks copied, saturating at UInt64.max: the counts come from a manifest, which may
-    /// have been edited to overflow a plain sum.
-    static func total(_ counts: [UInt64]) -> UInt64 {
-        counts.reduce(0) { sum, count in
-            let (total, overflow) = sum.addingReportingOverflow(count)
-            return overflow ? .max : total
         }
     }
 }

@@ -31,8 +31,11 @@ struct RestoreCommand: AsyncParsableCommand {
     func run() async throws {
         let (repo, domain, at) = (selection.repository.path, selection.domain, selection.at)
         let point: BackupPoint
+        let savedXML: String
         do {
             point = try BackupRepository(root: repo).point(at, of: domain)
+            // Read before anything is written, and confined like every repository file (no link, FIFO or device).
+            savedXML = define == nil ? "" : try point.savedFile("domain.xml") ?? ""
         } catch {
             Terminal.printError(error.message)
             throw ExitCode.failure
@@ -56,8 +59,7 @@ struct RestoreCommand: AsyncParsableCommand {
             images[disk.target] = URL(fileURLWithPath: disk.path).standardizedFileURL.path
         }
         if let define {
-            let saved = (try? String(contentsOfFile: point.folder + "/domain.xml", encoding: .utf8)) ?? ""
-            let restored = images
+            let (saved, restored) = (savedXML, images)
             let defined = try await Interruptible.run { () async throws(BackupError) -> RestoredDomain.Defined in
                 try await RestoredDomain.define(
                     from: saved, name: define, images: restored, format: format.rawValue, connectURI: libvirt.uri)

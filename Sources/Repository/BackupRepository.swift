@@ -17,12 +17,6 @@ public struct BackupRepository: Sendable {
     /// The folder holding `domain`'s points.
     public func folder(of domain: String) -> String { root + "/" + domain }
 
-    /// The domains that have a folder in the repository; none when the root is not a repository. See
-    /// ``domainNames()`` to tell the two apart.
-    public func domains() -> [String] {
-        (try? domainNames()) ?? []
-    }
-
     /// The domains that have a folder in the repository (a real folder with a valid name), sorted; throws
     /// ``RepositoryError/Code/notARepository`` when the root is not a repository.
     public func domainNames() throws(RepositoryError) -> [String] {

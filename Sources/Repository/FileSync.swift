@@ -14,9 +14,7 @@ enum FileSync {
     static func writeDurably(_ bytes: [UInt8], to path: String) throws(RepositoryError) {
         let file: FileDescriptor
         do throws(Errno) {
-            file = try FileDescriptor.open(
-                path: path, .writeOnly, options: [.create, .exclusiveCreate, .noFollow], permissions: filePermissions)
-            try file.setPermissions(filePermissions)
+            file = try FileDescriptor.createNew(path: path, .writeOnly, permissions: filePermissions)
         } catch {
             throw RepositoryError(failed: "create", path, error)
         }

@@ -203,6 +203,17 @@ extension CopyIntegration {
                 let onDevice = try await fx.run([binary, "image-info", "/dev/zero"], timeout: Self.prompt)
                 expectCleanFailure(onDevice, mentioning: ["/dev/zero", "device"])
 
+                // A device as a backing file: refused unless asked for, then read as qemu would.
+                let onZero = fx.path("on-zero.qcow2")
+                try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", onZero, "1M"])
+                try await fx.runChecked(["qemu-img", "rebase", "-u", "-b", "/dev/zero", "-F", "raw", onZero])
+                let backedByDevice = try await fx.run([binary, "image-info", onZero], timeout: Self.prompt)
+                expectCleanFailure(backedByDevice, mentioning: ["/dev/zero", "device"])
+                let allowed = try await fx.run(
+                    [binary, "image-info", "--allow-devices", onZero], timeout: Self.prompt)
+                try requireSuccess(allowed)
+                #expect(allowed.stdout.contains("1: /dev/zero (raw"), "\(allowed.stdout)")
+
                 // A genuine chain still opens, by qemu's rules.
                 let base = fx.path("base.qcow2")
                 let top = fx.path("top.qcow2")

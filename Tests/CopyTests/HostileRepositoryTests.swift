@@ -267,6 +267,7 @@ extension CopyIntegration {
                 for repo in [copied, missing] {
                     for command in [
                         ["list", "--repo", repo, guest.name], ["list", "--repo", repo, guest.name, "--json"],
+                        ["list", "--repo", repo], ["list", "--repo", repo, "--json"],
                         ["restore", "--repo", repo, guest.name, "--to", fx.path("out-not-a-repo")],
                         ["verify", "--repo", repo, guest.name], ["verify", "--repo", repo, guest.name, "--json"],
                     ] {

@@ -20,7 +20,7 @@ import Testing
             #expect(try BackupRepository(root: root).identity() == made)
             #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["repository.json"])
             // Not a domain.
-            #expect(BackupRepository(root: root).domains().isEmpty)
+            #expect(try BackupRepository(root: root).domainNames().isEmpty)
 
             try FileManager.default.moveItem(atPath: root, toPath: parent + "/moved")
             #expect(try BackupRepository(root: parent + "/moved").identity() == made)
