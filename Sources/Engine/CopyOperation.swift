@@ -28,6 +28,8 @@ public struct CopyRequest: Sendable {
     public var requestSize: Int
     /// Requests in flight per connection.
     public var requestsPerConnection: Int
+    /// Whether `backingPath`'s chain may hold a block or character device (FIFOs never may).
+    public var backingMayBeDevice = false
 
     /// The default request size: large enough that per-request costs vanish, small enough to keep many
     /// requests in flight within a small memory bound (see scripts/bench).
@@ -115,7 +117,8 @@ public enum CopyOperation {
             case (.qcow2, _):
                 var backing: QCOW2FileTarget.Backing?
                 if let path = request.backingPath {
-                    backing = try await QCOW2FileTarget.Backing.inspect(path, size: source.size, for: target)
+                    backing = try await QCOW2FileTarget.Backing.inspect(
+                        path, size: source.size, for: target, allowDevices: request.backingMayBeDevice)
                 }
                 try await QCOW2FileTarget.withNewImage(
                     at: target, size: source.size, backing: backing, replacing: request.overwrite

@@ -35,6 +35,9 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(help: "With --format qcow2 and --bitmap: the previous point's image, which the new overlay is backed by.")
     var backing: String?
 
+    @Flag(help: "Let the --backing chain hold a block or character device (refused by default; FIFOs always are).")
+    var allowDevices = false
+
     @OptionGroup var connections: ConnectionsOption
 
     @Flag(help: "Replace an existing TARGET with a full copy.")
@@ -62,10 +65,12 @@ struct CopyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let request = CopyRequest(
+        var options = CopyRequest(
             sourceURI: source, targetPath: target, format: format, backingPath: backing, bitmap: bitmap,
             connections: connections.count, overwrite: overwrite,
             requestSize: requestSize, requestsPerConnection: requestsPerConnection)
+        options.backingMayBeDevice = allowDevices
+        let request = options
         let showProgress = progress.isShown
         let counters = CopyProgress()
         let summary = try await Interruptible.run { () throws(CopyError) in
