@@ -113,7 +113,7 @@ public enum PointVerification {
     /// (a symbolic link, a FIFO, a device, a folder), which is never read.
     private static func isReadable(_ path: String) throws(BackupError) -> Bool {
         do throws(ImageFileRefusal) {
-            let (descriptor, _) = try FileDescriptor.openImageFile(
+            let (descriptor, _) = try FileDescriptor.openChecked(
                 path: path, followingSymlinks: false, allowingDevices: false)
             descriptor.closeAfterUse()
             return true

@@ -53,22 +53,25 @@ extension FileType {
 }
 
 extension FileDescriptor {
-    /// Opens `path` read-only to be read as a disk image, and returns it with its status.
+    /// Opens `path` to be read (or, for a repository's own files, written) as a file of Pullback's, and returns it
+    /// with its status.
     ///
-    /// The file is opened with O_NONBLOCK, so that a FIFO cannot block the open, and with O_NOFOLLOW unless
-    /// `followingSymlinks`. Its type is then checked on the descriptor: a regular file is accepted, a block or
-    /// character device only if `allowingDevices` (and O_NONBLOCK is then cleared, so that reads wait as usual), and
-    /// anything else (a FIFO, a socket, a folder) never.
+    /// The file is opened in `mode` with `options` (`.create` with `permissions` for a new file), with O_NONBLOCK so
+    /// that a FIFO cannot block the open, and with O_NOFOLLOW unless `followingSymlinks`. Its type is then checked on
+    /// the descriptor, before a byte is read or written: a regular file is accepted, a block or character device only
+    /// if `allowingDevices` (and O_NONBLOCK is then cleared, so that reads wait as usual), and anything else (a FIFO,
+    /// a socket, a folder) never.
     ///
     /// The corresponding C functions are `open`, `fstat` and `fcntl` with `F_SETFL`.
-    package static func openImageFile(
-        path: String, followingSymlinks: Bool, allowingDevices: Bool
+    package static func openChecked(
+        path: String, _ mode: AccessMode = .readOnly, options: OpenOptions = [], permissions: FilePermissions? = nil,
+        followingSymlinks: Bool, allowingDevices: Bool
     ) throws(ImageFileRefusal) -> (descriptor: FileDescriptor, status: Stat) {
-        var options: OpenOptions = [.nonBlocking]
+        var options = options.union(.nonBlocking)
         if !followingSymlinks { options.insert(.noFollow) }
         let descriptor: FileDescriptor
         do throws(Errno) {
-            descriptor = try open(path: path, .readOnly, options: options)
+            descriptor = try open(path: path, mode, options: options, permissions: permissions)
         } catch {
             // O_NOFOLLOW on a link fails with ELOOP; so does a loop of links, which is not followed either.
             if error == .tooManySymbolicLinkLevels, !followingSymlinks { throw .symbolicLink }

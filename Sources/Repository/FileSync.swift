@@ -37,26 +37,22 @@ enum FileSync {
         _ path: String, _ mode: FileDescriptor.AccessMode = .readOnly, options: FileDescriptor.OpenOptions = [],
         permissions: FilePermissions? = nil
     ) throws(RepositoryError) -> (file: FileDescriptor, status: Stat) {
-        let file: FileDescriptor
-        do throws(Errno) {
-            file = try FileDescriptor.open(
-                path: path, mode, options: options.union([.noFollow, .nonBlocking]), permissions: permissions)
-        } catch .tooManySymbolicLinkLevels {
-            throw RepositoryError(
-                .corrupt, "\(path) is a symbolic link; pullback opens only the repository's own files, never links")
+        do throws(ImageFileRefusal) {
+            let (file, status) = try FileDescriptor.openChecked(
+                path: path, mode, options: options, permissions: permissions, followingSymlinks: false,
+                allowingDevices: false)
+            return (file, status)
         } catch {
-            throw RepositoryError(failed: "open", path, error)
+            switch error {
+            case .symbolicLink:
+                throw RepositoryError(
+                    .corrupt, "\(path) is a symbolic link; pullback opens only the repository's own files, never links")
+            case .refused:
+                throw RepositoryError(.corrupt, "\(path) is not a regular file; the repository is damaged")
+            case .failed(let call, let errno):
+                throw RepositoryError(failed: call, path, errno)
+            }
         }
-        let status: Stat
-        do throws(Errno) { status = try file.stat() } catch {
-            file.closeAfterUse()
-            throw RepositoryError(failed: "inspect", path, error)
-        }
-        guard status.type == .regular else {
-            file.closeAfterUse()
-            throw RepositoryError(.corrupt, "\(path) is not a regular file; the repository is damaged")
-        }
-        return (file, status)
     }
 
     /// The contents of the small repository file `path` (a manifest, a job record, saved XML), or nil when there is

@@ -99,8 +99,10 @@ struct NBDConnectionTests {
     }
 
     @Test func readsInFlightFailWhenTheServerGoesAway() async throws {
-        // Every read waits 2 s in the server; the server is killed while they wait.
-        try await NBDKit.with(["--filter=delay", "memory", "size=16M", "rdelay=2"]) { server in
+        // Every read waits 30 s in the server; the server is killed while they wait. The delay is long so that a
+        // loaded machine, which can stall this task for seconds before the kill, cannot let the reads finish first;
+        // the kill ends them at once, so the test takes no longer for it.
+        try await NBDKit.with(["--filter=delay", "memory", "size=16M", "rdelay=30"]) { server in
             let connection = try await NBDConnection.connect(uri: server.uri)
             let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for index in 0..<8 {

@@ -28,7 +28,7 @@ final class ReadOnlyFile: Sendable {
         let descriptor: FileDescriptor
         let status: Stat
         do throws(ImageFileRefusal) {
-            (descriptor, status) = try FileDescriptor.openImageFile(
+            (descriptor, status) = try FileDescriptor.openChecked(
                 path: path, followingSymlinks: followingSymlinks, allowingDevices: allowingDevices)
         } catch {
             throw QCOW2Error(.io, error.message(for: path), cause: error.errno)
