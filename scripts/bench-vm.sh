@@ -152,11 +152,9 @@ vm_peer_setup() {
     die "--peer-virtnbdbackup: $vm_peer holds no virtnbdbackup and virtnbdrestore"
   ensure_packages python3-libvirt python3-libnbd python3-tqdm python3-lz4 python3-lxml python3-paramiko python3-colorlog
 }
-vnb() {
-  local tool=$1
-  shift
-  PYTHONPATH="$vm_peer${PYTHONPATH:+:$PYTHONPATH}" python3 "$vm_peer/$tool" -U "$vm_uri" --noprogress "$@"
-}
+# vnb TOOL: the command line that runs TOOL of the checkout (a command for /usr/bin/time, not a function), with
+# the Python that the Debian packages of its dependencies install into.
+vnb() { vnb=(env "PYTHONPATH=$vm_peer${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 "$vm_peer/$1" -U "$vm_uri" --noprogress); }
 
 # vm_run_row ID: sets secs, cpu, rss_kib and vm_bytes (bytes read from the guest's disk or the repository).
 vm_run_row() {
@@ -198,18 +196,21 @@ vm_run_row() {
       rm -rf "$work/vnb" "$work/vnb-restored"
       vm_drop_checkpoints
       sync
-      timed sync vnb virtnbdbackup -d "$vm" -l full -o "$work/vnb" --scratchdir "$work" -f "$vm_root/vnb.sock"
+      vnb virtnbdbackup
+      timed sync "${vnb[@]}" -d "$vm" -l full -o "$work/vnb" --scratchdir "$work" -f "$vm_root/vnb.sock"
       ;;
     vnb-inc)
       vm_guest_writes
       sync
-      timed sync vnb virtnbdbackup -d "$vm" -l inc -o "$work/vnb" --scratchdir "$work" -f "$vm_root/vnb.sock"
+      vnb virtnbdbackup
+      timed sync "${vnb[@]}" -d "$vm" -l inc -o "$work/vnb" --scratchdir "$work" -f "$vm_root/vnb.sock"
       vm_bytes=$((50 * 2 << 20))
       ;;
     vnb-restore)
       rm -rf "$work/vnb-restored"
       sync
-      timed sync vnb virtnbdrestore -i "$work/vnb" -o "$work/vnb-restored" -f "$vm_root/vnbr.sock"
+      vnb virtnbdrestore
+      timed sync "${vnb[@]}" -i "$work/vnb" -o "$work/vnb-restored" -f "$vm_root/vnbr.sock"
       ;;
   esac
 }
