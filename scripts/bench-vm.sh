@@ -1,0 +1,231 @@
+# shellcheck shell=bash
+# The VM half of scripts/bench, sourced by it: a running TCG guest under a private libvirtd, its disk read
+# through a pull-mode backup export, whole-VM backups and restores, and optionally virtnbdbackup on the same
+# guest. Uses bench's variables (work, bin, chunk, pieces, stride) and its helpers (row, timed, json_field).
+#
+# Why a private libvirtd and not the embedded driver (qemu:///embed): there each virsh call is its own
+# process that reconnects to the running guest, and a pull job ended by one process (domjobabort) leaves
+# the next one's reconnect holding the domain's lock for 30 s and QEMU's NBD server still running, so the
+# next backup-begin fails. A daemon keeps one view of the guest for virsh, pullback and virtnbdbackup alike.
+# It runs as the tests run theirs (Tests/CopyTests/TestHarness/LibvirtDaemon.swift): in its own mount
+# namespace, with /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/log/libvirt and /var/cache/libvirt
+# bound to folders of ours, so the machine's own libvirt is never touched.
+
+vm=pbbench
+vm_root=
+vm_uri=
+vm_peer=
+vm_writes_done=0
+vm_daemon_pid=
+
+# virsh on the private daemon; its stderr is shown only on failure.
+vm_virsh() {
+  if ! virsh -q -c "$vm_uri" "$@" >"$work/virsh.out" 2>"$work/virsh.err"; then
+    grep -v ': info :\|: warning :' "$work/virsh.err" >&2 || true
+    die "virsh $1 failed"
+  fi
+  cat "$work/virsh.out"
+}
+
+vm_cleanup() {
+  [[ -n $vm_root ]] || return 0
+  local pid i
+  if [[ -n $vm_daemon_pid ]]; then
+    virsh -q -c "$vm_uri" destroy "$vm" >/dev/null 2>&1 || true
+    virsh -q -c "$vm_uri" undefine "$vm" --checkpoints-metadata >/dev/null 2>&1 || true
+    for pid in "$vm_daemon_pid" "$(cat "$vm_root/virtlogd.pid" 2>/dev/null)"; do
+      [[ -n $pid ]] || continue
+      kill "$pid" 2>/dev/null || continue
+      for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    done
+  fi
+  rm -rf "$vm_root"
+}
+
+# A libvirtd of our own (see the top of this file); sets vm_uri once it answers.
+vm_start_daemon() {
+  local folder script="set -e" i
+  for folder in etc:/etc/libvirt run:/run/libvirt lib:/var/lib/libvirt log:/var/log/libvirt cache:/var/cache/libvirt; do
+    mkdir -p "$vm_root/${folder%%:*}"
+    script+=$'\n'"mkdir -p ${folder#*:}; mount --bind $vm_root/${folder%%:*} ${folder#*:}"
+  done
+  script+=$'\n'"virtlogd -p $vm_root/virtlogd.pid &"$'\n'"exec libvirtd -p $vm_root/libvirtd.pid"
+  printf '%s\n' 'user = "root"' 'group = "root"' 'security_driver = "none"' 'dynamic_ownership = 0' \
+    'remember_owner = 0' >"$vm_root/etc/qemu.conf"
+  unshare --mount --propagation private -- sh -c "$script" </dev/null >"$vm_root/libvirtd.log" 2>&1 &
+  vm_daemon_pid=$!
+  vm_uri="qemu:///system?socket=$vm_root/run/libvirt-sock"
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$vm_daemon_pid" 2>/dev/null || { cat "$vm_root/libvirtd.log" >&2; die "libvirtd ended"; }
+    if [[ -S $vm_root/run/libvirt-sock ]] && virsh -q -c "$vm_uri" version >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  die "libvirtd did not answer within 60 s"
+}
+
+# vm_setup SRC_RAW: the guest's disk is a qcow2 copy of SRC_RAW (made before the guest starts);
+# ref.raw is what the disk must read as, updated with every guest write.
+vm_setup() {
+  local src=$1
+  ensure_libvirt_users
+  ((EUID == 0)) || die "the VM rows run a libvirtd of their own and need root (or --no-vm)"
+  # Keep the folder short: unix socket paths under it are limited to 108 bytes.
+  vm_root=$(mktemp -d /tmp/pbbench-XXXXXX)
+  vm_start_daemon
+  qemu-img convert -f raw -O qcow2 "$src" "$work/vda.qcow2"
+  cp --sparse=always "$src" "$work/ref.raw"
+  cat >"$work/vm.xml" <<XML
+<domain type='qemu'>
+  <name>$vm</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$work/vda.qcow2'/><target dev='vda' bus='virtio'/></disk>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XML
+  cat >"$work/backup.xml" <<XML
+<domainbackup mode='pull'>
+  <server transport='unix' socket='$vm_root/export.sock'/>
+  <disks><disk name='vda' backup='yes' type='file'><scratch file='$work/scratch.qcow2'/></disk></disks>
+</domainbackup>
+XML
+  vm_virsh define "$work/vm.xml" >/dev/null
+  vm_virsh start "$vm" >/dev/null
+  vm_export="nbd+unix:///vda?socket=$vm_root/export.sock"
+  vm_job_begin
+  vm_allocated=$(nbdinfo --map --totals "$vm_export" | awk '$3 == 0 { s += $1 } END { printf "%.0f\n", s }')
+  vm_job_end
+}
+
+# A full pull-mode backup job exporting vda on a unix socket (no checkpoint), and its end.
+vm_job_begin() {
+  rm -f "$vm_root/export.sock"
+  vm_virsh backup-begin "$vm" "$work/backup.xml" >/dev/null
+}
+vm_job_end() { vm_virsh domjobabort "$vm" >/dev/null; }
+
+# 50 scattered 2 MiB guest writes, through the guest's own virtio device (so the dirty bitmaps see them),
+# all inside the random data (so the disk's allocation stays what it was), mirrored into ref.raw.
+vm_guest_writes() {
+  local j k off slots=$((chunk / 2)) script=() ref=()
+  vm_writes_done=$((vm_writes_done + 1))
+  for ((j = 0; j < 50; j++)); do
+    k=$((j / pieces + vm_writes_done))
+    off=$(((j % pieces) * stride + (k % slots) * 2))M
+    script+=("qemu-monitor-command $vm --hmp 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend \"write -P $(((j + vm_writes_done) % 200 + 1)) $off 2M\"'")
+    ref+=(-c "write -P $(((j + vm_writes_done) % 200 + 1)) $off 2M")
+  done
+  printf '%s\n' "${script[@]}" | virsh -q -c "$vm_uri" >/dev/null 2>"$work/virsh.err" ||
+    { cat "$work/virsh.err" >&2; die "guest writes failed"; }
+  qemu-io -f raw "${ref[@]}" "$work/ref.raw" >/dev/null
+}
+
+# Every checkpoint goes, so that each full backup starts from a domain without any.
+vm_drop_checkpoints() {
+  local cp
+  for cp in $(vm_virsh checkpoint-list "$vm" --roots --name); do
+    vm_virsh checkpoint-delete "$vm" "$cp" --children >/dev/null
+  done
+}
+
+vm_rows() {
+  row vm-pbq '`pullback copy --format qcow2` → qcow2 file'
+  row vm-pb '`pullback copy` → raw file'
+  row vm-nbdcopy '`nbdcopy` → raw file, then `sync`'
+  row vm-null '`nbdcopy` → `null:` (what the export can give)'
+  row vm-full '`pullback backup --level full` (whole VM, libvirt job included)'
+  row vm-inc '`pullback backup --level incremental` after 50 scattered 2 MiB guest writes'
+  row vm-restore '`pullback restore` of the last point → qcow2, then `sync`'
+  if [[ -n $vm_peer ]]; then
+    row vnb-full '`virtnbdbackup -l full`, then `sync`'
+    row vnb-inc '`virtnbdbackup -l inc` after 50 scattered 2 MiB guest writes, then `sync`'
+    row vnb-restore '`virtnbdrestore` of the last point, then `sync`'
+  fi
+}
+
+# vm_peer_setup DIR: a virtnbdbackup checkout; its Python dependencies are Debian packages.
+vm_peer_setup() {
+  vm_peer=$(cd "$1" && pwd) || die "--peer-virtnbdbackup: no such directory: $1"
+  [[ -f $vm_peer/virtnbdbackup && -f $vm_peer/virtnbdrestore ]] ||
+    die "--peer-virtnbdbackup: $vm_peer holds no virtnbdbackup and virtnbdrestore"
+  ensure_packages python3-libvirt python3-libnbd python3-tqdm python3-lz4 python3-lxml python3-paramiko python3-colorlog
+}
+# vnb TOOL: the command line that runs TOOL of the checkout (a command for /usr/bin/time, not a function), with
+# the Python that the Debian packages of its dependencies install into.
+vnb() { vnb=(env "PYTHONPATH=$vm_peer${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/python3 "$vm_peer/$1" -U "$vm_uri" --noprogress); }
+
+# vm_run_row ID: sets secs, cpu, rss_kib and vm_bytes (bytes read from the guest's disk or the repository).
+vm_run_row() {
+  local out="$work/out.raw" outq="$work/out.qcow2"
+  vm_bytes=$vm_allocated
+  case $1 in
+    vm-pb | vm-pbq | vm-nbdcopy | vm-null)
+      rm -f "$out" "$outq" "$work"/.out.*.pullback-partial
+      sync
+      vm_job_begin
+      case $1 in
+        vm-pb) timed nosync "$bin" copy "$vm_export" "$out" --json ;;
+        vm-pbq) timed nosync "$bin" copy "$vm_export" "$outq" --format qcow2 --json ;;
+        vm-nbdcopy) timed sync nbdcopy "$vm_export" "$out" ;;
+        vm-null) timed nosync nbdcopy "$vm_export" null: ;;
+      esac
+      vm_job_end
+      case $1 in vm-pb | vm-pbq) vm_bytes=$(json_field bytes_read) ;; esac
+      ;;
+    vm-full)
+      rm -rf "$work/repo"
+      vm_drop_checkpoints
+      sync
+      timed nosync "$bin" backup "$vm" --repo "$work/repo" --level full --connect "$vm_uri" --json --no-progress
+      vm_bytes=$(json_field bytes_read)
+      ;;
+    vm-inc)
+      vm_guest_writes
+      sync
+      timed nosync "$bin" backup "$vm" --repo "$work/repo" --level incremental --connect "$vm_uri" --json --no-progress
+      vm_bytes=$(json_field bytes_read)
+      ;;
+    vm-restore)
+      rm -rf "$work/restored"
+      sync
+      timed sync "$bin" restore --repo "$work/repo" "$vm" --to "$work/restored" --no-progress
+      ;;
+    vnb-full)
+      rm -rf "$work/vnb" "$work/vnb-restored"
+      vm_drop_checkpoints
+      sync
+      vnb virtnbdbackup
+      timed sync "${vnb[@]}" -d "$vm" -l full -o "$work/vnb" --scratchdir "$work" -f "$vm_root/vnb.sock"
+      ;;
+    vnb-inc)
+      vm_guest_writes
+      sync
+      vnb virtnbdbackup
+      timed sync "${vnb[@]}" -d "$vm" -l inc -o "$work/vnb" --scratchdir "$work" -f "$vm_root/vnb.sock"
+      vm_bytes=$((50 * 2 << 20))
+      ;;
+    vnb-restore)
+      rm -rf "$work/vnb-restored"
+      sync
+      vnb virtnbdrestore
+      timed sync "${vnb[@]}" -i "$work/vnb" -o "$work/vnb-restored" -f "$vm_root/vnbr.sock"
+      ;;
+  esac
+}
+
+# After the first run of a row: what it wrote must read as the guest's disk (ref.raw).
+vm_check_row() {
+  case $1 in
+    vm-pb) qemu-img compare -q -f raw -F raw "$work/out.raw" "$work/ref.raw" || die "$1: the copy differs from the guest's disk" ;;
+    vm-pbq) qemu-img compare -q -f qcow2 -F raw "$work/out.qcow2" "$work/ref.raw" || die "$1: the copy differs from the guest's disk" ;;
+    vm-restore) qemu-img compare -q -f qcow2 -F raw "$work/restored/vda.qcow2" "$work/ref.raw" ||
+      die "$1: the restored disk differs from the guest's disk" ;;
+    vnb-restore)
+      local img
+      img=$(find "$work/vnb-restored" -name 'vda*' -type f | head -n 1)
+      [[ -n $img ]] || die "$1: virtnbdrestore wrote no image for vda"
+      qemu-img compare -q -F raw "$img" "$work/ref.raw" || die "$1: virtnbdrestore's image differs from the guest's disk" ;;
+  esac
+}
