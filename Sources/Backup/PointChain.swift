@@ -154,10 +154,10 @@ public struct PointChain: Sendable, Equatable {
         a.utf8.elementsEqual(b.utf8)
     }
 
-    /// One path component that names nothing but itself: not empty, not `.` or `..`, no `/`, no NUL.
+    /// One path component that names nothing but itself, by the repository's one rule for names
+    /// (``RepositoryNames/isValid(_:)``): checked here again because a chain is built from these names alone.
     static func isSingleName(_ name: String) -> Bool {
-        !name.isEmpty && name != "." && name != ".." && !name.utf8.contains(UInt8(ascii: "/"))
-            && !name.utf8.contains(0)
+        RepositoryNames.isValid(name)
     }
 
     /// A folder of the repository must be a folder itself, not a symbolic link to one elsewhere.
