@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         // 1.16: LogHandler's log(event:), which replaces the deprecated flat-parameter requirement.
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Tests only: every tool and server the tests start runs through Subprocess (TestSupport).
@@ -44,14 +45,16 @@ let package = Package(
         /// Linux file calls Swift's Glibc module does not export: hole punching, early writeback.
         .target(name: "CLinuxIO"),
         /// Package-internal: the file calls swift-system lacks (fsync, hole punching, writeback, fadvise, flock),
-        /// each retried on EINTR, and the one offload of blocking file work to NIO's thread pool. Shared by
-        /// QCOW2, Engine and Repository so that each maps `Errno` to its own error instead of repeating the calls.
+        /// each retried on EINTR, the one offload of blocking file work to NIO's thread pool, and a target file's
+        /// writer thread and page-cache window. Shared by QCOW2, Engine and Repository so that each maps `Errno`
+        /// to its own error instead of repeating the calls.
         .target(
             name: "FileIO",
             dependencies: [
                 "CLinuxIO",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
 
@@ -70,6 +73,7 @@ let package = Package(
                 "QCOW2",
                 "FileIO",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
         /// The on-disk layout of backups: points, manifests, image digests, locking, commit by rename.

@@ -48,6 +48,8 @@ public enum PointRestore {
             throw BackupError(.invalidRequest, "cannot create the folder \(folder): \(error.localizedDescription)")
         }
         progress?.expect(parts: images.count)
+        // One pool for all the disks: memory stays that of one disk's restore however many are written.
+        let buffers = BufferPool(count: ImageRestore.requestsInFlight, bufferSize: CopyRequest.defaultRequestSize)
         do {
             return try await withThrowingTaskGroup(of: (Int, Restored).self) { group in
                 for (index, disk) in images.enumerated() {
@@ -57,7 +59,7 @@ public enum PointRestore {
                         defer { progress?.finish(counters) }
                         let summary = try await ImageRestore.run(
                             exactly: disk.layers, to: output, format: format, progress: counters,
-                            measureTotal: progress != nil)
+                            measureTotal: progress != nil, buffers: buffers)
                         return (index, Restored(target: disk.target, path: output, bytesWritten: summary.bytesWritten))
                     }
                 }

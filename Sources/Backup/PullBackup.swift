@@ -103,6 +103,9 @@ enum PullBackup {
     ) async throws -> [BackupManifest.Disk] {
         let (connections, progress) = (request.connections, request.progress)
         progress?.expect(parts: entries.count)
+        // One pool for all the disks: memory stays that of one disk's copy however many the domain has.
+        let buffers = BufferPool(
+            count: CopyRequest.defaultRequestsPerConnection * connections, bufferSize: CopyRequest.defaultRequestSize)
         return try await withThrowingTaskGroup(of: BackupManifest.Disk.self) { group in
             for entry in entries {
                 group.addTask {
@@ -110,7 +113,8 @@ enum PullBackup {
                     defer { progress?.finish(counters) }
                     return try await copyDisk(
                         entry, socket: socket, parent: entry.full ? nil : base.parent, into: pending,
-                        connections: connections, progress: counters, measureTotal: progress != nil)
+                        connections: connections, buffers: buffers, progress: counters,
+                        measureTotal: progress != nil)
                 }
             }
             var disks: [BackupManifest.Disk] = []
@@ -129,11 +133,11 @@ enum PullBackup {
     }
 
     /// Copies one disk from the export into `<point>/<target>.qcow2`: an overlay over the parent point's
-    /// image for an incremental, a standalone image otherwise. With `measureTotal` the export is mapped first, for
-    /// `progress`'s total.
+    /// image for an incremental, a standalone image otherwise, reading into `buffers`. With `measureTotal` the export
+    /// is mapped first, for `progress`'s total.
     static func copyDisk(
         _ entry: BackupXML.DiskEntry, socket: String, parent: BackupPoint?, into pending: PendingPoint,
-        connections: Int, progress: CopyProgress, measureTotal: Bool
+        connections: Int, buffers: BufferPool, progress: CopyProgress, measureTotal: Bool
     ) async throws(CopyError) -> BackupManifest.Disk {
         let target = entry.target
         let uri = "nbd+unix:///\(target)?socket=\(socket)"
@@ -149,7 +153,7 @@ enum PullBackup {
             let pipeline = CopyPipeline(
                 requestSize: CopyRequest.defaultRequestSize,
                 requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount,
-                measureTotal: measureTotal)
+                measureTotal: measureTotal, buffers: buffers)
             try await QCOW2FileTarget.withNewImage(at: image, size: source.size, backing: backing, replacing: false) {
                 file throws(CopyError) in
                 try await pipeline.run(

@@ -10,3 +10,8 @@ int pullback_punch_hole(int fd, int64_t offset, int64_t length) {
 int pullback_start_writeback(int fd, int64_t offset, int64_t length) {
     return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
 }
+
+int pullback_finish_writeback(int fd, int64_t offset, int64_t length) {
+    return sync_file_range(
+        fd, offset, length, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+}

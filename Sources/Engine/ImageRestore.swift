@@ -3,6 +3,10 @@ import QCOW2
 
 /// Writes the disk a qcow2 chain describes (any point of a backup) into a new standalone image.
 public enum ImageRestore {
+    /// Reads in flight at most per restored image: the chain is read on NIO's thread pool, whose threads this
+    /// keeps busy without queueing more than they can take.
+    public static let requestsInFlight = 16
+
     /// Reads the chain whose top is `image` and writes what it describes to `target`: a sparse raw file or a
     /// standalone qcow2 image (no backing file). Data is copied, zeros stay holes. Durable on return;
     /// on failure nothing is left at `target` (an existing file there is replaced only with `overwrite`). With
@@ -23,24 +27,26 @@ public enum ImageRestore {
 
     /// Reads exactly the images `layers`, top first (``QCOW2ChainSource/open(exactly:)``: nothing their headers
     /// name is opened, and each must name the expected backing file), and writes the disk they describe to
-    /// `target`, as ``run(image:to:format:overwrite:progress:measureTotal:)`` does.
+    /// `target`, as ``run(image:to:format:overwrite:progress:measureTotal:)`` does. Restores running at the same
+    /// time can share `buffers`, so that their memory stays that of one.
     public static func run(
         exactly layers: [QCOW2Chain.ExpectedLayer], to target: String, format: TargetFormat, overwrite: Bool = false,
-        progress: CopyProgress = CopyProgress(), measureTotal: Bool = false
+        progress: CopyProgress = CopyProgress(), measureTotal: Bool = false, buffers: BufferPool? = nil
     ) async throws(CopyError) -> CopySummary {
         let started = ContinuousClock.now
         let source = try await QCOW2ChainSource.open(exactly: layers)
         return try await run(
             source, started: started, to: target, format: format, overwrite: overwrite, progress: progress,
-            measureTotal: measureTotal)
+            measureTotal: measureTotal, buffers: buffers)
     }
 
     private static func run(
         _ source: QCOW2ChainSource, started: ContinuousClock.Instant, to target: String, format: TargetFormat,
-        overwrite: Bool, progress: CopyProgress, measureTotal: Bool
+        overwrite: Bool, progress: CopyProgress, measureTotal: Bool, buffers: BufferPool? = nil
     ) async throws(CopyError) -> CopySummary {
         let pipeline = CopyPipeline(
-            requestSize: CopyRequest.defaultRequestSize, requestsInFlight: 16, measureTotal: measureTotal)
+            requestSize: CopyRequest.defaultRequestSize, requestsInFlight: requestsInFlight,
+            measureTotal: measureTotal, buffers: buffers)
         switch format {
         case .raw:
             try await RawFileTarget.withNewFile(at: target, size: source.size, replacing: overwrite) {

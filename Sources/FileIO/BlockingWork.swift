@@ -15,8 +15,15 @@ package enum BlockingWork {
     package static func run<T: Sendable, Failure: BlockingWorkFailure>(
         _ body: @escaping @Sendable () throws(Failure) -> T
     ) async throws(Failure) -> T {
+        try await run(on: .singleton, body)
+    }
+
+    /// Runs `body` on `pool`, as ``run(_:)`` does on the shared pool.
+    static func run<T: Sendable, Failure: BlockingWorkFailure>(
+        on pool: NIOThreadPool, _ body: @escaping @Sendable () throws(Failure) -> T
+    ) async throws(Failure) -> T {
         do {
-            return try await NIOThreadPool.singleton.runIfActive { () throws -> T in try body() }
+            return try await pool.runIfActive { () throws -> T in try body() }
         } catch let error as Failure {
             throw error
         } catch is CancellationError {

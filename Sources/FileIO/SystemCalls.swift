@@ -47,6 +47,16 @@ extension FileDescriptor {
         _ = try? retryingOnInterrupt { pullback_start_writeback(rawValue, Int64(offset), Int64(length)) }
     }
 
+    /// Writes the range's dirty pages to the disk and waits until they are there (also for writeback started
+    /// earlier). Like ``startWriteback(at:length:)`` it does not make the data durable (the file's metadata may
+    /// still be unwritten) and a failure surfaces at the final fsync, so it is ignored here.
+    ///
+    /// The corresponding C function is `sync_file_range` with `SYNC_FILE_RANGE_WAIT_BEFORE`,
+    /// `SYNC_FILE_RANGE_WRITE` and `SYNC_FILE_RANGE_WAIT_AFTER`.
+    package func finishWriteback(at offset: UInt64, length: Int) {
+        _ = try? retryingOnInterrupt { pullback_finish_writeback(rawValue, Int64(offset), Int64(length)) }
+    }
+
     /// How the file will be read, for the kernel's page cache.
     package enum Advice {
         /// Read once from start to end: read ahead more.
@@ -55,12 +65,15 @@ extension FileDescriptor {
         case dontNeed
     }
 
-    /// Tells the kernel how the whole file will be read. Only a hint, so a failure is ignored.
+    /// Tells the kernel how the file, or `length` bytes of it at `offset`, will be read. Only a hint, so a failure
+    /// is ignored. A length of 0 means up to the end of the file.
     ///
     /// The corresponding C function is `posix_fadvise` (which returns its error rather than setting errno, and
     /// is not interrupted by signals).
-    package func advise(_ advice: Advice) {
-        _ = posix_fadvise(rawValue, 0, 0, advice == .sequential ? POSIX_FADV_SEQUENTIAL : POSIX_FADV_DONTNEED)
+    package func advise(_ advice: Advice, at offset: UInt64 = 0, length: Int = 0) {
+        _ = posix_fadvise(
+            rawValue, off_t(truncatingIfNeeded: offset), off_t(length),
+            advice == .sequential ? POSIX_FADV_SEQUENTIAL : POSIX_FADV_DONTNEED)
     }
 
     /// Takes an exclusive advisory lock on the file without waiting; false when another descriptor holds it.

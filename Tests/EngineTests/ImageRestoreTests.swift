@@ -6,14 +6,6 @@ import Testing
 /// Restoring a chain into a standalone image, with qemu-img making the chain and judging the result.
 @Suite(.timeLimit(.minutes(2)))
 struct ImageRestoreTests {
-    /// Runs a qemu tool to completion and returns its stdout; throws when it fails.
-    @discardableResult
-    func qemu(_ arguments: [String]) async throws -> String {
-        let result = try await ChildProcess.run(arguments)
-        guard result.succeeded else { throw HarnessError("\(result)") }
-        return result.stdout
-    }
-
     @Test(arguments: [TargetFormat.raw, .qcow2])
     func restoresAChainWithZerosOverBackingData(_ format: TargetFormat) async throws {
         let directory = try TemporaryDirectory("pbrestore")

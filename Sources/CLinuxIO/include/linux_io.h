@@ -12,4 +12,8 @@ int pullback_punch_hole(int fd, int64_t offset, int64_t length);
    waiting, so the final fsync has little left to do. */
 int pullback_start_writeback(int fd, int64_t offset, int64_t length);
 
+/* sync_file_range(SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER): write the
+   range's dirty pages and wait until they are on the disk, so that they can be dropped from the page cache. */
+int pullback_finish_writeback(int fd, int64_t offset, int64_t length);
+
 #endif

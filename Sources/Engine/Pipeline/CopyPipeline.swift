@@ -1,8 +1,8 @@
 /// Moves data from a block source to a block target: maps the source a window at a time, plans each
 /// window, and runs the plan's requests concurrently with a bounded number in flight.
 ///
-/// Memory is bounded whatever the source's size: `requestsInFlight × requestSize` bytes of buffers, plus
-/// the extents of one window.
+/// Memory is bounded whatever the source's size: the buffers of its ``BufferPool`` (`requestsInFlight ×
+/// requestSize` bytes unless copies share a pool), plus the extents of one window.
 public struct CopyPipeline: Sendable {
     /// Bytes per read request.
     public var requestSize: Int
@@ -12,22 +12,35 @@ public struct CopyPipeline: Sendable {
     public var windowSize: UInt64
     /// Whether to map the whole source before copying, so that progress knows the total.
     public var measureTotal: Bool
+    /// The buffers to read into, shared with other copies running at the same time (the disks of one backup), or
+    /// nil for a pool of this copy's own. Requests are no larger than its buffers.
+    public var buffers: BufferPool?
 
-    public init(requestSize: Int, requestsInFlight: Int, windowSize: UInt64 = 1 << 30, measureTotal: Bool = false) {
+    public init(
+        requestSize: Int, requestsInFlight: Int, windowSize: UInt64 = 1 << 30, measureTotal: Bool = false,
+        buffers: BufferPool? = nil
+    ) {
         self.requestSize = requestSize
         self.requestsInFlight = requestsInFlight
         self.windowSize = windowSize
         self.measureTotal = measureTotal
+        self.buffers = buffers
     }
 
     /// Copies `source` to `target` in `mode`, counting into `progress`.
     public func run(
         from source: some BlockSource, to target: some BlockTarget, mode: CopyMode, progress: CopyProgress
     ) async throws(CopyError) {
-        // Whole units of the target per request, and no more than the source accepts.
+        // Whole units of the target per request, and no more than the source accepts or a buffer holds.
         let unit = target.granularity
-        let requestSize = max(unit, min(requestSize, source.maximumReadSize) / unit * unit)
-        let pool = BufferPool(count: max(1, requestsInFlight), bufferSize: requestSize)
+        let limit = min(requestSize, source.maximumReadSize, buffers?.bufferSize ?? .max)
+        let requestSize = max(unit, limit / unit * unit)
+        let pool = buffers ?? BufferPool(count: max(1, requestsInFlight), bufferSize: requestSize)
+        guard requestSize <= pool.bufferSize else {
+            throw CopyError(
+                .unsupported,
+                "the shared buffers hold \(pool.bufferSize) bytes, less than the target's unit of \(unit) bytes")
+        }
         do {
             if measureTotal {
                 progress.setTotal(
@@ -56,7 +69,8 @@ public struct CopyPipeline: Sendable {
         return total
     }
 
-    /// Plans one window at a time and runs its requests, at most `pool.count` in flight.
+    /// Plans one window at a time and runs its requests, at most `requestsInFlight` at once, each read into a
+    /// buffer of `pool` (waiting for one when the copies sharing it use them all).
     private func copyWindows(
         from source: some BlockSource, to target: some BlockTarget, mode: CopyMode, requestSize: Int,
         pool: BufferPool, progress: CopyProgress
@@ -84,10 +98,15 @@ public struct CopyPipeline: Sendable {
                 let index = ledger.open(endingAt: window.upperBound)
                 for operation in plan.operations {
                     try Task.checkCancellation()
-                    if ledger.inFlight == pool.count, try await reap() { try await settle(below: index) }
+                    if ledger.inFlight >= max(1, requestsInFlight), try await reap() {
+                        try await settle(below: index)
+                    }
+                    let buffer =
+                        operation.action == .copy ? try await pool.take(length: Int(operation.length)) : nil
                     group.addTask {
+                        defer { if let buffer { pool.give(buffer) } }
                         try await Self.perform(
-                            operation, source: source, target: target, pool: pool, progress: progress)
+                            operation, into: buffer, source: source, target: target, progress: progress)
                         return index
                     }
                     ledger.started(in: index)
@@ -102,17 +121,17 @@ public struct CopyPipeline: Sendable {
         }
     }
 
+    /// Runs one planned operation; a copy reads into `buffer`, which it holds.
     private static func perform(
-        _ operation: PlannedOperation, source: some BlockSource, target: some BlockTarget, pool: BufferPool,
-        progress: CopyProgress
+        _ operation: PlannedOperation, into buffer: BufferPool.Buffer?, source: some BlockSource,
+        target: some BlockTarget, progress: CopyProgress
     ) async throws(CopyError) {
         switch operation.action {
         case .copy:
-            let (slot, buffer) = pool.take(length: Int(operation.length))
-            defer { pool.give(slot) }
-            try await source.read(into: buffer, at: operation.offset)
+            guard let buffer else { preconditionFailure("a copy request runs without a buffer") }
+            try await source.read(into: buffer.bytes, at: operation.offset)
             progress.addRead(operation.length)
-            try await target.write(UnsafeRawBufferPointer(buffer), at: operation.offset)
+            try await target.write(UnsafeRawBufferPointer(buffer.bytes), at: operation.offset)
             progress.addWritten(operation.length)
         case .zero:
             try await target.writeZeros(at: operation.offset, length: operation.length)

@@ -13,10 +13,13 @@ public final class QCOW2FileTarget: BlockTarget {
     /// The file the image becomes once committed.
     public let path: String
     private let writer: QCOW2Writer
+    /// Makes every call on the image file, one at a time (see ``WriterThread``).
+    private let thread: WriterThread
 
-    private init(path: String, writer: QCOW2Writer) {
+    private init(path: String, writer: QCOW2Writer, thread: WriterThread) {
         self.path = path
         self.writer = writer
+        self.thread = thread
     }
 
     /// A backing image for an overlay: where it is, and the name to store in the overlay's header.
@@ -77,33 +80,36 @@ public final class QCOW2FileTarget: BlockTarget {
                 "the source is \(size) bytes, more than the \(maximum) bytes (\(maximum >> 50) PiB) a qcow2 image with 64 KiB clusters can hold; copy it to a raw image (--format raw) instead"
             )
         }
-        let temporary = NewFile.temporaryPath(for: path)
-        let imageSize = imageSize(for: size)
-        let writer = try await BlockingWork.run { () throws(CopyError) -> QCOW2Writer in
-            TargetPaths.remove(temporary)  // a leftover of a run that was killed
-            let permissions = NewFile.permissions(for: path, replacing: replacing)
-            do throws(QCOW2Error) {
-                return try QCOW2Writer(
-                    creating: temporary, size: imageSize, backingFile: backing?.storedName, permissions: permissions)
+        return try await WriterThread.with { thread async throws(CopyError) -> Result in
+            let temporary = NewFile.temporaryPath(for: path)
+            let imageSize = imageSize(for: size)
+            let writer = try await thread.run { () throws(CopyError) -> QCOW2Writer in
+                TargetPaths.remove(temporary)  // a leftover of a run that was killed
+                let permissions = NewFile.permissions(for: path, replacing: replacing)
+                do throws(QCOW2Error) {
+                    return try QCOW2Writer(
+                        creating: temporary, size: imageSize, backingFile: backing?.storedName, permissions: permissions
+                    )
+                } catch {
+                    throw CopyError(error, target: path)
+                }
+            }
+            let target = QCOW2FileTarget(path: path, writer: writer, thread: thread)
+            let result: Result
+            do throws(CopyError) {
+                result = try await body(target)
+                try await thread.run { () throws(CopyError) in
+                    defer { writer.close() }
+                    do throws(QCOW2Error) { try writer.finalize() } catch { throw CopyError(error, target: path) }
+                }
             } catch {
-                throw CopyError(error, target: path)
+                writer.close()
+                TargetPaths.remove(temporary)
+                throw error
             }
+            try await NewFile.commit(temporary, as: path)
+            return result
         }
-        let target = QCOW2FileTarget(path: path, writer: writer)
-        let result: Result
-        do throws(CopyError) {
-            result = try await body(target)
-            try await BlockingWork.run { () throws(CopyError) in
-                defer { writer.close() }
-                do throws(QCOW2Error) { try writer.finalize() } catch { throw CopyError(error, target: path) }
-            }
-        } catch {
-            writer.close()
-            TargetPaths.remove(temporary)
-            throw error
-        }
-        try await NewFile.commit(temporary, as: path)
-        return result
     }
 
     // MARK: BlockTarget
@@ -112,7 +118,7 @@ public final class QCOW2FileTarget: BlockTarget {
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
         let borrowed = Borrowed(pointer: bytes)
-        try await BlockingWork.run { [writer, path] () throws(CopyError) in
+        try await thread.run { [writer, path] () throws(CopyError) in
             do throws(QCOW2Error) { try writer.writeClusters(borrowed.pointer, at: offset) } catch {
                 throw CopyError(error, target: path)
             }
@@ -126,7 +132,7 @@ public final class QCOW2FileTarget: BlockTarget {
     }
 
     public func settled(below offset: UInt64) async throws(CopyError) {
-        try await BlockingWork.run { [writer, path] () throws(CopyError) in
+        try await thread.run { [writer, path] () throws(CopyError) in
             do throws(QCOW2Error) { try writer.settle(below: offset) } catch { throw CopyError(error, target: path) }
         }
     }

@@ -11,10 +11,13 @@ public final class RawFileTarget: BlockTarget {
     /// The file the target becomes once committed.
     public let path: String
     private let file: TargetFile
+    /// Makes every call on the file, one at a time (see ``WriterThread``).
+    private let writer: WriterThread
 
-    private init(path: String, file: TargetFile) {
+    private init(path: String, file: TargetFile, writer: WriterThread) {
         self.path = path
         self.file = file
+        self.writer = writer
     }
 
     // MARK: Scopes
@@ -34,33 +37,35 @@ public final class RawFileTarget: BlockTarget {
             throw CopyError(
                 .targetMismatch, "the source is \(size) bytes, more than a file can hold (\(Int64.max) bytes)")
         }
-        let temporary = NewFile.temporaryPath(for: path)
-        let target = try await BlockingWork.run { () throws(CopyError) -> RawFileTarget in
-            TargetPaths.remove(temporary)  // a leftover of a run that was killed
-            let permissions = NewFile.permissions(for: path, replacing: replacing)
-            let file = try TargetFile.create(temporary, permissions: permissions)
+        return try await WriterThread.with { writer async throws(CopyError) -> Result in
+            let temporary = NewFile.temporaryPath(for: path)
+            let target = try await writer.run { () throws(CopyError) -> RawFileTarget in
+                TargetPaths.remove(temporary)  // a leftover of a run that was killed
+                let permissions = NewFile.permissions(for: path, replacing: replacing)
+                let file = try TargetFile.create(temporary, permissions: permissions)
+                do throws(CopyError) {
+                    try file.truncate(to: size)
+                } catch {
+                    file.close()
+                    TargetPaths.remove(temporary)
+                    throw error
+                }
+                return RawFileTarget(path: path, file: file, writer: writer)
+            }
+            let result: Result
             do throws(CopyError) {
-                try file.truncate(to: size)
+                result = try await body(target)
+                try await writer.run { () throws(CopyError) in try target.file.sync() }
             } catch {
-                file.close()
+                // Also when the flush never ran because the task was cancelled: the descriptor is closed either way.
+                target.file.close()
                 TargetPaths.remove(temporary)
                 throw error
             }
-            return RawFileTarget(path: path, file: file)
-        }
-        let result: Result
-        do throws(CopyError) {
-            result = try await body(target)
-            try await BlockingWork.run { () throws(CopyError) in try target.file.sync() }
-        } catch {
-            // Also when the flush never ran because the task was cancelled: the descriptor is closed either way.
             target.file.close()
-            TargetPaths.remove(temporary)
-            throw error
+            try await NewFile.commit(temporary, as: path)
+            return result
         }
-        target.file.close()
-        try await NewFile.commit(temporary, as: path)
-        return result
     }
 
     /// An in-place update of the existing file at `path`, which must be `size` bytes long.
@@ -71,53 +76,55 @@ public final class RawFileTarget: BlockTarget {
         of path: String, size: UInt64, describing update: String,
         _ body: (RawFileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {
-        let marker = UpdateMarker(targetPath: path)
-        let target = try await BlockingWork.run { () throws(CopyError) -> RawFileTarget in
-            try marker.checkAbsent()
-            let file = try TargetFile.open(path, .writeOnly)
-            do throws(CopyError) {
-                let existing = try file.size()
-                guard existing == size else {
-                    throw CopyError(
-                        .targetMismatch,
-                        "\(path) is \(existing) bytes but the source is \(size) bytes; an incremental update needs the target of the previous copy of this disk"
-                    )
+        return try await WriterThread.with { writer async throws(CopyError) -> Result in
+            let marker = UpdateMarker(targetPath: path)
+            let target = try await writer.run { () throws(CopyError) -> RawFileTarget in
+                try marker.checkAbsent()
+                let file = try TargetFile.open(path, .writeOnly)
+                do throws(CopyError) {
+                    let existing = try file.size()
+                    guard existing == size else {
+                        throw CopyError(
+                            .targetMismatch,
+                            "\(path) is \(existing) bytes but the source is \(size) bytes; an incremental update needs the target of the previous copy of this disk"
+                        )
+                    }
+                    try marker.create(describing: update)
+                } catch {
+                    file.close()
+                    throw error
                 }
-                try marker.create(describing: update)
+                return RawFileTarget(path: path, file: file, writer: writer)
+            }
+            // Whatever fails from here on, the marker stays: the file may now mix two points in time.
+            let result: Result
+            do throws(CopyError) {
+                result = try await body(target)
+                try await writer.run { () throws(CopyError) in try target.file.sync() }
             } catch {
-                file.close()
+                // Also when the flush never ran because the task was cancelled: the descriptor is closed either way.
+                target.file.close()
                 throw error
             }
-            return RawFileTarget(path: path, file: file)
-        }
-        // Whatever fails from here on, the marker stays: the file may now mix two points in time.
-        let result: Result
-        do throws(CopyError) {
-            result = try await body(target)
-            try await BlockingWork.run { () throws(CopyError) in try target.file.sync() }
-        } catch {
-            // Also when the flush never ran because the task was cancelled: the descriptor is closed either way.
             target.file.close()
-            throw error
+            try await writer.run { () throws(CopyError) in
+                try marker.remove()
+            }
+            return result
         }
-        target.file.close()
-        try await BlockingWork.run { () throws(CopyError) in
-            try marker.remove()
-        }
-        return result
     }
 
     // MARK: BlockTarget
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
         let borrowed = Borrowed(pointer: bytes)
-        try await BlockingWork.run { [file] () throws(CopyError) in
+        try await writer.run { [file] () throws(CopyError) in
             try file.write(borrowed.pointer, at: offset)
         }
     }
 
     public func writeZeros(at offset: UInt64, length: UInt64) async throws(CopyError) {
-        try await BlockingWork.run { [file] () throws(CopyError) in
+        try await writer.run { [file] () throws(CopyError) in
             try file.punchHole(at: offset, length: length)
         }
     }

@@ -8,6 +8,8 @@ import SystemPackage
 struct TargetFile: Sendable {
     let descriptor: FileDescriptor
     let path: String
+    /// The file's writes on their way to the disk.
+    let writeback = WritebackWindow()
 
     /// Opens the existing file `path`.
     static func open(_ path: String, _ mode: FileDescriptor.AccessMode) throws(CopyError) -> TargetFile {
@@ -44,8 +46,8 @@ struct TargetFile: Sendable {
         do throws(Errno) { try descriptor.write(bytes, at: offset) } catch {
             throw CopyError(failed: "write", path, error)
         }
-        // Errors of this early writeback surface at the final fsync, which is what makes the copy durable.
-        descriptor.startWriteback(at: offset, length: bytes.count)
+        // Errors of the early writeback surface at the final fsync, which is what makes the file durable.
+        writeback.wrote(at: offset, length: bytes.count, on: descriptor)
     }
 
     /// Makes a range read as zeros, freeing its blocks. Where the file system cannot punch holes, zeros are

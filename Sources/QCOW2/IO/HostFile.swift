@@ -6,6 +6,8 @@ import SystemPackage
 struct HostFile: Sendable {
     let descriptor: FileDescriptor
     let path: String
+    /// The file's writes on their way to the disk.
+    let writeback = WritebackWindow()
 
     /// Creates `path`, which must not exist (not even as a symbolic link), with exactly `permissions` whatever
     /// the umask.
@@ -23,9 +25,8 @@ struct HostFile: Sendable {
         do throws(Errno) { try descriptor.write(bytes, at: offset) } catch {
             throw QCOW2Error(failed: "write", path, error)
         }
-        // Start writing these pages to disk now, so the disk works while the copy goes on instead of all at the
-        // final fsync; errors of this early writeback surface at that fsync.
-        descriptor.startWriteback(at: offset, length: bytes.count)
+        // Errors of the early writeback surface at the final fsync, which is what makes the file durable.
+        writeback.wrote(at: offset, length: bytes.count, on: descriptor)
     }
 
     func truncate(to size: UInt64) throws(QCOW2Error) {
