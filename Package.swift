@@ -64,7 +64,10 @@ let package = Package(
         /// qcow2 images in Swift; zlib only to inflate compressed clusters that qemu-img wrote.
         .target(
             name: "QCOW2",
-            dependencies: ["CZlib", "FileIO", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: [
+                "CZlib", "FileIO", .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "Engine",

@@ -132,7 +132,11 @@ vm_drop_checkpoints() {
 
 vm_rows() {
   row vm-pbq '`pullback copy --format qcow2` → qcow2 file'
-  row vm-pb '`pullback copy` → raw file'
+  row vm-pb '`pullback copy` → raw file (1 MiB requests, 4 connections × 8 in flight)'
+  row vm-pb-256k '`pullback copy --request-size 256K` → raw file'
+  row vm-pb-4m '`pullback copy --request-size 4M` → raw file'
+  row vm-pb-c1 '`pullback copy --connections 1` → raw file'
+  row vm-pb-r2 '`pullback copy --requests-per-connection 2` → raw file'
   row vm-nbdcopy '`nbdcopy` → raw file, then `sync`'
   row vm-null '`nbdcopy` → `null:` (what the export can give)'
   row vm-full '`pullback backup --level full` (whole VM, libvirt job included)'
@@ -161,18 +165,22 @@ vm_run_row() {
   local out="$work/out.raw" outq="$work/out.qcow2"
   vm_bytes=$vm_allocated
   case $1 in
-    vm-pb | vm-pbq | vm-nbdcopy | vm-null)
+    vm-pb | vm-pb-* | vm-pbq | vm-nbdcopy | vm-null)
       rm -f "$out" "$outq" "$work"/.out.*.pullback-partial
       sync
       vm_job_begin
       case $1 in
         vm-pb) timed nosync "$bin" copy "$vm_export" "$out" --json ;;
+        vm-pb-256k) timed nosync "$bin" copy "$vm_export" "$out" --json --request-size 256K ;;
+        vm-pb-4m) timed nosync "$bin" copy "$vm_export" "$out" --json --request-size 4M ;;
+        vm-pb-c1) timed nosync "$bin" copy "$vm_export" "$out" --json --connections 1 ;;
+        vm-pb-r2) timed nosync "$bin" copy "$vm_export" "$out" --json --requests-per-connection 2 ;;
         vm-pbq) timed nosync "$bin" copy "$vm_export" "$outq" --format qcow2 --json ;;
         vm-nbdcopy) timed sync nbdcopy "$vm_export" "$out" ;;
         vm-null) timed nosync nbdcopy "$vm_export" null: ;;
       esac
       vm_job_end
-      case $1 in vm-pb | vm-pbq) vm_bytes=$(json_field bytes_read) ;; esac
+      case $1 in vm-pb | vm-pb-* | vm-pbq) vm_bytes=$(json_field bytes_read) ;; esac
       ;;
     vm-full)
       rm -rf "$work/repo"

@@ -2,11 +2,13 @@ import Engine
 import Foundation
 import Repository
 
-/// The digests of several images at once, each read on the I/O thread pool (``ImageDigest/of(_:reading:)``).
+/// The digests of several images at once, each read on the I/O thread pool (``ImageDigest/of(_:like:reading:)``).
 enum ImageDigests {
-    /// The ``ImageDigest`` of each file in `images`, in the same order; with `progress`, each image is a part named
-    /// `name`, whose total is the file's size.
-    static func of(_ images: [(name: String, path: String)], progress: JobProgress? = nil) async throws(BackupError)
+    /// The ``ImageDigest`` of each file in `images`, in the same order, each in the form of its `like` (a whole
+    /// file's when nil); with `progress`, each image is a part named `name`, whose total is the file's size.
+    static func of(
+        _ images: [(name: String, path: String, like: String?)], progress: JobProgress? = nil
+    ) async throws(BackupError)
         -> [String]
     {
         progress?.expect(parts: images.count)
@@ -17,7 +19,9 @@ enum ImageDigests {
                         let counters = progress?.start(image.name) ?? CopyProgress()
                         defer { progress?.finish(counters) }
                         counters.setTotal(fileSize(image.path))
-                        let digest = try await ImageDigest.of(image.path) { bytes in counters.addRead(UInt64(bytes)) }
+                        let digest = try await ImageDigest.of(image.path, like: image.like) { bytes in
+                            counters.addRead(UInt64(bytes))
+                        }
                         return (index, digest)
                     }
                 }

@@ -68,7 +68,8 @@ public enum PointVerification {
             }
             images.append(check)
         }
-        let digests = try await ImageDigests.of(toRead.map { (name: $0.name, path: $0.path) }, progress: progress)
+        let digests = try await ImageDigests.of(
+            toRead.map { (name: $0.name, path: $0.path, like: images[$0.index].recorded) }, progress: progress)
         for (entry, digest) in zip(toRead, digests) {
             images[entry.index].actual = digest
             if digest != images[entry.index].recorded { images[entry.index].status = .mismatch }

@@ -44,11 +44,13 @@ enum PullBackup {
                 logger.info("copied \(disk.target): \(disk.bytesCopied) bytes read into \(disk.image)")
             }
             logger.info("ended the backup job")
-            // After the job: digests need the images only, and a shorter job keeps the scratch files small.
-            let digests = try await ImageDigests.of(
-                copied.map { (name: $0.target, path: pending.folder + "/" + $0.image) })
+            // Images are hashed as they are written; one that could not be is read back, after the job: that needs
+            // the image only, and a shorter job keeps the scratch files small.
             var disks = copied
-            for index in disks.indices { disks[index].imageDigest = digests[index] }
+            let unhashed = disks.indices.filter { disks[$0].imageDigest == nil }
+            let digests = try await ImageDigests.of(
+                unhashed.map { (name: disks[$0].target, path: pending.folder + "/" + disks[$0].image, like: nil) })
+            for (index, digest) in zip(unhashed, digests) { disks[index].imageDigest = digest }
             logger.debug(
                 "image digests: \(disks.map { "\($0.image) \($0.imageDigest ?? "")" }.joined(separator: ", "))")
             return BackupManifest(
@@ -144,7 +146,9 @@ enum PullBackup {
         let parentImage = parent?.imagePath(for: target)
         let bitmap = parentImage == nil ? nil : "backup-\(target)"
         let image = pending.imagePath(for: target)
-        let (size, backing) = try await NBDBlockSource.withSource(uri: uri, bitmap: bitmap, connections: connections) {
+        let (size, backing, digest) = try await NBDBlockSource.withSource(
+            uri: uri, bitmap: bitmap, connections: connections
+        ) {
             source throws(CopyError) in
             var backing: QCOW2FileTarget.Backing?
             if let parentImage {
@@ -154,16 +158,18 @@ enum PullBackup {
                 requestSize: CopyRequest.defaultRequestSize,
                 requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount,
                 measureTotal: measureTotal, buffers: buffers)
-            try await QCOW2FileTarget.withNewImage(at: image, size: source.size, backing: backing, replacing: false) {
-                file throws(CopyError) in
+            let written = try await QCOW2FileTarget.withNewDigestedImage(
+                at: image, size: source.size, backing: backing, replacing: false
+            ) { file throws(CopyError) in
                 try await pipeline.run(
                     from: source, to: file, mode: backing == nil ? .full : .incremental, progress: progress)
             }
-            return (source.size, backing)
+            return (source.size, backing, written.digest)
         }
         return BackupManifest.Disk(
             target: target, virtualSize: size, image: PendingPoint.imageName(for: target),
-            backingImage: backing?.storedName, bytesCopied: progress.bytesRead)
+            backingImage: backing?.storedName, bytesCopied: progress.bytesRead,
+            imageDigest: digest.map { ImageDigest.recorded(headLength: $0.headLength, head: $0.head, tail: $0.tail) })
     }
 
     /// A new 0700 folder for the NBD socket and scratch images, short enough for a unix socket path.

@@ -4,24 +4,57 @@ import Foundation
 import Synchronization
 import SystemPackage
 
-/// The SHA-256 of a whole file, written as `sha256:<hex>`: what `sha256sum` prints for it. A point's manifest keeps
-/// one per image, so bit rot or a tampered image is found (`pullback verify`) before a restore relies on it.
+/// An image's SHA-256, in one of two forms. A point's manifest keeps one per image, so bit rot or a tampered image is
+/// found (`pullback verify`) before a restore relies on it.
+///
+/// - `sha256:<hex>`: of the whole file, what `sha256sum` prints for it. Images whose digest is read back.
+/// - `sha256-split:<n>:<hex>:<hex>`: of the file's first `n` bytes (the qcow2 header cluster) and of the rest,
+///   what `head -c n FILE | sha256sum` and `tail -c +$((n + 1)) FILE | sha256sum` print. Images that pullback
+///   hashes while it writes them (QCOW2's `SplitDigest`), so that a backup never reads its images back.
 public enum ImageDigest {
-    /// The prefix naming the algorithm, so that another one can follow.
+    /// The prefix of a whole file's digest.
     public static let prefix = "sha256:"
+    /// The prefix of a digest in two parts.
+    public static let splitPrefix = "sha256-split:"
 
-    /// Reads `path` on NIO's I/O thread pool, off Swift's cooperative pool, and returns its digest. Cancelling the
-    /// task stops the read (with ``RepositoryError/Code/cancelled``), which a pool thread would not notice itself.
-    /// `reading` is told the size of each chunk read, for a progress bar.
+    /// The digest in two parts, of the first `headLength` bytes (`head`) and of the rest (`tail`), as a manifest
+    /// records it.
+    public static func recorded(headLength: Int, head: [UInt8], tail: [UInt8]) -> String {
+        splitPrefix + "\(headLength):" + hex(head) + ":" + hex(tail)
+    }
+
+    /// Where a recorded digest splits the file: nil for a whole file's digest (or one that is not valid), else the
+    /// length of the first part, a power of two from 512 bytes to 2 MiB (qcow2's cluster sizes).
+    static func splitLength(of digest: String) -> Int? {
+        guard digest.hasPrefix(splitPrefix) else { return nil }
+        let parts = digest.dropFirst(splitPrefix.count).split(separator: ":", omittingEmptySubsequences: false)
+        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
+        guard parts.count == 3, parts[0].count <= 7, parts[0].utf8.allSatisfy(digits.contains),
+            let length = Int(parts[0]), (512...(2 << 20)).contains(length), length & (length - 1) == 0,
+            isHex(parts[1]), isHex(parts[2])
+        else { return nil }
+        return length
+    }
+
+    /// Whether `digest` is one of the two forms, with lowercase hex digits.
+    static func isValid(_ digest: String) -> Bool {
+        if digest.hasPrefix(splitPrefix) { return splitLength(of: digest) != nil }
+        return digest.hasPrefix(prefix) && isHex(digest.dropFirst(prefix.count))
+    }
+
+    /// Reads `path` on NIO's I/O thread pool, off Swift's cooperative pool, and returns its digest in the form of
+    /// `recorded` (a whole file's when nil). Cancelling the task stops the read (with
+    /// ``RepositoryError/Code/cancelled``), which a pool thread would not notice itself. `reading` is told the size
+    /// of each chunk read, for a progress bar.
     public static func of(
-        _ path: String, reading: @escaping @Sendable (Int) -> Void = { _ in }
+        _ path: String, like recorded: String? = nil, reading: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws(RepositoryError) -> String {
         let cancelled = CancellationFlag()
         let outcome = await withTaskCancellationHandler { () async -> Result<String, RepositoryError> in
             do throws(RepositoryError) {
                 return .success(
                     try await BlockingWork.run { () throws(RepositoryError) -> String in
-                        try ofFile(path, isCancelled: { cancelled.isSet }, reading: reading)
+                        try ofFile(path, like: recorded, isCancelled: { cancelled.isSet }, reading: reading)
                     })
             } catch {
                 return .failure(error)
@@ -32,11 +65,12 @@ public enum ImageDigest {
         return try outcome.get()
     }
 
-    /// Reads `path` from start to end and returns its digest. Blocking: call it from a thread of its own, not from
-    /// Swift's cooperative pool. `isCancelled` is asked between reads (an image can take minutes); when it says
-    /// yes, the read stops with ``RepositoryError/Code/cancelled``.
+    /// Reads `path` from start to end and returns its digest in the form of `recorded` (a whole file's when nil).
+    /// Blocking: call it from a thread of its own, not from Swift's cooperative pool. `isCancelled` is asked between
+    /// reads (an image can take minutes); when it says yes, the read stops with ``RepositoryError/Code/cancelled``.
     public static func ofFile(
-        _ path: String, isCancelled: () -> Bool = { false }, reading: (Int) -> Void = { _ in }
+        _ path: String, like recorded: String? = nil, isCancelled: () -> Bool = { false },
+        reading: (Int) -> Void = { _ in }
     ) throws(RepositoryError) -> String {
         // Confined: a symbolic link is not followed, and a FIFO or device is refused before anything is read (a
         // FIFO would block open without O_NONBLOCK, and /dev/zero would be read forever).
@@ -44,6 +78,9 @@ public enum ImageDigest {
         defer { file.closeAfterUse() }
         // Read once, in order: the kernel reads ahead, and the pages are of no further use to the backup.
         file.advise(.sequential)
+        let split = recorded.flatMap(splitLength(of:))
+        var head: SHA256? = split == nil ? nil : SHA256()
+        var headDigest: [UInt8]?
         var hasher = SHA256()
         let chunk = 4 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
@@ -51,17 +88,43 @@ public enum ImageDigest {
         var offset: UInt64 = 0
         while true {
             if isCancelled() { throw RepositoryError(.cancelled, "reading \(path) for its digest was interrupted") }
+            // The first part is read on its own, so that no read straddles the split.
+            let wanted = head != nil ? (split ?? chunk) - Int(offset) : chunk
             let count: Int
-            do throws(Errno) { count = try file.read(into: buffer, at: offset) } catch {
+            do throws(Errno) {
+                count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]), at: offset)
+            } catch {
                 throw RepositoryError(failed: "read", path, error)
             }
             if count == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+            if head != nil { head?.update(bufferPointer: bytes) } else { hasher.update(bufferPointer: bytes) }
             offset += UInt64(count)
+            if let first = head, let split, offset == UInt64(split) {
+                // The first part is complete: its digest is kept, and the rest goes to `hasher`.
+                head = nil
+                headDigest = Array(first.finalize())
+            }
             reading(count)
         }
         file.advise(.dontNeed)
-        return prefix + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        guard let split else { return prefix + hex(Array(hasher.finalize())) }
+        // A file shorter than the first part: its digest covers what there is (and cannot match a recorded one,
+        // whose image was longer).
+        let first = headDigest ?? Array((head ?? SHA256()).finalize())
+        return Self.recorded(headLength: split, head: first, tail: Array(hasher.finalize()))
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func isHex(_ text: Substring) -> Bool {
+        text.utf8.count == 64
+            && text.utf8.allSatisfy {
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+            }
     }
 }
 

@@ -46,15 +46,9 @@ public enum RepositoryNames {
     static let rule =
         "is not a single name of letters, digits, '.', '_' and '-' (not starting with '.', at most \(maxLength) bytes)"
 
-    /// Whether `digest` has the form `sha256:` and 64 lowercase hex digits.
+    /// Whether `digest` has one of ``ImageDigest``'s forms, with lowercase hex digits.
     public static func isValidDigest(_ digest: String) -> Bool {
-        guard digest.hasPrefix(ImageDigest.prefix) else { return false }
-        let hex = digest.utf8.dropFirst(ImageDigest.prefix.utf8.count)
-        return hex.count == 64
-            && hex.allSatisfy {
-                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
-                    || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
-            }
+        ImageDigest.isValid(digest)
     }
 
     /// `text` in double quotes for a one-line message: control characters, quotes and backslashes escaped, cut

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 extension CopyIntegration {
-    /// `pullback verify` on a real chain of points: the recorded digests are what `sha256sum` says of each image, a
-    /// damaged or missing image is found and named, and points that do not need it stay verifiable.
+    /// `pullback verify` on a real chain of points: the recorded digests are what `sha256sum` says of each image (its
+    /// header cluster and the rest), a damaged or missing image is found and named, and points that do not need it
+    /// stay verifiable.
     @Suite("pullback verify (embedded libvirt)", .serialized)
     struct VerifyTests {
         struct Report: Decodable {
@@ -31,7 +32,7 @@ extension CopyIntegration {
         }
 
         @Test(
-            "Digests are sha256sum's; a damaged or missing image fails verify, named; other points stay verifiable",
+            "Digests are sha256sum's of header and rest; a damaged or missing image fails verify, named; other points stay verifiable",
             .timeLimit(.minutes(3)))
         func verify() async throws {
             try await LibvirtGuest.run { fx, guest in
@@ -45,14 +46,20 @@ extension CopyIntegration {
                 let points = [full.point, inc1.point, inc2.point]
                 let folder = { (point: String) in "\(guest.repo)/\(guest.name)/\(point)" }
 
-                // Recorded digests are those of the committed files, by an independent tool.
+                // Recorded digests are those of the committed files, by an independent tool: sha256sum of the header
+                // cluster and of the rest, hashed as the images were written, never read back.
+                func sha256sum(_ command: String) async throws -> String {
+                    let sum = try await fx.runChecked(["sh", "-c", command + " | sha256sum"])
+                    return sum.stdout.split(separator: " ").first.map(String.init) ?? ""
+                }
                 for point in points {
                     let recorded = try Self.recordedDigests(folder(point))
                     #expect(recorded.keys.sorted() == ["vda", "vdb"], "\(point): \(recorded)")
                     for (target, digest) in recorded {
-                        let sum = try await fx.runChecked(["sha256sum", "\(folder(point))/\(target).qcow2"])
-                        let hex = sum.stdout.split(separator: " ").first.map(String.init) ?? ""
-                        #expect(digest == "sha256:" + hex, "\(point)/\(target)")
+                        let image = "'\(folder(point))/\(target).qcow2'"
+                        let head = try await sha256sum("head -c 65536 \(image)")
+                        let tail = try await sha256sum("tail -c +65537 \(image)")
+                        #expect(digest == "sha256-split:65536:\(head):\(tail)", "\(point)/\(target)")
                     }
                 }
 
@@ -81,6 +88,14 @@ extension CopyIntegration {
                 try requireSuccess(base)
                 #expect(base.stdout.split(whereSeparator: \.isNewline).count == 2, "\(base.stdout)")
                 try FileFacts.overwrite(damaged, at: offset, with: byte)
+                try requireSuccess(try await guest.pullback(["verify", "--repo", guest.repo, guest.name]))
+
+                // A byte of the header cluster (past the header, where qemu never looks) is found too.
+                let padding = try FileFacts.bytes(damaged, at: 60000, count: 1)
+                try FileFacts.overwrite(damaged, at: 60000, with: Data([padding[0] ^ 0xff]))
+                let header = try await guest.pullback(["verify", "--repo", guest.repo, guest.name])
+                expectCleanFailure(header, mentioning: [damaged, "1 of "])
+                try FileFacts.overwrite(damaged, at: 60000, with: padding)
                 try requireSuccess(try await guest.pullback(["verify", "--repo", guest.repo, guest.name]))
 
                 // A missing image, and a missing parent point.

@@ -164,6 +164,16 @@ import Testing
         #expect(RepositoryNames.isValidDigest("sha256:" + String(repeating: "a", count: 64)))
         #expect(!RepositoryNames.isValidDigest("sha256:" + String(repeating: "A", count: 64)))
         #expect(!RepositoryNames.isValidDigest("md5:" + String(repeating: "a", count: 64)))
+        let (a, b) = (String(repeating: "a", count: 64), String(repeating: "b", count: 64))
+        #expect(RepositoryNames.isValidDigest("sha256-split:65536:\(a):\(b)"))
+        #expect(RepositoryNames.isValidDigest("sha256-split:512:\(a):\(b)"))
+        let refusedDigests = [
+            "sha256-split:65535:\(a):\(b)", "sha256-split:256:\(a):\(b)", "sha256-split:4194304:\(a):\(b)",
+            "sha256-split:+65536:\(a):\(b)", "sha256-split:65536:\(a)", "sha256-split:65536:\(a):\(b):\(a)",
+            "sha256-split:65536:\(a.uppercased()):\(b)", "sha256-split:65536:\(a):", "sha256-split::\(a):\(b)",
+            "sha256-split:99999999999999999999:\(a):\(b)",
+        ]
+        for digest in refusedDigests { #expect(!RepositoryNames.isValidDigest(digest), "\(digest)") }
     }
 
     @Test("A total of bytesCopied saturates instead of trapping")

@@ -72,6 +72,23 @@ public final class QCOW2FileTarget: BlockTarget {
         at path: String, size: UInt64, backing: Backing?, replacing: Bool,
         _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {
+        try await write(at: path, size: size, backing: backing, replacing: replacing, digesting: false, body).result
+    }
+
+    /// Writes a new qcow2 image as ``withNewImage(at:size:backing:replacing:_:)`` does, and hashes it as it is
+    /// written (``QCOW2Writer/digest``): returns `body`'s result and the committed image's digest, which is nil
+    /// when the image must be read back for it.
+    public static func withNewDigestedImage<Result: Sendable>(
+        at path: String, size: UInt64, backing: Backing?, replacing: Bool,
+        _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
+    ) async throws(CopyError) -> (result: Result, digest: SplitDigest?) {
+        try await write(at: path, size: size, backing: backing, replacing: replacing, digesting: true, body)
+    }
+
+    private static func write<Result: Sendable>(
+        at path: String, size: UInt64, backing: Backing?, replacing: Bool, digesting: Bool,
+        _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
+    ) async throws(CopyError) -> (result: Result, digest: SplitDigest?) {
         try NewFile.checkReplaceable(path, replacing: replacing)
         let maximum = QCOW2Writer.maximumSize()
         guard size <= maximum else {
@@ -80,7 +97,7 @@ public final class QCOW2FileTarget: BlockTarget {
                 "the source is \(size) bytes, more than the \(maximum) bytes (\(maximum >> 50) PiB) a qcow2 image with 64 KiB clusters can hold; copy it to a raw image (--format raw) instead"
             )
         }
-        return try await WriterThread.with { thread async throws(CopyError) -> Result in
+        return try await WriterThread.with { thread async throws(CopyError) -> (Result, SplitDigest?) in
             let temporary = NewFile.temporaryPath(for: path)
             let imageSize = imageSize(for: size)
             let writer = try await thread.run { () throws(CopyError) -> QCOW2Writer in
@@ -88,8 +105,8 @@ public final class QCOW2FileTarget: BlockTarget {
                 let permissions = NewFile.permissions(for: path, replacing: replacing)
                 do throws(QCOW2Error) {
                     return try QCOW2Writer(
-                        creating: temporary, size: imageSize, backingFile: backing?.storedName, permissions: permissions
-                    )
+                        creating: temporary, size: imageSize, backingFile: backing?.storedName,
+                        permissions: permissions, digesting: digesting)
                 } catch {
                     throw CopyError(error, target: path)
                 }
@@ -108,7 +125,7 @@ public final class QCOW2FileTarget: BlockTarget {
                 throw error
             }
             try await NewFile.commit(temporary, as: path)
-            return result
+            return (result, writer.digest)
         }
     }
 

@@ -8,13 +8,17 @@ struct HostFile: Sendable {
     let path: String
     /// The file's writes on their way to the disk.
     let writeback = WritebackWindow()
+    /// Hashes what is written, when the writer was asked for its digest.
+    let digest: AppendDigest?
 
     /// Creates `path`, which must not exist (not even as a symbolic link), with exactly `permissions` whatever
     /// the umask.
-    static func create(_ path: String, permissions: FilePermissions = .ownerOnly) throws(QCOW2Error) -> HostFile {
+    static func create(
+        _ path: String, permissions: FilePermissions = .ownerOnly, digest: AppendDigest? = nil
+    ) throws(QCOW2Error) -> HostFile {
         do throws(Errno) {
             let descriptor = try FileDescriptor.createNew(path: path, .readWrite, permissions: permissions)
-            return HostFile(descriptor: descriptor, path: path)
+            return HostFile(descriptor: descriptor, path: path, digest: digest)
         } catch {
             throw QCOW2Error(failed: "create", path, error)
         }
@@ -27,6 +31,7 @@ struct HostFile: Sendable {
         }
         // Errors of the early writeback surface at the final fsync, which is what makes the file durable.
         writeback.wrote(at: offset, length: bytes.count, on: descriptor)
+        digest?.wrote(bytes, at: offset)
     }
 
     func truncate(to size: UInt64) throws(QCOW2Error) {

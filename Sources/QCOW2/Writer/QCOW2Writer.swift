@@ -33,6 +33,7 @@ public final class QCOW2Writer: Sendable {
         var pendingTables: [Int: [UInt64]] = [:]
         var finalized = false
         var closed = false
+        var digest: SplitDigest?
     }
 
     static let copiedFlag: UInt64 = 1 << 63
@@ -43,10 +44,10 @@ public final class QCOW2Writer: Sendable {
     ///
     /// `backingFile` is stored as given (pass a path relative to the image's directory so the pair can be
     /// moved); its format is recorded as `backingFormat`. A `size` above ``maximumSize(clusterBits:)`` is
-    /// refused.
+    /// refused. With `digesting`, the file is hashed as it is written (see ``digest``).
     public init(
         creating path: String, size: UInt64, backingFile: String? = nil, backingFormat: String = "qcow2",
-        clusterBits: Int = 16, permissions: FilePermissions = [.ownerRead, .ownerWrite]
+        clusterBits: Int = 16, permissions: FilePermissions = [.ownerRead, .ownerWrite], digesting: Bool = false
     ) throws(QCOW2Error) {
         guard (9...21).contains(clusterBits) else {
             throw QCOW2Error(.invalidArgument, "cluster bits \(clusterBits) is outside 9-21")
@@ -73,7 +74,8 @@ public final class QCOW2Writer: Sendable {
         self.clusterSize = header.clusterSize
         self.backingFile = backingFile
         self.template = header
-        self.file = try HostFile.create(path, permissions: permissions)
+        self.file = try HostFile.create(
+            path, permissions: permissions, digest: digesting ? AppendDigest(headLength: header.clusterSize) : nil)
         self.state = Mutex(State(l1: Array(repeating: 0, count: Int(header.l1Size))))
     }
 
@@ -197,8 +199,14 @@ public final class QCOW2Writer: Sendable {
             try file.write(header.encoded(), at: 0)
             try file.sync()
             state.finalized = true
+            state.digest = file.digest?.finish(fileSize: state.nextCluster * UInt64(clusterSize))
         }
     }
+
+    /// The finalized file's digest, its header cluster apart from the rest, hashed as it was written; nil unless
+    /// the writer was made `digesting`, or when data clusters were written from several threads at once (out of file
+    /// order) and the file must be read back for its digest.
+    public var digest: SplitDigest? { state.withLock { $0.digest } }
 
     /// Closes the file, after ``finalize()`` or after giving up on the image. Later calls do nothing: a second
     /// close could close a descriptor that another thread has opened under the same number since.
