@@ -171,8 +171,8 @@ vm_run_row() {
       vm_job_begin
       case $1 in
         vm-pb) timed nosync "$bin" copy "$vm_export" "$out" --json ;;
-        vm-pb-256k) timed nosync "$bin" copy "$vm_export" "$out" --json --request-size 256K ;;
-        vm-pb-4m) timed nosync "$bin" copy "$vm_export" "$out" --json --request-size 4M ;;
+        vm-pb-256k) timed nosync "$bin" copy "$vm_export" "$out" --json --request-size $((256 << 10)) ;;
+        vm-pb-4m) timed nosync "$bin" copy "$vm_export" "$out" --json --request-size $((4 << 20)) ;;
         vm-pb-c1) timed nosync "$bin" copy "$vm_export" "$out" --json --connections 1 ;;
         vm-pb-r2) timed nosync "$bin" copy "$vm_export" "$out" --json --requests-per-connection 2 ;;
         vm-pbq) timed nosync "$bin" copy "$vm_export" "$outq" --format qcow2 --json ;;

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdio.h>
 #include "linux_io.h"
 
 int pullback_punch_hole(int fd, int64_t offset, int64_t length) {
@@ -14,4 +15,10 @@ int pullback_start_writeback(int fd, int64_t offset, int64_t length) {
 int pullback_finish_writeback(int fd, int64_t offset, int64_t length) {
     return sync_file_range(
         fd, offset, length, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
+int pullback_reopen_direct(int fd) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 }

@@ -44,6 +44,8 @@ public enum ImageRestore {
         _ source: QCOW2ChainSource, started: ContinuousClock.Instant, to target: String, format: TargetFormat,
         overwrite: Bool, progress: CopyProgress, measureTotal: Bool, buffers: BufferPool? = nil
     ) async throws(CopyError) -> CopySummary {
+        // Each cluster is read once: past the page cache, whose fresh pages cost more than the read.
+        source.chain.readOnce()
         let pipeline = CopyPipeline(
             requestSize: CopyRequest.defaultRequestSize, requestsInFlight: requestsInFlight,
             measureTotal: measureTotal, buffers: buffers)

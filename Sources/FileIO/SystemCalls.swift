@@ -57,6 +57,26 @@ extension FileDescriptor {
         _ = try? retryingOnInterrupt { pullback_finish_writeback(rawValue, Int64(offset), Int64(length)) }
     }
 
+    /// A second descriptor, read-only, of the file this one has open, whose reads bypass the page cache (O_DIRECT):
+    /// they need the offset, the length and the buffer's address aligned to the file system's block size (4096
+    /// bytes is safe) and fail with EINVAL otherwise. Throws when the file system has no direct I/O (tmpfs) or the
+    /// reopened file is not the same one.
+    ///
+    /// The corresponding C call is `open` of `/proc/self/fd/<fd>` with `O_RDONLY | O_DIRECT | O_CLOEXEC`.
+    package func reopenedForDirectReads() throws(Errno) -> FileDescriptor {
+        let direct = FileDescriptor(rawValue: try retryingOnInterrupt { pullback_reopen_direct(rawValue) })
+        do throws(Errno) {
+            let (original, reopened) = (try stat(), try direct.stat())
+            guard original.deviceID == reopened.deviceID, original.inode == reopened.inode else {
+                throw .noSuchFileOrDirectory
+            }
+            return direct
+        } catch {
+            direct.closeAfterUse()
+            throw error
+        }
+    }
+
     /// How the file will be read, for the kernel's page cache.
     package enum Advice {
         /// Read once from start to end: read ahead more.

@@ -141,7 +141,8 @@ public struct BackupManifest: Sendable, Codable, Equatable {
             if let digest = disk.imageDigest, !RepositoryNames.isValidDigest(digest) {
                 throw bad(
                     field + ".imageDigest",
-                    "\(RepositoryNames.quoted(digest)) is not sha256: and 64 lowercase hex digits")
+                    "\(RepositoryNames.quoted(digest)) is neither sha256:<hex> nor sha256-split:<length>:<hex>:<hex> (64 lowercase hex digits each)"
+                )
             }
         }
     }

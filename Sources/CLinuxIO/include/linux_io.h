@@ -16,4 +16,8 @@ int pullback_start_writeback(int fd, int64_t offset, int64_t length);
    range's dirty pages and wait until they are on the disk, so that they can be dropped from the page cache. */
 int pullback_finish_writeback(int fd, int64_t offset, int64_t length);
 
+/* open("/proc/self/fd/<fd>", O_RDONLY | O_DIRECT | O_CLOEXEC): a second descriptor of the file `fd` has open,
+   whose reads bypass the page cache. Returns the new descriptor, or -1 with errno set. */
+int pullback_reopen_direct(int fd);
+
 #endif

@@ -43,6 +43,14 @@ public final class QCOW2Chain: Sendable {
     /// The virtual size of the disk: the top image's, whatever the sizes of its backing files.
     public var size: UInt64 { layers[0].virtualSize }
 
+    /// From now on, reads of whole aligned blocks into page-aligned buffers (data clusters, for a copy) bypass the
+    /// page cache where the file system allows direct I/O, and other reads drop their pages right after: for a reader
+    /// that reads each cluster once (a restore), so that the cache is not filled with pages nobody reads again. A
+    /// reader that reads ranges again pays a read from the disk each time.
+    public func readOnce() {
+        for image in images { image.file.readsOnce() }
+    }
+
     // MARK: Reading
 
     /// Fills `buffer` with the guest bytes at `offset`, at any offset and length within the disk.

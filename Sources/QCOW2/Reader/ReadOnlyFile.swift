@@ -1,11 +1,12 @@
 import FileIO
+import Synchronization
 import SystemPackage
 
 /// An image file opened read-only, and the only place in the reader that makes system calls on it.
 ///
 /// A class so that every layer, cache and concurrent reader shares one descriptor, closed when the last
-/// of them lets go. Its stored properties never change after `init`, so it is `Sendable` as is; `pread`
-/// carries its own offset, so concurrent reads need no lock.
+/// of them lets go. Its stored properties never change after `init` but for an atomic flag, so it is `Sendable`
+/// as is; `pread` carries its own offset, so concurrent reads need no lock.
 final class ReadOnlyFile: Sendable {
     /// The path the file was opened by, for error messages.
     let path: String
@@ -16,6 +17,11 @@ final class ReadOnlyFile: Sendable {
     /// Identity of the file, so that a backing chain that reaches the same file by another name is caught.
     let device: UInt64
     let inode: UInt64
+    /// Whether each range read is dropped from the page cache after (``QCOW2Chain/dropPagesAfterReading()``).
+    private let dropsPages = Atomic<Bool>(false)
+    /// A descriptor of the same file for direct reads, or -1: aligned reads (data clusters into page-aligned buffers)
+    /// go through it, past the page cache.
+    private let directDescriptor = Atomic<Int32>(-1)
 
     /// Opens `path` with O_RDONLY | O_CLOEXEC: the reader must never be able to change an image, and a
     /// child process (qemu-img, nbdkit) must not inherit it.
@@ -50,6 +56,8 @@ final class ReadOnlyFile: Sendable {
 
     deinit {
         descriptor.closeAfterUse()
+        let direct = directDescriptor.load(ordering: .relaxed)
+        if direct >= 0 { FileDescriptor(rawValue: direct).closeAfterUse() }
     }
 
     /// Fills `buffer` from `offset`. What lies past the end of the file reads as zeros, as qemu does for
@@ -61,9 +69,13 @@ final class ReadOnlyFile: Sendable {
             let position = offset + UInt64(done)
             guard position < UInt64(Int64.max) else { break }
             let count: Int
+            let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
             do throws(Errno) {
-                count = try descriptor.read(
-                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: position)
+                if let direct = try readingDirectly(into: rest, at: position) {
+                    count = direct
+                } else {
+                    count = try descriptor.read(into: rest, at: position)
+                }
             } catch {
                 throw QCOW2Error(failed: "read", path, error, at: position)
             }
@@ -72,6 +84,34 @@ final class ReadOnlyFile: Sendable {
         }
         if done < buffer.count {
             (base + done).initializeMemory(as: UInt8.self, repeating: 0, count: buffer.count - done)
+        }
+        if done > 0, dropsPages.load(ordering: .relaxed) { descriptor.advise(.dontNeed, at: offset, length: done) }
+    }
+
+    /// Reads `buffer` directly when the direct descriptor exists and the offset, length and address are aligned;
+    /// nil when it does not apply, or when the file system refuses (the caller then reads through the cache).
+    private func readingDirectly(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(Errno) -> Int? {
+        let direct = directDescriptor.load(ordering: .relaxed)
+        let alignment = 4096
+        guard direct >= 0, let base = buffer.baseAddress, offset % UInt64(alignment) == 0,
+            buffer.count % alignment == 0, Int(bitPattern: base) % alignment == 0
+        else { return nil }
+        do throws(Errno) {
+            return try FileDescriptor(rawValue: direct).read(into: buffer, at: offset)
+        } catch .invalidArgument {
+            return nil
+        }
+    }
+
+    /// Reads from now on drop what they read from the page cache, and aligned ones bypass it (where the file system
+    /// allows direct I/O): for a reader that reads each cluster once.
+    func readsOnce() {
+        dropsPages.store(true, ordering: .relaxed)
+        guard directDescriptor.load(ordering: .relaxed) < 0,
+            let direct = try? descriptor.reopenedForDirectReads()
+        else { return }
+        if !directDescriptor.compareExchange(expected: -1, desired: direct.rawValue, ordering: .relaxed).exchanged {
+            direct.closeAfterUse()
         }
     }
 
