@@ -132,11 +132,11 @@ vm_drop_checkpoints() {
 
 vm_rows() {
   row vm-pbq '`pullback copy --format qcow2` → qcow2 file'
-  row vm-pb '`pullback copy` → raw file (1 MiB requests, 4 connections × 8 in flight)'
+  row vm-pb '`pullback copy` → raw file (1 MiB requests, 4 connections × 2 in flight)'
   row vm-pb-256k '`pullback copy --request-size 256K` → raw file'
   row vm-pb-4m '`pullback copy --request-size 4M` → raw file'
   row vm-pb-c1 '`pullback copy --connections 1` → raw file'
-  row vm-pb-r2 '`pullback copy --requests-per-connection 2` → raw file'
+  row vm-pb-r8 '`pullback copy --requests-per-connection 8` → raw file'
   row vm-nbdcopy '`nbdcopy` → raw file, then `sync`'
   row vm-null '`nbdcopy` → `null:` (what the export can give)'
   row vm-full '`pullback backup --level full` (whole VM, libvirt job included)'
@@ -174,7 +174,7 @@ vm_run_row() {
         vm-pb-256k) timed nosync "$bin" copy "$vm_export" "$out" --json --request-size $((256 << 10)) ;;
         vm-pb-4m) timed nosync "$bin" copy "$vm_export" "$out" --json --request-size $((4 << 20)) ;;
         vm-pb-c1) timed nosync "$bin" copy "$vm_export" "$out" --json --connections 1 ;;
-        vm-pb-r2) timed nosync "$bin" copy "$vm_export" "$out" --json --requests-per-connection 2 ;;
+        vm-pb-r8) timed nosync "$bin" copy "$vm_export" "$out" --json --requests-per-connection 8 ;;
         vm-pbq) timed nosync "$bin" copy "$vm_export" "$outq" --format qcow2 --json ;;
         vm-nbdcopy) timed sync nbdcopy "$vm_export" "$out" ;;
         vm-null) timed nosync nbdcopy "$vm_export" null: ;;

@@ -48,6 +48,35 @@ struct WriterDigestTests {
         #expect(Self.hex(digest.tail) == expected.tail)
     }
 
+    @Test("data clusters written from many threads at once: the digest is still sha256sum's")
+    func concurrentWrites() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("image.qcow2")
+        let writer = try QCOW2Writer(creating: path, size: 64 << 20, digesting: true)
+        defer { writer.close() }
+        DispatchQueue.concurrentPerform(iterations: 256) { index in
+            let bytes = [UInt8](repeating: UInt8(truncatingIfNeeded: index * 7 + 1), count: 65536)
+            let offset = UInt64((index * 97) % 256) * 65536
+            // Placing and writing as a target does on its two threads, here on many.
+            bytes.withUnsafeBytes { buffer in
+                guard let host = try? writer.placeClusters(buffer, at: offset) else { return }
+                try? writer.writePlaced(buffer, at: host)
+            }
+        }
+        try writer.finalize()
+        let digest = try #require(writer.digest)
+        let expected = try await Self.coreutilsDigest(path, head: 65536)
+        #expect(Self.hex(digest.head) == expected.head)
+        #expect(Self.hex(digest.tail) == expected.tail)
+        // And qemu reads every cluster as written.
+        let contents = try await Qemu.rawContents(of: path)
+        for index in 0..<256 {
+            let offset = (index * 97) % 256 * 65536
+            #expect(contents[offset..<offset + 65536].allSatisfy { $0 == UInt8(truncatingIfNeeded: index * 7 + 1) })
+        }
+    }
+
     @Test("no digest unless asked for; writes out of file order give none rather than a wrong one")
     func noDigest() throws {
         let directory = try TemporaryDirectory()

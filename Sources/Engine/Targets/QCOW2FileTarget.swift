@@ -15,11 +15,14 @@ public final class QCOW2FileTarget: BlockTarget {
     private let writer: QCOW2Writer
     /// Makes every call on the image file, one at a time (see ``WriterThread``).
     private let thread: WriterThread
+    /// Hashes data clusters in file order while `thread` writes the ones before, when the image is digested.
+    private let hashing: WriterThread?
 
-    private init(path: String, writer: QCOW2Writer, thread: WriterThread) {
+    private init(path: String, writer: QCOW2Writer, thread: WriterThread, hashing: WriterThread?) {
         self.path = path
         self.writer = writer
         self.thread = thread
+        self.hashing = hashing
     }
 
     /// A backing image for an overlay: where it is, and the name to store in the overlay's header.
@@ -98,34 +101,37 @@ public final class QCOW2FileTarget: BlockTarget {
             )
         }
         return try await WriterThread.with { thread async throws(CopyError) -> (Result, SplitDigest?) in
-            let temporary = NewFile.temporaryPath(for: path)
-            let imageSize = imageSize(for: size)
-            let writer = try await thread.run { () throws(CopyError) -> QCOW2Writer in
-                TargetPaths.remove(temporary)  // a leftover of a run that was killed
-                let permissions = NewFile.permissions(for: path, replacing: replacing)
-                do throws(QCOW2Error) {
-                    return try QCOW2Writer(
-                        creating: temporary, size: imageSize, backingFile: backing?.storedName,
-                        permissions: permissions, digesting: digesting)
+            try await WriterThread.with { hashing async throws(CopyError) -> (Result, SplitDigest?) in
+                let temporary = NewFile.temporaryPath(for: path)
+                let imageSize = imageSize(for: size)
+                let writer = try await thread.run { () throws(CopyError) -> QCOW2Writer in
+                    TargetPaths.remove(temporary)  // a leftover of a run that was killed
+                    let permissions = NewFile.permissions(for: path, replacing: replacing)
+                    do throws(QCOW2Error) {
+                        return try QCOW2Writer(
+                            creating: temporary, size: imageSize, backingFile: backing?.storedName,
+                            permissions: permissions, digesting: digesting)
+                    } catch {
+                        throw CopyError(error, target: path)
+                    }
+                }
+                let target = QCOW2FileTarget(
+                    path: path, writer: writer, thread: thread, hashing: digesting ? hashing : nil)
+                let result: Result
+                do throws(CopyError) {
+                    result = try await body(target)
+                    try await thread.run { () throws(CopyError) in
+                        defer { writer.close() }
+                        do throws(QCOW2Error) { try writer.finalize() } catch { throw CopyError(error, target: path) }
+                    }
                 } catch {
-                    throw CopyError(error, target: path)
+                    writer.close()
+                    TargetPaths.remove(temporary)
+                    throw error
                 }
+                try await NewFile.commit(temporary, as: path)
+                return (result, writer.digest)
             }
-            let target = QCOW2FileTarget(path: path, writer: writer, thread: thread)
-            let result: Result
-            do throws(CopyError) {
-                result = try await body(target)
-                try await thread.run { () throws(CopyError) in
-                    defer { writer.close() }
-                    do throws(QCOW2Error) { try writer.finalize() } catch { throw CopyError(error, target: path) }
-                }
-            } catch {
-                writer.close()
-                TargetPaths.remove(temporary)
-                throw error
-            }
-            try await NewFile.commit(temporary, as: path)
-            return (result, writer.digest)
         }
     }
 
@@ -135,8 +141,22 @@ public final class QCOW2FileTarget: BlockTarget {
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
         let borrowed = Borrowed(pointer: bytes)
+        guard let hashing else {
+            try await thread.run { [writer, path] () throws(CopyError) in
+                do throws(QCOW2Error) { try writer.writeClusters(borrowed.pointer, at: offset) } catch {
+                    throw CopyError(error, target: path)
+                }
+            }
+            return
+        }
+        // Placed and hashed on one thread, written on the other: SHA-256 of one buffer overlaps the write of the last.
+        let host = try await hashing.run { [writer, path] () throws(CopyError) -> UInt64 in
+            do throws(QCOW2Error) { return try writer.placeClusters(borrowed.pointer, at: offset) } catch {
+                throw CopyError(error, target: path)
+            }
+        }
         try await thread.run { [writer, path] () throws(CopyError) in
-            do throws(QCOW2Error) { try writer.writeClusters(borrowed.pointer, at: offset) } catch {
+            do throws(QCOW2Error) { try writer.writePlaced(borrowed.pointer, at: host) } catch {
                 throw CopyError(error, target: path)
             }
         }

@@ -24,14 +24,15 @@ struct HostFile: Sendable {
         }
     }
 
-    /// Writes `bytes` (a borrowed buffer or an array) at `offset`.
-    func write(_ bytes: some Collection<UInt8>, at offset: UInt64) throws(QCOW2Error) {
+    /// Writes `bytes` (a borrowed buffer or an array) at `offset`, and hashes them unless the caller did already
+    /// (data clusters are hashed where they are placed).
+    func write(_ bytes: some Collection<UInt8>, at offset: UInt64, hashing: Bool = true) throws(QCOW2Error) {
         do throws(Errno) { try descriptor.write(bytes, at: offset) } catch {
             throw QCOW2Error(failed: "write", path, error)
         }
         // Errors of the early writeback surface at the final fsync, which is what makes the file durable.
         writeback.wrote(at: offset, length: bytes.count, on: descriptor)
-        digest?.wrote(bytes, at: offset)
+        if hashing { digest?.wrote(bytes, at: offset) }
     }
 
     func truncate(to size: UInt64) throws(QCOW2Error) {

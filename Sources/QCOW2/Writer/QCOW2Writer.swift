@@ -93,20 +93,37 @@ public final class QCOW2Writer: Sendable {
     /// Writes whole clusters at `offset` (cluster-aligned); `bytes.count` is a multiple of the cluster
     /// size, except for a write that ends in the image's last cluster. Each cluster may be written once.
     public func writeClusters(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(QCOW2Error) {
+        let host = try placeClusters(bytes, at: offset)
+        try writePlaced(bytes, at: host)
+    }
+
+    /// The first half of ``writeClusters(_:at:)``: maps the clusters at `offset` to the next free host clusters and,
+    /// when digesting, hashes `bytes` there, in file order whichever thread calls. Returns where
+    /// ``writePlaced(_:at:)`` must write them. The halves may run on two threads, so that hashing a buffer overlaps
+    /// writing the one before it.
+    package func placeClusters(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(QCOW2Error) -> UInt64 {
         let count = UInt64(bytes.count)
         try checkAligned(offset, count)
-        guard count > 0 else { return }
+        guard count > 0 else { return 0 }
         let clusters = (count + UInt64(clusterSize) - 1) / UInt64(clusterSize)
-        let host = try state.withLock { state throws(QCOW2Error) -> UInt64 in
+        let digest = file.digest
+        return try state.withLock { state throws(QCOW2Error) -> UInt64 in
             let first = state.nextCluster
             for index in 0..<clusters {
                 let hostOffset = (first + index) * UInt64(clusterSize)
                 try set(&state, guestOffset: offset + index * UInt64(clusterSize), entry: hostOffset | Self.copiedFlag)
             }
             state.nextCluster += clusters
+            // Under the lock, so that the hash follows the file's order.
+            digest?.wrote(bytes, at: first * UInt64(clusterSize))
             return first * UInt64(clusterSize)
         }
-        try file.write(bytes, at: host)
+    }
+
+    /// The second half of ``writeClusters(_:at:)``: writes `bytes` where ``placeClusters(_:at:)`` placed them.
+    package func writePlaced(_ bytes: UnsafeRawBufferPointer, at host: UInt64) throws(QCOW2Error) {
+        guard !bytes.isEmpty else { return }
+        try file.write(bytes, at: host, hashing: false)
     }
 
     /// Makes whole clusters read as zeros: zero clusters over a backing file, nothing without one.
@@ -203,9 +220,8 @@ public final class QCOW2Writer: Sendable {
         }
     }
 
-    /// The finalized file's digest, its header cluster apart from the rest, hashed as it was written; nil unless
-    /// the writer was made `digesting`, or when data clusters were written from several threads at once (out of file
-    /// order) and the file must be read back for its digest.
+    /// The finalized file's digest, its header cluster apart from the rest, hashed as it was written (data where it
+    /// is placed, so in file order from any number of threads); nil unless the writer was made `digesting`.
     public var digest: SplitDigest? { state.withLock { $0.digest } }
 
     /// Closes the file, after ``finalize()`` or after giving up on the image. Later calls do nothing: a second

@@ -23,8 +23,8 @@ public struct SplitDigest: Sendable, Equatable {
 }
 
 /// Hashes what a writer puts into its file while it writes it: the header cluster apart, every later byte in file
-/// order (gaps the writer leaves read as zeros, and are hashed as such). A write out of order makes the digest
-/// unavailable rather than wrong; the caller then reads the file back instead.
+/// order (gaps the writer leaves read as zeros, and are hashed as such). The writer hands bytes over in file order
+/// (under its lock); one out of order would make the digest unavailable rather than wrong.
 final class AppendDigest: Sendable {
     private struct State: @unchecked Sendable {  // SHA256 is a plain value; the state is only touched under the lock
         var tail = SHA256()
