@@ -89,6 +89,15 @@ let package = Package(
             ]
         ),
         /// The coordinator: level, libvirt's pull backup, the engine per disk, the repository commit.
+        /// The read-only NBD server: exports qcow2 chains and raw images to any number of clients (SwiftNIO).
+        .target(
+            name: "Server",
+            dependencies: [
+                "QCOW2", "FileIO", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .target(
             name: "Backup",
             dependencies: ["Libvirt", "Engine", "Repository", .product(name: "Logging", package: "swift-log")]
@@ -100,6 +109,7 @@ let package = Package(
                 "Engine",
                 "QCOW2",
                 "Repository",
+                "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

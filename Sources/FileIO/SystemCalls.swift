@@ -135,6 +135,13 @@ package enum FilePaths {
         _ = try retryingOnInterrupt { Glibc.link(existing, name) }
     }
 
+    /// Sets the permission bits of `path` exactly (a unix socket, which has no descriptor to fchmod).
+    ///
+    /// The corresponding C function is `chmod`.
+    package static func setPermissions(_ path: String, _ permissions: FilePermissions) throws(Errno) {
+        _ = try retryingOnInterrupt { chmod(path, permissions.rawValue) }
+    }
+
     /// Removes the name `path` (not a folder).
     ///
     /// The corresponding C function is `unlink`.

@@ -1,0 +1,183 @@
+import Foundation
+import Testing
+
+extension CopyIntegration {
+    /// `pullback serve --image`: real NBD clients (nbdinfo, nbdcopy, qemu-img, nbdsh, pullback's own client) read a
+    /// qcow2 chain and a raw image from it, byte for byte, while a misbehaving client is dropped.
+    @Suite("pullback serve --image", .serialized)
+    struct ServeTests {
+        /// A 64 MiB chain (data in the base, zeros and data in the overlay) and a 3 MiB raw image.
+        static func makeImages(_ fx: Fixture) async throws -> (top: String, raw: String) {
+            let base = fx.path("base.qcow2")
+            let top = fx.path("top.qcow2")
+            let raw = fx.path("disk.raw")
+            try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", base, "64M"])
+            try await fx.runChecked([
+                "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 4M", "-c", "write -P 0x22 40M 1M", base,
+            ])
+            try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top])
+            try await fx.runChecked([
+                "qemu-io", "-f", "qcow2", "-c", "write -z 1M 1M", "-c", "write -P 0x33 10M 65537", top,
+            ])
+            try await fx.runChecked(["qemu-img", "create", "-q", "-f", "raw", raw, "3M"])
+            try await fx.runChecked(["qemu-io", "-f", "raw", "-c", "write -P 0x44 4096 8192", raw])
+            return (top, raw)
+        }
+
+        /// Starts `pullback serve` on a socket in the fixture and waits for the URIs it prints.
+        static func serve(_ fx: Fixture, images: [String], socket: String) async throws -> ChildProcess {
+            let server = try fx.spawn(
+                [try Pullback.binaryPath(), "serve", "--socket", socket] + images.flatMap { ["--image", $0] },
+                label: "serve")
+            let ready = try await waitUntil(timeout: .seconds(20)) {
+                let printed = (try? String(contentsOfFile: server.stdoutPath, encoding: .utf8)) ?? ""
+                return printed.split(separator: "\n").count == images.count || !server.isRunning
+            }
+            try #require(ready && server.isRunning, "pullback serve did not start: \(server.result())")
+            return server
+        }
+
+        @Test(
+            "nbdinfo, nbdcopy, qemu-img and pullback copy read exactly the chain; the map is qemu's; writes are refused",
+            .timeLimit(.minutes(2)))
+        func clientsReadTheChain() async throws {
+            try await Fixture.run { fx in
+                let (top, raw) = try await Self.makeImages(fx)
+                let socket = fx.path("serve.sock")
+                let server = try await Self.serve(fx, images: [top, raw], socket: socket)
+                let uri = "nbd+unix:///top.qcow2?socket=\(socket)"
+                let printed = try String(contentsOfFile: server.stdoutPath, encoding: .utf8)
+                #expect(printed == "\(uri)\nnbd+unix:///disk.raw?socket=\(socket)\n")
+                #expect(try ChainEdits.mode(socket) & 0o777 == 0o600, "the socket is the owner's only")
+
+                let list = try await fx.runChecked(["nbdinfo", "--list", "nbd+unix:///?socket=\(socket)"])
+                #expect(list.stdout.contains("export=\"top.qcow2\"") && list.stdout.contains("export=\"disk.raw\""))
+                #expect(list.stdout.contains("67108864") && list.stdout.contains("3145728"), "\(list.stdout)")
+                #expect(list.stdout.contains("is_read_only: true") && list.stdout.contains("can_multi_conn: true"))
+
+                // Every reader gets the chain's bytes.
+                let copied = fx.target("nbdcopy.raw")
+                try await fx.runChecked(["nbdcopy", uri, copied])
+                try await fx.runChecked(["qemu-img", "compare", "-f", "raw", copied, "-F", "qcow2", top])
+                try await fx.runChecked(["qemu-img", "compare", uri, "-F", "qcow2", top])
+                let converted = fx.target("converted.qcow2")
+                try await fx.runChecked(["qemu-img", "convert", "-O", "qcow2", uri, converted])
+                try await QemuImg.expectIdentical(fx, converted, top, referenceFormat: "qcow2")
+                let ours = fx.target("pullback.qcow2")
+                try requireSuccess(try await Pullback.copy(fx, [uri, ours, "--format", "qcow2"]))
+                try await QemuImg.expectIdentical(fx, ours, top, referenceFormat: "qcow2")
+                let rawCopy = fx.target("disk.copy")
+                try await fx.runChecked(["nbdcopy", "nbd+unix:///disk.raw?socket=\(socket)", rawCopy])
+                try await fx.runChecked(["cmp", rawCopy, raw])
+
+                // base:allocation says what qemu says: which bytes are data, which read as zeros.
+                let served = try await Self.zeroRanges(nbdinfoMapOf: uri, fx)
+                let local = try await Self.zeroRanges(qemuImgMapOf: top, fx)
+                #expect(served == local, "served map \(served), qemu-img map \(local)")
+
+                // A write is refused with EPERM, and the export is unchanged.
+                let write = try await fx.run([
+                    "/usr/bin/python3", "-m", "nbd", "-u", uri, "-c", "h.pwrite(b'x' * 512, 0)",
+                ])
+                #expect(!write.succeeded && write.stderr.contains("Operation not permitted"), "\(write)")
+                try await fx.runChecked(["qemu-img", "compare", uri, "-F", "qcow2", top])
+
+                // SIGINT ends the server cleanly and removes its socket.
+                server.interrupt()
+                let ended = try await server.waitForExit(timeout: .seconds(20))
+                #expect(ended.succeeded, "\(ended)")
+                #expect(!FileManager.default.fileExists(atPath: socket))
+            }
+        }
+
+        @Test(
+            "clients that break the protocol are dropped; one served at the same time gets its data",
+            .timeLimit(.minutes(2)))
+        func misbehavingClients() async throws {
+            try await Fixture.run { fx in
+                let (top, _) = try await Self.makeImages(fx)
+                let socket = fx.path("serve.sock")
+                let server = try await Self.serve(fx, images: [top], socket: socket)
+                // Wrong magic, an unknown option, an oversized option, a read past the end and of 0 bytes, then
+                // random bytes after the handshake and an abrupt end mid-request.
+                let script = """
+                    import socket, struct, os, random
+                    def connect():
+                        s = socket.socket(socket.AF_UNIX); s.connect(\(String(reflecting: socket))); s.recv(18); return s
+                    def option(s, code, data=b''):
+                        s.sendall(struct.pack('>QII', 0x49484156454F5054, code, len(data)) + data)
+                        return struct.unpack('>QIII', s.recv(20))
+                    s = connect(); s.sendall(struct.pack('>I', 3)); s.sendall(b'NOTMAGIC' + bytes(8))
+                    assert s.recv(100) == b'', 'a wrong magic ends the connection'
+                    s = connect(); s.sendall(struct.pack('>I', 3))
+                    assert option(s, 99)[2] == 0x80000001, 'unknown option: ERR_UNSUP'
+                    s.sendall(struct.pack('>QII', 0x49484156454F5054, 7, 1 << 30))
+                    assert s.recv(100) == b'', 'an oversized option ends the connection'
+                    s = connect(); s.sendall(struct.pack('>I', 3))
+                    name = b'top.qcow2'
+                    reply = option(s, 7, struct.pack('>I', len(name)) + name + struct.pack('>H', 0))
+                    while reply[2] != 1:
+                        s.recv(reply[3]); reply = struct.unpack('>QIII', s.recv(20))
+                    for offset, length in ((64 << 20, 512), (0, 0), (0, 64 << 20)):
+                        s.sendall(struct.pack('>IHHQQI', 0x25609513, 0, 0, 7, offset, length))
+                        magic, error, cookie = struct.unpack('>IIQ', s.recv(16))
+                        assert magic == 0x67446698 and error in (22, 75) and cookie == 7, (offset, length, error)
+                    s.sendall(struct.pack('>IHHQQ', 0x25609513, 0, 0, 8, 0)); s.close()
+                    random.seed(7)
+                    for _ in range(50):
+                        s = connect(); s.sendall(struct.pack('>I', 3) + os.urandom(random.randint(1, 200)))
+                        s.close()
+                    print('ok')
+                    """
+                let hostile = try await fx.run(["python3", "-c", script])
+                #expect(hostile.succeeded && hostile.stdout == "ok\n", "\(hostile)")
+                #expect(server.isRunning, "the server stays up")
+                let copied = fx.target("after.raw")
+                try await fx.runChecked(["nbdcopy", "nbd+unix:///top.qcow2?socket=\(socket)", copied])
+                try await fx.runChecked(["qemu-img", "compare", "-f", "raw", copied, "-F", "qcow2", top])
+                let unknown = try await fx.run(["nbdinfo", "nbd+unix:///../etc/passwd?socket=\(socket)"])
+                #expect(!unknown.succeeded, "an export that is not served is refused: \(unknown)")
+            }
+        }
+
+        /// The ranges that read as zeros, merged, from `nbdinfo --map --json` of a served export.
+        static func zeroRanges(nbdinfoMapOf uri: String, _ fx: Fixture) async throws -> [ClosedRange<Int>] {
+            try await ranges(["nbdinfo", "--map", "--json", uri], fx, start: "offset") {
+                ($0["type"] as? Int ?? 0) & 2 != 0
+            }
+        }
+
+        /// The ranges that read as zeros, merged, from `qemu-img map --output=json` of a local image.
+        static func zeroRanges(qemuImgMapOf path: String, _ fx: Fixture) async throws -> [ClosedRange<Int>] {
+            try await ranges(["qemu-img", "map", "--output=json", path], fx, start: "start") {
+                $0["zero"] as? Bool == true
+            }
+        }
+
+        /// The ranges of the JSON map `command` prints whose entries satisfy `selected`, merged.
+        static func ranges(
+            _ command: [String], _ fx: Fixture, start key: String, selected: ([String: Any]) -> Bool
+        ) async throws -> [ClosedRange<Int>] {
+            let map = try await fx.runChecked(command)
+            let entries = try JSONSerialization.jsonObject(with: Data(map.stdout.utf8)) as? [[String: Any]] ?? []
+            return merge(
+                entries.compactMap { entry in
+                    guard let start = entry[key] as? Int, let length = entry["length"] as? Int, selected(entry)
+                    else { return nil }
+                    return start...(start + length - 1)
+                })
+        }
+
+        static func merge(_ ranges: [ClosedRange<Int>]) -> [ClosedRange<Int>] {
+            var merged: [ClosedRange<Int>] = []
+            for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+                if let last = merged.last, last.upperBound + 1 >= range.lowerBound {
+                    merged[merged.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
+                } else {
+                    merged.append(range)
+                }
+            }
+            return merged
+        }
+    }
+}
