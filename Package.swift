@@ -100,7 +100,9 @@ let package = Package(
         ),
         .target(
             name: "Backup",
-            dependencies: ["Libvirt", "Engine", "Repository", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Libvirt", "Engine", "Repository", "Server", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "PullbackCommands",

@@ -16,12 +16,6 @@ final class NBDConnectionHandler: ChannelInboundHandler {
         case clientFlags, options, transmission, closing
     }
 
-    /// The meta contexts a client can select, by the id the server gives them.
-    private enum MetaContext: UInt32 {
-        case baseAllocation = 1
-        var name: String { "base:allocation" }
-    }
-
     private let exports: [String: ServedExport]
     private let pool: NIOThreadPool
     private let budget = 64 << 20
@@ -30,7 +24,8 @@ final class NBDConnectionHandler: ChannelInboundHandler {
     private var noZeroes = false
     private var structuredReplies = false
     private var export: ServedExport?
-    private var contexts: [MetaContext] = []
+    /// The meta contexts selected, and the export they were selected for.
+    private var contexts: (export: String, selected: [MetaContext])?
     private var bytesInFlight = 0
     private var requestsInFlight = 0
 
@@ -239,18 +234,17 @@ final class NBDConnectionHandler: ChannelInboundHandler {
             queries.append(query)
         }
         guard data.readableBytes == 0 else { return reply.writeOptionReply(code, .invalid) }
-        guard lookUp(name) != nil else { return reply.writeOptionReply(code, .unknownExport) }
-        let available: [MetaContext] = [.baseAllocation]
-        let matched = available.filter { candidate in
+        guard let named = lookUp(name) else { return reply.writeOptionReply(code, .unknownExport) }
+        let matched = named.metaContexts.filter { candidate in
             if queries.isEmpty { return !setting }
             return queries.contains { query in
                 query == candidate.name || (!setting && candidate.name.hasPrefix(query) && query.hasSuffix(":"))
             }
         }
-        if setting { contexts = matched }
+        if setting { contexts = (named.name, matched) }
         for candidate in matched {
             var body = context.channel.allocator.buffer(capacity: 4 + candidate.name.utf8.count)
-            body.writeInteger(candidate.rawValue)
+            body.writeInteger(candidate.id)
             body.writeString(candidate.name)
             reply.writeOptionReply(code, .metaContext, body: body)
         }
@@ -290,14 +284,16 @@ final class NBDConnectionHandler: ChannelInboundHandler {
             }
             if command == .cache { return replySuccess(cookie: cookie, context: context) }
             if command == .blockStatus {
-                guard structuredReplies, !contexts.isEmpty else {
+                guard structuredReplies, let contexts, contexts.export == export.name, !contexts.selected.isEmpty
+                else {
                     return replyError(.invalid, cookie: cookie, context: context)
                 }
                 let range = offset..<offset + UInt64(min(length, NBDWire.maximumRequest))
+                let selected = contexts.selected
                 start(context: context, bytes: 0) { allocator in
                     try Self.blockStatus(
-                        export, range: range, only: flags & NBDWire.requestOne != 0, cookie: cookie,
-                        allocator: allocator)
+                        export, range: range, contexts: selected, only: flags & NBDWire.requestOne != 0,
+                        cookie: cookie, allocator: allocator)
                 }
             } else {
                 let structured = structuredReplies
@@ -417,34 +413,44 @@ final class NBDConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// A block status reply for `base:allocation`: data, zeros (allocated as zeros) and holes (unallocated).
+    /// A block status reply: a chunk per selected context. `base:allocation` says data, zeros (allocated as zeros)
+    /// and holes (unallocated); a dirty bitmap marks what the chain's top image holds.
     private static func blockStatus(
-        _ export: ServedExport, range: Range<UInt64>, only: Bool, cookie: UInt64, allocator: ByteBufferAllocator
+        _ export: ServedExport, range: Range<UInt64>, contexts: [MetaContext], only: Bool, cookie: UInt64,
+        allocator: ByteBufferAllocator
     ) throws -> ByteBuffer {
         let extents: [ChainExtent]
         do { extents = try export.chain.map(range) } catch { throw RequestFailure(error: .io, cookie: cookie) }
-        var descriptors: [(length: UInt32, flags: UInt32)] = []
-        for extent in extents {
-            let flags: UInt32 =
-                switch extent.kind {
-                case .data: 0
-                case .zero: NBDWire.stateZero
-                case .unallocated: NBDWire.stateZero | NBDWire.stateHole
+        var reply = allocator.buffer(capacity: 64 + extents.count * 16)
+        for (index, context) in contexts.enumerated() {
+            var descriptors: [(length: UInt32, flags: UInt32)] = []
+            for extent in extents {
+                let flags: UInt32
+                if context.isBaseAllocation {
+                    flags =
+                        switch extent.kind {
+                        case .data: 0
+                        case .zero: NBDWire.stateZero
+                        case .unallocated: NBDWire.stateZero | NBDWire.stateHole
+                        }
+                } else {
+                    flags = extent.layer == 0 ? NBDWire.stateDirty : 0
                 }
-            if let last = descriptors.last, last.flags == flags {
-                descriptors[descriptors.count - 1].length += UInt32(extent.length)
-            } else {
-                descriptors.append((UInt32(extent.length), flags))
+                if let last = descriptors.last, last.flags == flags {
+                    descriptors[descriptors.count - 1].length += UInt32(extent.length)
+                } else if only, !descriptors.isEmpty {
+                    break
+                } else {
+                    descriptors.append((UInt32(extent.length), flags))
+                }
             }
-            if only { break }
-        }
-        if only { descriptors = Array(descriptors.prefix(1)) }
-        var reply = allocator.buffer(capacity: 24 + descriptors.count * 8)
-        reply.writeChunkHeader(.blockStatus, done: true, cookie: cookie, length: 4 + descriptors.count * 8)
-        reply.writeInteger(MetaContext.baseAllocation.rawValue)
-        for descriptor in descriptors {
-            reply.writeInteger(descriptor.length)
-            reply.writeInteger(descriptor.flags)
+            reply.writeChunkHeader(
+                .blockStatus, done: index == contexts.count - 1, cookie: cookie, length: 4 + descriptors.count * 8)
+            reply.writeInteger(context.id)
+            for descriptor in descriptors {
+                reply.writeInteger(descriptor.length)
+                reply.writeInteger(descriptor.flags)
+            }
         }
         return reply
     }

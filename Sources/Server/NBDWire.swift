@@ -89,6 +89,8 @@ enum NBDWire {
     /// Block status flags of `base:allocation`.
     static let stateHole: UInt32 = 1 << 0
     static let stateZero: UInt32 = 1 << 1
+    /// The block status flag of a dirty bitmap's set bits.
+    static let stateDirty: UInt32 = 1 << 0
 
     /// The longest read or block status request served, and the longest option accepted.
     static let maximumRequest: UInt32 = 32 << 20

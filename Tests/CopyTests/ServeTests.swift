@@ -140,6 +140,73 @@ extension CopyIntegration {
             }
         }
 
+        @Test(
+            "A point served from a repository: its bytes, its changed clusters as a dirty bitmap, and a replica built from them",
+            .timeLimit(.minutes(3)))
+        func servesRepositoryPoints() async throws {
+            try await LibvirtGuest.run { fx, guest in
+                try await guest.write("vda", "write -P 0x31 0 2M", "write -P 0x32 20M 1M")
+                try await guest.write("vdb", "write -P 0x33 1M 64k")
+                let (full, _) = try await BackupTests.backup(guest)
+                try await guest.write("vda", "write -P 0x34 4M 64k", "write -z 20M 64k", "write -P 0x35 30M 3")
+                let (inc, _) = try await BackupTests.backup(guest)
+                let folder = { (point: String) in "\(guest.repo)/\(guest.name)/\(point)" }
+                let replica = try fx.makeDirectory("replica")
+
+                var replicaParent: String?
+                for point in [full.point, inc.point] {
+                    let socket = fx.path("\(point).sock")
+                    let server = try fx.spawn(
+                        [
+                            try Pullback.binaryPath(), "serve", "--repo", guest.repo, guest.name, "--at", point,
+                            "--socket", socket,
+                        ], label: "serve")
+                    let ready = try await waitUntil(timeout: .seconds(20)) {
+                        let printed = (try? String(contentsOfFile: server.stdoutPath, encoding: .utf8)) ?? ""
+                        return printed.split(separator: "\n").count == 2 || !server.isRunning
+                    }
+                    try #require(ready && server.isRunning, "pullback serve did not start: \(server.result())")
+                    let uri = "nbd+unix:///vda?socket=\(socket)"
+                    let image = folder(point) + "/vda.qcow2"
+                    try await fx.runChecked(["qemu-img", "compare", "-U", uri, "-F", "qcow2", image])
+                    try await fx.runChecked([
+                        "qemu-img", "compare", "-U", "nbd+unix:///vdb?socket=\(socket)", "-F", "qcow2",
+                        folder(point) + "/vdb.qcow2",
+                    ])
+
+                    // The dirty bitmap is exactly the clusters the point's own image holds.
+                    let dirty = try await Self.ranges(
+                        ["nbdinfo", "--map=qemu:dirty-bitmap:backup-vda", "--json", uri], fx, start: "offset"
+                    ) { ($0["type"] as? Int ?? 0) & 1 != 0 }
+                    let own = try await Self.ranges(
+                        ["qemu-img", "map", "-U", "--output=json", image], fx, start: "start"
+                    ) { $0["depth"] as? Int == 0 && $0["present"] as? Bool == true }
+                    #expect(!dirty.isEmpty && dirty == own, "\(point): dirty \(dirty), own clusters \(own)")
+
+                    // The replica copies only those clusters, over its own copy of the parent.
+                    let target = "\(replica)/\(point)-vda.qcow2"
+                    var arguments = [uri, target, "--format", "qcow2", "--json"]
+                    if let replicaParent { arguments += ["--bitmap", "backup-vda", "--backing", replicaParent] }
+                    let copy = try await Pullback.copy(fx, arguments)
+                    try requireSuccess(copy)
+                    let stats = try CopyStats.decode(stdout: copy.stdout)
+                    if replicaParent != nil {
+                        let dirtyBytes = dirty.reduce(0) { $0 + $1.count }
+                        #expect(stats.bytesRead + stats.zeroBytes <= Int64(dirtyBytes), "\(stats), \(dirtyBytes)")
+                    }
+                    try await QemuImg.expectIdentical(fx, target, image, referenceFormat: "qcow2")
+                    replicaParent = target
+                    server.interrupt()
+                    #expect(try await server.waitForExit(timeout: .seconds(20)).succeeded)
+                }
+                let unknown = try await guest.pullback([
+                    "serve", "--repo", guest.repo, guest.name, "--at", "20200101T000000Z", "--socket",
+                    fx.path("x.sock"),
+                ])
+                expectCleanFailure(unknown, mentioning: ["20200101T000000Z"])
+            }
+        }
+
         /// The ranges that read as zeros, merged, from `nbdinfo --map --json` of a served export.
         static func zeroRanges(nbdinfoMapOf uri: String, _ fx: Fixture) async throws -> [ClosedRange<Int>] {
             try await ranges(["nbdinfo", "--map", "--json", uri], fx, start: "offset") {
