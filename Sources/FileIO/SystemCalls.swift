@@ -149,6 +149,13 @@ package enum FilePaths {
         _ = try retryingOnInterrupt { unlink(path) }
     }
 
+    /// Removes the empty folder `path`.
+    ///
+    /// The corresponding C function is `rmdir`.
+    package static func removeFolder(_ path: String) throws(Errno) {
+        _ = try retryingOnInterrupt { rmdir(path) }
+    }
+
     /// Whether anything (even a dangling symbolic link) has the name `path`.
     ///
     /// The corresponding C function is `lstat`.

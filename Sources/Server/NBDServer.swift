@@ -24,17 +24,35 @@ public enum NBDServer {
                     try channel.pipeline.syncOperations.addHandler(NBDConnectionHandler(exports: exports, pool: pool))
                 }
             }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: false).get()
+        // Bound in a new 0700 folder beside the path, made 0600 there, then linked into place: no client can
+        // connect while the socket still has the umask's mode, and an existing file is never replaced.
+        let folder: String
+        do throws(Errno) {
+            let parent = socketPath.lastIndex(of: "/").map { String(socketPath[..<$0]) } ?? "."
+            folder = try FilePaths.makeTemporaryFolder((parent.isEmpty ? "" : parent) + "/.pullback-serve-XXXXXX")
         } catch {
             throw StartFailure(message: "cannot listen on \(socketPath): \(error)")
         }
+        let privatePath = folder + "/s"
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(unixDomainSocketPath: privatePath, cleanupExistingSocketFile: false)
+                .get()
+        } catch {
+            try? FilePaths.removeFolder(folder)
+            throw StartFailure(message: "cannot listen on \(socketPath): \(error)")
+        }
         do throws(Errno) {
-            try FilePaths.setPermissions(socketPath, .ownerReadWrite)
+            defer {
+                try? FilePaths.remove(privatePath)
+                try? FilePaths.removeFolder(folder)
+            }
+            try FilePaths.setPermissions(privatePath, .ownerReadWrite)
+            try FilePaths.link(privatePath, as: socketPath)  // fails rather than replace an existing file
         } catch {
             try? await channel.close()
-            throw StartFailure(message: "cannot make \(socketPath) private: \(error)")
+            let hint = error == .fileExists ? "; choose a path that does not exist" : ""
+            throw StartFailure(message: "cannot listen on \(socketPath): \(error)\(hint)")
         }
         ready()
         await withTaskCancellationHandler {

@@ -82,6 +82,13 @@ extension CopyIntegration {
                 #expect(!write.succeeded && write.stderr.contains("Operation not permitted"), "\(write)")
                 try await fx.runChecked(["qemu-img", "compare", uri, "-F", "qcow2", top])
 
+                // A second server on the same path is refused in one line; the first goes on.
+                let second = try await fx.run([try Pullback.binaryPath(), "serve", "--image", top, "--socket", socket])
+                expectCleanFailure(second, mentioning: [socket, "File exists"])
+                try await fx.runChecked(["qemu-img", "compare", uri, "-F", "qcow2", top])
+                let leftovers = try FileManager.default.contentsOfDirectory(atPath: fx.root)
+                #expect(!leftovers.contains { $0.hasPrefix(".pullback-serve-") }, "\(leftovers)")
+
                 // SIGINT ends the server cleanly and removes its socket.
                 server.interrupt()
                 let ended = try await server.waitForExit(timeout: .seconds(20))
