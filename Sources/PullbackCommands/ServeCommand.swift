@@ -33,9 +33,26 @@ struct ServeCommand: AsyncParsableCommand {
     var images: [String] = []
 
     @Option(help: "The unix socket to listen on; must not exist yet.")
-    var socket: String
+    var socket: String?
+
+    @Option(help: "Listen on TCP at HOST:PORT instead (port 0: any free port); needs --insecure.")
+    var listen: String?
+
+    @Flag(help: "Allow TCP without TLS: anyone who can reach the port reads the disks.")
+    var insecure = false
 
     func validate() throws {
+        guard (socket != nil) != (listen != nil) else {
+            throw ValidationError("give either --socket PATH or --listen HOST:PORT")
+        }
+        if let listen {
+            guard address(listen) != nil else { throw ValidationError("--listen needs HOST:PORT, as 127.0.0.1:10809") }
+            guard insecure else {
+                throw ValidationError(
+                    "TCP without TLS sends the disks in clear: pullback serve has no TLS yet; add --insecure to accept that, or use --socket"
+                )
+            }
+        }
         guard (repo != nil && domain != nil) != !images.isEmpty else {
             throw ValidationError("serve either a point (--repo DIR DOMAIN) or images (--image FILE...)")
         }
@@ -47,15 +64,35 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let exports = try repo.map { try pointExports(repository: $0) } ?? imageExports()
-        let socket = socket
+        let (socket, address) = (socket, listen.flatMap(address))
         try await Interruptible.run { () async throws(NBDServer.StartFailure) in
-            try await NBDServer.serve(exports, socketPath: socket) {
-                let lines = exports.map { "nbd+unix:///\($0.name)?socket=\(socket)\n" }.joined()
-                FileHandle.standardOutput.write(Data(lines.utf8))
+            if let socket {
+                try await NBDServer.serve(exports, socketPath: socket) {
+                    Self.print(exports.map { "nbd+unix:///\($0.name)?socket=\(socket)" })
+                }
+            } else if let address {
+                try await NBDServer.serve(exports, host: address.host, port: address.port) { port in
+                    let authority = address.host.contains(":") ? "[\(address.host)]:\(port)" : "\(address.host):\(port)"
+                    Self.print(exports.map { "nbd://\(authority)/\($0.name)" })
+                }
             }
         } describe: {
             $0.message
         }
+    }
+
+    /// `HOST:PORT` (an IPv6 host in brackets), or nil.
+    private func address(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    private static func print(_ uris: [String]) {
+        FileHandle.standardOutput.write(Data(uris.map { $0 + "\n" }.joined().utf8))
     }
 
     private func pointExports(repository: String) throws -> [ServedExport] {

@@ -16,16 +16,54 @@ public enum NBDServer {
     public static func serve(
         _ exports: [ServedExport], socketPath: String, ready: @Sendable () -> Void = {}
     ) async throws(StartFailure) {
+        let channel = try await bindUnixSocket(bootstrap(exports), at: socketPath)
+        ready()
+        await serve(on: channel)
+        try? FilePaths.remove(socketPath)
+    }
+
+    /// Serves `exports` over TCP on `host` and `port` (0: any free port), without TLS; calls `ready` with the port
+    /// once clients can connect, and returns when the task is cancelled.
+    public static func serve(
+        _ exports: [ServedExport], host: String, port: Int, ready: @Sendable (Int) -> Void = { _ in }
+    ) async throws(StartFailure) {
+        let channel: any Channel
+        do {
+            channel = try await bootstrap(exports).bind(host: host, port: port).get()
+        } catch {
+            throw StartFailure(message: "cannot listen on \(host):\(port): \(error)")
+        }
+        ready(channel.localAddress?.port ?? port)
+        await serve(on: channel)
+    }
+
+    private static func bootstrap(_ exports: [ServedExport]) -> ServerBootstrap {
         let pool = NIOThreadPool.singleton
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        return ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NBDConnectionHandler(exports: exports, pool: pool))
                 }
             }
-        // Bound in a new 0700 folder beside the path, made 0600 there, then linked into place: no client can
-        // connect while the socket still has the umask's mode, and an existing file is never replaced.
+    }
+
+    /// Serves on `channel` until the task is cancelled.
+    private static func serve(on channel: any Channel) async {
+        await withTaskCancellationHandler {
+            try? await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Binds a unix socket at `socketPath`: in a new 0700 folder beside the path, made 0600 there, then linked into
+    /// place, so that no client can connect while the socket still has the umask's mode, and an existing file is
+    /// never replaced.
+    private static func bindUnixSocket(
+        _ bootstrap: ServerBootstrap, at socketPath: String
+    ) async throws(StartFailure) -> any Channel {
         let folder: String
         do throws(Errno) {
             let parent = socketPath.lastIndex(of: "/").map { String(socketPath[..<$0]) } ?? "."
@@ -54,12 +92,6 @@ public enum NBDServer {
             let hint = error == .fileExists ? "; choose a path that does not exist" : ""
             throw StartFailure(message: "cannot listen on \(socketPath): \(error)\(hint)")
         }
-        ready()
-        await withTaskCancellationHandler {
-            try? await channel.closeFuture.get()
-        } onCancel: {
-            channel.close(promise: nil)
-        }
-        try? FilePaths.remove(socketPath)
+        return channel
     }
 }

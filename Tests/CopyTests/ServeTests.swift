@@ -214,6 +214,54 @@ extension CopyIntegration {
             }
         }
 
+        @Test("8 clients at once read exact data, with the server's memory bounded", .timeLimit(.minutes(2)))
+        func eightClients() async throws {
+            try await Fixture.run { fx in
+                let (top, _) = try await Self.makeImages(fx)
+                let socket = fx.path("serve.sock")
+                let server = try await Self.serve(fx, images: [top], socket: socket)
+                let uri = "nbd+unix:///top.qcow2?socket=\(socket)"
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<8 {
+                        group.addTask {
+                            let copy = fx.target("client\(index).raw")
+                            try await fx.runChecked(["nbdcopy", "--connections=4", uri, copy])
+                            try await fx.runChecked(["qemu-img", "compare", "-f", "raw", copy, "-F", "qcow2", top])
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let status = try String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)
+                let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+                let kib = Int(peak?.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+                #expect(kib > 0 && kib < 256 << 10, "the server's peak RSS: \(kib) KiB")
+            }
+        }
+
+        @Test("TCP only with --insecure (no TLS yet); then any client reads the export", .timeLimit(.minutes(1)))
+        func tcp() async throws {
+            try await Fixture.run { fx in
+                let (top, _) = try await Self.makeImages(fx)
+                let refused = try await fx.run([
+                    try Pullback.binaryPath(), "serve", "--image", top, "--listen", "127.0.0.1:0",
+                ])
+                #expect(!refused.succeeded && refused.stderr.contains("--insecure"), "\(refused)")
+                let server = try fx.spawn(
+                    [try Pullback.binaryPath(), "serve", "--image", top, "--listen", "127.0.0.1:0", "--insecure"],
+                    label: "serve")
+                var uri = ""
+                let ready = try await waitUntil(timeout: .seconds(20)) {
+                    uri = ((try? String(contentsOfFile: server.stdoutPath, encoding: .utf8)) ?? "")
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                    return !uri.isEmpty || !server.isRunning
+                }
+                try #require(ready && uri.hasPrefix("nbd://127.0.0.1:"), "\(server.result())")
+                let copy = fx.target("tcp.raw")
+                try await fx.runChecked(["nbdcopy", uri, copy])
+                try await fx.runChecked(["qemu-img", "compare", "-f", "raw", copy, "-F", "qcow2", top])
+            }
+        }
+
         /// The ranges that read as zeros, merged, from `nbdinfo --map --json` of a served export.
         static func zeroRanges(nbdinfoMapOf uri: String, _ fx: Fixture) async throws -> [ClosedRange<Int>] {
             try await ranges(["nbdinfo", "--map", "--json", uri], fx, start: "offset") {
