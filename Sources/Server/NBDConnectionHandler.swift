@@ -413,8 +413,7 @@ final class NBDConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// A block status reply: a chunk per selected context. `base:allocation` says data, zeros (allocated as zeros)
-    /// and holes (unallocated); a dirty bitmap marks what the chain's top image holds.
+    /// A block status reply: a chunk per selected context (``MetaContext/flags(of:)``).
     private static func blockStatus(
         _ export: ServedExport, range: Range<UInt64>, contexts: [MetaContext], only: Bool, cookie: UInt64,
         allocator: ByteBufferAllocator
@@ -425,17 +424,7 @@ final class NBDConnectionHandler: ChannelInboundHandler {
         for (index, context) in contexts.enumerated() {
             var descriptors: [(length: UInt32, flags: UInt32)] = []
             for extent in extents {
-                let flags: UInt32
-                if context.isBaseAllocation {
-                    flags =
-                        switch extent.kind {
-                        case .data: 0
-                        case .zero: NBDWire.stateZero
-                        case .unallocated: NBDWire.stateZero | NBDWire.stateHole
-                        }
-                } else {
-                    flags = extent.layer == 0 ? NBDWire.stateDirty : 0
-                }
+                let flags = context.flags(of: extent)
                 if let last = descriptors.last, last.flags == flags {
                     descriptors[descriptors.count - 1].length += UInt32(extent.length)
                 } else if only, !descriptors.isEmpty {

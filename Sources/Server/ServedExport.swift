@@ -21,7 +21,7 @@ public struct ServedExport: Sendable {
 
     /// The meta contexts a client can select on this export.
     var metaContexts: [MetaContext] {
-        [.baseAllocation] + (bitmap.map { [MetaContext.dirtyBitmap(named: $0)] } ?? [])
+        [.baseAllocation, .allocationDepth] + (bitmap.map { [MetaContext.dirtyBitmap(named: $0)] } ?? [])
     }
 }
 
@@ -31,10 +31,28 @@ struct MetaContext: Sendable, Equatable {
     let name: String
 
     static let baseAllocation = MetaContext(id: 1, name: "base:allocation")
+    /// Which image of the chain holds each extent, as qemu-nbd reports it: 1 for the top, 2 for its backing file,
+    /// and so on; 0 where none does.
+    static let allocationDepth = MetaContext(id: 3, name: "qemu:allocation-depth")
 
     static func dirtyBitmap(named bitmap: String) -> MetaContext {
         MetaContext(id: 2, name: "qemu:dirty-bitmap:" + bitmap)
     }
 
-    var isBaseAllocation: Bool { id == Self.baseAllocation.id }
+    /// The block status flags of `extent` in this context.
+    func flags(of extent: ChainExtent) -> UInt32 {
+        switch id {
+        case Self.baseAllocation.id:
+            switch extent.kind {
+            case .data: 0
+            case .zero: NBDWire.stateZero
+            case .unallocated: NBDWire.stateZero | NBDWire.stateHole
+            }
+        case Self.allocationDepth.id:
+            extent.layer.map { UInt32(clamping: $0 + 1) } ?? 0
+        default:
+            // A dirty bitmap: set where the chain's top image holds the extent.
+            extent.layer == 0 ? NBDWire.stateDirty : 0
+        }
+    }
 }

@@ -75,6 +75,18 @@ extension CopyIntegration {
                 let local = try await Self.zeroRanges(qemuImgMapOf: top, fx)
                 #expect(served == local, "served map \(served), qemu-img map \(local)")
 
+                // qemu:allocation-depth says what qemu-nbd -A says of the same chain.
+                let qemuSocket = fx.path("qemu.sock")
+                _ = try fx.spawn(["qemu-nbd", "-r", "-A", "-f", "qcow2", "-k", qemuSocket, top], label: "qemu-nbd")
+                try #require(
+                    try await waitUntil(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: qemuSocket) })
+                func depths(_ uri: String) async throws -> String {
+                    try await fx.runChecked(["nbdinfo", "--map=qemu:allocation-depth", uri]).stdout
+                }
+                let depthsServed = try await depths(uri)
+                #expect(depthsServed.contains("backing depth 2") && depthsServed.contains("local"))
+                #expect(depthsServed == (try await depths("nbd+unix:///?socket=\(qemuSocket)")))
+
                 // A write is refused with EPERM, and the export is unchanged.
                 let write = try await fx.run([
                     "/usr/bin/python3", "-m", "nbd", "-u", uri, "-c", "h.pwrite(b'x' * 512, 0)",
