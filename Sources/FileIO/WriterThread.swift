@@ -28,6 +28,14 @@ package final class WriterThread: Sendable {
         return try result.get()
     }
 
+    /// As ``with(_:)`` when `needed`; otherwise `body` runs with nil and no thread is started.
+    package static func with<Result, Failure: Error>(
+        if needed: Bool, _ body: (WriterThread?) async throws(Failure) -> Result
+    ) async throws(Failure) -> Result {
+        guard needed else { return try await body(nil) }
+        return try await with { thread async throws(Failure) -> Result in try await body(thread) }
+    }
+
     /// Runs `body` on this thread, after the work handed to it before, and returns its result.
     package func run<T: Sendable, Failure: BlockingWorkFailure>(
         _ body: @escaping @Sendable () throws(Failure) -> T

@@ -78,41 +78,39 @@ public enum ImageDigest {
         defer { file.closeAfterUse() }
         // Read once, in order: the kernel reads ahead, and the pages are of no further use to the backup.
         file.advise(.sequential)
-        let split = recorded.flatMap(splitLength(of:))
-        var head: SHA256? = split == nil ? nil : SHA256()
-        var headDigest: [UInt8]?
-        var hasher = SHA256()
         let chunk = 4 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { buffer.deallocate() }
         var offset: UInt64 = 0
-        while true {
-            if isCancelled() { throw RepositoryError(.cancelled, "reading \(path) for its digest was interrupted") }
-            // The first part is read on its own, so that no read straddles the split.
-            let wanted = head != nil ? (split ?? chunk) - Int(offset) : chunk
-            let count: Int
-            do throws(Errno) {
-                count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]), at: offset)
-            } catch {
-                throw RepositoryError(failed: "read", path, error)
+        // Hashes the file from `offset` up to `end` or its end, whichever comes first.
+        func hash(upTo end: UInt64, into hasher: inout SHA256) throws(RepositoryError) {
+            while offset < end {
+                if isCancelled() { throw RepositoryError(.cancelled, "reading \(path) for its digest was interrupted") }
+                let wanted = Int(min(UInt64(chunk), end - offset))
+                let count: Int
+                do throws(Errno) {
+                    count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]), at: offset)
+                } catch {
+                    throw RepositoryError(failed: "read", path, error)
+                }
+                if count == 0 { return }
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+                offset += UInt64(count)
+                reading(count)
             }
-            if count == 0 { break }
-            let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
-            if head != nil { head?.update(bufferPointer: bytes) } else { hasher.update(bufferPointer: bytes) }
-            offset += UInt64(count)
-            if let first = head, let split, offset == UInt64(split) {
-                // The first part is complete: its digest is kept, and the rest goes to `hasher`.
-                head = nil
-                headDigest = Array(first.finalize())
-            }
-            reading(count)
         }
-        file.advise(.dontNeed)
-        guard let split else { return prefix + hex(Array(hasher.finalize())) }
-        // A file shorter than the first part: its digest covers what there is (and cannot match a recorded one,
-        // whose image was longer).
-        let first = headDigest ?? Array((head ?? SHA256()).finalize())
-        return Self.recorded(headLength: split, head: first, tail: Array(hasher.finalize()))
+        defer { file.advise(.dontNeed) }
+        guard let split = recorded.flatMap(splitLength(of:)) else {
+            var whole = SHA256()
+            try hash(upTo: .max, into: &whole)
+            return prefix + hex(Array(whole.finalize()))
+        }
+        // A file shorter than the first part gets the digest of what there is, which cannot match a recorded one.
+        var head = SHA256()
+        try hash(upTo: UInt64(split), into: &head)
+        var tail = SHA256()
+        try hash(upTo: .max, into: &tail)
+        return Self.recorded(headLength: split, head: Array(head.finalize()), tail: Array(tail.finalize()))
     }
 
     private static func hex(_ bytes: [UInt8]) -> String {

@@ -54,9 +54,14 @@ final class NBDConnectionHandler: ChannelInboundHandler {
 
     // MARK: Parsing
 
-    /// Handles every complete message in `pending`, until one is incomplete or the read budget is spent.
+    /// Handles every complete message in `pending`, until one is incomplete or the read budget is spent, and flushes
+    /// the replies written meanwhile.
     private func process(context: ChannelHandlerContext) {
-        while var buffer = pending, phase != .closing {
+        defer { context.flush() }
+        // Taken out of `pending` so that this is its only reference: parsing moves its reader index, never copies it.
+        guard var buffer = pending else { return }
+        pending = nil
+        while phase != .closing, buffer.readableBytes > 0 {
             let handled: Bool
             switch phase {
             case .clientFlags: handled = clientFlags(&buffer, context: context)
@@ -64,16 +69,18 @@ final class NBDConnectionHandler: ChannelInboundHandler {
             case .transmission:
                 guard bytesInFlight < budget else {
                     context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-                    return
+                    handled = false
+                    break
                 }
                 handled = request(&buffer, context: context)
             case .closing: handled = false
             }
             guard handled else { break }
-            pending = buffer.readableBytes > 0 ? buffer : nil
-            if pending != nil { pending!.discardReadBytes() }
         }
-        context.flush()
+        if phase != .closing, buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            pending = buffer
+        }
     }
 
     private func clientFlags(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) -> Bool {

@@ -71,8 +71,10 @@ extension CopyIntegration {
                 try await fx.runChecked(["cmp", rawCopy, raw])
 
                 // base:allocation says what qemu says: which bytes are data, which read as zeros.
-                let served = try await Self.zeroRanges(nbdinfoMapOf: uri, fx)
-                let local = try await Self.zeroRanges(qemuImgMapOf: top, fx)
+                let served = Self.merge(
+                    try await QemuImg.statusMap(fx, uri: uri, context: "base:allocation").filter { $0.type & 2 != 0 }
+                        .map(\.range))
+                let local = Self.merge(try await QemuImg.map(fx, top).filter(\.zero).map(\.range))
                 #expect(served == local, "served map \(served), qemu-img map \(local)")
 
                 // qemu:allocation-depth says what qemu-nbd -A says of the same chain.
@@ -194,12 +196,9 @@ extension CopyIntegration {
                     ])
 
                     // The dirty bitmap is exactly the clusters the point's own image holds.
-                    let dirty = try await Self.ranges(
-                        ["nbdinfo", "--map=qemu:dirty-bitmap:backup-vda", "--json", uri], fx, start: "offset"
-                    ) { ($0["type"] as? Int ?? 0) & 1 != 0 }
-                    let own = try await Self.ranges(
-                        ["qemu-img", "map", "-U", "--output=json", image], fx, start: "start"
-                    ) { $0["depth"] as? Int == 0 && $0["present"] as? Bool == true }
+                    let dirty = Self.merge(try await QemuImg.dirtyRanges(fx, uri: uri, bitmap: "backup-vda"))
+                    let own = Self.merge(
+                        try await QemuImg.map(fx, image).filter { $0.depth == 0 && $0.present }.map(\.range))
                     #expect(!dirty.isEmpty && dirty == own, "\(point): dirty \(dirty), own clusters \(own)")
 
                     // The replica copies only those clusters, over its own copy of the parent.
@@ -211,7 +210,7 @@ extension CopyIntegration {
                     let stats = try CopyStats.decode(stdout: copy.stdout)
                     if replicaParent != nil {
                         let dirtyBytes = dirty.reduce(0) { $0 + $1.count }
-                        #expect(stats.bytesRead + stats.zeroBytes <= Int64(dirtyBytes), "\(stats), \(dirtyBytes)")
+                        #expect(stats.bytesRead + stats.zeroBytes <= dirtyBytes, "\(stats), \(dirtyBytes)")
                     }
                     try await QemuImg.expectIdentical(fx, target, image, referenceFormat: "qcow2")
                     replicaParent = target
@@ -274,39 +273,12 @@ extension CopyIntegration {
             }
         }
 
-        /// The ranges that read as zeros, merged, from `nbdinfo --map --json` of a served export.
-        static func zeroRanges(nbdinfoMapOf uri: String, _ fx: Fixture) async throws -> [ClosedRange<Int>] {
-            try await ranges(["nbdinfo", "--map", "--json", uri], fx, start: "offset") {
-                ($0["type"] as? Int ?? 0) & 2 != 0
-            }
-        }
-
-        /// The ranges that read as zeros, merged, from `qemu-img map --output=json` of a local image.
-        static func zeroRanges(qemuImgMapOf path: String, _ fx: Fixture) async throws -> [ClosedRange<Int>] {
-            try await ranges(["qemu-img", "map", "--output=json", path], fx, start: "start") {
-                $0["zero"] as? Bool == true
-            }
-        }
-
-        /// The ranges of the JSON map `command` prints whose entries satisfy `selected`, merged.
-        static func ranges(
-            _ command: [String], _ fx: Fixture, start key: String, selected: ([String: Any]) -> Bool
-        ) async throws -> [ClosedRange<Int>] {
-            let map = try await fx.runChecked(command)
-            let entries = try JSONSerialization.jsonObject(with: Data(map.stdout.utf8)) as? [[String: Any]] ?? []
-            return merge(
-                entries.compactMap { entry in
-                    guard let start = entry[key] as? Int, let length = entry["length"] as? Int, selected(entry)
-                    else { return nil }
-                    return start...(start + length - 1)
-                })
-        }
-
-        static func merge(_ ranges: [ClosedRange<Int>]) -> [ClosedRange<Int>] {
-            var merged: [ClosedRange<Int>] = []
+        /// `ranges` sorted, with touching or overlapping ones joined.
+        static func merge(_ ranges: [Range<Int64>]) -> [Range<Int64>] {
+            var merged: [Range<Int64>] = []
             for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
-                if let last = merged.last, last.upperBound + 1 >= range.lowerBound {
-                    merged[merged.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
+                if let last = merged.last, last.upperBound >= range.lowerBound {
+                    merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
                 } else {
                     merged.append(range)
                 }

@@ -101,7 +101,7 @@ public final class QCOW2FileTarget: BlockTarget {
             )
         }
         return try await WriterThread.with { thread async throws(CopyError) -> (Result, SplitDigest?) in
-            try await WriterThread.with { hashing async throws(CopyError) -> (Result, SplitDigest?) in
+            try await WriterThread.with(if: digesting) { hashing async throws(CopyError) -> (Result, SplitDigest?) in
                 let temporary = NewFile.temporaryPath(for: path)
                 let imageSize = imageSize(for: size)
                 let writer = try await thread.run { () throws(CopyError) -> QCOW2Writer in
@@ -116,7 +116,7 @@ public final class QCOW2FileTarget: BlockTarget {
                     }
                 }
                 let target = QCOW2FileTarget(
-                    path: path, writer: writer, thread: thread, hashing: digesting ? hashing : nil)
+                    path: path, writer: writer, thread: thread, hashing: hashing)
                 let result: Result
                 do throws(CopyError) {
                     result = try await body(target)

@@ -132,21 +132,29 @@ enum QemuImg {
             "qemu-io reads on \(image): \(result)", sourceLocation: sourceLocation)
     }
 
-    /// The dirty extents of `qemu:dirty-bitmap:BITMAP` on a running export (`nbdinfo --json --map=...`).
-    static func dirtyRanges(_ fx: Fixture, uri: String, bitmap: String) async throws -> [Range<Int64>] {
-        struct Entry: Decodable {
-            let offset: Int64
-            let length: Int64
-            let type: Int
-        }
-        let result = try await fx.runChecked(["nbdinfo", "--json", "--map=qemu:dirty-bitmap:\(bitmap)", uri])
-        let entries: [Entry]
+    /// One entry of `nbdinfo --json --map=CONTEXT`: a range and its block status flags.
+    struct StatusEntry: Decodable, Sendable {
+        let offset: Int64
+        let length: Int64
+        let type: Int
+
+        var range: Range<Int64> { offset..<(offset + length) }
+    }
+
+    /// The block status of meta context `context` on a running export (`nbdinfo --json --map=CONTEXT`).
+    static func statusMap(_ fx: Fixture, uri: String, context: String) async throws -> [StatusEntry] {
+        let result = try await fx.runChecked(["nbdinfo", "--json", "--map=\(context)", uri])
         do {
-            entries = try JSONDecoder().decode([Entry].self, from: Data(result.stdout.utf8))
+            return try JSONDecoder().decode([StatusEntry].self, from: Data(result.stdout.utf8))
         } catch {
             throw HarnessError("cannot decode nbdinfo --map output \(result.stdout): \(error)")
         }
-        return entries.filter { $0.type & 1 != 0 }.map { $0.offset..<($0.offset + $0.length) }
+    }
+
+    /// The dirty extents of `qemu:dirty-bitmap:BITMAP` on a running export (`nbdinfo --json --map=...`).
+    static func dirtyRanges(_ fx: Fixture, uri: String, bitmap: String) async throws -> [Range<Int64>] {
+        try await statusMap(fx, uri: uri, context: "qemu:dirty-bitmap:\(bitmap)").filter { $0.type & 1 != 0 }.map(
+            \.range)
     }
 
     /// Indices of the 64 KiB clusters that `ranges` touch (each range widened outwards to whole clusters).
