@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
@@ -89,12 +90,13 @@ let package = Package(
             ]
         ),
         /// The coordinator: level, libvirt's pull backup, the engine per disk, the repository commit.
-        /// The read-only NBD server: exports qcow2 chains and raw images to any number of clients (SwiftNIO).
+        /// The read-only NBD server: exports qcow2 chains and raw images to any number of clients (SwiftNIO), with TLS
+        /// (swift-nio-ssl) when asked.
         .target(
             name: "Server",
             dependencies: [
                 "QCOW2", "FileIO", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

@@ -16,7 +16,8 @@ struct ServeCommand: AsyncParsableCommand {
             (what changed since its parent) as the dirty bitmap backup-<target>. With --image, each image (a qcow2 \
             image with its backing chain, or a raw image) is an export named by its file name. Clients may read, \
             ask for block status and open several connections; writes are refused. The socket is created 0600; its \
-            URIs are printed once clients can connect.
+            URIs are printed once clients can connect. With --tls-cert and --tls-key every client must use TLS \
+            (nbds://); with --tls-ca too, it must also show a certificate that CA signed.
             """
     )
 
@@ -35,8 +36,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The unix socket to listen on; must not exist yet.")
     var socket: String?
 
-    @Option(help: "Listen on TCP at HOST:PORT instead (port 0: any free port); needs --insecure.")
+    @Option(help: "Listen on TCP at HOST:PORT instead (port 0: any free port); needs TLS or --insecure.")
     var listen: String?
+
+    @Option(help: "The server's certificate (PEM): clients must then use TLS.")
+    var tlsCert: String?
+
+    @Option(help: "The private key of --tls-cert (PEM, unencrypted).")
+    var tlsKey: String?
+
+    @Option(help: "Require client certificates signed by this CA (PEM).")
+    var tlsCA: String?
 
     @Flag(help: "Allow TCP without TLS: anyone who can reach the port reads the disks.")
     var insecure = false
@@ -45,11 +55,15 @@ struct ServeCommand: AsyncParsableCommand {
         guard (socket != nil) != (listen != nil) else {
             throw ValidationError("give either --socket PATH or --listen HOST:PORT")
         }
+        guard (tlsCert != nil) == (tlsKey != nil) else {
+            throw ValidationError("give --tls-cert and --tls-key together")
+        }
+        guard tlsCA == nil || tlsCert != nil else { throw ValidationError("--tls-ca needs --tls-cert and --tls-key") }
         if let listen {
             guard address(listen) != nil else { throw ValidationError("--listen needs HOST:PORT, as 127.0.0.1:10809") }
-            guard insecure else {
+            guard insecure || tlsCert != nil else {
                 throw ValidationError(
-                    "TCP without TLS sends the disks in clear: pullback serve has no TLS yet; add --insecure to accept that, or use --socket"
+                    "TCP without TLS sends the disks in clear: give --tls-cert and --tls-key, or add --insecure to accept that, or use --socket"
                 )
             }
         }
@@ -63,21 +77,34 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let tls = try serverTLS()
         let exports = try repo.map { try pointExports(repository: $0) } ?? imageExports()
         let (socket, address) = (socket, listen.flatMap(address))
-        try await Interruptible.run { () async throws(NBDServer.StartFailure) in
+        let scheme = tls == nil ? "nbd" : "nbds"
+        try await Interruptible.run { () async throws(ServerError) in
             if let socket {
-                try await NBDServer.serve(exports, socketPath: socket) {
-                    Self.print(exports.map { "nbd+unix:///\($0.name)?socket=\(socket)" })
+                try await NBDServer.serve(exports, socketPath: socket, tls: tls) {
+                    Self.print(exports.map { "\(scheme)+unix:///\($0.name)?socket=\(socket)" })
                 }
             } else if let address {
-                try await NBDServer.serve(exports, host: address.host, port: address.port) { port in
+                try await NBDServer.serve(exports, host: address.host, port: address.port, tls: tls) { port in
                     let authority = address.host.contains(":") ? "[\(address.host)]:\(port)" : "\(address.host):\(port)"
-                    Self.print(exports.map { "nbd://\(authority)/\($0.name)" })
+                    Self.print(exports.map { "\(scheme)://\(authority)/\($0.name)" })
                 }
             }
         } describe: {
             $0.message
+        }
+    }
+
+    /// The TLS clients must use, read from the files given, or nil without --tls-cert.
+    private func serverTLS() throws -> ServerTLS? {
+        guard let tlsCert, let tlsKey else { return nil }
+        do throws(ServerError) {
+            return try ServerTLS(certificate: tlsCert, key: tlsKey, clientCA: tlsCA)
+        } catch {
+            Terminal.printError(error.message)
+            throw ExitCode.failure
         }
     }
 

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import QCOW2
 
 /// One client's connection: the fixed newstyle handshake, option haggling, then requests, each answered as soon as
@@ -8,6 +9,7 @@ import QCOW2
 /// Everything a client sends is checked before use: a wrong magic, an option longer than 64 KiB or a request longer
 /// than 32 MiB ends the connection; a bad option or request gets the protocol's error and the connection goes on.
 /// At most `budget` bytes of reads are in flight per connection: beyond that the handler stops reading the socket.
+/// With `tls`, nothing but `STARTTLS` and `ABORT` is accepted until the client has upgraded the connection.
 final class NBDConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -18,6 +20,9 @@ final class NBDConnectionHandler: ChannelInboundHandler {
 
     private let exports: [String: ServedExport]
     private let pool: NIOThreadPool
+    /// The TLS every client must start before any other option, or nil.
+    private let tls: NIOSSLContext?
+    private var tlsActive = false
     private let budget = 64 << 20
     private var phase = Phase.clientFlags
     private var pending: ByteBuffer?
@@ -29,9 +34,10 @@ final class NBDConnectionHandler: ChannelInboundHandler {
     private var bytesInFlight = 0
     private var requestsInFlight = 0
 
-    init(exports: [ServedExport], pool: NIOThreadPool) {
+    init(exports: [ServedExport], pool: NIOThreadPool, tls: NIOSSLContext?) {
         self.exports = Dictionary(exports.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.pool = pool
+        self.tls = tls
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -109,10 +115,24 @@ final class NBDConnectionHandler: ChannelInboundHandler {
         buffer.moveReaderIndex(forwardBy: 16)
         var data = buffer.readSlice(length: Int(length))!
         var reply = context.channel.allocator.buffer(capacity: 64)
-        handleOption(code, &data, into: &reply, context: context)
+        if code == NBDWire.Option.startTLS.rawValue {
+            startTLS(&data, remaining: buffer.readableBytes, context: context)
+            return true
+        }
+        if tls != nil, !tlsActive, code != NBDWire.Option.abort.rawValue {
+            // Forced TLS: EXPORT_NAME cannot be answered with an error, so it ends the connection.
+            guard code != NBDWire.Option.exportName.rawValue else {
+                drop(context)
+                return true
+            }
+            reply.writeOptionReply(code, .tlsRequired)
+        } else {
+            handleOption(code, &data, into: &reply, context: context)
+        }
         if phase == .closing {
             pending = nil
-            context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in context.close(promise: nil) }
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in bound.value.close(promise: nil) }
         } else if reply.readableBytes > 0 {
             context.write(wrapOutboundOut(reply), promise: nil)
         }
@@ -193,9 +213,34 @@ final class NBDConnectionHandler: ChannelInboundHandler {
         case .listMetaContext, .setMetaContext:
             metaContexts(code, &data, into: &reply, context: context)
         case .startTLS:
-            reply.writeOptionReply(code, .policy)
+            preconditionFailure("option() hands STARTTLS to startTLS(_:remaining:context:)")
         case nil:
             reply.writeOptionReply(code, .unsupported)
+        }
+    }
+
+    /// `NBD_OPT_STARTTLS`: acknowledged in clear, then the TLS handler goes in front of this one, so that the
+    /// client's handshake and every byte after it pass through TLS. Refused without TLS, or once it is on.
+    private func startTLS(_ data: inout ByteBuffer, remaining: Int, context: ChannelHandlerContext) {
+        let code = NBDWire.Option.startTLS.rawValue
+        var reply = context.channel.allocator.buffer(capacity: 20)
+        guard let tls else {
+            reply.writeOptionReply(code, .policy)
+            return context.write(wrapOutboundOut(reply), promise: nil)
+        }
+        guard !tlsActive, data.readableBytes == 0 else {
+            reply.writeOptionReply(code, .invalid)
+            return context.write(wrapOutboundOut(reply), promise: nil)
+        }
+        // The client must wait for this reply before its TLS handshake: bytes already here are not TLS.
+        guard remaining == 0 else { return drop(context) }
+        reply.writeOptionReply(code, .ack)
+        context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+        do {
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+            tlsActive = true
+        } catch {
+            drop(context)
         }
     }
 

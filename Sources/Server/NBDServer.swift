@@ -3,48 +3,45 @@ import NIOCore
 import NIOPosix
 import SystemPackage
 
-/// A read-only NBD server: listens on a unix socket and serves `exports` to any number of clients at once, until the
-/// task that runs it is cancelled.
+/// A read-only NBD server: listens on a unix socket or a TCP port and serves `exports` to any number of clients at
+/// once, with TLS required when `tls` is given, until the task that runs it is cancelled.
 public enum NBDServer {
-    /// What a server needs from a caller's layer when it cannot start.
-    public struct StartFailure: Error, Sendable {
-        public var message: String
-    }
-
     /// Serves `exports` on a new unix socket at `socketPath` (0600), calls `ready` once clients can connect, and
     /// returns when the task is cancelled, after closing the socket and removing its file.
     public static func serve(
-        _ exports: [ServedExport], socketPath: String, ready: @Sendable () -> Void = {}
-    ) async throws(StartFailure) {
-        let channel = try await bindUnixSocket(bootstrap(exports), at: socketPath)
+        _ exports: [ServedExport], socketPath: String, tls: ServerTLS? = nil, ready: @Sendable () -> Void = {}
+    ) async throws(ServerError) {
+        let channel = try await bindUnixSocket(bootstrap(exports, tls: tls), at: socketPath)
         ready()
         await serve(on: channel)
         try? FilePaths.remove(socketPath)
     }
 
-    /// Serves `exports` over TCP on `host` and `port` (0: any free port), without TLS; calls `ready` with the port
-    /// once clients can connect, and returns when the task is cancelled.
+    /// Serves `exports` over TCP on `host` and `port` (0: any free port); calls `ready` with the port once clients
+    /// can connect, and returns when the task is cancelled.
     public static func serve(
-        _ exports: [ServedExport], host: String, port: Int, ready: @Sendable (Int) -> Void = { _ in }
-    ) async throws(StartFailure) {
+        _ exports: [ServedExport], host: String, port: Int, tls: ServerTLS? = nil,
+        ready: @Sendable (Int) -> Void = { _ in }
+    ) async throws(ServerError) {
         let channel: any Channel
         do {
-            channel = try await bootstrap(exports).bind(host: host, port: port).get()
+            channel = try await bootstrap(exports, tls: tls).bind(host: host, port: port).get()
         } catch {
-            throw StartFailure(message: "cannot listen on \(host):\(port): \(error)")
+            throw ServerError(.cannotListen, "cannot listen on \(host):\(port): \(error)", cause: error)
         }
         ready(channel.localAddress?.port ?? port)
         await serve(on: channel)
     }
 
-    private static func bootstrap(_ exports: [ServedExport]) -> ServerBootstrap {
+    private static func bootstrap(_ exports: [ServedExport], tls: ServerTLS?) -> ServerBootstrap {
         let pool = NIOThreadPool.singleton
         return ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NBDConnectionHandler(exports: exports, pool: pool))
+                    try channel.pipeline.syncOperations.addHandler(
+                        NBDConnectionHandler(exports: exports, pool: pool, tls: tls?.context))
                 }
             }
     }
@@ -63,13 +60,13 @@ public enum NBDServer {
     /// never replaced.
     private static func bindUnixSocket(
         _ bootstrap: ServerBootstrap, at socketPath: String
-    ) async throws(StartFailure) -> any Channel {
+    ) async throws(ServerError) -> any Channel {
         let folder: String
         do throws(Errno) {
             let parent = socketPath.lastIndex(of: "/").map { String(socketPath[..<$0]) } ?? "."
             folder = try FilePaths.makeTemporaryFolder((parent.isEmpty ? "" : parent) + "/.pullback-serve-XXXXXX")
         } catch {
-            throw StartFailure(message: "cannot listen on \(socketPath): \(error)")
+            throw ServerError(.cannotListen, "cannot listen on \(socketPath): \(error)", cause: error)
         }
         let privatePath = folder + "/s"
         let channel: any Channel
@@ -78,7 +75,7 @@ public enum NBDServer {
                 .get()
         } catch {
             try? FilePaths.removeFolder(folder)
-            throw StartFailure(message: "cannot listen on \(socketPath): \(error)")
+            throw ServerError(.cannotListen, "cannot listen on \(socketPath): \(error)", cause: error)
         }
         do throws(Errno) {
             defer {
@@ -90,7 +87,7 @@ public enum NBDServer {
         } catch {
             try? await channel.close()
             let hint = error == .fileExists ? "; choose a path that does not exist" : ""
-            throw StartFailure(message: "cannot listen on \(socketPath): \(error)\(hint)")
+            throw ServerError(.cannotListen, "cannot listen on \(socketPath): \(error)\(hint)", cause: error)
         }
         return channel
     }

@@ -26,15 +26,22 @@ extension CopyIntegration {
 
         /// Starts `pullback serve` on a socket in the fixture and waits for the URIs it prints.
         static func serve(_ fx: Fixture, images: [String], socket: String) async throws -> ChildProcess {
-            let server = try fx.spawn(
-                [try Pullback.binaryPath(), "serve", "--socket", socket] + images.flatMap { ["--image", $0] },
-                label: "serve")
+            try await start(fx, ["--socket", socket] + images.flatMap { ["--image", $0] }, exports: images.count).server
+        }
+
+        /// Starts `pullback serve ARGUMENTS` and waits until it has printed the URIs of its `exports`.
+        static func start(
+            _ fx: Fixture, _ arguments: [String], exports: Int
+        ) async throws -> (server: ChildProcess, uris: [String]) {
+            let server = try fx.spawn([try Pullback.binaryPath(), "serve"] + arguments, label: "serve")
+            var uris: [String] = []
             let ready = try await waitUntil(timeout: .seconds(20)) {
                 let printed = (try? String(contentsOfFile: server.stdoutPath, encoding: .utf8)) ?? ""
-                return printed.split(separator: "\n").count == images.count || !server.isRunning
+                uris = printed.split(separator: "\n").map(String.init)
+                return uris.count == exports || !server.isRunning
             }
             try #require(ready && server.isRunning, "pullback serve did not start: \(server.result())")
-            return server
+            return (server, uris)
         }
 
         @Test(
@@ -119,8 +126,9 @@ extension CopyIntegration {
                 let (top, _) = try await Self.makeImages(fx)
                 let socket = fx.path("serve.sock")
                 let server = try await Self.serve(fx, images: [top], socket: socket)
-                // Wrong magic, an unknown option, an oversized option, a read past the end and of 0 bytes, then
-                // random bytes after the handshake and an abrupt end mid-request.
+                // Wrong magic, an unknown option, an oversized option, a read past the end and of 0 bytes, an abrupt
+                // end mid-request, a command before GO, a client gone in the middle of its replies, then random bytes
+                // after the handshake.
                 let script = """
                     import socket, struct, os, random
                     def connect():
@@ -144,6 +152,16 @@ extension CopyIntegration {
                         magic, error, cookie = struct.unpack('>IIQ', s.recv(16))
                         assert magic == 0x67446698 and error in (22, 75) and cookie == 7, (offset, length, error)
                     s.sendall(struct.pack('>IHHQQ', 0x25609513, 0, 0, 8, 0)); s.close()
+                    s = connect(); s.sendall(struct.pack('>I', 3))
+                    s.sendall(struct.pack('>IHHQQI', 0x25609513, 0, 0, 1, 0, 512))
+                    assert s.recv(100) == b'', 'a command before GO ends the connection'
+                    s = connect(); s.sendall(struct.pack('>I', 3))
+                    reply = option(s, 7, struct.pack('>I', len(name)) + name + struct.pack('>H', 0))
+                    while reply[2] != 1:
+                        s.recv(reply[3]); reply = struct.unpack('>QIII', s.recv(20))
+                    for cookie in range(8):
+                        s.sendall(struct.pack('>IHHQQI', 0x25609513, 0, 0, cookie, 0, 32 << 20))
+                    assert len(s.recv(1000)) > 0; s.close()  # gone in the middle of 256 MiB of replies
                     random.seed(7)
                     for _ in range(50):
                         s = connect(); s.sendall(struct.pack('>I', 3) + os.urandom(random.randint(1, 200)))
@@ -177,16 +195,9 @@ extension CopyIntegration {
                 var replicaParent: String?
                 for point in [full.point, inc.point] {
                     let socket = fx.path("\(point).sock")
-                    let server = try fx.spawn(
-                        [
-                            try Pullback.binaryPath(), "serve", "--repo", guest.repo, guest.name, "--at", point,
-                            "--socket", socket,
-                        ], label: "serve")
-                    let ready = try await waitUntil(timeout: .seconds(20)) {
-                        let printed = (try? String(contentsOfFile: server.stdoutPath, encoding: .utf8)) ?? ""
-                        return printed.split(separator: "\n").count == 2 || !server.isRunning
-                    }
-                    try #require(ready && server.isRunning, "pullback serve did not start: \(server.result())")
+                    let server = try await Self.start(
+                        fx, ["--repo", guest.repo, guest.name, "--at", point, "--socket", socket], exports: 2
+                    ).server
                     let uri = "nbd+unix:///vda?socket=\(socket)"
                     let image = folder(point) + "/vda.qcow2"
                     try await fx.runChecked(["qemu-img", "compare", "-U", uri, "-F", "qcow2", image])
@@ -249,7 +260,7 @@ extension CopyIntegration {
             }
         }
 
-        @Test("TCP only with --insecure (no TLS yet); then any client reads the export", .timeLimit(.minutes(1)))
+        @Test("TCP without TLS only with --insecure; then any client reads the export", .timeLimit(.minutes(1)))
         func tcp() async throws {
             try await Fixture.run { fx in
                 let (top, _) = try await Self.makeImages(fx)
@@ -257,16 +268,10 @@ extension CopyIntegration {
                     try Pullback.binaryPath(), "serve", "--image", top, "--listen", "127.0.0.1:0",
                 ])
                 #expect(!refused.succeeded && refused.stderr.contains("--insecure"), "\(refused)")
-                let server = try fx.spawn(
-                    [try Pullback.binaryPath(), "serve", "--image", top, "--listen", "127.0.0.1:0", "--insecure"],
-                    label: "serve")
-                var uri = ""
-                let ready = try await waitUntil(timeout: .seconds(20)) {
-                    uri = ((try? String(contentsOfFile: server.stdoutPath, encoding: .utf8)) ?? "")
-                        .trimmingCharacters(in: .whitespacesAndNewlines)
-                    return !uri.isEmpty || !server.isRunning
-                }
-                try #require(ready && uri.hasPrefix("nbd://127.0.0.1:"), "\(server.result())")
+                let uri = try await Self.start(
+                    fx, ["--image", top, "--listen", "127.0.0.1:0", "--insecure"], exports: 1
+                ).uris[0]
+                #expect(uri.hasPrefix("nbd://127.0.0.1:"), "\(uri)")
                 let copy = fx.target("tcp.raw")
                 try await fx.runChecked(["nbdcopy", uri, copy])
                 try await fx.runChecked(["qemu-img", "compare", "-f", "raw", copy, "-F", "qcow2", top])
