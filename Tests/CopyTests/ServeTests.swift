@@ -4,7 +4,7 @@ import Testing
 extension CopyIntegration {
     /// `pullback serve --image`: real NBD clients (nbdinfo, nbdcopy, qemu-img, nbdsh, pullback's own client) read a
     /// qcow2 chain and a raw image from it, byte for byte, while a misbehaving client is dropped.
-    @Suite("pullback serve --image", .serialized)
+    @Suite("pullback serve", .serialized)
     struct ServeTests {
         /// A 64 MiB chain (data in the base, zeros and data in the overlay) and a 3 MiB raw image.
         static func makeImages(_ fx: Fixture) async throws -> (top: String, raw: String) {
@@ -180,51 +180,70 @@ extension CopyIntegration {
         }
 
         @Test(
-            "A point served from a repository: its bytes, its changed clusters as a dirty bitmap, and a replica built from them",
-            .timeLimit(.minutes(3)))
-        func servesRepositoryPoints() async throws {
+            "Replication: each point of repository A served, its changed clusters pulled into B over B's parent; every point of B reads as A's restore",
+            .timeLimit(.minutes(4)))
+        func replicatesRepositoryPoints() async throws {
             try await LibvirtGuest.run { fx, guest in
                 try await guest.write("vda", "write -P 0x31 0 2M", "write -P 0x32 20M 1M")
                 try await guest.write("vdb", "write -P 0x33 1M 64k")
                 let (full, _) = try await BackupTests.backup(guest)
                 try await guest.write("vda", "write -P 0x34 4M 64k", "write -z 20M 64k", "write -P 0x35 30M 3")
-                let (inc, _) = try await BackupTests.backup(guest)
+                let (first, _) = try await BackupTests.backup(guest)
+                try await guest.write("vda", "write -P 0x36 65535 2", "write -P 0x37 50M 1M")
+                try await guest.write("vdb", "write -P 0x38 0 4k")
+                let (second, _) = try await BackupTests.backup(guest)
+                #expect([first.level, second.level] == ["incremental", "incremental"], "\(first), \(second)")
                 let folder = { (point: String) in "\(guest.repo)/\(guest.name)/\(point)" }
                 let replica = try fx.makeDirectory("replica")
 
-                var replicaParent: String?
-                for point in [full.point, inc.point] {
+                var replicaParents: [String: String] = [:]
+                for point in [full.point, first.point, second.point] {
                     let socket = fx.path("\(point).sock")
                     let server = try await Self.start(
                         fx, ["--repo", guest.repo, guest.name, "--at", point, "--socket", socket], exports: 2
                     ).server
-                    let uri = "nbd+unix:///vda?socket=\(socket)"
-                    let image = folder(point) + "/vda.qcow2"
-                    try await fx.runChecked(["qemu-img", "compare", "-U", uri, "-F", "qcow2", image])
-                    try await fx.runChecked([
-                        "qemu-img", "compare", "-U", "nbd+unix:///vdb?socket=\(socket)", "-F", "qcow2",
-                        folder(point) + "/vdb.qcow2",
-                    ])
+                    let restored = fx.target("restored-\(point)")
+                    try requireSuccess(
+                        try await guest.pullback([
+                            "restore", "--repo", guest.repo, guest.name, "--at", point, "--to", restored, "--format",
+                            "raw",
+                        ]))
+                    for target in ["vda", "vdb"] {
+                        let uri = "nbd+unix:///\(target)?socket=\(socket)"
+                        let image = folder(point) + "/\(target).qcow2"
+                        try await fx.runChecked(["qemu-img", "compare", "-U", uri, "-F", "qcow2", image])
 
-                    // The dirty bitmap is exactly the clusters the point's own image holds.
-                    let dirty = Self.merge(try await QemuImg.dirtyRanges(fx, uri: uri, bitmap: "backup-vda"))
-                    let own = Self.merge(
-                        try await QemuImg.map(fx, image).filter { $0.depth == 0 && $0.present }.map(\.range))
-                    #expect(!dirty.isEmpty && dirty == own, "\(point): dirty \(dirty), own clusters \(own)")
+                        // The dirty bitmap is exactly the clusters the point's own image holds.
+                        let dirty = Self.merge(
+                            try await QemuImg.dirtyRanges(fx, uri: uri, bitmap: "backup-\(target)"))
+                        let own = Self.merge(
+                            try await QemuImg.map(fx, image).filter { $0.depth == 0 && $0.present }.map(\.range))
+                        #expect(dirty == own, "\(point) \(target): dirty \(dirty), own \(own)")
+                        let unchanged = point == first.point && target == "vdb"  // the guest did not write it
+                        #expect(dirty.isEmpty == unchanged, "\(point) \(target): dirty \(dirty)")
 
-                    // The replica copies only those clusters, over its own copy of the parent.
-                    let target = "\(replica)/\(point)-vda.qcow2"
-                    var arguments = [uri, target, "--format", "qcow2", "--json"]
-                    if let replicaParent { arguments += ["--bitmap", "backup-vda", "--backing", replicaParent] }
-                    let copy = try await Pullback.copy(fx, arguments)
-                    try requireSuccess(copy)
-                    let stats = try CopyStats.decode(stdout: copy.stdout)
-                    if replicaParent != nil {
-                        let dirtyBytes = dirty.reduce(0) { $0 + $1.count }
-                        #expect(stats.bytesRead + stats.zeroBytes <= dirtyBytes, "\(stats), \(dirtyBytes)")
+                        // B's image: for an incremental, only those clusters, over B's image of the parent.
+                        let replicated = "\(replica)/\(point)-\(target).qcow2"
+                        var arguments = [uri, replicated, "--format", "qcow2", "--json"]
+                        if let parent = replicaParents[target] {
+                            arguments += ["--bitmap", "backup-\(target)", "--backing", parent]
+                        }
+                        let copy = try await Pullback.copy(fx, arguments)
+                        try requireSuccess(copy)
+                        let stats = try CopyStats.decode(stdout: copy.stdout)
+                        if replicaParents[target] != nil {
+                            let dirtyBytes = dirty.reduce(0) { $0 + $1.count }
+                            #expect(stats.bytesRead + stats.zeroBytes <= dirtyBytes, "\(stats), \(dirtyBytes)")
+                            let replicaOwn = Self.merge(
+                                try await QemuImg.map(fx, replicated).filter { $0.depth == 0 && $0.present }
+                                    .map(\.range))
+                            #expect(replicaOwn == own, "\(point) \(target): B holds \(replicaOwn), A \(own)")
+                        }
+                        try await QemuImg.expectIdentical(fx, replicated, image, referenceFormat: "qcow2")
+                        try await QemuImg.expectIdentical(
+                            fx, replicated, "\(restored)/\(target).raw", referenceFormat: "raw")
+                        replicaParents[target] = replicated
                     }
-                    try await QemuImg.expectIdentical(fx, target, image, referenceFormat: "qcow2")
-                    replicaParent = target
                     server.interrupt()
                     #expect(try await server.waitForExit(timeout: .seconds(20)).succeeded)
                 }
