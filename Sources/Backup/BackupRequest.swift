@@ -17,6 +17,10 @@ public struct BackupRequest: Sendable {
     public var scratchDirectory: String?
     /// NBD connections per disk when the export allows several.
     public var connections: Int
+    /// How reads and block status requests that fail for a passing reason are tried again.
+    public var retry = RetryPolicy()
+    /// How long requests in flight may go without any reply before the backup fails; nil waits forever.
+    public var stallTimeout: Duration? = .seconds(120)
     /// Counts the bytes copied, one part per disk, for a progress bar; nil counts nothing. Each disk is mapped
     /// before it is copied when it is given, so that the whole job's total is known early.
     public var progress: JobProgress?
@@ -45,9 +49,11 @@ public struct BackupOutcome: Sendable, Codable, Equatable {
         public var mode: String
         /// Bytes read from the disk's export.
         public var bytesRead: UInt64
+        /// Requests to the disk's export that failed and were tried again.
+        public var retries: Int
 
         enum CodingKeys: String, CodingKey {
-            case target, mode
+            case target, mode, retries
             case bytesRead = "bytes_read"
         }
     }

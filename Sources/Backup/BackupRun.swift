@@ -116,6 +116,7 @@ public enum BackupRun {
     ) async throws(BackupError) -> BackupOutcome {
         var base = base
         var checkpointName: String?
+        var retries: [String: Int] = [:]
         func attempt() async throws(BackupError) -> BackupPoint {
             let base = base
             return try await pointStep {
@@ -123,8 +124,10 @@ public enum BackupRun {
                     pending in
                     let name = CheckpointName.forPoint(pending.id, of: identity)
                     checkpointName = name
-                    return try await PullBackup.copy(
+                    let copied = try await PullBackup.copy(
                         prepared, base: base, checkpoint: name, into: pending, logger: logger)
+                    retries = copied.retries
+                    return copied.manifest
                 }
             }
         }
@@ -140,7 +143,7 @@ public enum BackupRun {
             }
             logger.info("committed point \(point.id)")
             if prepared.startedDomain { try? await prepared.domain.live().destroy() }
-            return outcome(of: point, reason: base.reason, skipped: prepared.selection.skipped)
+            return outcome(of: point, reason: base.reason, skipped: prepared.selection.skipped, retries: retries)
         } catch {
             // The new checkpoint must never become a base; deleting it loses nothing of what changed since the base.
             let live = (try? await prepared.domain.live()) ?? prepared.domain
@@ -152,15 +155,16 @@ public enum BackupRun {
         }
     }
 
-    private static func outcome(of point: BackupPoint, reason: String, skipped: [BackupOutcome.Skipped])
-        -> BackupOutcome
-    {
+    private static func outcome(
+        of point: BackupPoint, reason: String, skipped: [BackupOutcome.Skipped], retries: [String: Int]
+    ) -> BackupOutcome {
         BackupOutcome(
             domain: point.manifest.domainName, point: point.id, level: point.manifest.level.rawValue, reason: reason,
             parent: point.manifest.parent, checkpoint: point.manifest.checkpoint,
             disks: point.manifest.disks.map {
                 BackupOutcome.Disk(
-                    target: $0.target, mode: $0.backingImage == nil ? "full" : "incremental", bytesRead: $0.bytesCopied)
+                    target: $0.target, mode: $0.backingImage == nil ? "full" : "incremental", bytesRead: $0.bytesCopied,
+                    retries: retries[$0.target] ?? 0)
             },
             skipped: skipped, seconds: 0)
     }

@@ -12,11 +12,11 @@ import Repository
 /// and end it, whatever happens.
 enum PullBackup {
     /// Begins the job exporting `prepared`'s chosen disks (incremental from `base`, creating `checkpoint`), copies
-    /// them into `pending`, ends the job, and returns the point's manifest.
+    /// them into `pending`, ends the job, and returns the point's manifest and the requests retried per disk.
     static func copy(
         _ prepared: PreparedBackup, base: LevelChoice, checkpoint: String, into pending: PendingPoint,
         logger: Logger
-    ) async throws -> BackupManifest {
+    ) async throws -> (manifest: BackupManifest, retries: [String: Int]) {
         let socketFolder = try privateFolder()
         defer { try? FileManager.default.removeItem(atPath: socketFolder) }
         let socket = socketFolder + "/" + RunFolder.socketName
@@ -40,23 +40,25 @@ enum PullBackup {
             }
             jobEnded = true
             pending.clearJobRecord()
-            for disk in copied {
+            for (disk, retries) in copied {
                 logger.info("copied \(disk.target): \(disk.bytesCopied) bytes read into \(disk.image)")
+                if retries > 0 { logger.notice("\(disk.target): \(retries) failed requests were tried again") }
             }
             logger.info("ended the backup job")
             // Images are hashed as they are written; one that could not be is read back, after the job: that needs
             // the image only, and a shorter job keeps the scratch files small.
-            var disks = copied
+            var disks = copied.map(\.disk)
             let unhashed = disks.indices.filter { disks[$0].imageDigest == nil }
             let digests = try await ImageDigests.of(
                 unhashed.map { (name: disks[$0].target, path: pending.folder + "/" + disks[$0].image, like: nil) })
             for (index, digest) in zip(unhashed, digests) { disks[index].imageDigest = digest }
             logger.debug(
                 "image digests: \(disks.map { "\($0.image) \($0.imageDigest ?? "")" }.joined(separator: ", "))")
-            return BackupManifest(
+            let manifest = BackupManifest(
                 domainName: domain.name, domainUUID: prepared.uuid, level: base.parent == nil ? .full : .incremental,
                 checkpoint: checkpoint, parent: base.parent?.id, started: prepared.started, finished: Date(),
                 disks: disks)
+            return (manifest, Dictionary(copied.map { ($0.disk.target, $0.retries) }, uniquingKeysWith: +))
         } catch {
             // Our job ends on every path (libvirt removes its scratch files; a job that failed to begin is not
             // there). If it cannot be ended, the record stays for the next run.
@@ -102,26 +104,27 @@ enum PullBackup {
     private static func copyDisks(
         _ entries: [BackupXML.DiskEntry], socket: String, base: LevelChoice, into pending: PendingPoint,
         request: BackupRequest
-    ) async throws -> [BackupManifest.Disk] {
+    ) async throws -> [(disk: BackupManifest.Disk, retries: Int)] {
         let (connections, progress) = (request.connections, request.progress)
+        let (retry, stallTimeout) = (request.retry, request.stallTimeout)
         progress?.expect(parts: entries.count)
         // One pool for all the disks: memory stays that of one disk's copy however many the domain has.
         let buffers = BufferPool(
             count: CopyRequest.defaultRequestsPerConnection * connections, bufferSize: CopyRequest.defaultRequestSize)
-        return try await withThrowingTaskGroup(of: BackupManifest.Disk.self) { group in
+        return try await withThrowingTaskGroup(of: (disk: BackupManifest.Disk, retries: Int).self) { group in
             for entry in entries {
                 group.addTask {
                     let counters = progress?.start(entry.target) ?? CopyProgress()
                     defer { progress?.finish(counters) }
                     return try await copyDisk(
                         entry, socket: socket, parent: entry.full ? nil : base.parent, into: pending,
-                        connections: connections, buffers: buffers, progress: counters,
-                        measureTotal: progress != nil)
+                        connections: connections, retry: retry, stallTimeout: stallTimeout, buffers: buffers,
+                        progress: counters, measureTotal: progress != nil)
                 }
             }
-            var disks: [BackupManifest.Disk] = []
+            var disks: [(disk: BackupManifest.Disk, retries: Int)] = []
             for try await disk in group { disks.append(disk) }
-            return disks.sorted { $0.target < $1.target }
+            return disks.sorted { $0.disk.target < $1.disk.target }
         }
     }
 
@@ -139,15 +142,16 @@ enum PullBackup {
     /// is mapped first, for `progress`'s total.
     static func copyDisk(
         _ entry: BackupXML.DiskEntry, socket: String, parent: BackupPoint?, into pending: PendingPoint,
-        connections: Int, buffers: BufferPool, progress: CopyProgress, measureTotal: Bool
-    ) async throws(CopyError) -> BackupManifest.Disk {
+        connections: Int, retry: RetryPolicy, stallTimeout: Duration?, buffers: BufferPool, progress: CopyProgress,
+        measureTotal: Bool
+    ) async throws(CopyError) -> (disk: BackupManifest.Disk, retries: Int) {
         let target = entry.target
         let uri = "nbd+unix:///\(target)?socket=\(socket)"
         let parentImage = parent?.imagePath(for: target)
         let bitmap = parentImage == nil ? nil : "backup-\(target)"
         let image = pending.imagePath(for: target)
-        let (size, backing, digest) = try await NBDBlockSource.withSource(
-            uri: uri, bitmap: bitmap, connections: connections
+        let (size, backing, digest, retries) = try await NBDBlockSource.withSource(
+            uri: uri, bitmap: bitmap, connections: connections, retry: retry, stallTimeout: stallTimeout
         ) {
             source throws(CopyError) in
             var backing: QCOW2FileTarget.Backing?
@@ -164,12 +168,13 @@ enum PullBackup {
                 try await pipeline.run(
                     from: source, to: file, mode: backing == nil ? .full : .incremental, progress: progress)
             }
-            return (source.size, backing, written.digest)
+            return (source.size, backing, written.digest, source.retries)
         }
-        return BackupManifest.Disk(
+        let disk = BackupManifest.Disk(
             target: target, virtualSize: size, image: PendingPoint.imageName(for: target),
             backingImage: backing?.storedName, bytesCopied: progress.bytesRead,
             imageDigest: digest.map { ImageDigest.recorded(headLength: $0.headLength, head: $0.head, tail: $0.tail) })
+        return (disk, retries)
     }
 
     /// A new 0700 folder for the NBD socket and scratch images, short enough for a unix socket path.

@@ -30,6 +30,10 @@ public struct CopyRequest: Sendable {
     public var requestsPerConnection: Int
     /// Whether `backingPath`'s chain may hold a block or character device (FIFOs never may).
     public var backingMayBeDevice = false
+    /// How reads and block status requests that fail for a passing reason are tried again.
+    public var retry = RetryPolicy()
+    /// How long requests in flight may go without any reply before the copy fails; nil waits forever.
+    public var stallTimeout: Duration? = .seconds(120)
 
     /// The default request size: large enough that per-request costs vanish, small enough to keep many
     /// requests in flight within a small memory bound (see scripts/bench).
@@ -67,6 +71,8 @@ public struct CopySummary: Sendable, Codable, Equatable {
     public var extents: Int
     public var seconds: Double
     public var connections: Int
+    /// Requests that failed and were tried again.
+    public var retries: Int
 
     enum CodingKeys: String, CodingKey {
         case mode, format
@@ -74,7 +80,7 @@ public struct CopySummary: Sendable, Codable, Equatable {
         case bytesRead = "bytes_read"
         case bytesWritten = "bytes_written"
         case zeroBytes = "zero_bytes"
-        case extents, seconds, connections
+        case extents, seconds, connections, retries
     }
 }
 
@@ -91,7 +97,8 @@ public enum CopyOperation {
         let targetExists = FileManager.default.fileExists(atPath: target)
         let mode = try Self.mode(of: request, targetExists: targetExists)
         return try await NBDBlockSource.withSource(
-            uri: request.sourceURI, bitmap: request.bitmap, connections: request.connections
+            uri: request.sourceURI, bitmap: request.bitmap, connections: request.connections, retry: request.retry,
+            stallTimeout: request.stallTimeout
         ) { source throws(CopyError) in
             let pipeline = CopyPipeline(
                 requestSize: request.requestSize,
@@ -133,7 +140,8 @@ public enum CopyOperation {
             return CopySummary(
                 mode: mode, format: request.format, exportSize: source.size, bytesRead: progress.bytesRead,
                 bytesWritten: progress.bytesWritten, zeroBytes: progress.zeroBytes, extents: progress.extentCount,
-                seconds: (ContinuousClock.now - started).inSeconds, connections: source.connectionCount)
+                seconds: (ContinuousClock.now - started).inSeconds, connections: source.connectionCount,
+                retries: source.retries)
         }
     }
 

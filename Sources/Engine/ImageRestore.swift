@@ -64,6 +64,6 @@ public enum ImageRestore {
         return CopySummary(
             mode: .full, format: format, exportSize: source.size, bytesRead: progress.bytesRead,
             bytesWritten: progress.bytesWritten, zeroBytes: progress.zeroBytes, extents: progress.extentCount,
-            seconds: (ContinuousClock.now - started).inSeconds, connections: source.connectionCount)
+            seconds: (ContinuousClock.now - started).inSeconds, connections: source.connectionCount, retries: 0)
     }
 }

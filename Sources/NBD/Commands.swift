@@ -1,4 +1,5 @@
 internal import CLibNBD
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -10,12 +11,23 @@ internal import CLibNBD
 // All of it runs on the handle's loop thread, so the state needs no lock. The `free` callback also
 // guarantees that every command finishes exactly once, even when libnbd drops it without completing it.
 
+/// Why a connection's thread closed it (cancelled, stalled), so that the commands it drops say so; nil while it
+/// runs, or when the server went away.
+final class ConnectionEnd: Sendable {
+    private let reason = Mutex<NBDError?>(nil)
+
+    func set(_ error: NBDError) { reason.withLock { if $0 == nil { $0 = error } } }
+    var error: NBDError? { reason.withLock { $0 } }
+}
+
 /// Base of the per-command state: finishes the command once.
 class CommandState {
     private var finished = false
     /// Set while the command is being started: libnbd calls `free` inside a failing start call, and the
     /// start call's own error, not "dropped", is what the caller must see.
     var isStarting = false
+    /// Shared by the commands of one connection.
+    var end: ConnectionEnd?
 
     final func finish(_ error: NBDError?) {
         guard !finished else { return }
@@ -24,8 +36,8 @@ class CommandState {
     }
 
     final func released() {
-        if !isStarting {
-            finish(NBDError(.disconnected, "the connection closed before the NBD command completed"))
+        if !isStarting, !finished {
+            finish(end?.error ?? NBDError(.disconnected, "the connection closed before the NBD command completed"))
         }
     }
 

@@ -37,14 +37,21 @@ final class HandleLoop: Sendable {
     /// A non-blocking pipe that wakes the thread from poll when requests arrive: (read end, write end).
     private let wakePipe: (read: Int32, write: Int32)
     private let state = Mutex(State())
+    /// How long commands in flight may go without any reply before the connection is closed as stalled.
+    private let stallTimeout: Duration?
+    /// Why the thread closed the connection, for the commands it drops.
+    private let end = ConnectionEnd()
 
-    private init(handle: HandlePointer, wakePipe: (read: Int32, write: Int32)) {
+    private init(handle: HandlePointer, wakePipe: (read: Int32, write: Int32), stallTimeout: Duration?) {
         self.handle = handle
         self.wakePipe = wakePipe
+        self.stallTimeout = stallTimeout
     }
 
     /// Creates a handle, connects it on a new thread, and returns once the handshake is done.
-    static func connect(uri: String, metaContexts: [String]) async throws(NBDError) -> (HandleLoop, ExportInfo) {
+    static func connect(
+        uri: String, metaContexts: [String], stallTimeout: Duration?
+    ) async throws(NBDError) -> (HandleLoop, ExportInfo) {
         let handle = try LibNBD.create()
         do {
             try LibNBD.configure(handle, metaContexts: metaContexts)
@@ -59,7 +66,7 @@ final class HandleLoop: Sendable {
             LibNBD.close(handle)
             throw NBDError(.connect, "cannot create a pipe: \(String(cString: strerror(errno)))", errno: errno)
         }
-        let loop = HandleLoop(handle: handle, wakePipe: (fds[0], fds[1]))
+        let loop = HandleLoop(handle: handle, wakePipe: (fds[0], fds[1]), stallTimeout: stallTimeout)
         let result: Result<ExportInfo, NBDError> = await withCheckedContinuation { continuation in
             let thread = Thread {
                 let connected = Result { () throws(NBDError) in
@@ -116,6 +123,11 @@ final class HandleLoop: Sendable {
         wake()
     }
 
+    /// Whether commands can still be sent: the connection neither ended nor is closing.
+    var isOpen: Bool {
+        state.withLock { $0.ended == nil && !$0.closing && !$0.aborting }
+    }
+
     /// Asks the thread to close the handle without waiting for it.
     func requestClose() {
         state.withLock { $0.closing = true }
@@ -145,6 +157,7 @@ final class HandleLoop: Sendable {
 
     private func run(connected: Bool) {
         var ended: NBDError? = connected ? nil : NBDError(.disconnected, "the NBD connection was never established")
+        var watch = StallWatch(timeout: stallTimeout)
         while ended == nil {
             let (requests, closing, aborting) = state.withLock { state in
                 defer { state.queue.removeAll(keepingCapacity: true) }
@@ -152,6 +165,7 @@ final class HandleLoop: Sendable {
             }
             if aborting {
                 ended = NBDError(.cancelled, "the NBD connection was closed because the copy was cancelled")
+                end.set(ended!)
                 for request in requests { Self.fail(request, ended!) }
                 break
             }
@@ -160,12 +174,18 @@ final class HandleLoop: Sendable {
                 for request in requests { Self.fail(request, ended!) }
                 break
             }
+            if LibNBD.inFlight(handle) == 0 { watch.restart() }  // the wait starts with the first command
             for request in requests { start(request) }
             if closing && LibNBD.inFlight(handle) == 0 { break }
             do {
-                try pollOnce()
+                if try pollOnce(timeout: watch.pollTimeout(waiting: LibNBD.inFlight(handle) > 0)) { watch.restart() }
             } catch {
                 ended = error
+            }
+            if ended == nil, LibNBD.inFlight(handle) > 0, watch.hasExpired, let timeout = watch.timeout {
+                ended = NBDError(
+                    .stalled, "no reply from the NBD server for \(timeout.components.seconds) s with commands waiting")
+                end.set(ended!)
             }
         }
         let finalError = ended ?? NBDError(.disconnected, "the NBD connection is closed")
@@ -202,6 +222,7 @@ final class HandleLoop: Sendable {
                 try LibNBD.startBlockStatus(handle, offset: offset, length: length, context: context)
             }
         }
+        command.end = end
         let retained = Unmanaged.passRetained(command)
         if command is BlockStatusCommand { _ = retained.retain() }  // one reference per callback's free
         command.isStarting = true
@@ -215,7 +236,9 @@ final class HandleLoop: Sendable {
         }
     }
 
-    private func pollOnce() throws(NBDError) {
+    /// Waits up to `timeout` milliseconds (-1: no limit) for the socket or the wake pipe, then lets libnbd read or
+    /// write; true when the server sent something.
+    private func pollOnce(timeout: Int32) throws(NBDError) -> Bool {
         let direction = LibNBD.direction(handle)
         var events: Int16 = 0
         if direction.contains(.read) { events |= Int16(POLLIN) }
@@ -224,9 +247,9 @@ final class HandleLoop: Sendable {
             pollfd(fd: LibNBD.socket(handle), events: events, revents: 0),
             pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0),
         ]
-        let ready = poll(&fds, 2, -1)
+        let ready = poll(&fds, 2, timeout)
         if ready < 0 {
-            if errno == EINTR { return }
+            if errno == EINTR { return false }
             throw NBDError(.disconnected, "poll failed: \(String(cString: strerror(errno)))", errno: errno)
         }
         if fds[1].revents != 0 {
@@ -236,8 +259,10 @@ final class HandleLoop: Sendable {
         let revents = fds[0].revents
         if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             try LibNBD.notifyRead(handle)
+            return true
         } else if revents & Int16(POLLOUT) != 0 {
             try LibNBD.notifyWrite(handle)
         }
+        return false
     }
 }

@@ -25,10 +25,20 @@ public final class NBDConnection: Sendable {
     /// The URI is any that libnbd accepts: `nbd+unix:///EXPORT?socket=PATH`, `nbd://HOST:PORT/EXPORT`,
     /// `nbds://...` for TLS. Which of the requested meta contexts the server agreed to is in
     /// ``ExportInfo/metaContexts``. The corresponding C function is `nbd_connect_uri`.
-    public static func connect(uri: String, metaContexts: [String] = []) async throws(NBDError) -> NBDConnection {
-        let (loop, info) = try await HandleLoop.connect(uri: uri, metaContexts: metaContexts)
+    ///
+    /// With a `stallTimeout`, a connection whose commands get no reply at all for that long is closed, and every
+    /// command on it fails with ``NBDError/Code-swift.struct/stalled``.
+    public static func connect(
+        uri: String, metaContexts: [String] = [], stallTimeout: Duration? = nil
+    ) async throws(NBDError) -> NBDConnection {
+        let (loop, info) = try await HandleLoop.connect(
+            uri: uri, metaContexts: metaContexts, stallTimeout: stallTimeout)
         return NBDConnection(info: info, loop: loop)
     }
+
+    /// Whether commands can still be sent on this connection: false once the server dropped it, it stalled, or
+    /// it was closed.
+    public var isOpen: Bool { loop.isOpen }
 
     deinit {
         loop.requestClose()

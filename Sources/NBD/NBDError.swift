@@ -11,6 +11,7 @@ public struct NBDError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: Hashable, Sendable {
             case connect, unsupported, blockStatus, read, disconnected, cancelled, protocolViolation, invalidArgument
+            case stalled
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -27,6 +28,8 @@ public struct NBDError: Error, Sendable, CustomStringConvertible {
         public static let disconnected = Code(.disconnected)
         /// The task waiting for the command was cancelled, which closes the connection.
         public static let cancelled = Code(.cancelled)
+        /// Commands were in flight and no reply came for the connection's stall timeout, so it was closed.
+        public static let stalled = Code(.stalled)
         /// The server answered in a way the protocol does not allow.
         public static let protocolViolation = Code(.protocolViolation)
         /// The caller passed an argument libnbd or the protocol cannot accept.
@@ -42,6 +45,7 @@ public struct NBDError: Error, Sendable, CustomStringConvertible {
             case .cancelled: "cancelled"
             case .protocolViolation: "protocol violation"
             case .invalidArgument: "invalid argument"
+            case .stalled: "stalled"
             }
         }
     }

@@ -31,6 +31,8 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var connections: ConnectionsOption
 
+    @OptionGroup var faults: FaultOptions
+
     @Flag(help: "Print a JSON summary on stdout when done.")
     var json = false
 
@@ -40,14 +42,15 @@ struct BackupCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (counters, showing) = (JobProgress(), progress.isShown)
-        let request = BackupRequest(
+        var request = BackupRequest(
             domain: domain, repository: repository.path, level: level, disks: disks, excluded: excluded,
             connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count,
             progress: showing ? counters : nil)
+        (request.retry, request.stallTimeout) = (faults.retry, faults.stall)
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         let log = StderrLog(logging)
         let logger = log.logger(label: "pullback.backup")
-        let outcome = try await Interruptible.run { () async throws(BackupError) -> BackupOutcome in
+        let outcome = try await Interruptible.run { [request] () async throws(BackupError) -> BackupOutcome in
             try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
                 try await BackupRun.run(request, logger: logger)
             }
@@ -61,10 +64,11 @@ struct BackupCommand: AsyncParsableCommand {
             print(try JSONOutput.line(outcome))
         } else {
             let copied = outcome.disks.map { "\($0.target) \(ByteCount($0.bytesRead))" }.joined(separator: ", ")
+            let retries = outcome.disks.reduce(0) { $0 + $1.retries }
             print(
                 Terminal.escaped(
                     "\(outcome.level) backup \(outcome.point) of \(outcome.domain): \(copied), "
-                        + String(format: "%.2f s", outcome.seconds)))
+                        + String(format: "%.2f s", outcome.seconds) + RetryCount.phrase(retries)))
         }
     }
 }

@@ -40,6 +40,8 @@ struct CopyCommand: AsyncParsableCommand {
 
     @OptionGroup var connections: ConnectionsOption
 
+    @OptionGroup var faults: FaultOptions
+
     @Flag(help: "Replace an existing TARGET with a full copy.")
     var overwrite = false
 
@@ -70,6 +72,7 @@ struct CopyCommand: AsyncParsableCommand {
             connections: connections.count, overwrite: overwrite,
             requestSize: requestSize, requestsPerConnection: requestsPerConnection)
         options.backingMayBeDevice = allowDevices
+        (options.retry, options.stallTimeout) = (faults.retry, faults.stall)
         let request = options
         let showProgress = progress.isShown
         let counters = CopyProgress()
@@ -98,6 +101,14 @@ extension CopySummary {
         return "\(what) of \(ByteCount(exportSize)) into \(target): \(ByteCount(bytesWritten)) copied, "
             + "\(ByteCount(zeroBytes)) zero, \(extents) extents, "
             + String(format: "%.2f s", seconds) + ", \(connections) connection\(connections == 1 ? "" : "s")"
+            + RetryCount.phrase(retries)
+    }
+}
+
+/// How a summary line mentions requests tried again: not at all when there were none.
+enum RetryCount {
+    static func phrase(_ retries: Int) -> String {
+        retries == 0 ? "" : ", \(retries) failed request\(retries == 1 ? "" : "s") retried"
     }
 }
 

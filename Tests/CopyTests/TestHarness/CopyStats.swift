@@ -10,6 +10,8 @@ struct CopyStats: Decodable, Sendable {
     let extents: Int64
     let seconds: Double
     let connections: Int
+    /// Requests that failed and were tried again.
+    let retries: Int
     /// "qcow2" for `--format qcow2`; absent (or "raw") otherwise.
     let format: String?
 
@@ -21,7 +23,7 @@ struct CopyStats: Decodable, Sendable {
         case zeroBytes = "zero_bytes"
         case extents
         case seconds
-        case connections
+        case connections, retries
         case format
     }
 
