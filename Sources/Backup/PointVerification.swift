@@ -21,6 +21,8 @@ public enum PointVerification {
             case unrecorded
         }
 
+        /// The domain whose point the image belongs to.
+        public var domain: String
         public var point: String
         public var target: String
         public var path: String
@@ -52,13 +54,28 @@ public enum PointVerification {
     ) async throws(BackupError) -> Report {
         let repository = BackupRepository(root: root)
         let top = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.point(id, of: domain) }
-        let chains = try chains(of: top, domain: domain, in: repository)
+        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
+        let chains = try chains(of: top, among: points, domain: domain, in: repository)
+        let images = try await check(
+            imagesByPoint(chains).map { (domain, $0.target, $0.image) }, progress: progress)
+        let report = Report(domain: domain, point: top.id, images: images)
+        if report.failures.isEmpty {
+            try await checkHeaders(chains)
+        }
+        return report
+    }
+
+    /// Reads each image of `entries` (the digest of each that has one recorded) and compares it with the record;
+    /// progress parts are named `<point> <target>`.
+    static func check(
+        _ entries: [(domain: String, target: String, image: PointChain.Image)], progress: JobProgress?
+    ) async throws(BackupError) -> [ImageCheck] {
         var images: [ImageCheck] = []
         var toRead: [(index: Int, name: String, path: String)] = []
-        for (target, image) in imagesByPoint(chains) {
+        for (domain, target, image) in entries {
             var check = ImageCheck(
-                point: image.point, target: target, path: image.path, status: .ok, recorded: image.recordedDigest,
-                actual: nil)
+                domain: domain, point: image.point, target: target, path: image.path, status: .ok,
+                recorded: image.recordedDigest, actual: nil)
             if try !isReadable(image.path) {
                 check.status = .missing
             } else if image.recordedDigest == nil {
@@ -74,18 +91,13 @@ public enum PointVerification {
             images[entry.index].actual = digest
             if digest != images[entry.index].recorded { images[entry.index].status = .mismatch }
         }
-        let report = Report(domain: domain, point: top.id, images: images)
-        if report.failures.isEmpty {
-            try await checkHeaders(chains)
-        }
-        return report
+        return images
     }
 
-    /// Each disk's chain at `top`, in the order of its manifest.
-    private static func chains(of top: BackupPoint, domain: String, in repository: BackupRepository)
-        throws(BackupError) -> [PointChain]
-    {
-        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
+    /// Each disk's chain at `top`, one of `points` (the domain's committed points), in the order of its manifest.
+    static func chains(
+        of top: BackupPoint, among points: [BackupPoint], domain: String, in repository: BackupRepository
+    ) throws(BackupError) -> [PointChain] {
         var chains: [PointChain] = []
         for disk in top.manifest.disks {
             chains.append(
@@ -97,7 +109,7 @@ public enum PointVerification {
 
     /// The images of all chains, each once, the newest point's first: the `n`th image of every chain belongs to the
     /// `n`th point down from the top, as every chain follows the same parents.
-    private static func imagesByPoint(_ chains: [PointChain]) -> [(target: String, image: PointChain.Image)] {
+    static func imagesByPoint(_ chains: [PointChain]) -> [(target: String, image: PointChain.Image)] {
         var images: [(target: String, image: PointChain.Image)] = []
         let depth = chains.map(\.images.count).max() ?? 0
         for level in 0..<depth {
@@ -125,7 +137,7 @@ public enum PointVerification {
     }
 
     /// Opens each chain as a restore does, on the I/O thread pool.
-    private static func checkHeaders(_ chains: [PointChain]) async throws(BackupError) {
+    static func checkHeaders(_ chains: [PointChain]) async throws(BackupError) {
         for chain in chains {
             let layers = chain.expectedLayers
             do throws(QCOW2Error) {
