@@ -19,6 +19,9 @@ public enum PointVerification {
             case missing
             /// The point was made before digests were recorded; nothing to compare with.
             case unrecorded
+            /// Something else has the image's name (a symbolic link, a FIFO, a device, a folder), or reading it
+            /// failed: see `problem`.
+            case unreadable
         }
 
         /// The domain whose point the image belongs to.
@@ -29,6 +32,8 @@ public enum PointVerification {
         public var status: Status
         public var recorded: String?
         public var actual: String?
+        /// Why the image is ``Status-swift.enum/unreadable``.
+        public var problem: String?
     }
 
     /// The checks of one point's chain, newest point first.
@@ -37,8 +42,8 @@ public enum PointVerification {
         public var point: String
         public var images: [ImageCheck]
 
-        /// The images that are damaged or gone.
-        public var failures: [ImageCheck] { images.filter { $0.status == .mismatch || $0.status == .missing } }
+        /// The images that are damaged, gone or unreadable.
+        public var failures: [ImageCheck] { images.filter(\.isFailure) }
     }
 
     /// Checks point `id` (or `latest`) of `domain` in the repository at `root`, and the points it is based on.
@@ -66,9 +71,11 @@ public enum PointVerification {
     }
 
     /// Reads each image of `entries` (the digest of each that has one recorded) and compares it with the record;
-    /// progress parts are named `<point> <target>`.
+    /// progress parts are named `<point> <target>`, or `<domain> <point> <target>` with `namingDomains`. An image that
+    /// cannot be read is reported as such, and the others are still read; only an interruption throws.
     static func check(
-        _ entries: [(domain: String, target: String, image: PointChain.Image)], progress: JobProgress?
+        _ entries: [(domain: String, target: String, image: PointChain.Image)], progress: JobProgress?,
+        namingDomains: Bool = false
     ) async throws(BackupError) -> [ImageCheck] {
         var images: [ImageCheck] = []
         var toRead: [(index: Int, name: String, path: String)] = []
@@ -76,20 +83,34 @@ public enum PointVerification {
             var check = ImageCheck(
                 domain: domain, point: image.point, target: target, path: image.path, status: .ok,
                 recorded: image.recordedDigest, actual: nil)
-            if try !isReadable(image.path) {
+            let readable: Bool
+            do throws(BackupError) { readable = try isReadable(image.path) } catch {
+                check.status = .unreadable
+                check.problem = error.message
+                images.append(check)
+                continue
+            }
+            if !readable {
                 check.status = .missing
             } else if image.recordedDigest == nil {
                 check.status = .unrecorded
             } else {
-                toRead.append((images.count, "\(image.point) \(target)", image.path))
+                let name = (namingDomains ? domain + " " : "") + "\(image.point) \(target)"
+                toRead.append((images.count, name, image.path))
             }
             images.append(check)
         }
-        let digests = try await ImageDigests.of(
+        let digests = try await ImageDigests.each(
             toRead.map { (name: $0.name, path: $0.path, like: images[$0.index].recorded) }, progress: progress)
         for (entry, digest) in zip(toRead, digests) {
-            images[entry.index].actual = digest
-            if digest != images[entry.index].recorded { images[entry.index].status = .mismatch }
+            switch digest {
+            case .success(let digest):
+                images[entry.index].actual = digest
+                if digest != images[entry.index].recorded { images[entry.index].status = .mismatch }
+            case .failure(let error):
+                images[entry.index].status = .unreadable
+                images[entry.index].problem = error.message
+            }
         }
         return images
     }
@@ -147,4 +168,9 @@ public enum PointVerification {
             }
         }
     }
+}
+
+extension PointVerification.ImageCheck {
+    /// Whether the image is damaged, gone or unreadable.
+    public var isFailure: Bool { [.mismatch, .missing, .unreadable].contains(status) }
 }

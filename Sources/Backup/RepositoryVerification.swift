@@ -40,9 +40,7 @@ public enum RepositoryVerification {
         public var problems: [Problem]
 
         /// The images that are damaged or gone.
-        public var failures: [PointVerification.ImageCheck] {
-            images.filter { $0.status == .mismatch || $0.status == .missing }
-        }
+        public var failures: [PointVerification.ImageCheck] { images.filter(\.isFailure) }
 
         /// Whether every image reads as committed and every chain could be followed.
         public var isClean: Bool { failures.isEmpty && problems.isEmpty }
@@ -95,7 +93,7 @@ public enum RepositoryVerification {
                 }
             }
         }
-        report.images = try await PointVerification.check(entries, progress: progress)
+        report.images = try await PointVerification.check(entries, progress: progress, namingDomains: domains == nil)
         // A chain whose images all read as committed is opened as a restore opens it, so that a header naming
         // another backing file than the manifests say is found too.
         let failed = Set(report.failures.map(\.path))

@@ -51,7 +51,7 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         let failures = report.failures
         guard failures.isEmpty else {
-            let named = failures.map(\.path).joined(separator: ", ")
+            let named = Self.named(failures)
             Terminal.printError(
                 "\(failures.count) of \(report.images.count) images point \(report.point) of \(domain) needs are damaged or missing: \(named); restore them from another copy of the repository"
             )
@@ -83,7 +83,7 @@ struct VerifyCommand: AsyncParsableCommand {
         guard report.isClean else {
             var parts: [String] = []
             if !report.failures.isEmpty {
-                let named = report.failures.map(\.path).joined(separator: ", ")
+                let named = Self.named(report.failures)
                 parts.append(
                     "\(report.failures.count) of \(report.images.count) images are damaged or missing: \(named)")
             }
@@ -112,6 +112,11 @@ struct VerifyCommand: AsyncParsableCommand {
         }
     }
 
+    /// The paths of `failures`, with the reason of each that could not be read.
+    private static func named(_ failures: [PointVerification.ImageCheck]) -> String {
+        failures.map { $0.path + ($0.problem.map { " (\($0))" } ?? "") }.joined(separator: ", ")
+    }
+
     /// `[DOMAIN  ]POINT  TARGET  STATUS`.
     private static func line(_ image: PointVerification.ImageCheck, withDomain: Bool) -> String {
         let status: String
@@ -119,6 +124,7 @@ struct VerifyCommand: AsyncParsableCommand {
         case .ok: status = "ok"
         case .mismatch: status = "DAMAGED (recorded \(image.recorded ?? "-"), now \(image.actual ?? "-"))"
         case .missing: status = "MISSING"
+        case .unreadable: status = "UNREADABLE (\(image.problem ?? "-"))"
         case .unrecorded: status = "no digest recorded (point made before digests were kept)"
         }
         return (withDomain ? image.domain + "  " : "") + "\(image.point)  \(image.target)  \(status)"

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension CopyIntegration {
     /// `pullback verify` on a real chain of points: the recorded digests are what `sha256sum` says of each image (its
     /// header cluster and the rest), a damaged or missing image is found and named, and points that do not need it
@@ -252,6 +256,23 @@ extension CopyIntegration {
                     try FileFacts.overwrite(damaged, at: offset, with: byte)
                     try FileManager.default.moveItem(atPath: moved, toPath: gone)
                     try requireSuccess(try await verify(["--at", "all"]))
+
+                    // A FIFO by an image's name is not read (nor waited on), and the other images still are.
+                    let fifoImage = folder("pbh", other1.point) + "/vda.qcow2"
+                    let fifoSaved = fx.path("other1-vda.qcow2")
+                    try FileManager.default.moveItem(atPath: fifoImage, toPath: fifoSaved)
+                    #expect(mkfifo(fifoImage, 0o600) == 0)
+                    try FileFacts.overwrite(damaged, at: offset, with: Data([byte[0] ^ 0xff]))
+                    let fifo = try await guest.pullback(
+                        ["verify", "--repo", repo, "--at", "all"], timeout: .seconds(60))
+                    expectCleanFailure(fifo, mentioning: [damaged, fifoImage, "2 of 10 images"])
+                    #expect(
+                        lines(fifo).contains { $0.hasPrefix("pbh  \(other1.point)  vda  UNREADABLE (") },
+                        "\(fifo.stdout)")
+                    #expect(lines(fifo).filter { $0.hasSuffix("  ok") }.count == 8, "\(fifo.stdout)")
+                    try FileManager.default.removeItem(atPath: fifoImage)
+                    try FileManager.default.moveItem(atPath: fifoSaved, toPath: fifoImage)
+                    try FileFacts.overwrite(damaged, at: offset, with: byte)
 
                     // A domain whose manifest is damaged is named; the other domain is still checked.
                     let manifest = folder("pbh", other2.point) + "/manifest.json"
