@@ -5,7 +5,7 @@ import Repository
 /// `pullback verify` over many points at once: the latest point, or every point, of one domain or of every domain
 /// in a repository, each with the chain it is based on, as ``PointVerification`` checks one.
 ///
-/// Every damaged or missing image is reported, not only the first: an image shared by several points' chains is read
+/// Every damaged, missing or unreadable image is reported, not only the first: an image shared by several points' chains is read
 /// once. A point whose chain cannot be followed (a manifest names what it may not, a parent point is gone, a header
 /// names another backing file) is a ``Problem`` of that point, and the other points are still checked; so is a
 /// domain whose manifests cannot be read.
@@ -39,7 +39,7 @@ public enum RepositoryVerification {
         public var images: [PointVerification.ImageCheck]
         public var problems: [Problem]
 
-        /// The images that are damaged or gone.
+        /// The images that are damaged, gone or unreadable.
         public var failures: [PointVerification.ImageCheck] { images.filter(\.isFailure) }
 
         /// Whether every image reads as committed and every chain could be followed.
