@@ -85,12 +85,13 @@ struct VerifyCommand: AsyncParsableCommand {
             if !report.failures.isEmpty {
                 let named = Self.named(report.failures)
                 parts.append(
-                    "\(report.failures.count) of \(report.images.count) images are damaged or missing: \(named)")
+                    "\(report.failures.count) of \(report.images.count) images are damaged, missing or unreadable: \(named)"
+                )
             }
             if !report.problems.isEmpty {
-                let named = report.problems.map { "\($0.domain) \($0.point ?? "-"): \($0.message)" }
-                parts.append(
-                    "\(report.problems.count) points cannot be checked: \(named.joined(separator: "; "))")
+                // A problem without a point is a whole domain whose manifests cannot be read.
+                let named = report.problems.map { "\($0.domain)\($0.point.map { " " + $0 } ?? ""): \($0.message)" }
+                parts.append("cannot be checked: \(named.joined(separator: "; "))")
             }
             Terminal.printError(parts.joined(separator: "; ") + "; restore them from another copy of the repository")
             throw ExitCode.failure
