@@ -274,6 +274,19 @@ extension CopyIntegration {
                     try FileManager.default.moveItem(atPath: fifoSaved, toPath: fifoImage)
                     try FileFacts.overwrite(damaged, at: offset, with: byte)
 
+                    // A point whose parent is gone cannot be checked, and says so; every other point still is.
+                    let parked = fx.path("full2-moved")
+                    try FileManager.default.moveItem(atPath: folder("pbg", full2.point), toPath: parked)
+                    let orphan = try await verify(["--at", "all"])
+                    expectCleanFailure(orphan, mentioning: [inc2.point, "not in the repository", "cannot be checked"])
+                    #expect(
+                        lines(orphan).contains { $0.hasPrefix("pbg  \(inc2.point)  CANNOT BE CHECKED: ") },
+                        "\(orphan.stdout)")
+                    #expect(
+                        lines(orphan).filter { $0.hasSuffix("  ok") }.count == 6,
+                        "inc1, full1 and pbh's two points: \(orphan.stdout)")
+                    try FileManager.default.moveItem(atPath: parked, toPath: folder("pbg", full2.point))
+
                     // A domain whose manifest is damaged is named; the other domain is still checked.
                     let manifest = folder("pbh", other2.point) + "/manifest.json"
                     let saved = try FileFacts.contents(manifest)
