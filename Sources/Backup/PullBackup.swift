@@ -88,7 +88,7 @@ enum PullBackup {
         let skipped = prepared.selection.skipped.map(\.target)
         let backupXML = BackupXML.backup(
             incrementalFrom: base.parent?.manifest.checkpoint, socket: socket, disks: entries, skipped: skipped)
-        // A disk without bitmaps (raw) is exported but cannot be in the checkpoint: libvirt refuses a bitmap on it.
+        // A disk without bitmaps (raw) is exported but left out of the checkpoint: only qcow2 images hold bitmaps.
         let withoutBitmaps = prepared.selection.withoutBitmaps
         let checkpointXML = BackupXML.checkpoint(
             name: checkpoint, disks: entries.map(\.target).filter { !withoutBitmaps.contains($0) },
