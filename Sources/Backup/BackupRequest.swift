@@ -11,6 +11,8 @@ public struct BackupRequest: Sendable {
     public var disks: [String]
     /// Leave these disk targets out.
     public var excluded: [String]
+    /// Whether raw-format disks are skipped or copied in full at every point.
+    public var rawDisks: RawDiskPolicy
     /// The libvirt URI; nil uses `LIBVIRT_DEFAULT_URI`, else `qemu:///system`.
     public var connectURI: String?
     /// Where QEMU keeps its scratch images during the backup; nil uses the backup's private socket folder.
@@ -27,13 +29,15 @@ public struct BackupRequest: Sendable {
 
     public init(
         domain: String, repository: String, level: BackupLevel = .auto, disks: [String] = [], excluded: [String] = [],
-        connectURI: String? = nil, scratchDirectory: String? = nil, connections: Int = 4, progress: JobProgress? = nil
+        rawDisks: RawDiskPolicy = .skip, connectURI: String? = nil, scratchDirectory: String? = nil,
+        connections: Int = 4, progress: JobProgress? = nil
     ) {
         self.domain = domain
         self.repository = repository
         self.level = level
         self.disks = disks
         self.excluded = excluded
+        self.rawDisks = rawDisks
         self.connectURI = connectURI
         self.scratchDirectory = scratchDirectory
         self.connections = connections

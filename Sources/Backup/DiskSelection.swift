@@ -5,7 +5,7 @@ struct DiskSelection: Equatable {
     var chosen: [DomainDisk]
     var skipped: [BackupOutcome.Skipped]
 
-    init(disks: [DomainDisk], only: [String], excluded: [String]) {
+    init(disks: [DomainDisk], only: [String], excluded: [String], rawDisks: RawDiskPolicy = .skip) {
         chosen = []
         skipped = []
         for disk in disks {
@@ -16,7 +16,7 @@ struct DiskSelection: Equatable {
                     "excluded with --exclude"
                 } else if disk.device != .disk {
                     "it is a \(disk.device) device, not a disk"
-                } else if disk.format != "qcow2" {
+                } else if disk.format != "qcow2" && !(disk.format == "raw" && rawDisks == .full) {
                     "its format is \(disk.format ?? "unknown"), and only qcow2 disks keep the bitmaps incremental backups need"
                 } else if disk.type != .file && disk.type != .block {
                     "its source is of type \(disk.type), not a file or block device"
@@ -29,5 +29,13 @@ struct DiskSelection: Equatable {
                 chosen.append(disk)
             }
         }
+    }
+}
+
+extension DiskSelection {
+    /// The chosen disks that carry no dirty bitmap (raw ones, with `--raw-disks full`): copied in full at every point,
+    /// and left out of the checkpoint.
+    var withoutBitmaps: Set<String> {
+        Set(chosen.filter { $0.format != "qcow2" }.map(\.target))
     }
 }

@@ -5,37 +5,56 @@ import Repository
 /// The digests of several images at once, each read on the I/O thread pool (``ImageDigest/of(_:like:reading:)``).
 enum ImageDigests {
     /// The ``ImageDigest`` of each file in `images`, in the same order, each in the form of its `like` (a whole
-    /// file's when nil); with `progress`, each image is a part named `name`, whose total is the file's size.
+    /// file's when nil); with `progress`, each image is a part named `name`, whose total is the file's size. The first
+    /// image that cannot be read fails them all.
     static func of(
         _ images: [(name: String, path: String, like: String?)], progress: JobProgress? = nil
     ) async throws(BackupError)
         -> [String]
     {
+        var digests: [String] = []
+        for result in try await each(images, progress: progress) {
+            do throws(RepositoryError) { digests.append(try result.get()) } catch {
+                throw BackupError(.repository, error.message, cause: error)
+            }
+        }
+        return digests
+    }
+
+    /// Like ``of(_:progress:)``, with the outcome of each image on its own: one that cannot be read (a read error, a
+    /// FIFO by its name) does not stop the others. Throws only when interrupted.
+    static func each(
+        _ images: [(name: String, path: String, like: String?)], progress: JobProgress? = nil
+    ) async throws(BackupError) -> [Result<String, RepositoryError>] {
         progress?.expect(parts: images.count)
-        do {
-            return try await withThrowingTaskGroup(of: (Int, String).self) { group in
-                for (index, image) in images.enumerated() {
-                    group.addTask {
-                        let counters = progress?.start(image.name) ?? CopyProgress()
-                        defer { progress?.finish(counters) }
-                        counters.setTotal(fileSize(image.path))
+        let results = await withTaskGroup(of: (Int, Result<String, RepositoryError>).self) { group in
+            for (index, image) in images.enumerated() {
+                group.addTask {
+                    let counters = progress?.start(image.name) ?? CopyProgress()
+                    defer { progress?.finish(counters) }
+                    counters.setTotal(fileSize(image.path))
+                    do throws(RepositoryError) {
                         let digest = try await ImageDigest.of(image.path, like: image.like) { bytes in
                             counters.addRead(UInt64(bytes))
                         }
-                        return (index, digest)
+                        return (index, .success(digest))
+                    } catch {
+                        return (index, .failure(error))
                     }
                 }
-                var digests = [String](repeating: "", count: images.count)
-                for try await (index, digest) in group { digests[index] = digest }
-                return digests
             }
-        } catch let error as RepositoryError where error.code == .cancelled {
-            throw BackupError(.interrupted, "interrupted while reading images for their digests")
-        } catch let error as RepositoryError {
-            throw BackupError(.repository, error.message, cause: error)
-        } catch {
+            var results = [Result<String, RepositoryError>](
+                repeating: .failure(RepositoryError(.cancelled, "not read")), count: images.count)
+            for await (index, result) in group { results[index] = result }
+            return results
+        }
+        let interrupted = results.contains { result in
+            if case .failure(let error) = result { error.code == .cancelled } else { false }
+        }
+        if interrupted || Task.isCancelled {
             throw BackupError(.interrupted, "interrupted while reading images for their digests")
         }
+        return results
     }
 
     private static func fileSize(_ path: String) -> UInt64 {

@@ -19,14 +19,21 @@ public enum PointVerification {
             case missing
             /// The point was made before digests were recorded; nothing to compare with.
             case unrecorded
+            /// Something else has the image's name (a symbolic link, a FIFO, a device, a folder), or reading it
+            /// failed: see `problem`.
+            case unreadable
         }
 
+        /// The domain whose point the image belongs to.
+        public var domain: String
         public var point: String
         public var target: String
         public var path: String
         public var status: Status
         public var recorded: String?
         public var actual: String?
+        /// Why the image is ``Status-swift.enum/unreadable``.
+        public var problem: String?
     }
 
     /// The checks of one point's chain, newest point first.
@@ -35,8 +42,8 @@ public enum PointVerification {
         public var point: String
         public var images: [ImageCheck]
 
-        /// The images that are damaged or gone.
-        public var failures: [ImageCheck] { images.filter { $0.status == .mismatch || $0.status == .missing } }
+        /// The images that are damaged, gone or unreadable.
+        public var failures: [ImageCheck] { images.filter(\.isFailure) }
     }
 
     /// Checks point `id` (or `latest`) of `domain` in the repository at `root`, and the points it is based on.
@@ -52,28 +59,10 @@ public enum PointVerification {
     ) async throws(BackupError) -> Report {
         let repository = BackupRepository(root: root)
         let top = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.point(id, of: domain) }
-        let chains = try chains(of: top, domain: domain, in: repository)
-        var images: [ImageCheck] = []
-        var toRead: [(index: Int, name: String, path: String)] = []
-        for (target, image) in imagesByPoint(chains) {
-            var check = ImageCheck(
-                point: image.point, target: target, path: image.path, status: .ok, recorded: image.recordedDigest,
-                actual: nil)
-            if try !isReadable(image.path) {
-                check.status = .missing
-            } else if image.recordedDigest == nil {
-                check.status = .unrecorded
-            } else {
-                toRead.append((images.count, "\(image.point) \(target)", image.path))
-            }
-            images.append(check)
-        }
-        let digests = try await ImageDigests.of(
-            toRead.map { (name: $0.name, path: $0.path, like: images[$0.index].recorded) }, progress: progress)
-        for (entry, digest) in zip(toRead, digests) {
-            images[entry.index].actual = digest
-            if digest != images[entry.index].recorded { images[entry.index].status = .mismatch }
-        }
+        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
+        let chains = try chains(of: top, among: points, domain: domain, in: repository)
+        let images = try await check(
+            imagesByPoint(chains).map { (domain, $0.target, $0.image) }, progress: progress)
         let report = Report(domain: domain, point: top.id, images: images)
         if report.failures.isEmpty {
             try await checkHeaders(chains)
@@ -81,11 +70,55 @@ public enum PointVerification {
         return report
     }
 
-    /// Each disk's chain at `top`, in the order of its manifest.
-    private static func chains(of top: BackupPoint, domain: String, in repository: BackupRepository)
-        throws(BackupError) -> [PointChain]
-    {
-        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
+    /// Reads each image of `entries` (the digest of each that has one recorded) and compares it with the record;
+    /// progress parts are named `<point> <target>`, or `<domain> <point> <target>` with `namingDomains`. An image that
+    /// cannot be read is reported as such, and the others are still read; only an interruption throws.
+    static func check(
+        _ entries: [(domain: String, target: String, image: PointChain.Image)], progress: JobProgress?,
+        namingDomains: Bool = false
+    ) async throws(BackupError) -> [ImageCheck] {
+        var images: [ImageCheck] = []
+        var toRead: [(index: Int, name: String, path: String)] = []
+        for (domain, target, image) in entries {
+            var check = ImageCheck(
+                domain: domain, point: image.point, target: target, path: image.path, status: .ok,
+                recorded: image.recordedDigest, actual: nil)
+            let readable: Bool
+            do throws(BackupError) { readable = try isReadable(image.path) } catch {
+                check.status = .unreadable
+                check.problem = error.message
+                images.append(check)
+                continue
+            }
+            if !readable {
+                check.status = .missing
+            } else if image.recordedDigest == nil {
+                check.status = .unrecorded
+            } else {
+                let name = (namingDomains ? domain + " " : "") + "\(image.point) \(target)"
+                toRead.append((images.count, name, image.path))
+            }
+            images.append(check)
+        }
+        let digests = try await ImageDigests.each(
+            toRead.map { (name: $0.name, path: $0.path, like: images[$0.index].recorded) }, progress: progress)
+        for (entry, digest) in zip(toRead, digests) {
+            switch digest {
+            case .success(let digest):
+                images[entry.index].actual = digest
+                if digest != images[entry.index].recorded { images[entry.index].status = .mismatch }
+            case .failure(let error):
+                images[entry.index].status = .unreadable
+                images[entry.index].problem = error.message
+            }
+        }
+        return images
+    }
+
+    /// Each disk's chain at `top`, one of `points` (the domain's committed points), in the order of its manifest.
+    static func chains(
+        of top: BackupPoint, among points: [BackupPoint], domain: String, in repository: BackupRepository
+    ) throws(BackupError) -> [PointChain] {
         var chains: [PointChain] = []
         for disk in top.manifest.disks {
             chains.append(
@@ -97,7 +130,7 @@ public enum PointVerification {
 
     /// The images of all chains, each once, the newest point's first: the `n`th image of every chain belongs to the
     /// `n`th point down from the top, as every chain follows the same parents.
-    private static func imagesByPoint(_ chains: [PointChain]) -> [(target: String, image: PointChain.Image)] {
+    static func imagesByPoint(_ chains: [PointChain]) -> [(target: String, image: PointChain.Image)] {
         var images: [(target: String, image: PointChain.Image)] = []
         let depth = chains.map(\.images.count).max() ?? 0
         for level in 0..<depth {
@@ -125,7 +158,7 @@ public enum PointVerification {
     }
 
     /// Opens each chain as a restore does, on the I/O thread pool.
-    private static func checkHeaders(_ chains: [PointChain]) async throws(BackupError) {
+    static func checkHeaders(_ chains: [PointChain]) async throws(BackupError) {
         for chain in chains {
             let layers = chain.expectedLayers
             do throws(QCOW2Error) {
@@ -135,4 +168,9 @@ public enum PointVerification {
             }
         }
     }
+}
+
+extension PointVerification.ImageCheck {
+    /// Whether the image is damaged, gone or unreadable.
+    public var isFailure: Bool { [.mismatch, .missing, .unreadable].contains(status) }
 }

@@ -22,7 +22,8 @@ struct PreparedBackup: Sendable {
         let (uuid, domainXML, disks) = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
             (try await domain.uuid(), try await domain.xmlDescription(), try await domain.disks())
         }
-        let selection = DiskSelection(disks: disks, only: request.disks, excluded: request.excluded)
+        let selection = DiskSelection(
+            disks: disks, only: request.disks, excluded: request.excluded, rawDisks: request.rawDisks)
         return PreparedBackup(
             request: request, domain: domain, uuid: uuid, domainXML: domainXML, selection: selection,
             started: started)

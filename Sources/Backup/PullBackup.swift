@@ -67,14 +67,17 @@ enum PullBackup {
         }
     }
 
-    /// How each chosen disk takes part: in full when the base point has no image of it (a disk added since).
+    /// How each chosen disk takes part: in full when the base point has no image of it (a disk added since) or it has
+    /// no bitmap to say what changed (a raw disk).
     static func diskEntries(_ prepared: PreparedBackup, base: LevelChoice, scratch: String, pointID: String)
         -> [BackupXML.DiskEntry]
     {
         let parentDisks = Set(base.parent?.manifest.disks.map(\.target) ?? [])
+        let withoutBitmaps = prepared.selection.withoutBitmaps
         return prepared.selection.chosen.map { disk in
             BackupXML.DiskEntry(
-                target: disk.target, full: !parentDisks.contains(disk.target),
+                target: disk.target,
+                full: !parentDisks.contains(disk.target) || withoutBitmaps.contains(disk.target),
                 scratchFile: scratch + "/\(disk.target).\(pointID).scratch.qcow2")
         }
     }
@@ -87,7 +90,11 @@ enum PullBackup {
         let skipped = prepared.selection.skipped.map(\.target)
         let backupXML = BackupXML.backup(
             incrementalFrom: base.parent?.manifest.checkpoint, socket: socket, disks: entries, skipped: skipped)
-        let checkpointXML = BackupXML.checkpoint(name: checkpoint, disks: entries.map(\.target), skipped: skipped)
+        // A disk without bitmaps (raw) is exported but left out of the checkpoint: only qcow2 images hold bitmaps.
+        let withoutBitmaps = prepared.selection.withoutBitmaps
+        let checkpointXML = BackupXML.checkpoint(
+            name: checkpoint, disks: entries.map(\.target).filter { !withoutBitmaps.contains($0) },
+            skipped: skipped + entries.map(\.target).filter { withoutBitmaps.contains($0) })
         let domain = prepared.domain
         try await BackupRun.libvirtStep { () async throws(LibvirtError) in
             try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)

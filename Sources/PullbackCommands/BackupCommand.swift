@@ -24,6 +24,9 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(name: .customLong("exclude"), help: "Leave this disk target out (repeatable).")
     var excluded: [String] = []
 
+    @Option(help: "Raw-format disks (no dirty bitmap): skip (default), or full: copy each whole at every point.")
+    var rawDisks: RawDiskPolicy = .skip
+
     @OptionGroup var libvirt: LibvirtOption
 
     @Option(help: "Folder for QEMU's scratch images during the backup.")
@@ -44,7 +47,7 @@ struct BackupCommand: AsyncParsableCommand {
         let (counters, showing) = (JobProgress(), progress.isShown)
         var request = BackupRequest(
             domain: domain, repository: repository.path, level: level, disks: disks, excluded: excluded,
-            connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count,
+            rawDisks: rawDisks, connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count,
             progress: showing ? counters : nil)
         (request.retry, request.stallTimeout) = (faults.retry, faults.stall)
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
@@ -74,3 +77,4 @@ struct BackupCommand: AsyncParsableCommand {
 }
 
 extension BackupLevel: ExpressibleByArgument {}
+extension RawDiskPolicy: ExpressibleByArgument {}

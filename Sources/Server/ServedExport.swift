@@ -8,12 +8,18 @@ public struct ServedExport: Sendable {
     /// The name of the dirty bitmap whose meta context (`qemu:dirty-bitmap:<name>`) marks the clusters the chain's top
     /// image holds: for a backup point, what changed since its parent (every allocated cluster of a full point).
     public let bitmap: String?
+    /// Whether the bitmap marks the whole export instead: the top image is standalone although its point has a parent
+    /// (a raw disk, copied whole at every point), so its clusters are not what changed, and a region it leaves
+    /// unallocated may hold data in the parent's image.
+    public let bitmapMarksEverything: Bool
 
-    /// Exports `chain` as `name`, with `bitmap` naming the top image's clusters when given.
-    public init(name: String, chain: QCOW2Chain, bitmap: String? = nil) {
+    /// Exports `chain` as `name`, with `bitmap` naming the top image's clusters (or, with `bitmapMarksEverything`,
+    /// the whole export) when given.
+    public init(name: String, chain: QCOW2Chain, bitmap: String? = nil, bitmapMarksEverything: Bool = false) {
         self.name = name
         self.chain = chain
         self.bitmap = bitmap
+        self.bitmapMarksEverything = bitmapMarksEverything
     }
 
     /// The disk's size in bytes.
@@ -21,7 +27,8 @@ public struct ServedExport: Sendable {
 
     /// The meta contexts a client can select on this export.
     var metaContexts: [MetaContext] {
-        [.baseAllocation, .allocationDepth] + (bitmap.map { [MetaContext.dirtyBitmap(named: $0)] } ?? [])
+        [.baseAllocation, .allocationDepth]
+            + (bitmap.map { [MetaContext.dirtyBitmap(named: $0, everything: bitmapMarksEverything)] } ?? [])
     }
 }
 
@@ -29,14 +36,16 @@ public struct ServedExport: Sendable {
 struct MetaContext: Sendable, Equatable {
     let id: UInt32
     let name: String
+    /// For a dirty bitmap: every extent is marked, not only the top image's.
+    var marksEverything = false
 
     static let baseAllocation = MetaContext(id: 1, name: "base:allocation")
     /// Which image of the chain holds each extent, as qemu-nbd reports it: 1 for the top, 2 for its backing file,
     /// and so on; 0 where none does.
     static let allocationDepth = MetaContext(id: 3, name: "qemu:allocation-depth")
 
-    static func dirtyBitmap(named bitmap: String) -> MetaContext {
-        MetaContext(id: 2, name: "qemu:dirty-bitmap:" + bitmap)
+    static func dirtyBitmap(named bitmap: String, everything: Bool = false) -> MetaContext {
+        MetaContext(id: 2, name: "qemu:dirty-bitmap:" + bitmap, marksEverything: everything)
     }
 
     /// The block status flags of `extent` in this context.
@@ -51,8 +60,8 @@ struct MetaContext: Sendable, Equatable {
         case Self.allocationDepth.id:
             extent.layer.map { UInt32(clamping: $0 + 1) } ?? 0
         default:
-            // A dirty bitmap: set where the chain's top image holds the extent.
-            extent.layer == 0 ? NBDWire.stateDirty : 0
+            // A dirty bitmap: set where the chain's top image holds the extent (everywhere if it marks everything).
+            marksEverything || extent.layer == 0 ? NBDWire.stateDirty : 0
         }
     }
 }

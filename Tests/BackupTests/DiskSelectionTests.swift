@@ -58,4 +58,17 @@ struct DiskSelectionTests {
         #expect(selection.chosen.isEmpty)
         #expect(selection.skipped.first?.reason.hasPrefix("its format is raw") == true)
     }
+
+    @Test("--raw-disks full chooses raw disks too, as disks without bitmaps; other formats stay skipped")
+    func rawDisksFull() {
+        let disks = [Self.disk("vda"), Self.disk("vdb", format: "raw"), Self.disk("vdc", format: "vmdk")]
+        let selection = DiskSelection(disks: disks, only: [], excluded: ["vdd"], rawDisks: .full)
+        #expect(selection.chosen.map(\.target) == ["vda", "vdb"])
+        #expect(selection.withoutBitmaps == ["vdb"])
+        #expect(selection.skipped.map(\.target) == ["vdc"])
+        let excluded = DiskSelection(disks: disks, only: [], excluded: ["vdb"], rawDisks: .full)
+        #expect(excluded.chosen.map(\.target) == ["vda"] && excluded.withoutBitmaps.isEmpty)
+        let skipped = DiskSelection(disks: disks, only: [], excluded: [])
+        #expect(skipped.chosen.map(\.target) == ["vda"] && skipped.withoutBitmaps.isEmpty)
+    }
 }

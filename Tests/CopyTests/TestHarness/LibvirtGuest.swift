@@ -17,6 +17,8 @@ final class LibvirtGuest: Sendable {
     struct Disk: Sendable {
         let target: String
         let size: Int
+        /// `qcow2`, or `raw` for the disks given as `rawDisks`.
+        let format: String
         /// The QOM path of the virtio device, for `qemu-io -d` over HMP.
         let device: String
     }
@@ -40,16 +42,19 @@ final class LibvirtGuest: Sendable {
         self.daemon = daemon
     }
 
-    func image(_ target: String) -> String { fx.path("\(target).qcow2") }
+    func image(_ target: String) -> String { fx.path("\(target).\(format(of: target))") }
+    func format(of target: String) -> String { disks.first { $0.target == target }?.format ?? "qcow2" }
     func reference(_ target: String) -> String { fx.path("\(target).ref") }
 
     /// Runs `body` with a fixture and a defined (and, if `running`, started) guest whose disks are given as
     /// (target, size); the guest is destroyed and undefined (with its checkpoint metadata) whatever happens, before
     /// the fixture removes its directory. With `.daemon`, a private libvirtd is started first (`LibvirtDaemon`) and the
-    /// guest runs under it; otherwise under the embedded driver.
+    /// guest runs under it; otherwise under the embedded driver. The disks named in `rawDisks` are raw files, the
+    /// others qcow2.
     static func run<T>(
         name: String = "pbg",
         disks: [(String, Int)] = [("vda", 64 * mib), ("vdb", 32 * mib)],
+        rawDisks: Set<String> = [],
         running: Bool = true,
         acpi: Bool = false,
         driver: LibvirtDriver = .embedded,
@@ -60,7 +65,7 @@ final class LibvirtGuest: Sendable {
                 fx: fx, name: name,
                 disks: disks.enumerated().map { index, disk in
                     Disk(
-                        target: disk.0, size: disk.1,
+                        target: disk.0, size: disk.1, format: rawDisks.contains(disk.0) ? "raw" : "qcow2",
                         device: "/machine/peripheral/virtio-disk\(index)/virtio-backend")
                 },
                 daemon: driver == .daemon ? try await LibvirtDaemon.start(fx) : nil)
@@ -86,12 +91,14 @@ final class LibvirtGuest: Sendable {
         }
         var diskXML = ""
         for disk in disks {
-            try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", image(disk.target), String(disk.size)])
+            try await fx.runChecked([
+                "qemu-img", "create", "-q", "-f", disk.format, image(disk.target), String(disk.size),
+            ])
             try await fx.runChecked([
                 "qemu-img", "create", "-q", "-f", "raw", reference(disk.target), String(disk.size),
             ])
             diskXML += """
-                <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+                <disk type='file' device='disk'><driver name='qemu' type='\(disk.format)'/>\
                 <source file='\(image(disk.target))'/><target dev='\(disk.target)' bus='virtio'/></disk>
                 """
         }
@@ -152,7 +159,7 @@ final class LibvirtGuest: Sendable {
 
     /// Writes to a shut-off guest's qcow2 image with `qemu-io -f qcow2` (and the same to the reference).
     func writeOffline(_ target: String, _ commands: String...) async throws {
-        var command = ["qemu-io", "-f", "qcow2"]
+        var command = ["qemu-io", "-f", format(of: target)]
         for each in commands { command += ["-c", each] }
         command.append(image(target))
         let result = try await fx.runChecked(command)

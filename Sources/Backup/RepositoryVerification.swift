@@ -1,0 +1,110 @@
+import Engine
+import Foundation
+import Repository
+
+/// `pullback verify` over many points at once: the latest point, or every point, of one domain or of every domain
+/// in a repository, each with the chain it is based on, as ``PointVerification`` checks one.
+///
+/// Every damaged, missing or unreadable image is reported, not only the first: an image shared by several points' chains is read
+/// once. A point whose chain cannot be followed (a manifest names what it may not, a parent point is gone, a header
+/// names another backing file) is a ``Problem`` of that point, and the other points are still checked; so is a
+/// domain whose manifests cannot be read.
+public enum RepositoryVerification {
+    /// Which points of each domain are checked.
+    public enum Scope: String, Sendable, Codable {
+        /// The newest point of each domain, and the points it is based on.
+        case latest
+        /// Every committed point.
+        case all
+    }
+
+    /// One point whose chain was checked.
+    public struct CheckedPoint: Sendable, Codable, Equatable {
+        public var domain: String
+        public var point: String
+    }
+
+    /// A point (or, when `point` is nil, a whole domain) that could not be checked, and why.
+    public struct Problem: Sendable, Codable, Equatable {
+        public var domain: String
+        public var point: String?
+        public var message: String
+    }
+
+    /// What was checked and found, newest point first within each domain; domains sorted by name.
+    public struct Report: Sendable, Codable {
+        public var scope: Scope
+        public var points: [CheckedPoint]
+        /// Every image of the checked points' chains, each once.
+        public var images: [PointVerification.ImageCheck]
+        public var problems: [Problem]
+
+        /// The images that are damaged, gone or unreadable.
+        public var failures: [PointVerification.ImageCheck] { images.filter(\.isFailure) }
+
+        /// Whether every image reads as committed and every chain could be followed.
+        public var isClean: Bool { failures.isEmpty && problems.isEmpty }
+    }
+
+    /// Checks the `scope` points of `domains` (nil: every domain of the repository at `root`). Throws when the folder
+    /// is not a repository, a named domain is not a name a repository may hold or has no point, or the run is
+    /// interrupted; what is damaged is in the report. `progress` counts the bytes read, one part per image.
+    public static func verify(
+        repository root: String, domains: [String]? = nil, scope: Scope, progress: JobProgress? = nil
+    ) async throws(BackupError) -> Report {
+        let repository = BackupRepository(root: root)
+        let names = try BackupRun.repositoryStep { () throws(RepositoryError) in
+            if let domains {
+                try repository.requireRepository()
+                for domain in domains { try RepositoryNames.checkRequested(domain, as: "domain") }
+                return domains
+            }
+            return try repository.domainNames()
+        }
+        var report = Report(scope: scope, points: [], images: [], problems: [])
+        var entries: [(domain: String, target: String, image: PointChain.Image)] = []
+        var read = Set<String>()
+        var chainsByPoint: [(point: CheckedPoint, chains: [PointChain])] = []
+        for domain in names {
+            let points: [BackupPoint]
+            do throws(RepositoryError) {
+                points = try repository.points(of: domain)
+            } catch {
+                report.problems.append(Problem(domain: domain, point: nil, message: error.message))
+                continue
+            }
+            if points.isEmpty, domains != nil {
+                throw BackupError(.repository, "the repository \(root) has no backup of \(domain)")
+            }
+            let chosen = scope == .all ? points.reversed() : points.suffix(1)
+            for point in chosen {
+                let chains: [PointChain]
+                do throws(BackupError) {
+                    chains = try PointVerification.chains(of: point, among: points, domain: domain, in: repository)
+                } catch {
+                    report.problems.append(Problem(domain: domain, point: point.id, message: error.message))
+                    continue
+                }
+                let checked = CheckedPoint(domain: domain, point: point.id)
+                report.points.append(checked)
+                chainsByPoint.append((checked, chains))
+                for (target, image) in PointVerification.imagesByPoint(chains) where read.insert(image.path).inserted {
+                    entries.append((domain, target, image))
+                }
+            }
+        }
+        report.images = try await PointVerification.check(entries, progress: progress, namingDomains: domains == nil)
+        // A chain whose images all read as committed is opened as a restore opens it, so that a header naming
+        // another backing file than the manifests say is found too.
+        let failed = Set(report.failures.map(\.path))
+        for (point, chains) in chainsByPoint
+        where !chains.contains(where: { $0.images.contains { failed.contains($0.path) } }) {
+            do throws(BackupError) {
+                try await PointVerification.checkHeaders(chains)
+            } catch  where error.code == .repository {
+                report.problems.append(Problem(domain: point.domain, point: point.point, message: error.message))
+            }
+        }
+        return report
+    }
+}
