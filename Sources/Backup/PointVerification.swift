@@ -82,7 +82,7 @@ public enum PointVerification {
     }
 
     /// Each disk's chain at `top`, in the order of its manifest.
-    private static func chains(of top: BackupPoint, domain: String, in repository: BackupRepository)
+    static func chains(of top: BackupPoint, domain: String, in repository: BackupRepository)
         throws(BackupError) -> [PointChain]
     {
         let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
