@@ -70,6 +70,10 @@ public enum PointPruning {
         let plan = try PrunePlan.make(
             listed, rule: request.rule, now: request.now, domain: request.domain,
             in: repository.folder(of: request.domain))
+        // A merge writes a fresh digest over whatever it reads: damage in the chain would come out looking whole.
+        for point in plan.merged {
+            try await requireIntact(point, of: request.domain, in: repository)
+        }
         var bytesFreed = freed(by: plan, repository)
         for point in plan.merged {
             let before = repository.allocatedBytes(of: point)
@@ -146,6 +150,20 @@ public enum PointPruning {
                 }
                 return manifest
             }
+        }
+    }
+
+    /// Throws unless every image `point` is read from matches the digest its manifest recorded, as `verify` checks.
+    private static func requireIntact(
+        _ point: BackupPoint, of domain: String, in repository: BackupRepository
+    ) async throws(BackupError) {
+        let report = try await PointVerification.verify(repository: repository.root, domain: domain, at: point.id)
+        let failures = report.failures
+        guard failures.isEmpty else {
+            throw BackupError(
+                .repository,
+                "point \(point.id) of \(domain) is to be merged into a full point, but \(failures.count) of the images it is read from are damaged or missing: \(failures.map(\.path).joined(separator: ", ")); merging would give the damage a new digest. Restore them from another copy of the repository; nothing was changed"
+            )
         }
     }
 

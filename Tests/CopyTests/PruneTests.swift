@@ -333,6 +333,19 @@ extension CopyIntegration {
                     try await Self.prune(guest, ["--keep-within", "1w", "--dry-run", "--json"]))
                 #expect(week.kept == ids && week.removed.isEmpty && week.merged.isEmpty, "\(week)")
 
+                // A damaged image in the chain of the point to be merged: refused before anything changes.
+                let lockless = { (tree: Tree) in tree.entries.filter { !$0.key.hasSuffix("/.lock") } }
+                let damaged = "\(guest.repo)/\(guest.name)/\(ids[0])/vda.qcow2"
+                let offset = UInt64(try FileFacts.size(damaged) / 2)
+                let byte = try FileFacts.bytes(damaged, at: offset, count: 1)
+                try FileFacts.overwrite(damaged, at: offset, with: Data([byte[0] ^ 0xff]))
+                let damagedTree = try Tree(guest.repo)
+                let refused = try await Self.prune(guest, ["--keep-within", "50h"], connect: "test:///default")
+                expectCleanFailure(refused, mentioning: [damaged, "damaged"])
+                #expect(
+                    lockless(try Tree(guest.repo)) == lockless(damagedTree), "a refused prune changed the repository")
+                try FileFacts.overwrite(damaged, at: offset, with: byte)
+
                 // For real, with a libvirt that does not know the domain: one note, and the prune goes on.
                 let result = try await Self.prune(
                     guest, ["--keep-within", "50h", "--json"], connect: "test:///default")
