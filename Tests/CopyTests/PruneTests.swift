@@ -9,7 +9,7 @@ extension CopyIntegration {
     /// `pullback prune` on real chains of points of a TCG guest: the points kept restore byte for byte as the disks
     /// were, their images are clean and reach no removed point, `verify` passes, the chain continues; a dry run and
     /// bad input change no byte; a prune killed at any moment leaves only points that restore and verify.
-    @Suite("pullback prune (embedded libvirt)", .serialized)
+    @Suite("pullback prune", .serialized)
     struct PruneTests {
         /// One object of `pullback prune --json`.
         struct Summary: Decodable {
@@ -140,9 +140,9 @@ extension CopyIntegration {
 
         @Test(
             "--keep 2 of four points: the oldest kept becomes a synthetic full; both restore, check and verify; a dry run changes nothing; the chain continues",
-            .timeLimit(.minutes(5)))
-        func keepTwo() async throws {
-            try await LibvirtGuest.run { fx, guest in
+            .timeLimit(.minutes(5)), arguments: [LibvirtDriver.embedded, .daemon])
+        func keepTwo(driver: LibvirtDriver) async throws {
+            try await LibvirtGuest.run(driver: driver) { fx, guest in
                 let points = try await Self.fourPoints(guest)
                 let ids = points.map(\.id)
 
