@@ -289,7 +289,7 @@ extension CopyIntegration {
         }
 
         @Test(
-            "--keep-within picks points by their start; bad input is one line, exit 64 or 1, and touches nothing; an unreachable domain is a note",
+            "--keep-within picks points by their start; bad input, a held lock or a damaged chain is one line and touches nothing; an unreachable domain is a note",
             .timeLimit(.minutes(5)))
         func keepWithinAndBadInput() async throws {
             try await LibvirtGuest.run { fx, guest in
@@ -332,6 +332,20 @@ extension CopyIntegration {
                 let week = try Self.summary(
                     try await Self.prune(guest, ["--keep-within", "1w", "--dry-run", "--json"]))
                 #expect(week.kept == ids && week.removed.isEmpty && week.merged.isEmpty, "\(week)")
+
+                // While a backup (here flock(1), which takes the same lock) holds the domain, a prune is refused.
+                let holder = try fx.spawn(
+                    ["flock", "-o", "\(guest.repo)/\(guest.name)/.lock", "sleep", "60"], label: "lock-holder")
+                try await TestSupport.waitUntil(timeout: .seconds(10)) {
+                    let probe = try await fx.run(["flock", "-n", "\(guest.repo)/\(guest.name)/.lock", "true"])
+                    return !probe.succeeded
+                }
+                let unlocked = try Tree(guest.repo)
+                let locked = try await Self.prune(guest, ["--keep", "1"], connect: "test:///default")
+                expectCleanFailure(locked, mentioning: ["another backup or prune", "running"])
+                #expect(try Tree(guest.repo) == unlocked, "a refused prune changed the repository")
+                holder.kill()
+                _ = try await holder.waitForExit(timeout: .seconds(10))
 
                 // A damaged image in the chain of the point to be merged: refused before anything changes.
                 let lockless = { (tree: Tree) in tree.entries.filter { !$0.key.hasSuffix("/.lock") } }
