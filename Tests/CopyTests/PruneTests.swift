@@ -213,7 +213,7 @@ extension CopyIntegration {
         }
 
         @Test(
-            "SIGKILL at several moments of a prune: every listed point restores and verifies; the next prune finishes",
+            "SIGKILL at several moments of a prune: every listed point restores and verifies; the next prune finishes; SIGINT cleans up",
             .timeLimit(.minutes(8)))
         func killed() async throws {
             try await LibvirtGuest.run { fx, guest in
@@ -285,6 +285,24 @@ extension CopyIntegration {
                 print("prune killed at: " + seen.joined(separator: "; "))
                 // Some kill landed before the prune was done (the moments polled for are short, and may be missed).
                 #expect(seen.contains { $0.hasPrefix("killed") && !$0.contains("2 listed, merged, 0") }, "\(seen)")
+
+                // SIGINT while the rewrite is staged: exit 130, one line, and the prune's own folders removed.
+                let repo = fx.path("interrupted")
+                try await RepositoryEdits.copy(fx, guest.repo, to: repo)
+                let child = try fx.spawn(
+                    [
+                        try Pullback.binaryPath(), "prune", "--repo", repo, guest.name, "--keep", "2", "--connect",
+                        "test:///default",
+                    ], label: "prune-interrupted")
+                try await TestSupport.waitUntil(timeout: .seconds(30), every: .microseconds(200)) {
+                    !child.isRunning || moments[0].1(repo)
+                }
+                child.interrupt()
+                let interrupted = try await child.waitForExit(timeout: .seconds(30))
+                expectCleanFailure(interrupted, exitCode: 130, mentioning: ["interrupt"])
+                #expect(try FileFacts.listing(domain(repo)).filter { $0.hasSuffix(".partial") }.isEmpty)
+                try await Self.expectEveryPointRestores(
+                    guest, repo: repo, snapshots: snapshots, label: "interrupted")
             }
         }
 
