@@ -244,17 +244,21 @@ extension CopyIntegration {
                         }
                     ),
                 ]
+                // `prune --keep 2` in the background, of a copy of the repository at `repo`. Not through the guest's
+                // libvirt: a copy's prune must not touch the domain (libvirt is the last step).
+                func startPruneOfCopy(_ repo: String) async throws -> ChildProcess {
+                    try await RepositoryEdits.copy(fx, guest.repo, to: repo)
+                    return try fx.spawn(
+                        [
+                            try Pullback.binaryPath(), "prune", "--repo", repo, guest.name, "--keep", "2", "--connect",
+                            "test:///default",
+                        ], label: "prune-of-copy")
+                }
                 let delays = [0, 25, 50, 75, 90, 100, 110, 120, 135, 150, 200]
                 var seen: [String] = []
                 for run in 0..<(moments.count + delays.count) {
                     let repo = fx.path("copy\(run)")
-                    try await RepositoryEdits.copy(fx, guest.repo, to: repo)
-                    // Not the guest's libvirt: a copy's prune must not touch the domain (libvirt is the last step).
-                    let child = try fx.spawn(
-                        [
-                            try Pullback.binaryPath(), "prune", "--repo", repo, guest.name, "--keep", "2", "--connect",
-                            "test:///default",
-                        ], label: "prune-killed")
+                    let child = try await startPruneOfCopy(repo)
                     if run < moments.count {
                         let ready = moments[run].1
                         try await TestSupport.waitUntil(timeout: .seconds(30), every: .microseconds(200)) {
@@ -288,12 +292,7 @@ extension CopyIntegration {
 
                 // SIGINT while the rewrite is staged: exit 130, one line, and the prune's own folders removed.
                 let repo = fx.path("interrupted")
-                try await RepositoryEdits.copy(fx, guest.repo, to: repo)
-                let child = try fx.spawn(
-                    [
-                        try Pullback.binaryPath(), "prune", "--repo", repo, guest.name, "--keep", "2", "--connect",
-                        "test:///default",
-                    ], label: "prune-interrupted")
+                let child = try await startPruneOfCopy(repo)
                 try await TestSupport.waitUntil(timeout: .seconds(30), every: .microseconds(200)) {
                     !child.isRunning || moments[0].1(repo)
                 }
