@@ -11,7 +11,9 @@ import Repository
 /// Under the domain's lock, in this order, each step leaving a repository whose every listed point restores and
 /// verifies (the on-disk side of each step is described at ``Repository/BackupRepository/rewrite(_:of:lock:_:)``):
 ///
-/// 1. What killed runs left (`.partial` folders) is removed, and the plan made and checked (``PrunePlan``).
+/// 1. What killed runs left (`.partial` folders) is removed, and the plan made and checked (``PrunePlan``); the images
+///    each merge will read are checked against their recorded digests, as `verify` does, since a merge gives what it
+///    reads a fresh digest.
 /// 2. Each kept incremental point based on a point that is not kept, oldest first, is rewritten as a synthetic full:
 ///    each disk's chain is read through the QCOW2 chain reader and written by the QCOW2 writer into a standalone image
 ///    (``Engine/ImageRestore``, as `restore` does), hashed as it is written, and the point's folder is swapped for the
