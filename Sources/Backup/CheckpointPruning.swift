@@ -15,14 +15,23 @@ enum CheckpointPruning {
     static func prune(
         _ domain: Domain, repository: RepositoryIdentity, keep: String?, logger: Logger
     ) async {
+        await prune(domain, repository: repository, keeping: Set(keep.map { [$0] } ?? []), logger: logger)
+    }
+
+    /// Deletes the repository's checkpoints of `domain` except those in `keeping` (`prune` keeps the checkpoint of
+    /// every point it keeps), and returns the names it deleted; failures become notes, as above.
+    @discardableResult
+    static func prune(
+        _ domain: Domain, repository: RepositoryIdentity, keeping: Set<String>, logger: Logger
+    ) async -> [String] {
         let names: [String]
         do {
             names = try await domain.checkpointNames()
         } catch {
             logger.warning("cannot list the checkpoints of \(domain.name) to remove stale ones: \(error.message)")
-            return
+            return []
         }
-        let stale = names.filter { $0 != keep && CheckpointName.isMade($0, by: repository) }
+        let stale = names.filter { !keeping.contains($0) && CheckpointName.isMade($0, by: repository) }
         var removed: [String] = []
         for name in stale {
             do throws(LibvirtError) {
@@ -36,5 +45,6 @@ enum CheckpointPruning {
             let what = removed.count == 1 ? "checkpoint" : "\(removed.count) checkpoints"
             logger.notice("removed \(what) no backup will start from again: \(removed.joined(separator: ", "))")
         }
+        return removed
     }
 }

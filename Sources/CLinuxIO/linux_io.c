@@ -22,3 +22,7 @@ int pullback_reopen_direct(int fd) {
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     return open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 }
+
+int pullback_exchange_names(const char *a, const char *b) {
+    return renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE);
+}

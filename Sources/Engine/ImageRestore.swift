@@ -22,7 +22,8 @@ public enum ImageRestore {
         let source = try await QCOW2ChainSource.open(path: image)
         return try await run(
             source, started: started, to: target, format: format, overwrite: overwrite, progress: progress,
-            measureTotal: measureTotal)
+            measureTotal: measureTotal
+        ).summary
     }
 
     /// Reads exactly the images `layers`, top first (``QCOW2ChainSource/open(exactly:)``: nothing their headers
@@ -37,18 +38,36 @@ public enum ImageRestore {
         let source = try await QCOW2ChainSource.open(exactly: layers)
         return try await run(
             source, started: started, to: target, format: format, overwrite: overwrite, progress: progress,
-            measureTotal: measureTotal, buffers: buffers)
+            measureTotal: measureTotal, buffers: buffers
+        ).summary
+    }
+
+    /// Reads exactly the images `layers` as ``run(exactly:to:format:overwrite:progress:measureTotal:buffers:)`` does
+    /// and writes the disk they describe to `target` as a new standalone qcow2 image, hashed as it is written
+    /// (``QCOW2Writer/digest``, as a backup hashes its images): returns the summary and the digest, which is nil when
+    /// the image must be read back for it.
+    public static func runDigested(
+        exactly layers: [QCOW2Chain.ExpectedLayer], to target: String, progress: CopyProgress = CopyProgress(),
+        buffers: BufferPool? = nil
+    ) async throws(CopyError) -> (summary: CopySummary, digest: SplitDigest?) {
+        let started = ContinuousClock.now
+        let source = try await QCOW2ChainSource.open(exactly: layers)
+        return try await run(
+            source, started: started, to: target, format: .qcow2, overwrite: false, progress: progress,
+            measureTotal: false, buffers: buffers, digesting: true)
     }
 
     private static func run(
         _ source: QCOW2ChainSource, started: ContinuousClock.Instant, to target: String, format: TargetFormat,
-        overwrite: Bool, progress: CopyProgress, measureTotal: Bool, buffers: BufferPool? = nil
-    ) async throws(CopyError) -> CopySummary {
+        overwrite: Bool, progress: CopyProgress, measureTotal: Bool, buffers: BufferPool? = nil,
+        digesting: Bool = false
+    ) async throws(CopyError) -> (summary: CopySummary, digest: SplitDigest?) {
         // Each cluster is read once: past the page cache, whose fresh pages cost more than the read.
         source.chain.readOnce()
         let pipeline = CopyPipeline(
             requestSize: CopyRequest.defaultRequestSize, requestsInFlight: requestsInFlight,
             measureTotal: measureTotal, buffers: buffers)
+        var digest: SplitDigest?
         switch format {
         case .raw:
             try await RawFileTarget.withNewFile(at: target, size: source.size, replacing: overwrite) {
@@ -56,14 +75,16 @@ public enum ImageRestore {
                 try await pipeline.run(from: source, to: file, mode: .full, progress: progress)
             }
         case .qcow2:
-            try await QCOW2FileTarget.withNewImage(at: target, size: source.size, backing: nil, replacing: overwrite) {
-                file throws(CopyError) in
+            digest = try await QCOW2FileTarget.write(
+                at: target, size: source.size, backing: nil, replacing: overwrite, digesting: digesting
+            ) { file throws(CopyError) in
                 try await pipeline.run(from: source, to: file, mode: .full, progress: progress)
-            }
+            }.digest
         }
-        return CopySummary(
+        let summary = CopySummary(
             mode: .full, format: format, exportSize: source.size, bytesRead: progress.bytesRead,
             bytesWritten: progress.bytesWritten, zeroBytes: progress.zeroBytes, extents: progress.extentCount,
             seconds: (ContinuousClock.now - started).inSeconds, connections: source.connectionCount, retries: 0)
+        return (summary, digest)
     }
 }

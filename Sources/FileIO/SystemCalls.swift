@@ -128,6 +128,15 @@ package enum FilePaths {
         _ = try retryingOnInterrupt { Glibc.rename(source, destination) }
     }
 
+    /// Swaps the names `first` and `second` (two files, or two folders) in one atomic step: at every instant each
+    /// name exists, holding either its old or its new content. Fails with `.invalidArgument` on a file system that
+    /// cannot do it.
+    ///
+    /// The corresponding C function is `renameat2` with `RENAME_EXCHANGE`.
+    package static func exchange(_ first: String, with second: String) throws(Errno) {
+        _ = try retryingOnInterrupt { pullback_exchange_names(first, second) }
+    }
+
     /// Gives the file at `existing` a second name, failing with `.fileExists` when `name` exists.
     ///
     /// The corresponding C function is `link`.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backup
 import Dispatch
 import Engine
 import Foundation
@@ -40,6 +41,20 @@ enum Interruptible {
         _ work: @escaping @Sendable () async throws(CopyError) -> Result
     ) async throws -> Result {
         try await run(work) { $0.message }
+    }
+
+    /// Runs `work` as above for a command whose notes go through `log`: its failure is written as `log` writes
+    /// events, and the notes `log` kept are written once it has succeeded.
+    static func run<Result: Sendable>(
+        logging log: StderrLog, _ work: @escaping @Sendable () async throws(BackupError) -> Result
+    ) async throws -> Result {
+        let result = try await run(work) {
+            $0.message
+        } report: {
+            log.fail($0)
+        }
+        log.flush()
+        return result
     }
 }
 

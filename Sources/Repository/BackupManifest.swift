@@ -53,6 +53,11 @@ public struct BackupManifest: Sendable, Codable, Equatable {
     public var started: Date
     public var finished: Date
     public var disks: [Disk]
+    /// True for a full point that `prune` rewrote from an incremental one (its chain merged into standalone images,
+    /// without the domain); absent otherwise. Its times, checkpoint and disks' `bytesCopied` are the original point's.
+    public var synthetic: Bool?
+    /// The parent the point had before `prune` made it a synthetic full; absent otherwise.
+    public var originalParent: String?
 
     public init(
         domainName: String, domainUUID: String, level: Level, checkpoint: String, parent: String?, started: Date,
@@ -68,6 +73,9 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         self.finished = finished
         self.disks = disks
     }
+
+    /// Whether `prune` rewrote the point as a full one (``synthetic``).
+    public var isSynthetic: Bool { synthetic == true }
 
     /// The bytes read for the point, over all its disks; saturates at `UInt64.max` rather than trapping on a
     /// manifest whose numbers add up to more.
@@ -107,6 +115,11 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         case (.full, .some): throw bad("parent", "is set for a full point")
         case (.incremental, .none): throw bad("parent", "is missing for an incremental point")
         default: break
+        }
+        if synthetic != nil, level != .full { throw bad("synthetic", "is set for an incremental point") }
+        if let originalParent {
+            try RepositoryNames.check(originalParent, field: "originalParent", in: file)
+            guard isSynthetic else { throw bad("originalParent", "is set for a point that is not synthetic") }
         }
         guard (1...RepositoryNames.maxDisks).contains(disks.count) else {
             throw bad("disks", "has \(disks.count) entries; a point has 1 to \(RepositoryNames.maxDisks)")

@@ -158,21 +158,14 @@ public struct BackupRepository: Sendable {
         }
     }
 
-    private static func removePartials(in domainFolder: String) throws(RepositoryError) {
+    /// Removes every `.partial` folder of `domainFolder`: a backup's pending point, a prune's staged rewrite or
+    /// half-removed point (see ``rewrite(_:of:lock:_:)``), all of killed runs when the caller holds the lock.
+    static func removePartials(in domainFolder: String) throws(RepositoryError) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: domainFolder)) ?? []
         for name in names where name.hasSuffix(".partial") {
-            let path = domainFolder + "/" + name
-            do {
-                // Only a real folder is emptied; anything else by that name (a symbolic link to a folder outside
-                // the repository, say) loses its name and nothing more.
-                if (try? FilePaths.status(ofName: path))?.type == .directory {
-                    try FileManager.default.removeItem(atPath: path)
-                } else {
-                    try FilePaths.remove(path)
-                }
-            } catch {
-                throw RepositoryError(.io, "cannot remove the unfinished point \(name): \(error.localizedDescription)")
-            }
+            // Only a real folder is emptied; anything else by that name (a symbolic link to a folder outside the
+            // repository, say) loses its name and nothing more.
+            try removeTree(domainFolder + "/" + name)
         }
     }
 

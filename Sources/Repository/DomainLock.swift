@@ -2,7 +2,7 @@ import FileIO
 import Foundation
 import SystemPackage
 
-/// An exclusive lock on one domain's folder in a repository, so that two backups of the same domain
+/// An exclusive lock on one domain's folder in a repository, so that two backups (or prunes) of the same domain
 /// never write into it at once. It is an `flock` on `<domain>/.lock`, released when the owner ends or
 /// when the process dies, so a crashed run never leaves the domain locked.
 public struct DomainLock: ~Copyable {
@@ -35,7 +35,7 @@ public struct DomainLock: ~Copyable {
             file.closeAfterUse()
             throw RepositoryError(
                 .locked,
-                "another backup of this domain into \(folder) is running (process \(holder ?? "unknown")); wait for it to finish"
+                "another backup or prune of this domain in \(folder) is running (process \(holder ?? "unknown")); wait for it to finish"
             )
         }
         // Only to name the holder in the message above; the lock works without it.

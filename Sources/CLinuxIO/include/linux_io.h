@@ -20,4 +20,8 @@ int pullback_finish_writeback(int fd, int64_t offset, int64_t length);
    whose reads bypass the page cache. Returns the new descriptor, or -1 with errno set. */
 int pullback_reopen_direct(int fd);
 
+/* renameat2(RENAME_EXCHANGE): swaps the two names `a` and `b` (files or folders) in one atomic step, so that
+   each name always exists. Fails with EINVAL where the file system cannot do it. */
+int pullback_exchange_names(const char *a, const char *b);
+
 #endif

@@ -88,7 +88,9 @@ public final class QCOW2FileTarget: BlockTarget {
         try await write(at: path, size: size, backing: backing, replacing: replacing, digesting: true, body)
     }
 
-    private static func write<Result: Sendable>(
+    /// Writes a new qcow2 image, hashed as it is written when `digesting`: the one writer behind
+    /// ``withNewImage(at:size:backing:replacing:_:)`` and ``withNewDigestedImage(at:size:backing:replacing:_:)``.
+    static func write<Result: Sendable>(
         at path: String, size: UInt64, backing: Backing?, replacing: Bool, digesting: Bool,
         _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> (result: Result, digest: SplitDigest?) {
