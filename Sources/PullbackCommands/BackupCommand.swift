@@ -53,7 +53,8 @@ struct BackupCommand: AsyncParsableCommand {
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         let log = StderrLog(logging)
         let logger = log.logger(label: "pullback.backup")
-        let outcome = try await Interruptible.run(logging: log) { [request] () async throws(BackupError) -> BackupOutcome in
+        let outcome = try await Interruptible.run(logging: log) {
+            [request] () async throws(BackupError) -> BackupOutcome in
             try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
                 try await BackupRun.run(request, logger: logger)
             }
