@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdio.h>
+#include <unistd.h>
 #include "linux_io.h"
 
 int pullback_punch_hole(int fd, int64_t offset, int64_t length) {
@@ -21,6 +22,14 @@ int pullback_reopen_direct(int fd) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     return open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+}
+
+int64_t pullback_next_data(int fd, int64_t offset) {
+    return lseek(fd, offset, SEEK_DATA);
+}
+
+int64_t pullback_next_hole(int fd, int64_t offset) {
+    return lseek(fd, offset, SEEK_HOLE);
 }
 
 int pullback_exchange_names(const char *a, const char *b) {

@@ -77,6 +77,25 @@ extension FileDescriptor {
         }
     }
 
+    /// The next offset at or after `offset` that holds data, or nil when only a hole (or the end) follows. The
+    /// descriptor's position moves; callers that read with `pread` do not care.
+    ///
+    /// The corresponding C function is `lseek` with `SEEK_DATA`.
+    package func nextData(from offset: Int64) throws(Errno) -> Int64? {
+        do throws(Errno) {
+            return try retryingOnInterrupt { pullback_next_data(rawValue, offset) }
+        } catch  where error == .noSuchAddressOrDevice {
+            return nil
+        }
+    }
+
+    /// The next offset at or after `offset` where a hole starts (the end of the file counts as one).
+    ///
+    /// The corresponding C function is `lseek` with `SEEK_HOLE`.
+    package func nextHole(from offset: Int64) throws(Errno) -> Int64 {
+        try retryingOnInterrupt { pullback_next_hole(rawValue, offset) }
+    }
+
     /// How the file will be read, for the kernel's page cache.
     package enum Advice {
         /// Read once from start to end: read ahead more.

@@ -96,6 +96,24 @@ extension CopyIntegration {
                 #expect(depthsServed.contains("backing depth 2") && depthsServed.contains("local"))
                 #expect(depthsServed == (try await depths("nbd+unix:///?socket=\(qemuSocket)")))
 
+                // A raw image's holes are holes (SEEK_HOLE), in both contexts as qemu-nbd reports them.
+                let rawSocket = fx.path("qemu-raw.sock")
+                _ = try fx.spawn(
+                    ["qemu-nbd", "-r", "-t", "-A", "-f", "raw", "-k", rawSocket, raw], label: "qemu-nbd-raw")
+                try #require(
+                    try await waitUntil(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: rawSocket) })
+                for context in ["base:allocation", "qemu:allocation-depth"] {
+                    let ours = try await fx.runChecked([
+                        "nbdinfo", "--map=\(context)", "nbd+unix:///disk.raw?socket=\(socket)",
+                    ]).stdout
+                    let qemus = try await fx.runChecked([
+                        "nbdinfo", "--map=\(context)", "nbd+unix:///?socket=\(rawSocket)",
+                    ])
+                    .stdout
+                    #expect(ours == qemus, "\(context): ours \(ours), qemu-nbd \(qemus)")
+                    #expect(context != "base:allocation" || ours.contains("hole,zero"), "\(ours)")
+                }
+
                 // A write is refused with EPERM, and the export is unchanged.
                 let write = try await fx.run([
                     "/usr/bin/python3", "-m", "nbd", "-u", uri, "-c", "h.pwrite(b'x' * 512, 0)",

@@ -24,4 +24,9 @@ int pullback_reopen_direct(int fd);
    each name always exists. Fails with EINVAL where the file system cannot do it. */
 int pullback_exchange_names(const char *a, const char *b);
 
+/* lseek(SEEK_DATA) and lseek(SEEK_HOLE): the next offset at or after `offset` where data, or a hole (the end of
+   the file counts as one), starts. Return the offset, or -1 with errno set (ENXIO: no data follows). */
+int64_t pullback_next_data(int fd, int64_t offset);
+int64_t pullback_next_hole(int fd, int64_t offset);
+
 #endif

@@ -18,7 +18,8 @@ public struct ChainExtent: Sendable, Equatable, CustomStringConvertible {
     /// How the bytes read.
     public var kind: Kind
     /// Index in `QCOW2Chain.layers` of the layer that decided these bytes (0 is the top), or nil when no
-    /// layer did: unallocated everywhere, or past the end of a backing file shorter than its overlay.
+    /// layer did: unallocated everywhere, or past the end of a backing file shorter than its overlay. A hole in a
+    /// raw base is `.unallocated` with the raw layer's index, as qemu counts it.
     public var layer: Int?
 
     /// Creates an extent.

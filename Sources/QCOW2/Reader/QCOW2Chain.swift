@@ -130,7 +130,11 @@ public final class QCOW2Chain: Sendable {
                 case .unallocated where index + 1 < images.count:
                     try map(layer: index + 1, range: run.offset..<run.end, into: &list)
                 case .unallocated:
-                    list.append(ChainExtent(offset: run.offset, length: run.length, kind: .unallocated, layer: nil))
+                    // A raw base's hole is the raw file's own (qemu counts it at that depth); a qcow2 base's is no
+                    // layer's.
+                    let decided: Int? = if case .raw = image { index } else { nil }
+                    list.append(
+                        ChainExtent(offset: run.offset, length: run.length, kind: .unallocated, layer: decided))
                 }
             }
         }

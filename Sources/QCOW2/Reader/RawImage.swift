@@ -7,12 +7,22 @@ final class RawImage: Sendable {
 
     var virtualSize: UInt64 { file.size }
 
-    /// Raw has no allocation metadata, so all of it is data at the same offset.
+    /// Raw has no allocation metadata: the file system's holes (SEEK_DATA/SEEK_HOLE) are unallocated, reading as
+    /// zeros as qemu reports them (a raw layer is always the bottom of a chain), and the rest is data at the same
+    /// offset. Without hole support it is all data.
     func forEachRun(in range: Range<UInt64>, _ body: (LayerRun) throws(QCOW2Error) -> Void) throws(QCOW2Error) {
-        guard !range.isEmpty else { return }
-        try body(
-            LayerRun(
-                offset: range.lowerBound, length: UInt64(range.count), mapping: .data(hostOffset: range.lowerBound)))
+        var position = range.lowerBound
+        while position < range.upperBound {
+            let data = min(max(file.nextData(from: position) ?? range.upperBound, position), range.upperBound)
+            if data > position {
+                try body(LayerRun(offset: position, length: data - position, mapping: .unallocated))
+            }
+            guard data < range.upperBound else { return }
+            // At least one byte of data, so that a file changing under the reader cannot stall the loop.
+            let hole = min(max(file.nextHole(from: data), data + 1), range.upperBound)
+            try body(LayerRun(offset: data, length: hole - data, mapping: .data(hostOffset: data)))
+            position = hole
+        }
     }
 
     /// Reads a run; the file reads zeros past its end if it shrank after being opened.

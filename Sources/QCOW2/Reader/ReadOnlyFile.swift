@@ -125,6 +125,31 @@ final class ReadOnlyFile: Sendable {
         return bytes
     }
 
+    /// Where data starts again at or after `offset`: `offset` itself inside data, the start of the next data past a
+    /// hole, or nil when only a hole (or the end) follows. A file system or device that cannot tell holes reports
+    /// everything as data, and so does this.
+    ///
+    /// The corresponding C function is `lseek` with `SEEK_DATA`; the descriptor's position is not relied on (reads
+    /// use `pread`), so concurrent calls need no lock.
+    func nextData(from offset: UInt64) -> UInt64? {
+        guard let start = Int64(exactly: offset) else { return nil }
+        do throws(Errno) {
+            return try descriptor.nextData(from: start).map { UInt64(clamping: $0) }
+        } catch {
+            return offset
+        }
+    }
+
+    /// Where the data from `offset` ends: the next hole, or the end of the file (`lseek` with `SEEK_HOLE`).
+    func nextHole(from offset: UInt64) -> UInt64 {
+        guard let start = Int64(exactly: offset) else { return size }
+        do throws(Errno) {
+            return UInt64(clamping: try descriptor.nextHole(from: start))
+        } catch {
+            return size
+        }
+    }
+
     /// Bytes the file occupies on its file system (st_blocks are 512-byte units by POSIX), read now
     /// rather than at open so that statistics reflect the file as it is.
     func allocatedBytes() throws(QCOW2Error) -> UInt64 {
