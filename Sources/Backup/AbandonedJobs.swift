@@ -16,15 +16,19 @@ enum AbandonedJobs {
         _ domain: Domain, repository: BackupRepository, lock: borrowing DomainLock, logger: Logger
     ) async throws(BackupError) {
         for (id, record) in repository.jobRecords(of: domain.name, lock: lock) {
+            guard let address = record.address else {
+                repository.forgetJob(id, of: domain.name, lock: lock)  // names no export: no job can be its
+                continue
+            }
             // A shut-off domain runs no job (`runsBackupJob` says so) and is not paused.
             guard let state = try? await domain.state(),
-                let ours = try? await domain.runsBackupJob(exporting: record.exportSocket)
+                let ours = try? await domain.runsBackupJob(exporting: address)
             else { continue }
             if ours {
                 logger.notice(
                     "ending the backup job an interrupted run of this repository left on \(domain.name) (point \(id))")
                 try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-                    try await domain.endBackupJob(exporting: record.exportSocket)
+                    try await domain.endBackupJob(exporting: address)
                 }
             }
             if record.startedDomain, state == .paused {
@@ -34,10 +38,19 @@ enum AbandonedJobs {
             }
             // The run's private folder held the export socket and nothing of value. Removed only when it can be
             // shown to be one a run of ours made: a record is repository content, and may name any folder.
-            if let folder = RunFolder.owning(socket: record.exportSocket) {
+            if let socket = record.exportSocket, let folder = RunFolder.owning(socket: socket) {
                 try? FileManager.default.removeItem(atPath: folder)
             }
             repository.forgetJob(id, of: domain.name, lock: lock)
         }
+    }
+}
+
+extension JobRecord {
+    /// The export the record's job was begun with, or nil for a record that names none.
+    var address: ExportAddress? {
+        if let socket = exportSocket { return .unixSocket(socket) }
+        if let host = exportHost, let port = exportPort { return .tcp(host: host, port: port, certificates: nil) }
+        return nil
     }
 }

@@ -21,6 +21,8 @@ public struct BackupRequest: Sendable {
     public var connections: Int
     /// How reads and block status requests that fail for a passing reason are tried again.
     public var retry = RetryPolicy()
+    /// How a domain on another host (a remote libvirt URI) exports its disks: over TCP, with TLS unless insecure.
+    public var remoteExport = RemoteExport()
     /// How long requests in flight may go without any reply before the backup fails; nil waits forever.
     public var stallTimeout: Duration? = .seconds(120)
     /// Counts the bytes copied, one part per disk, for a progress bar; nil counts nothing. Each disk is mapped

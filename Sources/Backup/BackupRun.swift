@@ -31,12 +31,14 @@ public enum BackupRun {
         try repositoryStep { () throws(RepositoryError) in
             try RepositoryNames.checkRequested(request.domain, as: "domain")
         }
+        let exportHost = try remoteExportHost(of: request)
         let connection = try await libvirtStep { () async throws(LibvirtError) in
             try await LibvirtConnection.open(uri: request.connectURI)
         }
         do throws(BackupError) {
             var outcome = try await run(
-                request, repository: repository, connection: connection, started: started, logger: logger)
+                request, repository: repository, connection: connection, exportHost: exportHost, started: started,
+                logger: logger)
             await connection.close()
             outcome.seconds = (ContinuousClock.now - clock).inSeconds
             return outcome
@@ -47,8 +49,8 @@ public enum BackupRun {
     }
 
     private static func run(
-        _ request: BackupRequest, repository: BackupRepository, connection: LibvirtConnection, started: Date,
-        logger: Logger
+        _ request: BackupRequest, repository: BackupRepository, connection: LibvirtConnection, exportHost: String?,
+        started: Date, logger: Logger
     ) async throws(BackupError) -> BackupOutcome {
         let domain = try await libvirtStep { () async throws(LibvirtError) in
             try await connection.domain(named: request.domain)
@@ -66,6 +68,7 @@ public enum BackupRun {
                 "tightened permissions of \(tightened.count) files in \(tightened.folder) to 0600/0700")
         }
         var prepared = try await PreparedBackup.read(domain, for: request, started: started)
+        prepared.exportHost = exportHost
         try await AbandonedJobs.end(domain, repository: repository, lock: lock, logger: logger)
         try await refuseIfBusy(domain)
         for skipped in prepared.selection.skipped { logger.notice("skipping \(skipped.target): \(skipped.reason)") }
@@ -81,6 +84,24 @@ public enum BackupRun {
             domain, repository: identity, keep: points.last?.manifest.checkpoint, logger: logger)
         return try await makePoint(
             prepared, base: base, repository: repository, identity: identity, lock: lock, logger: logger)
+    }
+
+    /// The host to reach the hypervisor's NBD export on, for a libvirt URI of another host; nil for a local one.
+    /// Refuses a remote backup without client certificates unless plaintext is accepted, before anything is made.
+    private static func remoteExportHost(of request: BackupRequest) throws(BackupError) -> String? {
+        let uri = request.connectURI ?? LibvirtConnection.defaultURI
+        guard let uriHost = RemoteExport.remoteHost(of: uri) else { return nil }
+        let export = request.remoteExport
+        if !export.insecure, let problem = export.certificateProblem() {
+            throw BackupError(
+                .invalidRequest,
+                "\(uri) is another host, whose disks come over TCP with TLS, and \(problem): put the client certificates there or give --nbd-tls-certificates DIR (README: Remote hypervisors), or pass --insecure-nbd to accept a plaintext export"
+            )
+        }
+        guard export.ports.lowerBound >= 1, export.ports.upperBound <= 65535 else {
+            throw BackupError(.invalidRequest, "NBD ports must be from 1 to 65535")
+        }
+        return export.host ?? uriHost
     }
 
     /// libvirt lets one job run per domain, and a second backup would wait 30 s for it before failing with a

@@ -8,21 +8,24 @@ enum BackupXML {
         var target: String
         /// Copy everything (a disk new since the base checkpoint) rather than changes since the base.
         var full: Bool
-        var scratchFile: String
+        /// Where QEMU keeps the disk's scratch image during the job; nil leaves it to libvirt (on the hypervisor).
+        var scratchFile: String?
     }
 
-    /// `<domainbackup mode='pull'>` exporting `disks` on a unix socket; `incrementalFrom` names the base
-    /// checkpoint, nil for a full backup. Disks not listed are left out (`backup='no'`).
+    /// `<domainbackup mode='pull'>` exporting `disks` on `server` (an ``ExportAddress/serverXML``);
+    /// `incrementalFrom` names the base checkpoint, nil for a full backup. Disks not listed are left out
+    /// (`backup='no'`).
     static func backup(
-        incrementalFrom base: String?, socket: String, disks: [DiskEntry], skipped: [String]
+        incrementalFrom base: String?, server: String, disks: [DiskEntry], skipped: [String]
     ) -> String {
         var xml = "<domainbackup mode='pull'>\n"
         if let base { xml += "  <incremental>\(escape(base))</incremental>\n" }
-        xml += "  <server transport='unix' socket='\(escape(socket))'/>\n  <disks>\n"
+        xml += "  \(server)\n  <disks>\n"
         for disk in disks {
             let mode = base != nil ? " backupmode='\(disk.full ? "full" : "incremental")'" : ""
             xml += "    <disk name='\(escape(disk.target))' backup='yes' type='file'\(mode)>"
-            xml += "<scratch file='\(escape(disk.scratchFile))'/></disk>\n"
+            xml += disk.scratchFile.map { "<scratch file='\(escape($0))'/>" } ?? ""
+            xml += "</disk>\n"
         }
         for target in skipped { xml += "    <disk name='\(escape(target))' backup='no'/>\n" }
         xml += "  </disks>\n</domainbackup>\n"

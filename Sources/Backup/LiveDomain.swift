@@ -10,25 +10,26 @@ extension Domain {
         return try await reopened()
     }
 
-    /// Whether the domain's backup job is the one exporting `socket`; false when it has none (or is not running).
-    func runsBackupJob(exporting socket: String) async throws(LibvirtError) -> Bool {
+    /// Whether the domain's backup job is the one exporting on `address`; false when it has none (or is not
+    /// running).
+    func runsBackupJob(exporting address: ExportAddress) async throws(LibvirtError) -> Bool {
         // A shut-off domain has no job; libvirt's error for asking it varies.
         if try await state() == .shutOff { return false }
         do {
             let xml = try await backupXML()
-            return xml.contains("'\(socket)'") || xml.contains("\"\(socket)\"")
+            return address.isNamed(in: xml)
         } catch  where error.code == .noBackupJob || error.code == .operationInvalid {
             return false
         }
     }
 
-    /// Ends the backup job exporting `socket`, if it still runs: through a new connection if this one was lost,
+    /// Ends the backup job exporting on `address`, if it still runs: through a new connection if this one was lost,
     /// and never another job (another repository's or tool's, begun after ours ended). It runs to the end even
     /// when the calling task is cancelled: a job left behind blocks the domain's backups.
-    func endBackupJob(exporting socket: String) async throws(LibvirtError) {
+    func endBackupJob(exporting address: ExportAddress) async throws(LibvirtError) {
         let outcome = await Task { () async -> Result<Void, LibvirtError> in
             do throws(LibvirtError) {
-                try await self.endBackupJobNow(exporting: socket)
+                try await self.endBackupJobNow(exporting: address)
                 return .success(())
             } catch {
                 return .failure(error)
@@ -37,15 +38,15 @@ extension Domain {
         try outcome.get()
     }
 
-    private func endBackupJobNow(exporting socket: String) async throws(LibvirtError) {
+    private func endBackupJobNow(exporting address: ExportAddress) async throws(LibvirtError) {
         let domain = try await live()
         do {
-            guard try await domain.runsBackupJob(exporting: socket) else { return }
+            guard try await domain.runsBackupJob(exporting: address) else { return }
             try await domain.abortJob()
         } catch {
             guard await !domain.connection.isAlive() else { throw error }
             let again = try await domain.reopened()
-            guard try await again.runsBackupJob(exporting: socket) else { return }
+            guard try await again.runsBackupJob(exporting: address) else { return }
             try await again.abortJob()
         }
     }

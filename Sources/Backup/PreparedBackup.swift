@@ -14,6 +14,8 @@ struct PreparedBackup: Sendable {
     var started: Date
     /// Whether the run started the domain (paused) for the backup, and shuts it off again after.
     var startedDomain = false
+    /// The host the hypervisor exports on over TCP, for a remote libvirt URI; nil exports on a unix socket here.
+    var exportHost: String?
 
     /// Reads the domain's uuid, XML and disks, and chooses the disks `request` asks for.
     static func read(_ domain: Domain, for request: BackupRequest, started: Date) async throws(BackupError)

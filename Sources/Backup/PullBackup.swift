@@ -17,26 +17,26 @@ enum PullBackup {
         _ prepared: PreparedBackup, base: LevelChoice, checkpoint: String, into pending: PendingPoint,
         logger: Logger
     ) async throws -> (manifest: BackupManifest, retries: [String: Int]) {
-        let socketFolder = try privateFolder()
-        defer { try? FileManager.default.removeItem(atPath: socketFolder) }
-        let socket = socketFolder + "/" + RunFolder.socketName
-        let entries = diskEntries(
-            prepared, base: base, scratch: prepared.request.scratchDirectory ?? socketFolder, pointID: pending.id)
-        // Recorded before the job is begun, so that a kill at any instant after leaves a record the next run uses.
-        try pending.recordJob(
-            JobRecord(exportSocket: socket, checkpoint: checkpoint, startedDomain: prepared.startedDomain))
+        let runFolder = try privateFolder()
+        defer { try? FileManager.default.removeItem(atPath: runFolder) }
+        // Scratch images live on the hypervisor: in this run's folder when that is this host, else where libvirt
+        // puts them unless the caller named a folder there.
+        let scratch = prepared.request.scratchDirectory ?? (prepared.exportHost == nil ? runFolder : nil)
+        let entries = diskEntries(prepared, base: base, scratch: scratch, pointID: pending.id)
         let domain = prepared.domain
         var jobEnded = false
+        var address = ExportAddress.unixSocket(runFolder + "/" + RunFolder.socketName)
         do {
             try await begin(
-                prepared, entries: entries, base: base, checkpoint: checkpoint, socket: socket, into: pending)
+                prepared, entries: entries, base: base, checkpoint: checkpoint, on: &address, into: pending,
+                logger: logger)
             logger.info(
-                "began the backup job: \(entries.map(\.target).joined(separator: ", ")) exported on \(socket), creating checkpoint \(checkpoint)"
+                "began the backup job: \(entries.map(\.target).joined(separator: ", ")) exported on \(address.uri(of: "")), creating checkpoint \(checkpoint)"
             )
             let copied = try await copyDisks(
-                entries, socket: socket, base: base, into: pending, request: prepared.request)
-            try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-                try await domain.endBackupJob(exporting: socket)
+                entries, address: address, base: base, into: pending, request: prepared.request)
+            try await BackupRun.libvirtStep { [address] () async throws(LibvirtError) in
+                try await domain.endBackupJob(exporting: address)
             }
             jobEnded = true
             pending.clearJobRecord()
@@ -62,14 +62,14 @@ enum PullBackup {
         } catch {
             // Our job ends on every path (libvirt removes its scratch files; a job that failed to begin is not
             // there). If it cannot be ended, the record stays for the next run.
-            if !jobEnded, (try? await domain.endBackupJob(exporting: socket)) != nil { pending.clearJobRecord() }
+            if !jobEnded, (try? await domain.endBackupJob(exporting: address)) != nil { pending.clearJobRecord() }
             throw failure(error)
         }
     }
 
     /// How each chosen disk takes part: in full when the base point has no image of it (a disk added since) or it has
     /// no bitmap to say what changed (a raw disk).
-    static func diskEntries(_ prepared: PreparedBackup, base: LevelChoice, scratch: String, pointID: String)
+    static func diskEntries(_ prepared: PreparedBackup, base: LevelChoice, scratch: String?, pointID: String)
         -> [BackupXML.DiskEntry]
     {
         let parentDisks = Set(base.parent?.manifest.disks.map(\.target) ?? [])
@@ -78,26 +78,58 @@ enum PullBackup {
             BackupXML.DiskEntry(
                 target: disk.target,
                 full: !parentDisks.contains(disk.target) || withoutBitmaps.contains(disk.target),
-                scratchFile: scratch + "/\(disk.target).\(pointID).scratch.qcow2")
+                scratchFile: scratch.map { $0 + "/\(disk.target).\(pointID).scratch.qcow2" })
         }
     }
 
     /// Begins the pull-mode job and saves, beside the images, the domain's XML and the new checkpoint's.
+    ///
+    /// A local job exports on `address`, the run's socket. A remote one tries each port of the request's range in
+    /// turn until QEMU can bind one (another backup of the hypervisor may hold the first), leaving `address` the
+    /// port it got. Each attempt is recorded first, so that a kill at any instant after leaves a record the next run
+    /// uses; a refused attempt leaves no job to end.
     private static func begin(
         _ prepared: PreparedBackup, entries: [BackupXML.DiskEntry], base: LevelChoice, checkpoint: String,
-        socket: String, into pending: PendingPoint
+        on address: inout ExportAddress, into pending: PendingPoint, logger: Logger
     ) async throws {
         let skipped = prepared.selection.skipped.map(\.target)
-        let backupXML = BackupXML.backup(
-            incrementalFrom: base.parent?.manifest.checkpoint, socket: socket, disks: entries, skipped: skipped)
         // A disk without bitmaps (raw) is exported but left out of the checkpoint: only qcow2 images hold bitmaps.
         let withoutBitmaps = prepared.selection.withoutBitmaps
         let checkpointXML = BackupXML.checkpoint(
             name: checkpoint, disks: entries.map(\.target).filter { !withoutBitmaps.contains($0) },
             skipped: skipped + entries.map(\.target).filter { withoutBitmaps.contains($0) })
         let domain = prepared.domain
-        try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-            try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)
+        let export = prepared.request.remoteExport
+        var ports = export.ports.makeIterator()
+        while true {
+            if let host = prepared.exportHost {
+                guard let port = ports.next() else { preconditionFailure("a port range is never empty") }
+                address = .tcp(host: host, port: port, certificates: export.insecure ? nil : export.certificates)
+                try pending.recordJob(
+                    JobRecord(
+                        exportHost: host, port: port, checkpoint: checkpoint, startedDomain: prepared.startedDomain))
+            } else if case .unixSocket(let socket) = address {
+                try pending.recordJob(
+                    JobRecord(exportSocket: socket, checkpoint: checkpoint, startedDomain: prepared.startedDomain))
+            }
+            let backupXML = BackupXML.backup(
+                incrementalFrom: base.parent?.manifest.checkpoint, server: address.serverXML, disks: entries,
+                skipped: skipped)
+            do {
+                try await domain.beginBackup(backupXML: backupXML, checkpointXML: checkpointXML)
+                break
+            } catch  where prepared.exportHost != nil && error.isAddressInUse {
+                guard case .tcp(let host, let port, _) = address, port < export.ports.upperBound else {
+                    throw BackupError(
+                        .libvirt,
+                        "no port from \(export.ports.lowerBound) to \(export.ports.upperBound) is free on \(prepared.exportHost ?? ""): \(error.message); give others with --nbd-ports FIRST-LAST",
+                        cause: error)
+                }
+                pending.clearJobRecord()
+                logger.info("port \(port) on \(host) is taken; trying the next")
+            } catch {
+                throw BackupError(.libvirt, error.message, cause: error)
+            }
         }
         try pending.write(prepared.domainXML, to: "domain.xml")
         let savedCheckpoint = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
@@ -109,7 +141,7 @@ enum PullBackup {
     /// Copies every disk of the export at once, each a part of the request's progress; the manifest's disks, sorted
     /// by target.
     private static func copyDisks(
-        _ entries: [BackupXML.DiskEntry], socket: String, base: LevelChoice, into pending: PendingPoint,
+        _ entries: [BackupXML.DiskEntry], address: ExportAddress, base: LevelChoice, into pending: PendingPoint,
         request: BackupRequest
     ) async throws -> [(disk: BackupManifest.Disk, retries: Int)] {
         let (connections, progress) = (request.connections, request.progress)
@@ -124,7 +156,7 @@ enum PullBackup {
                     let counters = progress?.start(entry.target) ?? CopyProgress()
                     defer { progress?.finish(counters) }
                     return try await copyDisk(
-                        entry, socket: socket, parent: entry.full ? nil : base.parent, into: pending,
+                        entry, address: address, parent: entry.full ? nil : base.parent, into: pending,
                         connections: connections, retry: retry, stallTimeout: stallTimeout, buffers: buffers,
                         progress: counters, measureTotal: progress != nil)
                 }
@@ -148,12 +180,12 @@ enum PullBackup {
     /// image for an incremental, a standalone image otherwise, reading into `buffers`. With `measureTotal` the export
     /// is mapped first, for `progress`'s total.
     static func copyDisk(
-        _ entry: BackupXML.DiskEntry, socket: String, parent: BackupPoint?, into pending: PendingPoint,
+        _ entry: BackupXML.DiskEntry, address: ExportAddress, parent: BackupPoint?, into pending: PendingPoint,
         connections: Int, retry: RetryPolicy, stallTimeout: Duration?, buffers: BufferPool, progress: CopyProgress,
         measureTotal: Bool
     ) async throws(CopyError) -> (disk: BackupManifest.Disk, retries: Int) {
         let target = entry.target
-        let uri = "nbd+unix:///\(target)?socket=\(socket)"
+        let uri = address.uri(of: target)
         let parentImage = parent?.imagePath(for: target)
         let bitmap = parentImage == nil ? nil : "backup-\(target)"
         let image = pending.imagePath(for: target)

@@ -29,6 +29,8 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var libvirt: LibvirtOption
 
+    @OptionGroup var remote: RemoteExportOptions
+
     @Option(help: "Folder for QEMU's scratch images during the backup.")
     var scratchDir: String?
 
@@ -50,6 +52,7 @@ struct BackupCommand: AsyncParsableCommand {
             rawDisks: rawDisks, connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count,
             progress: showing ? counters : nil)
         (request.retry, request.stallTimeout) = (faults.retry, faults.stall)
+        request.remoteExport = remote.export
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         let log = StderrLog(logging)
         let logger = log.logger(label: "pullback.backup")

@@ -28,6 +28,14 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @OptionGroup var progress: ProgressOption
 
+    func validate() throws {
+        if define != nil, let uri = libvirt.uri, let host = RemoteExport.remoteHost(of: uri) {
+            throw ValidationError(
+                "--define needs a local --connect URI: the restored images are files on this host, not on \(host); copy them there and define the domain on it"
+            )
+        }
+    }
+
     func run() async throws {
         let (repo, domain, at) = (selection.repository.path, selection.domain, selection.at)
         let point: BackupPoint

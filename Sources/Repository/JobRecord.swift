@@ -4,10 +4,14 @@ import Foundation
 /// The libvirt backup job of a run, kept as `<domain>/.job-<id>.json` from just before the job is begun until it
 /// is known to be over. A run that is killed (SIGKILL, a crash, the machine), or that cannot end its job, leaves
 /// the record; libvirt keeps such a job and refuses every later backup of the domain. The next run of this
-/// repository reads the record, recognises the job as that run's by its export socket, and ends it.
+/// repository reads the record, recognises the job as that run's by its export address, and ends it.
 public struct JobRecord: Codable, Sendable, Equatable {
-    /// The unix socket of the job's NBD export: unique to the run, and named in libvirt's backup XML.
-    public var exportSocket: String
+    /// The unix socket of the job's NBD export: unique to the run, and named in libvirt's backup XML. Nil for an
+    /// export over TCP.
+    public var exportSocket: String?
+    /// The host and port of the job's NBD export over TCP (a remote hypervisor); nil for a unix socket.
+    public var exportHost: String?
+    public var exportPort: Int?
     /// The checkpoint the job creates.
     public var checkpoint: String
     /// Whether the run started the (shut-off) domain paused for the backup, so it is to be shut off again.
@@ -15,6 +19,13 @@ public struct JobRecord: Codable, Sendable, Equatable {
 
     public init(exportSocket: String, checkpoint: String, startedDomain: Bool) {
         self.exportSocket = exportSocket
+        self.checkpoint = checkpoint
+        self.startedDomain = startedDomain
+    }
+
+    public init(exportHost: String, port: Int, checkpoint: String, startedDomain: Bool) {
+        self.exportHost = exportHost
+        self.exportPort = port
         self.checkpoint = checkpoint
         self.startedDomain = startedDomain
     }

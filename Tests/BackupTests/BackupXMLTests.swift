@@ -25,7 +25,7 @@ struct BackupXMLTests {
     @Test("a full backup exports every chosen disk on the socket, with no incremental base and no backup mode")
     func full() throws {
         let xml = BackupXML.backup(
-            incrementalFrom: nil, socket: "/tmp/pullback-x/nbd.sock",
+            incrementalFrom: nil, server: ExportAddress.unixSocket("/tmp/pullback-x/nbd.sock").serverXML,
             disks: [.init(target: "vda", full: true, scratchFile: "/scratch/vda.s.qcow2")], skipped: ["sda"])
         let root = try Self.parse(xml)
         #expect(root.name == "domainbackup")
@@ -45,7 +45,7 @@ struct BackupXMLTests {
     @Test("an incremental names its base, and a disk new since the base is copied in full")
     func incremental() throws {
         let xml = BackupXML.backup(
-            incrementalFrom: "pullback-0123abcd-20261129T170722Z", socket: "/s",
+            incrementalFrom: "pullback-0123abcd-20261129T170722Z", server: ExportAddress.unixSocket("/s").serverXML,
             disks: [
                 .init(target: "vda", full: false, scratchFile: "/a"),
                 .init(target: "vdb", full: true, scratchFile: "/b"),
@@ -61,12 +61,49 @@ struct BackupXMLTests {
     func escaped() throws {
         let socket = "/tmp/a'b\"c<d>&e/nbd.sock"
         let xml = BackupXML.backup(
-            incrementalFrom: "x<y>&'z'", socket: socket, disks: [.init(target: "v'da", full: true, scratchFile: "/s&")],
-            skipped: [])
+            incrementalFrom: "x<y>&'z'", server: ExportAddress.unixSocket(socket).serverXML,
+            disks: [.init(target: "v'da", full: true, scratchFile: "/s&")], skipped: [])
         let root = try Self.parse(xml)
         #expect(root.elements(forName: "incremental").first?.stringValue == "x<y>&'z'")
         #expect(root.elements(forName: "server").first.flatMap { Self.attribute($0, "socket") } == socket)
         #expect(Self.disks(root).first.flatMap { Self.attribute($0, "name") } == "v'da")
+    }
+
+    @Test("a remote export is TCP on the host and port, with TLS unless insecure, and no scratch unless given")
+    func tcp() throws {
+        for (certificates, tls) in [("/etc/pki/pullback", "yes"), (nil, "no")] {
+            let address = ExportAddress.tcp(host: "hv1.example", port: 10810, certificates: certificates)
+            let xml = BackupXML.backup(
+                incrementalFrom: nil, server: address.serverXML,
+                disks: [.init(target: "vda", full: true, scratchFile: nil)], skipped: [])
+            let root = try Self.parse(xml)
+            let server = try #require(root.elements(forName: "server").first)
+            #expect(Self.attribute(server, "transport") == "tcp")
+            #expect(Self.attribute(server, "tls") == tls)
+            #expect(Self.attribute(server, "name") == "hv1.example")
+            #expect(Self.attribute(server, "port") == "10810")
+            #expect(Self.disks(root).first?.elements(forName: "scratch").isEmpty == true)
+            #expect(address.isNamed(in: xml))
+            #expect(!ExportAddress.tcp(host: "hv1.example", port: 10811, certificates: nil).isNamed(in: xml))
+            #expect(!ExportAddress.tcp(host: "hv2.example", port: 10810, certificates: nil).isNamed(in: xml))
+        }
+        #expect(
+            ExportAddress.tcp(host: "hv1", port: 10809, certificates: "/c").uri(of: "vda")
+                == "nbds://hv1:10809/vda?tls-certificates=/c")
+        #expect(
+            ExportAddress.tcp(host: "::1", port: 10809, certificates: nil).uri(of: "vda") == "nbd://[::1]:10809/vda")
+    }
+
+    @Test(
+        "remote libvirt URIs have a host; local ones do not",
+        arguments: [
+            ("qemu:///system", nil), ("qemu:///embed?root=/tmp/x", nil), ("qemu+unix:///system", nil),
+            ("qemu+tcp://hv1/system", "hv1"), ("qemu+tls://hv1.example:16514/system", "hv1.example"),
+            ("qemu+ssh://root@10.0.0.5/system", "10.0.0.5"), ("qemu+tcp:///system", "localhost"),
+            ("qemu+ssh://[fe80::1]/system", "fe80::1"),
+        ] as [(String, String?)])
+    func remoteHosts(uri: String, host: String?) {
+        #expect(RemoteExport.remoteHost(of: uri) == host)
     }
 
     @Test("the checkpoint puts a bitmap on the copied disks and none on the skipped ones")
