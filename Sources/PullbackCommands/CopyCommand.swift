@@ -26,6 +26,12 @@ struct CopyCommand: AsyncParsableCommand {
     @Argument(help: "Raw image file to create, or to update with --bitmap.")
     var target: String
 
+    @Option(
+        help: ArgumentHelp(
+            "With nbds://: the client's TLS folder (ca-cert.pem, client-cert.pem, client-key.pem), as tls-certificates=.",
+            valueName: "dir"))
+    var tlsCertificates: String?
+
     @Option(help: "Target format: raw or qcow2.")
     var format: TargetFormat = .raw
 
@@ -57,6 +63,14 @@ struct CopyCommand: AsyncParsableCommand {
     var requestsPerConnection = CopyRequest.defaultRequestsPerConnection
 
     func validate() throws {
+        if tlsCertificates != nil {
+            guard source.hasPrefix("nbds://") || source.hasPrefix("nbds+unix://") else {
+                throw ValidationError("--tls-certificates needs an nbds:// or nbds+unix:// source")
+            }
+            guard !source.contains("tls-certificates=") else {
+                throw ValidationError("give the certificate folder once: in the URI or with --tls-certificates")
+            }
+        }
         guard (1...64).contains(requestsPerConnection) else {
             throw ValidationError("--requests-per-connection must be from 1 to 64")
         }
@@ -67,8 +81,14 @@ struct CopyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var sourceURI = source
+        if let tlsCertificates {
+            let query = tlsCertificates.addingPercentEncoding(
+                withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "+", "="]))
+            sourceURI += (source.contains("?") ? "&" : "?") + "tls-certificates=" + (query ?? tlsCertificates)
+        }
         var options = CopyRequest(
-            sourceURI: source, targetPath: target, format: format, backingPath: backing, bitmap: bitmap,
+            sourceURI: sourceURI, targetPath: target, format: format, backingPath: backing, bitmap: bitmap,
             connections: connections.count, overwrite: overwrite,
             requestSize: requestSize, requestsPerConnection: requestsPerConnection)
         options.backingMayBeDevice = allowDevices

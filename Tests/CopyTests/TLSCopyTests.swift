@@ -23,6 +23,21 @@ extension CopyIntegration {
                 try requireSuccess(try await Pullback.copy(fx, ["--format", "qcow2", server.uri, qcow2]))
                 try await fx.runChecked(["qemu-img", "compare", "-q", "-f", "qcow2", "-F", "raw", qcow2, image])
 
+                // The folder as an option instead of in the URI; only for nbds:// sources.
+                guard case .x509(let certificates) = server.credentials else { throw HarnessError("x509 expected") }
+                let optioned = fx.target("optioned.raw")
+                try requireSuccess(
+                    try await Pullback.copy(
+                        fx,
+                        [
+                            "nbds://127.0.0.1:\(server.port)/", optioned, "--tls-certificates",
+                            certificates.clientDirectory,
+                        ]))
+                try await expectSameBytes(fx, optioned, image)
+                let misplaced = try await Pullback.copy(
+                    fx, [server.plaintextURI, fx.target("misplaced.raw"), "--tls-certificates", "/nonexistent"])
+                #expect(misplaced.exitCode == 64 && misplaced.stderr.contains("nbds://"), "\(misplaced)")
+
                 let plain = fx.target("plain.raw")
                 let refused = try await Pullback.copy(fx, [server.plaintextURI, plain])
                 expectCleanFailure(refused, mentioning: ["TLS"])
