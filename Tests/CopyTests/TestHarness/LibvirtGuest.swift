@@ -32,6 +32,8 @@ final class LibvirtGuest: Sendable {
 
     var root: String { fx.root }
     var uri: String { daemon?.uri ?? "qemu:///embed?root=\(fx.root)" }
+    /// `qemu+tcp://127.0.0.1:PORT/system` of the daemon under `.remoteDaemon`, else nil.
+    var tcpURI: String? { daemon?.tcpURI }
     /// The repository folder the tests back up into.
     var repo: String { fx.path("repo") }
 
@@ -49,8 +51,9 @@ final class LibvirtGuest: Sendable {
     /// Runs `body` with a fixture and a defined (and, if `running`, started) guest whose disks are given as
     /// (target, size); the guest is destroyed and undefined (with its checkpoint metadata) whatever happens, before
     /// the fixture removes its directory. With `.daemon`, a private libvirtd is started first (`LibvirtDaemon`) and the
-    /// guest runs under it; otherwise under the embedded driver. The disks named in `rawDisks` are raw files, the
-    /// others qcow2.
+    /// guest runs under it; with `.remoteDaemon` that libvirtd also listens on TCP and exports backups with TLS, with
+    /// certificates made in the fixture (`daemon.remote`); otherwise under the embedded driver. The disks named in
+    /// `rawDisks` are raw files, the others qcow2.
     static func run<T>(
         name: String = "pbg",
         disks: [(String, Int)] = [("vda", 64 * mib), ("vdb", 32 * mib)],
@@ -68,7 +71,7 @@ final class LibvirtGuest: Sendable {
                         target: disk.0, size: disk.1, format: rawDisks.contains(disk.0) ? "raw" : "qcow2",
                         device: "/machine/peripheral/virtio-disk\(index)/virtio-backend")
                 },
-                daemon: driver == .daemon ? try await LibvirtDaemon.start(fx) : nil)
+                daemon: try await driver.startDaemon(fx))
             do {
                 try await guest.setUp(running: running, acpi: acpi)
                 let value = try await body(fx, guest)
@@ -310,8 +313,20 @@ enum LibvirtDriver: String, Sendable, CustomTestStringConvertible {
     case embedded
     /// `qemu:///system` of a private libvirtd (`LibvirtDaemon`).
     case daemon
+    /// The same libvirtd, also on `qemu+tcp://127.0.0.1:PORT/system`, with TLS certificates for backups' NBD exports
+    /// (`LibvirtDaemon.start(_:remote:)`). The guest's `uri` stays the unix socket; `tcpURI` is the TCP one.
+    case remoteDaemon
 
     var testDescription: String { rawValue }
+
+    /// The daemon a guest under this driver runs under; nil for `.embedded`.
+    func startDaemon(_ fx: Fixture) async throws -> LibvirtDaemon? {
+        switch self {
+        case .embedded: nil
+        case .daemon: try await LibvirtDaemon.start(fx)
+        case .remoteDaemon: try await LibvirtDaemon.start(fx, remote: try await TLSCertificates.make(fx))
+        }
+    }
 }
 
 /// One JSON object of `pullback backup --json`.
