@@ -19,8 +19,8 @@ enum PullBackup {
     ) async throws -> (manifest: BackupManifest, retries: [String: Int]) {
         let runFolder = try privateFolder()
         defer { try? FileManager.default.removeItem(atPath: runFolder) }
-        // Scratch images live on the hypervisor: in this run's folder when that is this host, else where libvirt
-        // puts them unless the caller named a folder there.
+        // Scratch images live on the hypervisor: in this run's folder when that is this host, else beside the disks
+        // unless the caller named a folder there.
         let scratch = prepared.request.scratchDirectory ?? (prepared.exportHost == nil ? runFolder : nil)
         let entries = diskEntries(prepared, base: base, scratch: scratch, pointID: pending.id)
         let domain = prepared.domain
@@ -68,7 +68,8 @@ enum PullBackup {
     }
 
     /// How each chosen disk takes part: in full when the base point has no image of it (a disk added since) or it has
-    /// no bitmap to say what changed (a raw disk).
+    /// no bitmap to say what changed (a raw disk). Scratch images go to `scratch`, or (on a remote hypervisor, whose
+    /// folders this host cannot make) beside each disk's image, where libvirt itself would put them.
     static func diskEntries(_ prepared: PreparedBackup, base: LevelChoice, scratch: String?, pointID: String)
         -> [BackupXML.DiskEntry]
     {
@@ -78,7 +79,8 @@ enum PullBackup {
             BackupXML.DiskEntry(
                 target: disk.target,
                 full: !parentDisks.contains(disk.target) || withoutBitmaps.contains(disk.target),
-                scratchFile: scratch.map { $0 + "/\(disk.target).\(pointID).scratch.qcow2" })
+                scratchFile: (scratch ?? disk.sourcePath.map { ($0 as NSString).deletingLastPathComponent })
+                    .map { $0 + "/\(disk.target).\(pointID).scratch.qcow2" })
         }
     }
 

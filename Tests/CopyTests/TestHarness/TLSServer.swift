@@ -7,8 +7,9 @@ struct TLSCertificates: Sendable {
     let serverDirectory: String
     let clientDirectory: String
 
-    static func make(_ fixture: Fixture) async throws -> TLSCertificates {
-        let pki = try fixture.makeDirectory("pki")
+    /// Makes the PKI in the fixture's folder `name`; another name makes another, unrelated CA.
+    static func make(_ fixture: Fixture, name: String = "pki") async throws -> TLSCertificates {
+        let pki = try fixture.makeDirectory(name)
         let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         try await fixture.runChecked(
             ["openssl", "req", "-x509"] + curve + [
@@ -22,7 +23,7 @@ struct TLSCertificates: Sendable {
             "client": "extendedKeyUsage=clientAuth\n",
         ]
         for (role, lines) in extensions {
-            let directory = try fixture.makeDirectory("pki/\(role)")
+            let directory = try fixture.makeDirectory("\(name)/\(role)")
             try FileFacts.create("\(pki)/\(role).ext", with: Data(lines.utf8))
             try await fixture.runChecked(
                 ["openssl", "req"] + curve + [

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+extension CopyIntegration {
+    /// Backups of a domain through a libvirtd reached over `qemu+tcp://` (the harness's private daemon listening on
+    /// loopback), whose disks QEMU exports over TCP with TLS: nothing crosses through a unix socket of this host but
+    /// the harness's own virsh calls.
+    @Suite("pullback backup of a remote hypervisor (qemu+tcp, NBD over TCP with TLS)", .serialized)
+    struct RemoteBackupTests {
+        /// `pullback backup` through `remote`'s TCP URI, exporting on the ports from the first of `held` (taken,
+        /// so that the next is used) or a random range, `--verbose` so that the export's URI is logged.
+        static func remoteBackup(
+            _ guest: LibvirtGuest, _ extra: [String] = [], held: HeldPort? = nil
+        ) async throws -> CommandResult {
+            let remote = try #require(guest.daemon?.remote)
+            let first = held?.port ?? Int.random(in: 30000...50000)
+            return try await guest.pullback(
+                [
+                    "backup", guest.name, "--repo", guest.repo, "--connect", remote.uri, "--json", "--verbose",
+                    "--nbd-ports", "\(first)-\(first + 7)",
+                ]
+                    + (extra.contains("--nbd-tls-certificates")
+                        ? []
+                        : [
+                            "--nbd-tls-certificates", remote.certificates.clientDirectory,
+                        ]) + extra)
+        }
+
+        @Test(
+            "full, incremental, incremental through qemu+tcp with TLS exports: every point restores as the guest was",
+            .timeLimit(.minutes(4)))
+        func chainOverTCP() async throws {
+            try await LibvirtGuest.run(driver: .remoteDaemon) { fx, guest in
+                try await guest.write("vda", "write -P 0x5a 1M 128k", "write -P 0x11 8M 8M")
+                try await guest.write("vdb", "write -P 0x22 0 1M")
+                var snapshots: [(String, [String: String])] = []
+                for (index, writes) in [["write -P 0x33 65535 3", "write -z 8M 64k"], ["write -P 0x44 20M 1M"], []]
+                    .enumerated()
+                {
+                    // The first port of the range held by another process: the backup takes the next one.
+                    let held = index == 1 ? try HeldPort() : nil
+                    defer { held?.close() }
+                    let result = try await Self.remoteBackup(guest, held: held)
+                    try requireSuccess(result)
+                    let summary = try BackupSummary.decode(result)
+                    #expect(summary.level == (index == 0 ? "full" : "incremental"), "\(summary)")
+                    #expect(result.stderr.contains("nbds://127.0.0.1:"), "the export is TLS over TCP: \(result)")
+                    if let held {
+                        #expect(result.stderr.contains("nbds://127.0.0.1:\(held.port + 1)/"), "\(result.stderr)")
+                    }
+                    snapshots.append((summary.point, try await guest.snapshot("\(index)")))
+                    try await guest.expectNoJob()
+                    for command in writes { try await guest.write("vda", command) }
+                }
+                for (index, (point, snapshot)) in snapshots.enumerated() {
+                    try await BackupTests.expectRestores(guest, at: point, matching: snapshot, label: "tcp\(index)")
+                }
+            }
+        }
+
+        @Test(
+            "without client certificates a remote backup is refused before anything; wrong ones fail in one line; --insecure-nbd exports in clear",
+            .timeLimit(.minutes(4)))
+        func certificates() async throws {
+            try await LibvirtGuest.run(driver: .remoteDaemon) { fx, guest in
+                try await guest.write("vda", "write -P 0x66 0 1M")
+                let missing = fx.path("no-such-folder")
+                let refused = try await Self.remoteBackup(guest, ["--nbd-tls-certificates", missing])
+                expectCleanFailure(refused, mentioning: [missing, "--insecure-nbd"])
+                #expect(try await guest.checkpoints().isEmpty)
+                #expect(!FileManager.default.fileExists(atPath: "\(guest.repo)/\(guest.name)"), "nothing was made")
+
+                // A folder whose CA did not sign the server's certificate: TLS fails, nothing is left.
+                let stranger = try await TLSCertificates.make(fx, name: "stranger")
+                let wrong = try await Self.remoteBackup(
+                    guest, ["--nbd-tls-certificates", stranger.clientDirectory, "--retries", "0"])
+                expectCleanFailure(wrong)
+                #expect(try await guest.list().isEmpty, "no point")
+                #expect(try await guest.checkpoints().isEmpty, "no checkpoint")
+                try await guest.expectNoJob()
+
+                let plain = try await Self.remoteBackup(guest, ["--insecure-nbd", "--nbd-tls-certificates", missing])
+                try requireSuccess(plain)
+                #expect(plain.stderr.contains("nbd://127.0.0.1:"), "\(plain.stderr)")
+                let summary = try BackupSummary.decode(plain)
+                try await BackupTests.expectRestores(
+                    guest, at: summary.point, matching: try await guest.snapshot("plain"), label: "plain")
+            }
+        }
+    }
+}
