@@ -7,23 +7,26 @@ extension CopyIntegration {
     /// the harness's own virsh calls.
     @Suite("pullback backup of a remote hypervisor (qemu+tcp, NBD over TCP with TLS)", .serialized)
     struct RemoteBackupTests {
-        /// `pullback backup` through `remote`'s TCP URI, exporting on the ports from the first of `held` (taken,
-        /// so that the next is used) or a random range, `--verbose` so that the export's URI is logged.
+        /// `backup` arguments through `remote`'s TCP URI, exporting on the ports from the first of `held` (taken, so
+        /// that the next is used) or a random range, `--verbose` so that the export's URI is logged.
+        static func remoteArguments(
+            _ guest: LibvirtGuest, _ extra: [String] = [], held: HeldPort? = nil
+        ) throws -> [String] {
+            let remote = try #require(guest.daemon?.remote)
+            let first = held?.port ?? Int.random(in: 30000...50000)
+            let certificates =
+                extra.contains("--nbd-tls-certificates")
+                ? [] : ["--nbd-tls-certificates", remote.certificates.clientDirectory]
+            return [
+                "backup", guest.name, "--repo", guest.repo, "--connect", remote.uri, "--json", "--verbose",
+                "--nbd-ports", "\(first)-\(first + 7)",
+            ] + certificates + extra
+        }
+
         static func remoteBackup(
             _ guest: LibvirtGuest, _ extra: [String] = [], held: HeldPort? = nil
         ) async throws -> CommandResult {
-            let remote = try #require(guest.daemon?.remote)
-            let first = held?.port ?? Int.random(in: 30000...50000)
-            return try await guest.pullback(
-                [
-                    "backup", guest.name, "--repo", guest.repo, "--connect", remote.uri, "--json", "--verbose",
-                    "--nbd-ports", "\(first)-\(first + 7)",
-                ]
-                    + (extra.contains("--nbd-tls-certificates")
-                        ? []
-                        : [
-                            "--nbd-tls-certificates", remote.certificates.clientDirectory,
-                        ]) + extra)
+            try await guest.pullback(try remoteArguments(guest, extra, held: held))
         }
 
         @Test(
@@ -85,6 +88,36 @@ extension CopyIntegration {
                 let summary = try BackupSummary.decode(plain)
                 try await BackupTests.expectRestores(
                     guest, at: summary.point, matching: try await guest.snapshot("plain"), label: "plain")
+            }
+        }
+
+        @Test(
+            "pullback killed mid-backup over TCP: the next run knows its job by host and port, ends it, and its point is right",
+            .timeLimit(.minutes(4)))
+        func killedRun() async throws {
+            try await LibvirtGuest.run(disks: [("vda", 512 * mib)], driver: .remoteDaemon) { fx, guest in
+                try await guest.write("vda", "write -P 0x5a 0 1M")
+                try requireSuccess(try await Self.remoteBackup(guest))
+                try await guest.write("vda", "write -P 0x5b 1M 300M", "write -P 0x5c 400M 64k")
+                let child = try fx.spawn(
+                    [try Pullback.binaryPath()] + (try Self.remoteArguments(guest)), label: "pullback-remote")
+                try await BackupFailureTests.waitUntil(child, seconds: 60) {
+                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
+                }
+                try #require(child.isRunning, "the backup ended before the kill: \(child.result())")
+                child.kill()
+                _ = try await child.waitForExit(timeout: .seconds(30))
+                let info = try await guest.virshChecked(["domjobinfo", guest.name]).stdout
+                #expect(info.contains("Backup"), "the killed run left its job: \(info)")
+
+                let next = try await Self.remoteBackup(guest)
+                try requireSuccess(next)
+                #expect(next.stderr.contains("ending the backup job an interrupted run"), "\(next.stderr)")
+                let summary = try BackupSummary.decode(next)
+                try await BackupTests.expectRestores(
+                    guest, at: summary.point, matching: try await guest.snapshot("after-kill"), label: "after-kill")
+                try await guest.expectNoJob()
+                #expect(BackupFailureTests.partialsLeft(guest.repo).isEmpty)
             }
         }
     }
