@@ -120,5 +120,37 @@ extension CopyIntegration {
                 #expect(BackupFailureTests.partialsLeft(guest.repo).isEmpty)
             }
         }
+
+        @Test(
+            "the hypervisor's libvirtd restarted mid-backup over TCP: the job is ended through a new connection, the point is whole",
+            .timeLimit(.minutes(4)))
+        func libvirtdRestarted() async throws {
+            try await LibvirtGuest.run(disks: [("vda", 512 * mib)], driver: .remoteDaemon) { fx, guest in
+                try await guest.write("vda", "write -P 0x61 0 1M")
+                try requireSuccess(try await Self.remoteBackup(guest))
+                try await guest.write("vda", "write -P 0x62 1M 300M", "write -P 0x63 400M 64k")
+                let child = try fx.spawn(
+                    [try Pullback.binaryPath()] + (try Self.remoteArguments(guest)), label: "pullback-remote")
+                try await BackupFailureTests.waitUntil(child, seconds: 60) {
+                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
+                }
+                try #require(child.isRunning, "the backup ended before the restart: \(child.result())")
+                child.suspend()
+                do {
+                    try await #require(guest.daemon).restartLibvirtd(fx)
+                } catch {
+                    child.resume()
+                    throw error
+                }
+                child.resume()
+                let result = try await child.waitForExit(timeout: .seconds(120))
+                try requireSuccess(result)
+                let summary = try BackupSummary.decode(result)
+                #expect(summary.level == "incremental", "\(summary)")
+                try await guest.expectNoJob()
+                try await BackupTests.expectRestores(
+                    guest, at: summary.point, matching: try await guest.snapshot("restarted"), label: "restarted")
+            }
+        }
     }
 }
