@@ -14,6 +14,7 @@
 vm=pbbench
 vm_root=
 vm_uri=
+vm_tcp_uri=
 vm_peer=
 vm_writes_done=0
 vm_daemon_pid=
@@ -42,16 +43,39 @@ vm_cleanup() {
   rm -rf "$vm_root"
 }
 
-# A libvirtd of our own (see the top of this file); sets vm_uri once it answers.
+# A CA, a server certificate for 127.0.0.1 and a client certificate in $vm_root/pki/{server,client}, as qemu's
+# backup_tls_x509_cert_dir and libnbd's tls-certificates= folder name them.
+vm_make_certificates() {
+  local pki=$vm_root/pki role ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  mkdir -p "$pki/server" "$pki/client"
+  openssl req -x509 "${ec[@]}" -keyout "$pki/ca-key.pem" -out "$pki/ca-cert.pem" -days 2 -subj /CN=bench-ca \
+    -addext basicConstraints=critical,CA:TRUE 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$pki/server.ext"
+  printf 'extendedKeyUsage=clientAuth\n' >"$pki/client.ext"
+  for role in server client; do
+    openssl req "${ec[@]}" -keyout "$pki/$role/$role-key.pem" -out "$pki/$role.csr" -subj /CN=127.0.0.1 2>/dev/null
+    openssl x509 -req -in "$pki/$role.csr" -CA "$pki/ca-cert.pem" -CAkey "$pki/ca-key.pem" -CAcreateserial \
+      -days 2 -extfile "$pki/$role.ext" -out "$pki/$role/$role-cert.pem" 2>/dev/null
+    cp "$pki/ca-cert.pem" "$pki/$role/"
+  done
+}
+
+# A libvirtd of our own (see the top of this file), also on TCP 127.0.0.1 with TLS backup exports for the remote
+# row; sets vm_uri and vm_tcp_uri once it answers.
 vm_start_daemon() {
-  local folder script="set -e" i
+  local folder script="set -e" i port=$((20000 + RANDOM % 30000))
   for folder in etc:/etc/libvirt run:/run/libvirt lib:/var/lib/libvirt log:/var/log/libvirt cache:/var/cache/libvirt; do
     mkdir -p "$vm_root/${folder%%:*}"
     script+=$'\n'"mkdir -p ${folder#*:}; mount --bind $vm_root/${folder%%:*} ${folder#*:}"
   done
-  script+=$'\n'"virtlogd -p $vm_root/virtlogd.pid &"$'\n'"exec libvirtd -p $vm_root/libvirtd.pid"
+  script+=$'\n'"virtlogd -p $vm_root/virtlogd.pid &"$'\n'"exec libvirtd --listen -p $vm_root/libvirtd.pid"
+  vm_make_certificates
   printf '%s\n' 'user = "root"' 'group = "root"' 'security_driver = "none"' 'dynamic_ownership = 0' \
-    'remember_owner = 0' >"$vm_root/etc/qemu.conf"
+    'remember_owner = 0' "backup_tls_x509_cert_dir = \"$vm_root/pki/server\"" 'backup_tls_x509_verify = 1' \
+    >"$vm_root/etc/qemu.conf"
+  printf '%s\n' 'listen_tls = 0' 'listen_tcp = 1' 'listen_addr = "127.0.0.1"' "tcp_port = \"$port\"" \
+    'auth_tcp = "none"' >"$vm_root/etc/libvirtd.conf"
+  vm_tcp_uri="qemu+tcp://127.0.0.1:$port/system"
   unshare --mount --propagation private -- sh -c "$script" </dev/null >"$vm_root/libvirtd.log" 2>&1 &
   vm_daemon_pid=$!
   vm_uri="qemu:///system?socket=$vm_root/run/libvirt-sock"
@@ -139,6 +163,7 @@ vm_rows() {
   row vm-pb-r8 '`pullback copy --requests-per-connection 8` → raw file'
   row vm-nbdcopy '`nbdcopy` → raw file, then `sync`'
   row vm-null '`nbdcopy` → `null:` (what the export can give)'
+  row vm-full-tls '`pullback backup --level full` through `qemu+tcp://`, NBD over TCP with TLS'
   row vm-full '`pullback backup --level full` (whole VM, libvirt job included)'
   row vm-inc '`pullback backup --level incremental` after 50 scattered 2 MiB guest writes'
   row vm-restore '`pullback restore` of the last point → qcow2, then `sync`'
@@ -181,6 +206,14 @@ vm_run_row() {
       esac
       vm_job_end
       case $1 in vm-pb | vm-pb-* | vm-pbq) vm_bytes=$(json_field bytes_read) ;; esac
+      ;;
+    vm-full-tls)
+      rm -rf "$work/repo"
+      vm_drop_checkpoints
+      sync
+      timed nosync "$bin" backup "$vm" --repo "$work/repo" --level full --connect "$vm_tcp_uri" --json --no-progress \
+        --nbd-tls-certificates "$vm_root/pki/client" --scratch-dir "$work"
+      vm_bytes=$(json_field bytes_read)
       ;;
     vm-full)
       rm -rf "$work/repo"

@@ -69,7 +69,8 @@ enum PullBackup {
 
     /// How each chosen disk takes part: in full when the base point has no image of it (a disk added since) or it has
     /// no bitmap to say what changed (a raw disk). Scratch images go to `scratch`, or (on a remote hypervisor, whose
-    /// folders this host cannot make) beside each disk's image, where libvirt itself would put them.
+    /// folders this host cannot make) beside each disk's image, where libvirt itself would put them; named by domain,
+    /// disk and point, since two domains' images may share a folder and be backed up in the same second.
     static func diskEntries(_ prepared: PreparedBackup, base: LevelChoice, scratch: String?, pointID: String)
         -> [BackupXML.DiskEntry]
     {
@@ -80,7 +81,7 @@ enum PullBackup {
                 target: disk.target,
                 full: !parentDisks.contains(disk.target) || withoutBitmaps.contains(disk.target),
                 scratchFile: (scratch ?? disk.sourcePath.map { ($0 as NSString).deletingLastPathComponent })
-                    .map { $0 + "/\(disk.target).\(pointID).scratch.qcow2" })
+                    .map { $0 + "/\(prepared.domain.name)-\(disk.target).\(pointID).scratch.qcow2" })
         }
     }
 

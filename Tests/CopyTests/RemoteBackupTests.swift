@@ -152,5 +152,71 @@ extension CopyIntegration {
                     guest, at: summary.point, matching: try await guest.snapshot("restarted"), label: "restarted")
             }
         }
+
+        @Test(
+            "two domains of one hypervisor backed up at once over TCP take two ports of the range; both points are right",
+            .timeLimit(.minutes(4)))
+        func twoDomainsAtOnce() async throws {
+            try await LibvirtGuest.run(disks: [("vda", 256 * mib)], driver: .remoteDaemon) { fx, guest in
+                try await guest.write("vda", "write -P 0x71 0 100M")
+                // A second domain under the same libvirtd, its disk written before it starts (it writes nothing).
+                let other = "pbg2"
+                let image = fx.path("pbg2-vda.qcow2")
+                try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", image, "256M"])
+                try await fx.runChecked(["qemu-io", "-f", "qcow2", "-c", "write -P 0x72 4M 100M", image])
+                let xml = fx.path("pbg2.xml")
+                try FileFacts.create(
+                    xml,
+                    with: Data(
+                        """
+                        <domain type='qemu'><name>\(other)</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+                        <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>\
+                        <emulator>/usr/bin/qemu-system-x86_64</emulator><disk type='file' device='disk'>\
+                        <driver name='qemu' type='qcow2'/><source file='\(image)'/><target dev='vda' bus='virtio'/>\
+                        </disk><memballoon model='none'/></devices></domain>
+                        """.utf8))
+                try await guest.virshChecked(["define", xml])
+                do {
+                    try await guest.virshChecked(["start", other])
+                    let ports = Int.random(in: 30000...50000)
+                    // The same range for both: the first backup to begin takes its first port, the other the next.
+                    func arguments(_ domain: String) throws -> [String] {
+                        var list = try Self.remoteArguments(guest)
+                        list[1] = domain
+                        if let index = list.firstIndex(of: "--nbd-ports") { list[index + 1] = "\(ports)-\(ports + 7)" }
+                        return list
+                    }
+                    let (first, second) = (try arguments(guest.name), try arguments(other))
+                    async let a = guest.pullback(first)
+                    async let b = guest.pullback(second)
+                    let (resultA, resultB) = try await (a, b)
+                    try requireSuccess(resultA)
+                    try requireSuccess(resultB)
+                    let used = [resultA, resultB].map { result in
+                        (ports...(ports + 7)).filter { result.stderr.contains("nbds://127.0.0.1:\($0)/") }
+                    }
+                    #expect(used[0].count == 1 && used[1].count == 1 && used[0] != used[1], "ports used: \(used)")
+
+                    let pointA = try BackupSummary.decode(resultA).point
+                    try await BackupTests.expectRestores(
+                        guest, at: pointA, matching: try await guest.snapshot("a"), label: "a")
+                    let pointB = try BackupSummary.decode(resultB).point
+                    let restored = fx.target("pbg2-restored")
+                    try requireSuccess(
+                        try await guest.pullback([
+                            "restore", "--repo", guest.repo, other, "--at", pointB, "--to", restored, "--format", "raw",
+                        ]))
+                    try await fx.runChecked([
+                        "qemu-img", "compare", "-U", "-f", "raw", "\(restored)/vda.raw", "-F", "qcow2", image,
+                    ])
+                } catch {
+                    _ = try? await guest.virsh(["destroy", other])
+                    _ = try? await guest.virsh(["undefine", other, "--checkpoints-metadata"])
+                    throw error
+                }
+                _ = try? await guest.virsh(["destroy", other])
+                _ = try? await guest.virsh(["undefine", other, "--checkpoints-metadata"])
+            }
+        }
     }
 }
