@@ -77,7 +77,7 @@ extension CopyIntegration {
                 let stranger = try await TLSCertificates.make(fx, name: "stranger")
                 let wrong = try await Self.remoteBackup(
                     guest, ["--nbd-tls-certificates", stranger.clientDirectory, "--retries", "0"])
-                expectCleanFailure(wrong)
+                expectCleanFailure(wrong, mentioning: [stranger.clientDirectory])
                 #expect(try await guest.list().isEmpty, "no point")
                 #expect(try await guest.checkpoints().isEmpty, "no checkpoint")
                 try await guest.expectNoJob()
