@@ -218,5 +218,32 @@ extension CopyIntegration {
                 _ = try? await guest.virsh(["undefine", other, "--checkpoints-metadata"])
             }
         }
+
+        @Test(
+            "over TCP, a shut-off domain is backed up (started paused, shut off again), and after the domain is re-created its checkpoint is redefined and the chain goes on",
+            .timeLimit(.minutes(4)))
+        func shutOffAndRedefined() async throws {
+            try await LibvirtGuest.run(running: false, driver: .remoteDaemon) { _, guest in
+                try await guest.writeOffline("vda", "write -P 0x81 0 1M", "write -P 0x82 30M 64k")
+                let offline = try await Self.remoteBackup(guest)
+                try requireSuccess(offline)
+                let full = try BackupSummary.decode(offline)
+                #expect(full.level == "full", "\(full)")
+                #expect(try await guest.state().hasPrefix("shut off"), "shut off again after the backup")
+                try await BackupTests.expectRestores(
+                    guest, at: full.point, matching: try await guest.snapshot("offline"), label: "offline")
+
+                try await guest.virshChecked(["start", guest.name])
+                try await guest.write("vda", "write -P 0x83 4M 65537", "flush")
+                try await BackupDisruptionTests.recreateDomain(guest)
+                let continued = try await Self.remoteBackup(guest)
+                try requireSuccess(continued)
+                let next = try BackupSummary.decode(continued)
+                #expect(continued.stderr.contains("redefined"), "\(continued.stderr)")
+                #expect(next.level == "incremental" && next.parent == full.point, "\(next)")
+                try await BackupTests.expectRestores(
+                    guest, at: next.point, matching: try await guest.snapshot("continued"), label: "continued")
+            }
+        }
     }
 }
