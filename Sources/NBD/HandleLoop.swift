@@ -70,7 +70,7 @@ final class HandleLoop: Sendable {
         let result: Result<ExportInfo, NBDError> = await withCheckedContinuation { continuation in
             let thread = Thread {
                 let connected = Result { () throws(NBDError) in
-                    try LibNBD.connect(handle, uri: uri)
+                    try loop.handshake(uri: uri)
                     return try LibNBD.exportInfo(handle, metaContexts: metaContexts)
                 }
                 continuation.resume(returning: connected)
@@ -236,9 +236,31 @@ final class HandleLoop: Sendable {
         }
     }
 
+    /// Connects and negotiates on this thread, polling as for commands, so that a server that accepts the
+    /// connection but never answers fails after the stall timeout instead of holding the caller forever.
+    private func handshake(uri: String) throws(NBDError) {
+        try LibNBD.startConnect(handle, uri: uri)
+        let failing = (NBDError.Code.connect, "cannot connect to \(uri)")
+        var watch = StallWatch(timeout: stallTimeout)
+        while !LibNBD.isReady(handle) {
+            guard !LibNBD.isDead(handle) else {
+                throw NBDError(
+                    .connect, "cannot connect to \(uri): the server ended the connection during the handshake")
+            }
+            if try pollOnce(timeout: watch.pollTimeout(waiting: true), failing: failing) { watch.restart() }
+            if watch.hasExpired, let timeout = watch.timeout {
+                throw NBDError(
+                    .stalled,
+                    "no answer from the NBD server at \(uri) for \(timeout.components.seconds) s during the handshake")
+            }
+        }
+    }
+
     /// Waits up to `timeout` milliseconds (-1: no limit) for the socket or the wake pipe, then lets libnbd read or
     /// write; true when the server sent something.
-    private func pollOnce(timeout: Int32) throws(NBDError) -> Bool {
+    private func pollOnce(
+        timeout: Int32, failing: (NBDError.Code, String) = (.disconnected, "NBD connection failed")
+    ) throws(NBDError) -> Bool {
         let direction = LibNBD.direction(handle)
         var events: Int16 = 0
         if direction.contains(.read) { events |= Int16(POLLIN) }
@@ -258,10 +280,10 @@ final class HandleLoop: Sendable {
         }
         let revents = fds[0].revents
         if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-            try LibNBD.notifyRead(handle)
+            try LibNBD.notifyRead(handle, failing: failing)
             return true
         } else if revents & Int16(POLLOUT) != 0 {
-            try LibNBD.notifyWrite(handle)
+            try LibNBD.notifyWrite(handle, failing: failing)
         }
         return false
     }

@@ -51,12 +51,18 @@ enum LibNBD {
         }
     }
 
-    /// Connects and negotiates; blocks, so it runs on the handle's own thread.
-    static func connect(_ handle: HandlePointer, uri: String) throws(NBDError) {
-        if nbd_connect_uri(handle.raw, uri) == -1 {
+    /// Starts connecting and negotiating without blocking; the handle's thread drives the rest with
+    /// ``notifyRead(_:failing:)`` and ``notifyWrite(_:failing:)`` until ``isReady(_:)``.
+    ///
+    /// The corresponding C function is `nbd_aio_connect_uri`.
+    static func startConnect(_ handle: HandlePointer, uri: String) throws(NBDError) {
+        if nbd_aio_connect_uri(handle.raw, uri) == -1 {
             throw lastError(.connect, "cannot connect to \(uri)")
         }
     }
+
+    /// Whether the handshake is done and commands can be issued (`nbd_aio_is_ready`).
+    static func isReady(_ handle: HandlePointer) -> Bool { nbd_aio_is_ready(handle.raw) == 1 }
 
     static func exportInfo(_ handle: HandlePointer, metaContexts: [String]) throws(NBDError) -> ExportInfo {
         let h = handle.raw
@@ -104,12 +110,16 @@ enum LibNBD {
     }
     static func inFlight(_ handle: HandlePointer) -> Int32 { nbd_aio_in_flight(handle.raw) }
 
-    static func notifyRead(_ handle: HandlePointer) throws(NBDError) {
-        if nbd_aio_notify_read(handle.raw) == -1 { throw lastError(.disconnected, "NBD connection failed") }
+    static func notifyRead(
+        _ handle: HandlePointer, failing: (NBDError.Code, String) = (.disconnected, "NBD connection failed")
+    ) throws(NBDError) {
+        if nbd_aio_notify_read(handle.raw) == -1 { throw lastError(failing.0, failing.1) }
     }
 
-    static func notifyWrite(_ handle: HandlePointer) throws(NBDError) {
-        if nbd_aio_notify_write(handle.raw) == -1 { throw lastError(.disconnected, "NBD connection failed") }
+    static func notifyWrite(
+        _ handle: HandlePointer, failing: (NBDError.Code, String) = (.disconnected, "NBD connection failed")
+    ) throws(NBDError) {
+        if nbd_aio_notify_write(handle.raw) == -1 { throw lastError(failing.0, failing.1) }
     }
 
     // MARK: Commands

@@ -111,6 +111,29 @@ extension CopyIntegration {
             }
         }
 
+        @Test(
+            "A server that accepts the connection and never answers: --stall-timeout 3 fails the handshake in one line",
+            .timeLimit(.minutes(1)))
+        func silentHandshake() async throws {
+            try await Fixture.run { fx in
+                let socket = fx.path("silent.sock")
+                let script = """
+                    import socket, time
+                    s = socket.socket(socket.AF_UNIX); s.bind(\(String(reflecting: socket))); s.listen(8)
+                    held = [s.accept()[0] for _ in range(8)]
+                    time.sleep(300)
+                    """
+                _ = try fx.spawn(["python3", "-c", script], label: "silent-server")
+                try #require(
+                    try await waitUntil(timeout: .seconds(15)) { FileManager.default.fileExists(atPath: socket) })
+                let target = fx.target()
+                let result = try await Pullback.copy(
+                    fx, ["nbd+unix:///?socket=\(socket)", target, "--stall-timeout", "3"])
+                expectCleanFailure(result, mentioning: ["no answer", "3 s", "--stall-timeout", "handshake"])
+                expectNoCopyLeft(at: target)
+            }
+        }
+
         @Test("--retries and --stall-timeout out of range are usage errors", .timeLimit(.minutes(1)))
         func badOptions() async throws {
             try await Fixture.run { fx in

@@ -51,6 +51,8 @@ public final class NBDBlockSource: BlockSource {
         do {
             first = try await NBDConnection.connect(
                 uri: uri, metaContexts: metaContexts(bitmap: bitmap), stallTimeout: stallTimeout)
+        } catch  where error.code == .stalled {
+            throw CopyError(.source, "\(error.message) (--stall-timeout); check the NBD server", cause: error)
         } catch {
             throw CopyError(
                 .source, "\(error.message); check that the NBD server is running and the URI is right", cause: error)
