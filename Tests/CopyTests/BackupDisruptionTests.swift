@@ -10,12 +10,14 @@ extension CopyIntegration {
     struct BackupDisruptionTests {
         // MARK: helpers
 
-        /// Starts `pullback backup` and returns once more than 4 MiB have reached its pending point, the copy still
-        /// under way.
+        /// Starts `pullback backup` (the guest's default arguments, or `pullback ARGUMENTS`) and returns once more
+        /// than 4 MiB have reached its pending point, the copy still under way.
         static func backupUnderWay(
-            _ guest: LibvirtGuest, sourceLocation: SourceLocation = #_sourceLocation
+            _ guest: LibvirtGuest, arguments: [String]? = nil, sourceLocation: SourceLocation = #_sourceLocation
         ) async throws -> ChildProcess {
-            let child = try guest.startBackup()
+            let child =
+                try arguments.map { try guest.fx.spawn([try Pullback.binaryPath()] + $0, label: "pullback-backup") }
+                ?? guest.startBackup()
             try await BackupFailureTests.waitUntil(child, seconds: 60) {
                 BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
             }

@@ -95,16 +95,12 @@ extension CopyIntegration {
             "pullback killed mid-backup over TCP: the next run knows its job by host and port, ends it, and its point is right",
             .timeLimit(.minutes(4)))
         func killedRun() async throws {
-            try await LibvirtGuest.run(disks: [("vda", 512 * mib)], driver: .remoteDaemon) { fx, guest in
+            try await LibvirtGuest.run(disks: [("vda", 512 * mib)], driver: .remoteDaemon) { _, guest in
                 try await guest.write("vda", "write -P 0x5a 0 1M")
                 try requireSuccess(try await Self.remoteBackup(guest))
                 try await guest.write("vda", "write -P 0x5b 1M 300M", "write -P 0x5c 400M 64k")
-                let child = try fx.spawn(
-                    [try Pullback.binaryPath()] + (try Self.remoteArguments(guest)), label: "pullback-remote")
-                try await BackupFailureTests.waitUntil(child, seconds: 60) {
-                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
-                }
-                try #require(child.isRunning, "the backup ended before the kill: \(child.result())")
+                let child = try await BackupDisruptionTests.backupUnderWay(
+                    guest, arguments: try Self.remoteArguments(guest))
                 child.kill()
                 _ = try await child.waitForExit(timeout: .seconds(30))
                 let info = try await guest.virshChecked(["domjobinfo", guest.name]).stdout
@@ -129,12 +125,8 @@ extension CopyIntegration {
                 try await guest.write("vda", "write -P 0x61 0 1M")
                 try requireSuccess(try await Self.remoteBackup(guest))
                 try await guest.write("vda", "write -P 0x62 1M 300M", "write -P 0x63 400M 64k")
-                let child = try fx.spawn(
-                    [try Pullback.binaryPath()] + (try Self.remoteArguments(guest)), label: "pullback-remote")
-                try await BackupFailureTests.waitUntil(child, seconds: 60) {
-                    BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
-                }
-                try #require(child.isRunning, "the backup ended before the restart: \(child.result())")
+                let child = try await BackupDisruptionTests.backupUnderWay(
+                    guest, arguments: try Self.remoteArguments(guest))
                 child.suspend()
                 do {
                     try await #require(guest.daemon).restartLibvirtd(fx)

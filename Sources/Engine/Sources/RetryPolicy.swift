@@ -35,6 +35,10 @@ public struct RetryPolicy: Sendable {
     /// went away (the caller reconnects). Others (EPERM, EINVAL for a range the export no longer has, ENOSPC,
     /// ENOTSUP) cannot get better by trying again.
     public static func isTransient(errno: Int32) -> Bool {
-        [EIO, EAGAIN, EINTR, ENOTCONN, ECONNRESET, ECONNREFUSED, EPIPE, ESHUTDOWN, ETIMEDOUT].contains(errno)
+        transientErrors.contains(errno)
     }
+
+    private static let transientErrors: Set<Int32> = [
+        EIO, EAGAIN, EINTR, ENOTCONN, ECONNRESET, ECONNREFUSED, EPIPE, ESHUTDOWN, ETIMEDOUT,
+    ]
 }
