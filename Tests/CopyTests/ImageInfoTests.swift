@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 extension CopyIntegration {
@@ -105,6 +106,26 @@ extension CopyIntegration {
                 try FileManager.default.removeItem(atPath: fx.path("gone.qcow2"))
                 let missing = try await fx.run([try Pullback.binaryPath(), "image-info", orphan])
                 expectCleanFailure(missing, mentioning: ["gone.qcow2"])
+            }
+        }
+
+        @Test(
+            "4 Mi L1 entries sharing one L2 table of alternating data and zero clusters: one line, exit 1",
+            .timeLimit(.minutes(2)))
+        func refusesSharedL2Tables() async throws {
+            try await Fixture.run { fx in
+                // The review's image: a 33 MiB file describing 128 GiB, whose walk took an estimated 38 minutes.
+                let image = fx.path("shared-l2.qcow2")
+                _ = try await fx.runChecked([
+                    "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", image, "128G",
+                ])
+                _ = try await fx.runChecked(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 512", image])
+                try ImageBytes.shareFirstL2Table(image)
+                for arguments in [[image], [image, "--json"]] {
+                    let result = try await fx.run([try Pullback.binaryPath(), "image-info"] + arguments)
+                    expectCleanFailure(result, mentioning: [image, "L2 tables", "corrupt"])
+                    #expect(result.stdout.isEmpty, "\(result)")
+                }
             }
         }
     }

@@ -197,6 +197,70 @@ extension QCOW2ReaderTests {
             #expect(try chain.read(count: 1, at: 0) == [0x5a])
         }
 
+        @Test("L1 entries sharing an L2 table are refused when opening, in one pass however many there are")
+        func sharedL2Tables() async throws {
+            let sample = try await Sample(clusterSize: 512)
+            defer { sample.directory.remove() }
+            // Two entries of a real image naming one table.
+            let two = try sample.variant("two-share.qcow2") { bytes in
+                ImageBytes.put(ImageBytes.u64(bytes, at: sample.l1Offset), into: &bytes, at: sample.l1Offset + 8)
+            }
+            let error = expectError(.corrupt) { _ = try QCOW2Chain.open(path: two) }
+            #expect(error?.message.contains("L1 entries 0 and 1 share the L2 table") == true, "\(error?.message ?? "")")
+
+            // The review's image: 4 Mi entries of 512-byte clusters (a 128 GiB disk) naming one table of alternating
+            // data and zero clusters, in a 33 MiB file. Walking it took an estimated 38 minutes.
+            let huge = sample.directory.file("huge.qcow2")
+            try await Qemu.create(huge, size: 128 << 30, options: ["-o", "cluster_size=512"])
+            try await Qemu.io(huge, ["write -P 0x5a 0 512"])
+            #expect(try ImageBytes.shareFirstL2Table(huge) == 4 << 20)
+            let hugeError = expectError(.corrupt) { _ = try QCOW2Chain.open(path: huge) }
+            #expect(hugeError?.message.contains("more than the") == true, "\(hugeError?.message ?? "")")
+            expectError(.corrupt) { _ = try QCOW2Image(path: huge) }
+        }
+
+        @Test("guest clusters and L2 tables inside other metadata are corrupt; an oversized refcount table too")
+        func dataInMetadata() async throws {
+            let sample = try await Sample()
+            defer { sample.directory.remove() }
+            let (l1, l2) = (sample.l1Offset, sample.l2Offset)
+            let refcountTable = Int(ImageBytes.u64(sample.bytes, at: 48))
+            let refcountBlock = Int(ImageBytes.u64(sample.bytes, at: refcountTable) & 0x00FF_FFFF_FFFF_FE00)
+            #expect(Set([0, l1, l2, refcountTable, refcountBlock]).count == 5, "qemu's layout: five distinct clusters")
+            let allocated: UInt64 = 1 << 63
+            // A guest cluster's data in each kind of metadata: found when its mapping is reached.
+            let mapped: [(String, UInt64)] = [
+                ("data-in-l1", UInt64(l1) | allocated), ("data-in-own-l2", UInt64(l2) | allocated),
+                ("data-in-refcount-table", UInt64(refcountTable) | allocated),
+                ("data-in-refcount-block", UInt64(refcountBlock) | allocated),
+                ("compressed-in-l2", 1 << 62 | UInt64(l2 + 100)),
+                ("compressed-in-header", 1 << 62 | 200),
+            ]
+            for (name, entry) in mapped {
+                let path = try sample.variant(name + ".qcow2") { ImageBytes.put(entry, into: &$0, at: l2 + 8) }
+                let chain = try QCOW2Chain.open(path: path)
+                let error = expectError(.corrupt) { _ = try chain.map(0..<chain.size) }
+                #expect(error?.message.contains("lies in") == true, "\(name): \(error?.message ?? "")")
+                expectError(.corrupt) { _ = try chain.read(count: 131072, at: 0) }
+                expectError(.corrupt) { _ = try chain.layerStatistics() }
+                // Clusters before the damaged one still read.
+                #expect(try chain.read(count: 1, at: 0) == [0x5a], "\(name)")
+            }
+            // An L2 table inside other metadata, or a refcount table larger than qemu allows: found when opening.
+            let opened: [(String, (inout [UInt8]) -> Void)] = [
+                ("l2-is-l1", { ImageBytes.put(UInt64(l1) | allocated, into: &$0, at: l1) }),
+                ("l2-is-refcount-table", { ImageBytes.put(UInt64(refcountTable) | allocated, into: &$0, at: l1) }),
+                ("l2-is-refcount-block", { ImageBytes.put(UInt64(refcountBlock) | allocated, into: &$0, at: l1) }),
+                ("refcount-table-huge", { ImageBytes.put(UInt32(1 << 20), into: &$0, at: 56) }),
+                ("refcount-table-past-eof", { ImageBytes.put(UInt64($0.count) & ~0xffff, into: &$0, at: 48) }),
+            ]
+            for (name, edit) in opened {
+                let path = try sample.variant(name + ".qcow2", edit)
+                let error = expectError(.corrupt) { _ = try QCOW2Chain.open(path: path) }
+                #expect(error?.message.contains(path) == true, "\(name): \(error?.message ?? "")")
+            }
+        }
+
         @Test("backing loops, over-deep chains and missing backing files are backing chain errors")
         func brokenChains() async throws {
             let directory = try TemporaryDirectory()

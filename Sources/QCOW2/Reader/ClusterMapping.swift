@@ -80,7 +80,7 @@ struct ClusterGeometry: Sendable {
     }
 
     /// A corruption error naming the image, since a chain has several.
-    private func corrupt(_ message: String) -> QCOW2Error {
+    func corrupt(_ message: String) -> QCOW2Error {
         QCOW2Error(.corrupt, "\(path) is corrupt: \(message) (file size \(fileSize))")
     }
 }

@@ -12,6 +12,8 @@ public final class QCOW2Image: Sendable {
     let geometry: ClusterGeometry
     /// The whole L1 table, decoded. At most `QCOW2Header.maximumL1Bytes`, which the header parser enforces.
     let l1Table: [UInt64]
+    /// Where the metadata lies, so that no guest cluster is read from it.
+    let metadata: ImageMetadata
     private let l2Tables: BoundedCache<UInt64, [UInt64]>
     private let inflatedClusters: BoundedCache<UInt64, [UInt8]>
 
@@ -19,7 +21,7 @@ public final class QCOW2Image: Sendable {
     /// clusters (32 GiB of guest disk), and never fewer than a handful of tables for 2 MiB clusters.
     private static let cacheBudget = 4 << 20
 
-    /// Opens the image at `path` read-only and reads its header and L1 table.
+    /// Opens the image at `path` read-only, reads its header, L1 table and refcount table, and checks their layout.
     ///
     /// Throws `.notQCOW2` for a file without the qcow2 magic, `.unsupported` for features that cannot be
     /// read safely, `.corrupt` for inconsistent structures and `.io` if the file cannot be read, or is a FIFO, a
@@ -42,6 +44,7 @@ public final class QCOW2Image: Sendable {
             path: file.path, clusterBits: Int(header.clusterBits), version: header.version, fileSize: file.size)
         self.l1Table = try Self.readTable(
             file, at: header.l1TableOffset, entries: Int(header.l1Size))
+        self.metadata = try ImageMetadata(header: header, l1Table: l1Table, file: file, geometry: geometry)
         let clusterSize = header.clusterSize
         self.l2Tables = BoundedCache(capacity: max(4, min(64, Self.cacheBudget / clusterSize)))
         self.inflatedClusters = BoundedCache(capacity: max(2, min(8, Self.cacheBudget / clusterSize)))
@@ -70,7 +73,8 @@ public final class QCOW2Image: Sendable {
     }
 
     /// Calls `body` with consecutive runs that exactly cover `range` (which must lie within the virtual
-    /// size), walking L1 then L2 so that unallocated L2 ranges cost one step however large they are.
+    /// size), walking L1 then L2 so that unallocated L2 ranges cost one step however large they are. A whole walk
+    /// reads each L2 table once: its work is bounded by the file's size (see ``ImageMetadata``).
     func forEachRun(in range: Range<UInt64>, _ body: (LayerRun) throws(QCOW2Error) -> Void) throws(QCOW2Error) {
         precondition(range.upperBound <= virtualSize, "runs are only defined inside the virtual disk")
         var merger = LayerRunMerger()
@@ -95,6 +99,7 @@ public final class QCOW2Image: Sendable {
                 let clusterEnd = min(clusterStart + geometry.clusterSize, tableEnd)
                 let index = Int((offset >> UInt64(geometry.clusterBits)) & UInt64(table.count - 1))
                 var mapping = try geometry.mapping(ofL2Entry: table[index], guestOffset: clusterStart)
+                try metadata.check(mapping, guestOffset: clusterStart)
                 if case .data(let host) = mapping { mapping = .data(hostOffset: host + (offset - clusterStart)) }
                 try merger.add(LayerRun(offset: offset, length: clusterEnd - offset, mapping: mapping), body)
                 offset = clusterEnd
@@ -147,8 +152,7 @@ public final class QCOW2Image: Sendable {
     }
 
     /// Reads a table of big-endian 64-bit entries (L1 or L2).
-    private static func readTable(_ file: ReadOnlyFile, at offset: UInt64, entries: Int) throws(QCOW2Error) -> [UInt64]
-    {
+    static func readTable(_ file: ReadOnlyFile, at offset: UInt64, entries: Int) throws(QCOW2Error) -> [UInt64] {
         let bytes = try file.read(count: entries * 8, at: offset)
         return bytes.withUnsafeBytes { raw in
             (0..<entries).map { UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }

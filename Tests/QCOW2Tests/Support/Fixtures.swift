@@ -93,44 +93,6 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-/// Edits bytes of an image file in place, to make hostile variants of real images.
-enum ImageBytes {
-    static func read(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
-
-    static func write(_ bytes: [UInt8], to path: String) throws {
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-    }
-
-    static func u64(_ bytes: [UInt8], at offset: Int) -> UInt64 {
-        bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
-    }
-
-    static func u32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
-        bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
-    }
-
-    static func put(_ value: UInt64, into bytes: inout [UInt8], at offset: Int) {
-        for index in 0..<8 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt64(56 - 8 * index)) }
-    }
-
-    static func put(_ value: UInt32, into bytes: inout [UInt8], at offset: Int) {
-        for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt32(24 - 8 * index)) }
-    }
-
-    /// Changes a file with `edit` applied to its bytes.
-    static func patch(_ path: String, _ edit: (inout [UInt8]) -> Void) throws {
-        var bytes = try read(path)
-        edit(&bytes)
-        try write(bytes, to: path)
-    }
-
-    /// The L1 table offset from a header, and the offset of the L2 table its first entry points to.
-    static func firstL2Offset(_ bytes: [UInt8]) -> (l1: Int, l2: Int) {
-        let l1 = Int(u64(bytes, at: 40))
-        return (l1, Int(u64(bytes, at: l1) & 0x00FF_FFFF_FFFF_FE00))
-    }
-}
-
 /// Expects `body` to throw a QCOW2Error with `code` and returns it.
 @discardableResult
 func expectError(
