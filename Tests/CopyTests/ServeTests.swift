@@ -290,9 +290,7 @@ extension CopyIntegration {
                     }
                     try await group.waitForAll()
                 }
-                let status = try String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)
-                let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
-                let kib = Int(peak?.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+                let kib = ServeLimitsTests.memory(server.pid, "VmHWM")
                 #expect(kib > 0 && kib < 256 << 10, "the server's peak RSS: \(kib) KiB")
             }
         }
