@@ -60,6 +60,13 @@ extension CopyIntegration {
             return Int(line?.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
         }
 
+        /// The CPU time process `pid` has used, in clock ticks (1/100 s).
+        static func cpuTicks(_ pid: pid_t) -> Int {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            return fields.count > 13 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
+        }
+
         /// The number of requests a `greedyClient` has printed that it sent.
         static func sent(_ client: ChildProcess) -> Int {
             let printed = (try? String(contentsOfFile: client.stdoutPath, encoding: .utf8)) ?? ""
@@ -107,6 +114,120 @@ extension CopyIntegration {
                 if copied.succeeded { try await fx.runChecked(["cmp", copy, raw]) }
                 #expect(server.isRunning, "the server stays up")
                 for client in greedy { client.stop() }
+            }
+        }
+
+        /// Opens `count` connections that stop in the middle of an option, then waits until the server has closed
+        /// each; prints how many it opened and how many were closed.
+        static let stalledClients = """
+            import socket, struct, sys, time, selectors
+            path, count = sys.argv[1], int(sys.argv[2])
+            selector = selectors.DefaultSelector()
+            for _ in range(count):
+                s = socket.socket(socket.AF_UNIX); s.connect(path)
+                try:
+                    s.sendall(struct.pack('>I', 3) + struct.pack('>Q', 0x49484156454F5054) + b'\\0\\0')
+                except OSError:
+                    pass  # refused at once
+                selector.register(s, selectors.EVENT_READ)
+            closed, deadline = 0, time.time() + 100
+            while closed < count and time.time() < deadline:
+                for key, _ in selector.select(1):
+                    try:
+                        data = key.fileobj.recv(4096)
+                    except OSError:
+                        data = b''
+                    if not data:
+                        selector.unregister(key.fileobj); key.fileobj.close(); closed += 1
+            print(count, closed)
+            """
+
+        @Test(
+            "3,000 clients stalled mid-handshake are dropped; under 256 descriptors a legitimate client gets in and copies",
+            .timeLimit(.minutes(4)))
+        func stalledHandshakes() async throws {
+            try await Fixture.run { fx in
+                let (top, _) = try await ServeTests.makeImages(fx)
+                let socket = fx.path("serve.sock")
+                let uri = "nbd+unix:///top.qcow2?socket=\(socket)"
+                // More connections allowed than descriptors: accept meets EMFILE while the stalled clients are held.
+                let server = try await ServeTests.start(
+                    fx,
+                    [
+                        "--image", top, "--socket", socket, "--handshake-timeout", "2", "--max-connections", "1000",
+                    ],
+                    exports: 1, under: ["prlimit", "--nofile=256"]
+                ).server
+                let stalled = try fx.spawn(["python3", "-c", Self.stalledClients, socket, "3000"], label: "stalled")
+                // While they hold every descriptor, accept fails; the server must wait, not spin on it.
+                try await Task.sleep(for: .seconds(1))
+                let (before, start) = (Self.cpuTicks(server.pid), Date())
+                try await Task.sleep(for: .seconds(3))
+                let busy = Double(Self.cpuTicks(server.pid) - before) / 100 / Date().timeIntervalSince(start)
+                #expect(busy < 0.5, "the server kept \(busy) of a core busy with stalled clients")
+                let served = try await waitUntil(timeout: .seconds(100), every: .milliseconds(500)) {
+                    try await fx.run(["nbdinfo", "--size", uri], timeout: .seconds(30)).stdout == "67108864\n"
+                }
+                #expect(served, "nbdinfo was served while stalled clients came and went")
+                let ended = try await stalled.waitForExit(timeout: .seconds(120))
+                #expect(ended.stdout == "3000 3000\n", "every stalled client was dropped: \(ended)")
+                #expect(server.isRunning, "the server stays up")
+                let copy = fx.target("copy.raw")
+                try await fx.runChecked(["nbdcopy", uri, copy])
+                try await fx.runChecked(["qemu-img", "compare", "-f", "raw", copy, "-F", "qcow2", top])
+                let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.pid)/fd").count
+                #expect(descriptors < 64, "descriptors the server still holds: \(descriptors)")
+
+                // One connection over --max-connections is closed at once, and the others are served.
+                let limited = fx.path("limited.sock")
+                _ = try await ServeTests.start(
+                    fx, ["--image", top, "--socket", limited, "--max-connections", "2"], exports: 1)
+                let probe = """
+                    import socket, sys
+                    held = [socket.socket(socket.AF_UNIX) for _ in range(2)]
+                    for s in held: s.connect(sys.argv[1]); assert len(s.recv(18)) == 18
+                    extra = socket.socket(socket.AF_UNIX); extra.connect(sys.argv[1])
+                    print(extra.recv(18) == b'')
+                    """
+                let refused = try await fx.runChecked(["python3", "-c", probe, limited])
+                #expect(refused.stdout == "True\n", "\(refused)")
+                try await fx.runChecked(["nbdinfo", "--size", "nbd+unix:///top.qcow2?socket=\(limited)"])
+            }
+        }
+
+        @Test(
+            "A file put in place of the socket stays when the server ends on SIGINT or SIGTERM", .timeLimit(.minutes(1))
+        )
+        func foreignFileAtSocketPath() async throws {
+            try await Fixture.run { fx in
+                let (top, _) = try await ServeTests.makeImages(fx)
+                for signal in [SIGINT, SIGTERM] {
+                    let socket = fx.path("serve-\(signal).sock")
+                    let server = try await ServeTests.serve(fx, images: [top], socket: socket)
+                    try FileManager.default.removeItem(atPath: socket)
+                    try Data("not the server's\n".utf8).write(to: URL(fileURLWithPath: socket))
+                    server.send(signal)
+                    let ended = try await server.waitForExit(timeout: .seconds(20))
+                    #expect(ended.succeeded, "\(ended)")
+                    #expect(try String(contentsOfFile: socket, encoding: .utf8) == "not the server's\n")
+                }
+            }
+        }
+
+        @Test(
+            "A backing file name with escape sequences is printed escaped, in one error line", .timeLimit(.minutes(1)))
+        func hostileBackingName() async throws {
+            try await Fixture.run { fx in
+                let top = fx.path("top.qcow2")
+                try await fx.runChecked([
+                    "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "evil\u{1b}]0;owned\u{07}.qcow2", "-F",
+                    "qcow2", top, "1M",
+                ])
+                let result = try await fx.run([
+                    try Pullback.binaryPath(), "serve", "--image", top, "--socket", fx.path("serve.sock"),
+                ])
+                expectCleanFailure(result, mentioning: ["evil\\x1b]0;owned\\x07.qcow2"])
+                #expect(!result.stderr.unicodeScalars.contains { $0.value == 0x1b || $0.value == 0x07 }, "\(result)")
             }
         }
     }
