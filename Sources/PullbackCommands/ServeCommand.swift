@@ -51,6 +51,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Allow TCP without TLS: anyone who can reach the port reads the disks.")
     var insecure = false
 
+    @Option(help: "Serve at most this many connections at once; more are closed at once.")
+    var maxConnections = ServerLimits().maximumConnections
+
+    @Option(help: "Drop a client that has not chosen an export within SECONDS (0: never).")
+    var handshakeTimeout: Double = 30
+
+    @Option(help: "Drop a connection on which nothing moves for SECONDS with no request at work (0: never).")
+    var idleTimeout: Double = 300
+
     func validate() throws {
         guard (socket != nil) != (listen != nil) else {
             throw ValidationError("give either --socket PATH or --listen HOST:PORT")
@@ -70,6 +79,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard (repo != nil && domain != nil) != !images.isEmpty else {
             throw ValidationError("serve either a point (--repo DIR DOMAIN) or images (--image FILE...)")
         }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections needs at least 1") }
+        for (name, seconds) in [("--handshake-timeout", handshakeTimeout), ("--idle-timeout", idleTimeout)] {
+            guard seconds >= 0, seconds <= 1e9 else { throw ValidationError("\(name) needs a number of seconds") }
+        }
         let names = images.map { URL(fileURLWithPath: $0).lastPathComponent }
         guard Set(names).count == names.count else {
             throw ValidationError("two images have the same file name; exports are named by file name")
@@ -81,13 +94,16 @@ struct ServeCommand: AsyncParsableCommand {
         let exports = try repo.map { try pointExports(repository: $0) } ?? imageExports()
         let (socket, address) = (socket, listen.flatMap(address))
         let scheme = tls == nil ? "nbd" : "nbds"
+        let limits = self.limits
         try await Interruptible.run { () async throws(ServerError) in
             if let socket {
-                try await NBDServer.serve(exports, socketPath: socket, tls: tls) {
+                try await NBDServer.serve(exports, socketPath: socket, tls: tls, limits: limits) {
                     Self.print(exports.map { "\(scheme)+unix:///\($0.name)?socket=\(socket)" })
                 }
             } else if let address {
-                try await NBDServer.serve(exports, host: address.host, port: address.port, tls: tls) { port in
+                try await NBDServer.serve(
+                    exports, host: address.host, port: address.port, tls: tls, limits: limits
+                ) { port in
                     let authority = address.host.contains(":") ? "[\(address.host)]:\(port)" : "\(address.host):\(port)"
                     Self.print(exports.map { "\(scheme)://\(authority)/\($0.name)" })
                 }
@@ -95,6 +111,14 @@ struct ServeCommand: AsyncParsableCommand {
         } describe: {
             $0.message
         }
+    }
+
+    /// The limits given, on top of the library's defaults for reply memory.
+    private var limits: ServerLimits {
+        let duration = { (seconds: Double) in seconds > 0 ? Duration.milliseconds(Int64(seconds * 1000)) : nil }
+        return ServerLimits(
+            maximumConnections: maxConnections, handshakeTimeout: duration(handshakeTimeout),
+            idleTimeout: duration(idleTimeout))
     }
 
     /// The TLS clients must use, read from the files given, or nil without --tls-cert.
@@ -142,10 +166,13 @@ struct ServeCommand: AsyncParsableCommand {
                 chain = try QCOW2Chain.open(path: path)
             } catch let error where error.code == .notQCOW2 {
                 do { chain = try QCOW2Chain.open(path: path, format: .raw) } catch {
-                    throw ValidationError("cannot export \(path): \(error.message)")
+                    Terminal.printError("cannot export \(path): \(error.message)")
+                    throw ExitCode.failure
                 }
             } catch {
-                throw ValidationError("cannot export \(path): \(error.message)")
+                // The message may quote the image's header (its backing file): printed escaped, as every such string.
+                Terminal.printError("cannot export \(path): \(error.message)")
+                throw ExitCode.failure
             }
             exports.append(ServedExport(name: URL(fileURLWithPath: path).lastPathComponent, chain: chain))
         }

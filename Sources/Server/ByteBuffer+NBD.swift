@@ -1,4 +1,5 @@
 import NIOCore
+import QCOW2
 
 extension ByteBuffer {
     /// Writes an option reply: magic, option, reply type, length, then `body`.
@@ -30,5 +31,14 @@ extension ByteBuffer {
     mutating func readNBDString(length: Int) -> String? {
         guard length <= readableBytes, let bytes = readBytes(length: length) else { return nil }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Writes `count` bytes of `export` from `offset`, read straight into the buffer.
+    mutating func writeChainBytes(of export: ServedExport, at offset: UInt64, count: Int) throws {
+        try writeWithUnsafeMutableBytes(minimumWritableBytes: count) { buffer in
+            let target = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])
+            try export.chain.read(into: target, at: offset)
+            return count
+        }
     }
 }

@@ -29,11 +29,12 @@ extension CopyIntegration {
             try await start(fx, ["--socket", socket] + images.flatMap { ["--image", $0] }, exports: images.count).server
         }
 
-        /// Starts `pullback serve ARGUMENTS` and waits until it has printed the URIs of its `exports`.
+        /// Starts `pullback serve ARGUMENTS` (after `under`, a command that runs it, as `prlimit`) and waits until it
+        /// has printed the URIs of its `exports`.
         static func start(
-            _ fx: Fixture, _ arguments: [String], exports: Int
+            _ fx: Fixture, _ arguments: [String], exports: Int, under: [String] = []
         ) async throws -> (server: ChildProcess, uris: [String]) {
-            let server = try fx.spawn([try Pullback.binaryPath(), "serve"] + arguments, label: "serve")
+            let server = try fx.spawn(under + [try Pullback.binaryPath(), "serve"] + arguments, label: "serve")
             var uris: [String] = []
             let ready = try await waitUntil(timeout: .seconds(20)) {
                 let printed = (try? String(contentsOfFile: server.stdoutPath, encoding: .utf8)) ?? ""
@@ -290,9 +291,7 @@ extension CopyIntegration {
                     }
                     try await group.waitForAll()
                 }
-                let status = try String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)
-                let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
-                let kib = Int(peak?.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+                let kib = ServeLimitsTests.memory(server.pid, "VmHWM")
                 #expect(kib > 0 && kib < 256 << 10, "the server's peak RSS: \(kib) KiB")
             }
         }
