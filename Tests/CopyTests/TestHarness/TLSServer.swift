@@ -52,6 +52,8 @@ enum TLSCredentials: Sendable {
         let key = try await fixture.runChecked(["openssl", "rand", "-hex", "32"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
         try FileFacts.create("\(folder)/keys.psk", with: Data("alice:\(key)\n".utf8))
+        // A secret: pullback refuses a key file others can read.
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(folder)/keys.psk")
         return .psk(file: "\(folder)/keys.psk", username: "alice")
     }
 
