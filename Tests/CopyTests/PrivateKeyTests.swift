@@ -42,10 +42,12 @@ extension CopyIntegration {
                 let image = fx.path("disk.raw")
                 try await fx.runChecked(["truncate", "-s", "1M", image])
                 let socket = fx.path("serve.sock")
-                let result = try await fx.run([
-                    try Pullback.binaryPath(), "serve", "--image", image, "--socket", socket,
-                    "--tls-cert", "\(folder)/server-cert.pem", "--tls-key", "\(folder)/server-key.pem",
-                ])
+                // A server that accepted the key would serve until stopped: the run's timeout ends it then.
+                let result = try await fx.run(
+                    [
+                        try Pullback.binaryPath(), "serve", "--image", image, "--socket", socket,
+                        "--tls-cert", "\(folder)/server-cert.pem", "--tls-key", "\(folder)/server-key.pem",
+                    ], timeout: .seconds(30))
                 expectCleanFailure(result, mentioning: ["\(folder)/server-key.pem", "chmod 600"])
                 #expect(!FileFacts.exists(socket), "no socket was made")
             }
