@@ -87,7 +87,8 @@ public enum BackupRun {
     }
 
     /// The host to reach the hypervisor's NBD export on, for a libvirt URI of another host; nil for a local one.
-    /// Refuses a remote backup without client certificates unless plaintext is accepted, before anything is made.
+    /// Refuses a remote backup without client certificates unless plaintext is accepted, or with a client key others
+    /// can read, before anything is made.
     private static func remoteExportHost(of request: BackupRequest) throws(BackupError) -> String? {
         let uri = request.connectURI ?? LibvirtConnection.defaultURI
         guard let uriHost = RemoteExport.remoteHost(of: uri) else { return nil }
@@ -97,6 +98,9 @@ public enum BackupRun {
                 .invalidRequest,
                 "\(uri) is another host, whose disks come over TCP with TLS, and \(problem): put the client certificates there or give --nbd-tls-certificates DIR (README: Remote hypervisors), or pass --insecure-nbd to accept a plaintext export"
             )
+        }
+        if !export.insecure, let problem = export.privateKeyProblem() {
+            throw BackupError(.invalidRequest, problem)
         }
         guard export.ports.lowerBound >= 1, export.ports.upperBound <= 65535 else {
             throw BackupError(.invalidRequest, "NBD ports must be from 1 to 65535")

@@ -1,3 +1,4 @@
+import FileIO
 import Foundation
 
 /// How a backup of a domain on another host reaches its disks: QEMU exports them over TCP on the hypervisor, with
@@ -49,5 +50,11 @@ public struct RemoteExport: Sendable, Equatable {
         }
         guard !missing.isEmpty else { return nil }
         return "\(certificates) lacks \(missing.joined(separator: ", "))"
+    }
+
+    /// What is wrong with the client's private key, which libnbd reads from the folder, or nil when only its owner may
+    /// read it. The hypervisor's own keys are libvirt's and QEMU's business, not checked here.
+    func privateKeyProblem() -> String? {
+        PrivateKeyFile.problem(at: certificates + "/client-key.pem")
     }
 }

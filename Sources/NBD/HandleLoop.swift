@@ -70,6 +70,7 @@ final class HandleLoop: Sendable {
         let result: Result<ExportInfo, NBDError> = await withCheckedContinuation { continuation in
             let thread = Thread {
                 let connected = Result { () throws(NBDError) in
+                    try UnixSocketPeerCheck(uri: uri)?.verify(timeout: stallTimeout)
                     try loop.handshake(uri: uri)
                     return try LibNBD.exportInfo(handle, metaContexts: metaContexts)
                 }

@@ -33,12 +33,14 @@ enum LibNBD {
     }
 
     /// Settings made before connecting: the meta contexts to negotiate, no zeroing of read buffers (every
-    /// buffer is fully overwritten by a successful read, and discarded after a failed one), and what a URI may
+    /// buffer is fully overwritten by a successful read, and discarded after a failed one), what a URI may
     /// ask for: the TCP and unix transports only (no vsock), and reading the local files it names for TLS
-    /// (`tls-certificates=DIR`, `tls-psk-file=FILE`), which libnbd refuses unless allowed.
+    /// (`tls-certificates=DIR`, `tls-psk-file=FILE`), which libnbd refuses unless allowed; and a TLS server's
+    /// certificate verified, said outright rather than left to a default. libnbd acts on it over TCP only, where it
+    /// has a host name; over a unix socket ``UnixSocketPeerCheck`` verifies the server.
     ///
     /// The corresponding C functions are `nbd_add_meta_context`, `nbd_set_pread_initialize`,
-    /// `nbd_set_uri_allow_transports` and `nbd_set_uri_allow_local_file`.
+    /// `nbd_set_uri_allow_transports`, `nbd_set_uri_allow_local_file` and `nbd_set_tls_verify_peer`.
     static func configure(_ handle: HandlePointer, metaContexts: [String]) throws(NBDError) {
         for name in metaContexts where nbd_add_meta_context(handle.raw, name) == -1 {
             throw lastError(.invalidArgument, "cannot request meta context \(name)")
@@ -46,6 +48,7 @@ enum LibNBD {
         if nbd_set_pread_initialize(handle.raw, false) == -1
             || nbd_set_uri_allow_transports(handle.raw, LIBNBD_ALLOW_TRANSPORT_TCP | LIBNBD_ALLOW_TRANSPORT_UNIX) == -1
             || nbd_set_uri_allow_local_file(handle.raw, true) == -1
+            || nbd_set_tls_verify_peer(handle.raw, true) == -1
         {
             throw lastError(.invalidArgument, "cannot configure the NBD handle")
         }

@@ -11,7 +11,7 @@ public struct NBDError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: Hashable, Sendable {
             case connect, unsupported, blockStatus, read, disconnected, cancelled, protocolViolation, invalidArgument
-            case stalled
+            case stalled, untrustedServer
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -34,6 +34,8 @@ public struct NBDError: Error, Sendable, CustomStringConvertible {
         public static let protocolViolation = Code(.protocolViolation)
         /// The caller passed an argument libnbd or the protocol cannot accept.
         public static let invalidArgument = Code(.invalidArgument)
+        /// The TLS server's certificate does not verify: another CA signed it, or it names another host.
+        public static let untrustedServer = Code(.untrustedServer)
 
         public var description: String {
             switch kind {
@@ -46,6 +48,7 @@ public struct NBDError: Error, Sendable, CustomStringConvertible {
             case .protocolViolation: "protocol violation"
             case .invalidArgument: "invalid argument"
             case .stalled: "stalled"
+            case .untrustedServer: "untrusted server"
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import FileIO
 import Foundation
 
 /// `pullback copy`: an NBD export into a sparse raw file, in full or only its dirty extents.
@@ -81,6 +82,10 @@ struct CopyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let problem = secretFiles().lazy.compactMap(PrivateKeyFile.problem(at:)).first {
+            Terminal.printError(problem)
+            throw ExitCode.failure
+        }
         var sourceURI = source
         if let tlsCertificates {
             let query = tlsCertificates.addingPercentEncoding(
@@ -106,6 +111,17 @@ struct CopyCommand: AsyncParsableCommand {
         } else {
             print(summary.sentence(target: target))
         }
+    }
+
+    /// The secrets libnbd will read for the source: the client key of the certificate folder (given as an option or
+    /// as `tls-certificates=`) and a `tls-psk-file=`. Each must be its owner's only, checked before anything is made.
+    private func secretFiles() -> [String] {
+        let query = URLComponents(string: source)?.queryItems ?? []
+        func value(_ name: String) -> String? { query.last { $0.name == name }?.value }
+        var files: [String] = []
+        if let folder = tlsCertificates ?? value("tls-certificates") { files.append(folder + "/client-key.pem") }
+        if let pskFile = value("tls-psk-file") { files.append(pskFile) }
+        return files
     }
 }
 

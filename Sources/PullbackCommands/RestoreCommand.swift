@@ -30,8 +30,9 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func validate() throws {
         if define != nil, let uri = libvirt.uri, let host = RemoteExport.remoteHost(of: uri) {
+            // The host is percent-decoded from the URI, so it may hold any control; ArgumentParser prints it raw.
             throw ValidationError(
-                "--define needs a local --connect URI: the restored images are files on this host, not on \(host); copy them there and define the domain on it"
+                "--define needs a local --connect URI: the restored images are files on this host, not on \(Terminal.escaped(host)); copy them there and define the domain on it"
             )
         }
     }

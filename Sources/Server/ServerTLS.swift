@@ -1,3 +1,4 @@
+import FileIO
 import NIOSSL
 
 /// The TLS a server requires of every client: its certificate and key, and, when a CA is given, a client
@@ -8,9 +9,10 @@ import NIOSSL
 public struct ServerTLS: Sendable {
     let context: NIOSSLContext
 
-    /// Reads and checks the PEM files now, so that a wrong path or a key that does not match its certificate
-    /// stops the server before it listens.
+    /// Reads and checks the PEM files now, so that a wrong path, a key others can read, or a key that does not match
+    /// its certificate stops the server before it listens.
     public init(certificate: String, key: String, clientCA: String? = nil) throws(ServerError) {
+        if let problem = PrivateKeyFile.problem(at: key) { throw ServerError(.tlsFiles, problem) }
         let chain: [NIOSSLCertificate]
         let privateKey: NIOSSLPrivateKey
         do {

@@ -51,6 +51,8 @@ public final class NBDBlockSource: BlockSource {
         do {
             first = try await NBDConnection.connect(
                 uri: uri, metaContexts: metaContexts(bitmap: bitmap), stallTimeout: stallTimeout)
+        } catch  where error.code == .untrustedServer {
+            throw CopyError(.source, error.message, cause: error)  // running and reached: only not to be trusted
         } catch  where error.code == .stalled {
             throw CopyError(.source, "\(error.message) (--stall-timeout); check the NBD server", cause: error)
         } catch {

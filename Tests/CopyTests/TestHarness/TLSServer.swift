@@ -7,8 +7,11 @@ struct TLSCertificates: Sendable {
     let serverDirectory: String
     let clientDirectory: String
 
-    /// Makes the PKI in the fixture's folder `name`; another name makes another, unrelated CA.
-    static func make(_ fixture: Fixture, name: String = "pki") async throws -> TLSCertificates {
+    /// Makes the PKI in the fixture's folder `name`; another name makes another, unrelated CA. The server's
+    /// certificate names `serverNames` (a subjectAltName list).
+    static func make(
+        _ fixture: Fixture, name: String = "pki", serverNames: String = "IP:127.0.0.1,DNS:localhost"
+    ) async throws -> TLSCertificates {
         let pki = try fixture.makeDirectory(name)
         let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         try await fixture.runChecked(
@@ -19,7 +22,7 @@ struct TLSCertificates: Sendable {
             ])
         // No keyUsage on the leaves: qemu checks it against RSA's needs when present.
         let extensions = [
-            "server": "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+            "server": "subjectAltName=\(serverNames)\nextendedKeyUsage=serverAuth\n",
             "client": "extendedKeyUsage=clientAuth\n",
         ]
         for (role, lines) in extensions {
@@ -52,6 +55,8 @@ enum TLSCredentials: Sendable {
         let key = try await fixture.runChecked(["openssl", "rand", "-hex", "32"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
         try FileFacts.create("\(folder)/keys.psk", with: Data("alice:\(key)\n".utf8))
+        // A secret: pullback refuses a key file others can read.
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(folder)/keys.psk")
         return .psk(file: "\(folder)/keys.psk", username: "alice")
     }
 
@@ -116,5 +121,36 @@ final class TLSServer: Sendable {
             process.stop()
         }
         throw HarnessError("qemu-nbd with TLS did not start on any of 5 random TCP ports")
+    }
+}
+
+/// nbdkit serving an image read-only on a unix socket with TLS required (`--tls=require --tls-certificates DIR`,
+/// DIR holding `ca-cert.pem`, `server-cert.pem`, `server-key.pem`), stopped at teardown at the latest.
+struct UnixTLSServer {
+    let socket: String
+    let process: ChildProcess
+
+    /// `nbds+unix:///?socket=SOCKET&tls-certificates=FOLDER`.
+    func uri(certificates folder: String) -> String { "nbds+unix:///?socket=\(socket)&tls-certificates=\(folder)" }
+
+    static func nbdkit(_ fixture: Fixture, image: String, serverDirectory: String) async throws -> UnixTLSServer {
+        let socket = fixture.path("tls-\(UInt32.random(in: 0...UInt32.max)).sock")
+        let process = try fixture.spawn(
+            [
+                "nbdkit", "-U", socket, "-f", "-r", "--tls=require", "--tls-certificates", serverDirectory, "file",
+                image,
+            ], label: "nbdkit-tls")
+        let server = UnixTLSServer(socket: socket, process: process)
+        let bound = try await waitUntil(timeout: .seconds(15)) {
+            FileManager.default.fileExists(atPath: socket) || !process.isRunning
+        }
+        guard bound, process.isRunning else {
+            process.stop()
+            throw HarnessError("nbdkit with TLS did not listen on \(socket): \(process.stderrSoFar())")
+        }
+        // libnbd's nbdinfo checks no certificate over a unix socket, so the server's own folder does for a probe.
+        let probe = try await fixture.run(["nbdinfo", "--size", server.uri(certificates: serverDirectory)])
+        guard probe.succeeded else { throw HarnessError("nbdkit with TLS does not answer on \(socket): \(probe)") }
+        return server
     }
 }
