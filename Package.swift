@@ -30,7 +30,7 @@ let package = Package(
         .systemLibrary(
             name: "CLibNBD",
             pkgConfig: "libnbd",
-            providers: [.apt(["libnbd-dev"])]
+            providers: [.apt(["libnbd-dev", "libgnutls28-dev"])]
         ),
         .systemLibrary(
             name: "CZlib",
