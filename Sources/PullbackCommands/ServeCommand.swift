@@ -60,6 +60,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Drop a connection on which nothing moves for SECONDS with no request at work (0: never).")
     var idleTimeout: Double = 300
 
+    @Option(help: "Drop a client that leaves its replies unread for SECONDS (0: never).")
+    var stallTimeout: Double = 30
+
     func validate() throws {
         guard (socket != nil) != (listen != nil) else {
             throw ValidationError("give either --socket PATH or --listen HOST:PORT")
@@ -80,7 +83,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("serve either a point (--repo DIR DOMAIN) or images (--image FILE...)")
         }
         guard maxConnections > 0 else { throw ValidationError("--max-connections needs at least 1") }
-        for (name, seconds) in [("--handshake-timeout", handshakeTimeout), ("--idle-timeout", idleTimeout)] {
+        for (name, seconds) in [
+            ("--handshake-timeout", handshakeTimeout), ("--idle-timeout", idleTimeout),
+            ("--stall-timeout", stallTimeout),
+        ] {
             guard seconds >= 0, seconds <= 1e9 else { throw ValidationError("\(name) needs a number of seconds") }
         }
         let names = images.map { URL(fileURLWithPath: $0).lastPathComponent }
@@ -118,7 +124,7 @@ struct ServeCommand: AsyncParsableCommand {
         let duration = { (seconds: Double) in seconds > 0 ? Duration.milliseconds(Int64(seconds * 1000)) : nil }
         return ServerLimits(
             maximumConnections: maxConnections, handshakeTimeout: duration(handshakeTimeout),
-            idleTimeout: duration(idleTimeout))
+            idleTimeout: duration(idleTimeout), replyStallTimeout: duration(stallTimeout))
     }
 
     /// The TLS clients must use, read from the files given, or nil without --tls-cert.

@@ -11,7 +11,8 @@ import QCOW2
 /// Replies are held within `limits`: a request is taken only when its reply's bytes fit in the connection's budget
 /// and the server's (``ReplyBudget``), and they stay counted until the reply is written to the socket; while they do
 /// not fit, or while the channel is not writable, the handler stops reading the socket. A client that has not chosen
-/// an export within the handshake timeout, or that moves nothing for the idle timeout, is dropped.
+/// an export within the handshake timeout, that moves nothing for the idle timeout, or that leaves its replies
+/// unread for the reply stall timeout, is dropped.
 /// With `tls`, nothing but `STARTTLS` and `ABORT` is accepted until the client has upgraded the connection.
 final class NBDConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -111,11 +112,13 @@ final class NBDConnectionHandler: ChannelInboundHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// Nothing moved for the idle timeout (``NBDServer`` puts an `IdleStateHandler` in front): unless a request is
-    /// at work, the client is gone or does not read its replies.
+    /// Nothing moved for the idle timeout, or no reply was taken for the reply stall timeout (``NBDServer`` puts an
+    /// `IdleStateHandler` in front): unless a request is at work, the client is gone or does not read its replies.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all, requestsInFlight == 0 {
-            return drop(context)
+        if let idle = event as? IdleStateHandler.IdleStateEvent, requestsInFlight == 0 {
+            // `.write`: no slice of the replies waiting was taken by the socket for the reply stall timeout; they
+            // hold the server's reply budget from every other client.
+            if idle == .all || (idle == .write && held > 0) { return drop(context) }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -557,16 +560,29 @@ final class NBDConnectionHandler: ChannelInboundHandler {
         } else {
             release(estimate - size)
         }
-        guard let reply, active else { return release(size) }
-        let promise = context.eventLoop.makePromise(of: Void.self)
+        guard var reply, active else { return release(size) }
+        // Written in slices, each given back once the socket has taken it: a client reading a large reply slowly
+        // shows progress at every slice, which the reply stall timeout looks for, and frees the budget as it goes.
+        var unsent = size
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenComplete { _ in
-            let (handler, context) = loopBound.value
-            handler.release(size)
-            if handler.active { handler.process(context: context) }
+        while reply.readableBytes > 0 {
+            let slice = reply.readSlice(length: min(Self.writeSlice, reply.readableBytes))!
+            // The last slice gives back what the buffer holds beyond its bytes too.
+            let bytes = reply.readableBytes > 0 ? slice.readableBytes : unsent
+            unsent -= bytes
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { _ in
+                let (handler, context) = loopBound.value
+                handler.release(bytes)
+                if handler.active { handler.process(context: context) }
+            }
+            context.write(wrapOutboundOut(slice), promise: promise)
         }
-        context.writeAndFlush(wrapOutboundOut(reply), promise: promise)
+        context.flush()
     }
+
+    /// The bytes of a reply written at once.
+    private static let writeSlice = 1 << 20
 
     private struct RequestFailure: Error {
         var error: NBDWire.Error

@@ -60,8 +60,11 @@ public enum NBDServer {
                 channel.closeFuture.whenComplete { _ in slots.give() }
                 return channel.eventLoop.makeCompletedFuture {
                     let handlers = channel.pipeline.syncOperations
-                    if let idle = limits.idleTimeout {
-                        try handlers.addHandler(IdleStateHandler(allTimeout: TimeAmount(idle)))
+                    if limits.idleTimeout != nil || limits.replyStallTimeout != nil {
+                        try handlers.addHandler(
+                            IdleStateHandler(
+                                writeTimeout: limits.replyStallTimeout.map(TimeAmount.init),
+                                allTimeout: limits.idleTimeout.map(TimeAmount.init)))
                     }
                     try handlers.addHandler(
                         NBDConnectionHandler(

@@ -17,21 +17,28 @@ public struct ServerLimits: Sendable {
     /// How long a connection may go without a byte moving either way, and nothing being read for it, before it is
     /// dropped: a client with nothing in flight, or one that stopped reading its replies; nil: no limit.
     public var idleTimeout: Duration?
+    /// How long a connection's replies may wait with no slice of them taken by the socket (and no request at work)
+    /// before it is dropped: the replies hold the server's reply budget from every other client. A reply is written
+    /// in slices of 1 MiB, so a slow reader that keeps reading is not dropped. nil: no limit.
+    public var replyStallTimeout: Duration?
 
     /// The largest reply the server builds in one piece: a 32 MiB read as structured replies over 512-byte
     /// clusters, a chunk header for each.
     public static let largestReply = ReplyCost.read(length: NBDWire.maximumRequest, structured: true)
 
-    /// 64 MiB of replies per connection and 512 MiB in all, 128 connections, 30 s to negotiate, 5 minutes idle.
+    /// 64 MiB of replies per connection and 512 MiB in all, 128 connections, 30 s to negotiate, 5 minutes idle,
+    /// 30 s for replies left unread.
     public init(
         replyBytesPerConnection: Int = 64 << 20, replyBytes: Int = 512 << 20, maximumConnections: Int = 128,
-        handshakeTimeout: Duration? = .seconds(30), idleTimeout: Duration? = .seconds(300)
+        handshakeTimeout: Duration? = .seconds(30), idleTimeout: Duration? = .seconds(300),
+        replyStallTimeout: Duration? = .seconds(30)
     ) {
         self.replyBytesPerConnection = replyBytesPerConnection
         self.replyBytes = replyBytes
         self.maximumConnections = maximumConnections
         self.handshakeTimeout = handshakeTimeout
         self.idleTimeout = idleTimeout
+        self.replyStallTimeout = replyStallTimeout
     }
 
     /// The per-connection budget as applied: never below the largest reply.

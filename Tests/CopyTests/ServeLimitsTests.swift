@@ -117,6 +117,37 @@ extension CopyIntegration {
             }
         }
 
+        @Test(
+            "Nine clients leaving 64 MiB of replies each unread, more than the server's 512 MiB: dropped after --stall-timeout, and another client copies",
+            .timeLimit(.minutes(3)))
+        func unreadRepliesAreDropped() async throws {
+            try await Fixture.run { fx in
+                let raw = fx.path("data.raw")
+                try await fx.runChecked([
+                    "python3", "-c", "import os, sys; open(sys.argv[1], 'wb').write(os.urandom(32 << 20))", raw,
+                ])
+                let socket = fx.path("serve.sock")
+                let (server, _) = try await ServeTests.start(
+                    fx, ["--socket", socket, "--image", raw, "--stall-timeout", "2"], exports: 1)
+                // Each takes its connection's 64 MiB; together they would hold the whole server budget for good.
+                let greedy = try (0..<9).map { index in
+                    try fx.spawn(
+                        ["python3", "-c", Self.greedyClient, socket, "data.raw", "read"], label: "greedy-\(index)")
+                }
+                try await Task.sleep(for: .seconds(1))
+                let copy = fx.target("copy.raw")
+                let copying = try fx.spawn(["nbdcopy", "nbd+unix:///data.raw?socket=\(socket)", copy], label: "copy")
+                // The server closes each greedy connection: its next send fails and it exits.
+                let dropped = try await waitUntil(timeout: .seconds(60)) { !greedy.contains(where: \.isRunning) }
+                #expect(dropped, "greedy clients still connected: \(greedy.filter(\.isRunning).count)")
+                let copied = try await copying.waitForExit(timeout: .seconds(60))
+                #expect(copied.succeeded, "\(copied)")
+                if copied.succeeded { try await fx.runChecked(["cmp", copy, raw]) }
+                #expect(server.isRunning, "the server stays up")
+                for client in greedy { client.stop() }
+            }
+        }
+
         /// Opens `count` connections that stop in the middle of an option, then waits until the server has closed
         /// each; prints how many it opened and how many were closed.
         static let stalledClients = """
