@@ -39,7 +39,7 @@ enum AbandonedJobs {
             // The run's private folder held the export socket and nothing of value. Removed only when it can be
             // shown to be one a run of ours made: a record is repository content, and may name any folder.
             if let socket = record.exportSocket, let folder = RunFolder.owning(socket: socket) {
-                try? FileManager.default.removeItem(atPath: folder)
+                RunFolder.remove(folder)
             }
             repository.forgetJob(id, of: domain.name, lock: lock)
         }

@@ -18,7 +18,7 @@ enum PullBackup {
         logger: Logger
     ) async throws -> (manifest: BackupManifest, retries: [String: Int]) {
         let runFolder = try privateFolder()
-        defer { try? FileManager.default.removeItem(atPath: runFolder) }
+        defer { RunFolder.remove(runFolder) }
         // Scratch images live on the hypervisor: in this run's folder when that is this host, else beside the disks
         // unless the caller named a folder there.
         let scratch = prepared.request.scratchDirectory ?? (prepared.exportHost == nil ? runFolder : nil)

@@ -184,6 +184,18 @@ package enum FilePaths {
         _ = try retryingOnInterrupt { rmdir(path) }
     }
 
+    /// Opens the folder `path` read-only, or returns nil when nothing has that name. Fails with
+    /// `.tooManySymbolicLinkLevels` when the name is a symbolic link (the folders on the way to it may be links).
+    ///
+    /// The corresponding C function is `open` with `O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC`.
+    package static func openFolder(_ path: String) throws(Errno) -> FileDescriptor? {
+        do {
+            return try FileDescriptor.open(path: path, .readOnly, options: [.directory, .noFollow])
+        } catch .noSuchFileOrDirectory {
+            return nil
+        }
+    }
+
     /// Whether anything (even a dangling symbolic link) has the name `path`.
     ///
     /// The corresponding C function is `lstat`.
@@ -236,5 +248,43 @@ package enum FilePaths {
         let folder = try FileDescriptor.open(path: path, .readOnly, options: .directory)
         defer { folder.closeAfterUse() }
         try folder.sync()
+    }
+}
+
+// MARK: - Calls relative to an open folder
+// A name is looked up in the folder the descriptor has open, never by a path built again from parts: a racing
+// writer that swaps a folder on the way for a symbolic link cannot steer these calls out of the folder.
+
+extension FileDescriptor {
+    /// Opens the folder named `name` in this folder, read-only. Fails with `.tooManySymbolicLinkLevels` when the
+    /// name is a symbolic link, which is not followed, and `.notDirectory` when it is anything else but a folder.
+    ///
+    /// The corresponding C function is `openat` with `O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC`.
+    package func openFolder(named name: EntryName) throws(Errno) -> FileDescriptor {
+        let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+        return FileDescriptor(rawValue: try retryingOnInterrupt { openat(rawValue, name.terminated, flags) })
+    }
+
+    /// Removes the name `name` from this folder: a file's or a symbolic link's (never what it points to), or with
+    /// `isFolder` an empty folder's. Without `isFolder`, a folder by that name fails with `.isDirectory`; with it,
+    /// anything else fails with `.notDirectory`.
+    ///
+    /// The corresponding C function is `unlinkat` (with `AT_REMOVEDIR` for a folder).
+    package func removeEntry(named name: EntryName, isFolder: Bool) throws(Errno) {
+        _ = try retryingOnInterrupt { unlinkat(rawValue, name.terminated, isFolder ? AT_REMOVEDIR : 0) }
+    }
+
+    /// What the name `name` in this folder is itself (a symbolic link is not followed), or nil when nothing has
+    /// that name.
+    ///
+    /// The corresponding C function is `fstatat` with `AT_SYMLINK_NOFOLLOW`.
+    package func status(ofEntry name: EntryName) throws(Errno) -> Stat? {
+        var status = Glibc.stat()
+        do {
+            _ = try retryingOnInterrupt { fstatat(rawValue, name.terminated, &status, AT_SYMLINK_NOFOLLOW) }
+        } catch .noSuchFileOrDirectory {
+            return nil
+        }
+        return Stat(rawValue: status)
     }
 }

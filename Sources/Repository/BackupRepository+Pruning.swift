@@ -125,17 +125,11 @@ extension BackupRepository {
     }
 
     /// Removes the folder `path` and everything in it; nothing when there is nothing by that name, and only the name
-    /// when it is not a real folder (a symbolic link loses its name, never what it points to).
+    /// when it is not a real folder (a symbolic link loses its name, never what it points to). Removed through
+    /// descriptors (``FileIO/FileTree``), so a writer racing the removal cannot steer it out of the repository.
     static func removeTree(_ path: String) throws(RepositoryError) {
-        do {
-            guard let status = try FilePaths.status(ofName: path) else { return }
-            if status.type == .directory {
-                try FileManager.default.removeItem(atPath: path)
-            } else {
-                try FilePaths.remove(path)
-            }
-        } catch {
-            throw RepositoryError(.io, "cannot remove \(path): \(error.localizedDescription)")
+        do throws(FileTreeError) { try FileTree.remove(atPath: path) } catch {
+            throw RepositoryError(.io, error.description, cause: error)
         }
     }
 }

@@ -150,22 +150,33 @@ public struct BackupRepository: Sendable {
             // In a task of its own: a cancelled run (SIGINT) must still remove its folder.
             let folder = pending.folder
             await Task {
-                _ = try? await BlockingWork.run { () throws(RepositoryError) in
-                    try? FileManager.default.removeItem(atPath: folder)
-                }
+                _ = try? await BlockingWork.run { () throws(RepositoryError) in try Self.removeTree(folder) }
             }.value
             throw error
         }
     }
 
     /// Removes every `.partial` folder of `domainFolder`: a backup's pending point, a prune's staged rewrite or
-    /// half-removed point (see ``rewrite(_:of:lock:_:)``), all of killed runs when the caller holds the lock.
+    /// half-removed point (see ``rewrite(_:of:lock:_:)``), all of killed runs when the caller holds the lock. The
+    /// domain's folder is opened once (not through a symbolic link) and each is removed relative to it, through
+    /// descriptors (``FileIO/FileTree``): a writer racing the removal cannot steer it out of the repository.
     static func removePartials(in domainFolder: String) throws(RepositoryError) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: domainFolder)) ?? []
+        let opened: FileDescriptor?
+        do throws(Errno) { opened = try FilePaths.openFolder(domainFolder) } catch {
+            throw RepositoryError(failed: "open", domainFolder, error)
+        }
+        guard let folder = opened else { return }
+        defer { folder.closeAfterUse() }
+        let names: [EntryName]
+        do throws(Errno) { names = try FolderListing.names(in: folder) } catch {
+            throw RepositoryError(failed: "list", domainFolder, error)
+        }
         for name in names where name.hasSuffix(".partial") {
             // Only a real folder is emptied; anything else by that name (a symbolic link to a folder outside the
             // repository, say) loses its name and nothing more.
-            try removeTree(domainFolder + "/" + name)
+            do throws(FileTreeError) { try FileTree.remove(named: name, in: folder) } catch {
+                throw RepositoryError(.io, "\(error.under(domainFolder))", cause: error)
+            }
         }
     }
 

@@ -38,4 +38,10 @@ public enum RunFolder {
         else { return nil }
         return folder
     }
+
+    /// Removes the run folder `folder` and what is in it (the socket, scratch images), through descriptors
+    /// (``FileIO/FileTree``); a failure is ignored, as the folder holds nothing of value.
+    public static func remove(_ folder: String) {
+        try? FileTree.remove(atPath: folder)
+    }
 }
