@@ -62,8 +62,10 @@ public enum PointPruning {
     private static func prune(
         _ request: PruneRequest, repository: BackupRepository, lock: borrowing DomainLock, logger: Logger
     ) async throws(BackupError) -> PruneOutcome {
-        try BackupRun.repositoryStep { () throws(RepositoryError) in
-            try repository.discardUnfinishedWork(of: request.domain, lock: lock)
+        do {
+            try await repository.discardUnfinishedWork(of: request.domain, lock: lock)
+        } catch {
+            throw BackupError(.repository, error.message, cause: error)
         }
         // Read again under the lock: a backup may have committed a point since.
         let listed = try BackupRun.repositoryStep { () throws(RepositoryError) in

@@ -28,10 +28,12 @@ extension BackupRepository {
     static let savedFiles = ["domain.xml", "checkpoint.xml"]
 
     /// Removes what killed runs left in `domain`'s folder: backups' `.partial` folders and a prune's staged rewrites
-    /// and half-removed points. Under the lock, so none of them belongs to a run still alive.
-    public func discardUnfinishedWork(of domain: String, lock: borrowing DomainLock) throws(RepositoryError) {
+    /// and half-removed points. Under the lock, so none of them belongs to a run still alive. On the I/O thread pool:
+    /// a tree may hold thousands of files.
+    public func discardUnfinishedWork(of domain: String, lock: borrowing DomainLock) async throws(RepositoryError) {
         try RepositoryNames.checkRequested(domain, as: "domain")
-        try Self.removePartials(in: folder(of: domain))
+        let domainFolder = folder(of: domain)
+        try await BlockingWork.run { () throws(RepositoryError) in try Self.removePartials(in: domainFolder) }
     }
 
     /// Replaces `point` with the point `body` writes, atomically (see the type's description): `body` fills the

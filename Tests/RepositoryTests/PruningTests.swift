@@ -156,7 +156,7 @@ import Testing
             try encoded.write(to: URL(fileURLWithPath: folder + "/manifest.json"))
         }
         #expect(try repository.points(of: "web1") == [point])
-        try repository.discardUnfinishedWork(of: "web1", lock: lock)
+        try await repository.discardUnfinishedWork(of: "web1", lock: lock)
         #expect(
             try FileManager.default.contentsOfDirectory(atPath: repository.folder(of: "web1")).sorted()
                 == [".lock", point.id])
