@@ -44,7 +44,9 @@ public struct CopyPipeline: Sendable {
         do {
             if measureTotal {
                 progress.setTotal(
-                    try await bytesToCopy(in: source, mode: mode, requestSize: requestSize, granularity: unit))
+                    try await bytesToCopy(
+                        in: source, mode: mode, requestSize: requestSize, granularity: unit,
+                        previousEnd: target.previousEnd))
             }
             try await copyWindows(
                 from: source, to: target, mode: mode, requestSize: requestSize, pool: pool, progress: progress)
@@ -58,13 +60,16 @@ public struct CopyPipeline: Sendable {
 
     /// Maps the whole source first, for a progress total.
     private func bytesToCopy(
-        in source: some BlockSource, mode: CopyMode, requestSize: Int, granularity: Int
+        in source: some BlockSource, mode: CopyMode, requestSize: Int, granularity: Int, previousEnd: UInt64?
     ) async throws(CopyError) -> UInt64 {
         var total: UInt64 = 0
         for window in windows(of: source.size) {
             let extents = try await source.extents(in: window)
             total +=
-                ExtentPlan(extents: extents, mode: mode, requestSize: requestSize, granularity: granularity).copyBytes
+                ExtentPlan(
+                    extents: extents, mode: mode, requestSize: requestSize, granularity: granularity,
+                    previousEnd: previousEnd
+                ).copyBytes
         }
         return total
     }
@@ -91,10 +96,16 @@ public struct CopyPipeline: Sendable {
             for window in windows(of: source.size) {
                 let plan = ExtentPlan(
                     extents: try await source.extents(in: window), mode: mode, requestSize: requestSize,
-                    granularity: target.granularity)
+                    granularity: target.granularity, previousEnd: target.previousEnd)
                 progress.addExtents(plan.extentCount - (plan.continues(previous) ? 1 : 0))
                 previous = plan.lastExtent
-                if mode == .full { progress.addZero(UInt64(window.count) - plan.copyBytes) }
+                if mode == .full {
+                    progress.addZero(UInt64(window.count) - plan.copyBytes)
+                } else if let previousEnd = target.previousEnd, previousEnd < window.upperBound {
+                    // Past a shorter previous point, what is not copied stays a hole, as in a full copy.
+                    let grown = max(previousEnd, window.lowerBound)..<window.upperBound
+                    progress.addZero(grown.upperBound - grown.lowerBound - plan.copyBytes(in: grown))
+                }
                 let index = ledger.open(endingAt: window.upperBound)
                 for operation in plan.operations {
                     try Task.checkCancellation()

@@ -47,12 +47,19 @@ public struct ExtentPlan: Sendable, Equatable {
     /// of a unit is read from it), and zero ranges keep only their whole units, their partial ends becoming
     /// copies. Units are counted from 0 and clamped to the end of the extents, where the disk may end
     /// mid-unit. `requestSize` must be a multiple of `granularity`.
-    public init(extents: [SourceExtent], mode: CopyMode, requestSize: Int, granularity: Int = 1) {
+    ///
+    /// An incremental plan with a `previousEnd` (the end of a previous point shorter than the source: a disk grown
+    /// since) plans what lies past it as a full copy does, whatever its dirty flag: the target reads as zeros there,
+    /// and QEMU's bitmap does not mark a region a resize added.
+    public init(
+        extents: [SourceExtent], mode: CopyMode, requestSize: Int, granularity: Int = 1, previousEnd: UInt64? = nil
+    ) {
         precondition(
             requestSize > 0 && granularity > 0 && requestSize % granularity == 0, "bad request size or granularity")
         var merged: [PlannedOperation] = []
-        for extent in extents where extent.length > 0 {
-            guard let action = Self.action(for: extent, mode: mode) else { continue }
+        for extent in Self.split(extents, at: mode == .incremental ? previousEnd : nil) where extent.length > 0 {
+            let beyondPrevious = previousEnd.map { extent.offset >= $0 } ?? false
+            guard let action = Self.action(for: extent, mode: beyondPrevious ? .full : mode) else { continue }
             // Neighbouring extents with the same action (e.g. data whose dirty flag differs in full mode)
             // become one, so requests are not cut needlessly.
             if let last = merged.last, last.action == action, last.offset + last.length == extent.offset {
@@ -123,6 +130,20 @@ public struct ExtentPlan: Sendable, Equatable {
         return result
     }
 
+    /// `extents` with the one that crosses `offset` cut in two there.
+    static func split(_ extents: [SourceExtent], at offset: UInt64?) -> [SourceExtent] {
+        guard let offset, let index = extents.firstIndex(where: { $0.offset < offset && offset < $0.end }) else {
+            return extents
+        }
+        var result = extents
+        let extent = extents[index]
+        result[index].length = offset - extent.offset
+        result.insert(
+            SourceExtent(offset: offset, length: extent.end - offset, content: extent.content, isDirty: extent.isDirty),
+            at: index + 1)
+        return result
+    }
+
     static func action(for extent: SourceExtent, mode: CopyMode) -> PlannedOperation.Action? {
         switch (mode, extent.content, extent.isDirty) {
         case (.full, .data, _): .copy
@@ -151,6 +172,15 @@ public struct ExtentPlan: Sendable, Equatable {
     /// Bytes the plan reads and writes.
     public var copyBytes: UInt64 {
         operations.lazy.filter { $0.action == .copy }.reduce(0) { $0 + $1.length }
+    }
+
+    /// Bytes the plan reads and writes within `range`.
+    public func copyBytes(in range: Range<UInt64>) -> UInt64 {
+        operations.lazy.filter { $0.action == .copy }.reduce(0) {
+            let start = max($1.offset, range.lowerBound)
+            let end = min($1.offset + $1.length, range.upperBound)
+            return $0 + (end > start ? end - start : 0)
+        }
     }
 
     /// Bytes the plan zeros.

@@ -13,9 +13,15 @@ public protocol BlockTarget: Sendable {
 
     /// The smallest unit the target writes: every write and zero covers whole units (except at the end).
     var granularity: Int { get }
+
+    /// For an incremental copy, where the previous point the target holds ends when it is shorter than the source
+    /// (a disk grown since): past it the target reads as zeros, as a new one does, and is written as in a full copy.
+    /// nil when the previous point covers the whole source.
+    var previousEnd: UInt64? { get }
 }
 
 extension BlockTarget {
     public func settled(below offset: UInt64) async throws(CopyError) {}
     public var granularity: Int { 1 }
+    public var previousEnd: UInt64? { nil }
 }

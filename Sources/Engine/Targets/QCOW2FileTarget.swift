@@ -17,12 +17,17 @@ public final class QCOW2FileTarget: BlockTarget {
     private let thread: WriterThread
     /// Hashes data clusters in file order while `thread` writes the ones before, when the image is digested.
     private let hashing: WriterThread?
+    /// The end of a backing image shorter than this one; see ``BlockTarget/previousEnd``.
+    public let previousEnd: UInt64?
 
-    private init(path: String, writer: QCOW2Writer, thread: WriterThread, hashing: WriterThread?) {
+    private init(
+        path: String, writer: QCOW2Writer, thread: WriterThread, hashing: WriterThread?, previousEnd: UInt64?
+    ) {
         self.path = path
         self.writer = writer
         self.thread = thread
         self.hashing = hashing
+        self.previousEnd = previousEnd
     }
 
     /// A backing image for an overlay: where it is, and the name to store in the overlay's header.
@@ -31,14 +36,32 @@ public final class QCOW2FileTarget: BlockTarget {
         public var path: String
         /// The name stored in the overlay: relative to the overlay's directory, so both can move together.
         public var storedName: String
+        /// The backing image's virtual size. An overlay may be larger (a disk grown since): past this it reads
+        /// as zeros, as qemu reads a backing file shorter than its overlay.
+        public var virtualSize: UInt64
 
         /// Checks that `path` is a qcow2 image whose whole backing chain opens and whose virtual size fits
-        /// a source of `size` bytes, and computes its name relative to `overlay`. The chain is opened by qemu's
-        /// rules; a FIFO or socket in it is refused, and a device unless `allowDevices`.
+        /// a source of `size` bytes (no larger: a disk may have grown since, not shrunk), and computes its name
+        /// relative to `overlay`. The chain is opened by qemu's rules; a FIFO or socket in it is refused, and a
+        /// device unless `allowDevices`.
         public static func inspect(
             _ path: String, size: UInt64, for overlay: String, allowDevices: Bool = false
         ) async throws(CopyError) -> Backing {
-            let expected = imageSize(for: size)
+            let backing = try await open(path, for: overlay, allowDevices: allowDevices)
+            guard !backing.isLarger(than: size) else {
+                throw CopyError(
+                    .targetMismatch,
+                    "the backing image \(path) is \(backing.virtualSize) bytes, more than the source's \(size) bytes; give the previous point of this disk, or make a full copy of a disk that shrank"
+                )
+            }
+            return backing
+        }
+
+        /// Checks that `path` is a qcow2 image whose whole backing chain opens, whatever its size, and computes its
+        /// name relative to `overlay`, as ``inspect(_:size:for:allowDevices:)`` does.
+        public static func open(
+            _ path: String, for overlay: String, allowDevices: Bool = false
+        ) async throws(CopyError) -> Backing {
             let virtualSize = try await BlockingWork.run { () throws(CopyError) -> UInt64 in
                 do throws(QCOW2Error) {
                     return try QCOW2Chain.open(path: path, allowDevices: allowDevices).size
@@ -47,13 +70,14 @@ public final class QCOW2FileTarget: BlockTarget {
                         .targetMismatch, "the backing image \(path) is not usable: \(error.message)", cause: error)
                 }
             }
-            guard virtualSize == expected else {
-                throw CopyError(
-                    .targetMismatch,
-                    "the backing image \(path) is \(virtualSize) bytes but the source is \(size) bytes; give the previous point of this disk"
-                )
-            }
-            return Backing(path: path, storedName: RelativePath.from(directoryOf: overlay, to: path))
+            return Backing(
+                path: path, storedName: RelativePath.from(directoryOf: overlay, to: path), virtualSize: virtualSize)
+        }
+
+        /// Whether the backing image holds more than an image of a source of `size` bytes: the disk shrank, and an
+        /// overlay cannot cut its backing short.
+        public func isLarger(than size: UInt64) -> Bool {
+            virtualSize > QCOW2FileTarget.imageSize(for: size)
         }
     }
 
@@ -95,6 +119,12 @@ public final class QCOW2FileTarget: BlockTarget {
         _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> (result: Result, digest: SplitDigest?) {
         try NewFile.checkReplaceable(path, replacing: replacing)
+        if let backing, backing.isLarger(than: size) {
+            throw CopyError(
+                .targetMismatch,
+                "the backing image \(backing.path) is \(backing.virtualSize) bytes, more than the \(size) bytes of \(path)"
+            )
+        }
         let maximum = QCOW2Writer.maximumSize()
         guard size <= maximum else {
             throw CopyError(
@@ -117,8 +147,10 @@ public final class QCOW2FileTarget: BlockTarget {
                         throw CopyError(error, target: path)
                     }
                 }
+                // A backing shorter than the image (a disk grown since) reads as zeros past its end.
+                let previousEnd = backing.flatMap { $0.virtualSize < imageSize ? $0.virtualSize : nil }
                 let target = QCOW2FileTarget(
-                    path: path, writer: writer, thread: thread, hashing: hashing)
+                    path: path, writer: writer, thread: thread, hashing: hashing, previousEnd: previousEnd)
                 let result: Result
                 do throws(CopyError) {
                     result = try await body(target)
