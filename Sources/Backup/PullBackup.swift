@@ -34,7 +34,7 @@ enum PullBackup {
                 "began the backup job: \(entries.map(\.target).joined(separator: ", ")) exported on \(address.uri(of: "")), creating checkpoint \(checkpoint)"
             )
             let copied = try await copyDisks(
-                entries, address: address, base: base, into: pending, request: prepared.request)
+                entries, address: address, base: base, into: pending, request: prepared.request, logger: logger)
             try await BackupRun.libvirtStep { [address] () async throws(LibvirtError) in
                 try await domain.endBackupJob(exporting: address)
             }
@@ -145,7 +145,7 @@ enum PullBackup {
     /// by target.
     private static func copyDisks(
         _ entries: [BackupXML.DiskEntry], address: ExportAddress, base: LevelChoice, into pending: PendingPoint,
-        request: BackupRequest
+        request: BackupRequest, logger: Logger
     ) async throws -> [(disk: BackupManifest.Disk, retries: Int)] {
         let (connections, progress) = (request.connections, request.progress)
         let (retry, stallTimeout) = (request.retry, request.stallTimeout)
@@ -161,7 +161,7 @@ enum PullBackup {
                     return try await copyDisk(
                         entry, address: address, parent: entry.full ? nil : base.parent, into: pending,
                         connections: connections, retry: retry, stallTimeout: stallTimeout, buffers: buffers,
-                        progress: counters, measureTotal: progress != nil)
+                        progress: counters, measureTotal: progress != nil, logger: logger)
                 }
             }
             var disks: [(disk: BackupManifest.Disk, retries: Int)] = []
@@ -182,10 +182,14 @@ enum PullBackup {
     /// Copies one disk from the export into `<point>/<target>.qcow2`: an overlay over the parent point's
     /// image for an incremental, a standalone image otherwise, reading into `buffers`. With `measureTotal` the export
     /// is mapped first, for `progress`'s total.
+    ///
+    /// A disk resized since the parent point: grown, its overlay is larger than the parent's image and what lies past
+    /// the old end is copied as in a full copy; shrunk, it starts a new chain with a standalone image (an overlay
+    /// cannot cut its backing short), and `logger` gets a note.
     static func copyDisk(
         _ entry: BackupXML.DiskEntry, address: ExportAddress, parent: BackupPoint?, into pending: PendingPoint,
         connections: Int, retry: RetryPolicy, stallTimeout: Duration?, buffers: BufferPool, progress: CopyProgress,
-        measureTotal: Bool
+        measureTotal: Bool, logger: Logger
     ) async throws(CopyError) -> (disk: BackupManifest.Disk, retries: Int) {
         let target = entry.target
         let uri = address.uri(of: target)
@@ -197,8 +201,20 @@ enum PullBackup {
         ) {
             source throws(CopyError) in
             var backing: QCOW2FileTarget.Backing?
-            if let parentImage {
-                backing = try await QCOW2FileTarget.Backing.inspect(parentImage, size: source.size, for: image)
+            if let parentImage, let parent {
+                let previous = try await QCOW2FileTarget.Backing.open(parentImage, for: image)
+                if previous.isLarger(than: source.size) {
+                    logger.notice(
+                        "\(target) shrank from \(previous.virtualSize) to \(source.size) bytes since point \(parent.id): copying it in full, which starts a new chain for it"
+                    )
+                } else {
+                    if previous.virtualSize < source.size {
+                        logger.info(
+                            "\(target) grew from \(previous.virtualSize) to \(source.size) bytes since point \(parent.id): what lies past the old end is copied in full"
+                        )
+                    }
+                    backing = previous
+                }
             }
             let pipeline = CopyPipeline(
                 requestSize: CopyRequest.defaultRequestSize,
