@@ -209,6 +209,7 @@ vm_run_row() {
       ;;
     vm-full-tls)
       rm -rf "$work/repo"
+      "$bin" init --repo "$work/repo" >/dev/null
       vm_drop_checkpoints
       sync
       timed nosync "$bin" backup "$vm" --repo "$work/repo" --level full --connect "$vm_tcp_uri" --json --no-progress \
@@ -217,6 +218,7 @@ vm_run_row() {
       ;;
     vm-full)
       rm -rf "$work/repo"
+      "$bin" init --repo "$work/repo" >/dev/null
       vm_drop_checkpoints
       sync
       timed nosync "$bin" backup "$vm" --repo "$work/repo" --level full --connect "$vm_uri" --json --no-progress

@@ -26,10 +26,11 @@ public enum BackupRun {
         logger[metadataKey: "domain"] = "\(request.domain)"
         let started = Date()
         let clock = ContinuousClock.now
-        let repository = BackupRepository(root: request.repository)
-        // Refused before anything is made or libvirt is asked: the name becomes the domain's folder.
-        try repositoryStep { () throws(RepositoryError) in
+        // Refused before anything is made or libvirt is asked: the name becomes the domain's folder, and a path that
+        // is not a repository is never made one here (`pullback init` does that).
+        let repository = try repositoryStep { () throws(RepositoryError) in
             try RepositoryNames.checkRequested(request.domain, as: "domain")
+            return try BackupRepository.open(root: request.repository)
         }
         let exportHost = try remoteExportHost(of: request)
         let connection = try await libvirtStep { () async throws(LibvirtError) in
@@ -55,7 +56,7 @@ public enum BackupRun {
         let domain = try await libvirtStep { () async throws(LibvirtError) in
             try await connection.domain(named: request.domain)
         }
-        // Only now that the domain exists: taking the lock makes the repository and the domain's folder.
+        // Only now that the domain exists: taking the lock makes the domain's folder.
         let lock: DomainLock
         do {
             lock = try repository.lock(request.domain)

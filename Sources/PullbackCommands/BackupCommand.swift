@@ -2,6 +2,7 @@ import ArgumentParser
 import Backup
 import Engine
 import Foundation
+import Repository
 
 /// `pullback backup`: one consistent, point-in-time backup of a domain's disks into a repository.
 struct BackupCommand: AsyncParsableCommand {
@@ -14,6 +15,11 @@ struct BackupCommand: AsyncParsableCommand {
     var domain: String
 
     @OptionGroup var repository: RepositoryOption
+
+    @Flag(
+        name: .customLong("init"),
+        help: "Create the repository first if the path is new or an empty folder (as `pullback init` does).")
+    var initialize = false
 
     @Option(help: "auto (default): incremental when the chain can continue, else full; full; or incremental.")
     var level: BackupLevel = .auto
@@ -55,6 +61,7 @@ struct BackupCommand: AsyncParsableCommand {
         request.remoteExport = remote.export
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         let log = StderrLog(logging)
+        if initialize { try makeRepository(log: log) }
         let logger = log.logger(label: "pullback.backup")
         let outcome = try await Interruptible.run(logging: log) {
             [request] () async throws(BackupError) -> BackupOutcome in
@@ -71,6 +78,21 @@ struct BackupCommand: AsyncParsableCommand {
                 Terminal.escaped(
                     "\(outcome.level) backup \(outcome.point) of \(outcome.domain): \(copied), "
                         + String(format: "%.2f s", outcome.seconds) + RetryCount.phrase(retries)))
+        }
+    }
+
+    /// `--init`: the repository made unless it is there. Not for `--level incremental`, which needs an earlier point:
+    /// a new repository would refuse it and be left behind empty.
+    private func makeRepository(log: StderrLog) throws {
+        do throws(RepositoryError) {
+            if level == .incremental {
+                _ = try BackupRepository.open(root: repository.path)
+            } else {
+                _ = try BackupRepository.openOrCreate(root: repository.path)
+            }
+        } catch {
+            log.fail(error.message)
+            throw ExitCode.failure
         }
     }
 }

@@ -9,7 +9,7 @@ struct ListCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOption
 
-    @Argument(help: "Only this domain's points.")
+    @Argument(help: "Only this domain's points (an error when it has none).")
     var domain: String?
 
     @Flag(help: "Print the points as one JSON array.")
@@ -32,7 +32,8 @@ struct ListCommand: ParsableCommand {
             let names: [String]
             if let domain { names = [domain] } else { names = try backups.domainNames() }
             for name in names {
-                for point in try backups.points(of: name) {
+                // A domain asked for by name must have points, as in restore and verify; the whole listing may be empty.
+                for point in try domain == nil ? backups.points(of: name) : backups.requiredPoints(of: name) {
                     rows.append(
                         Row(
                             domain: name, id: point.id, level: point.manifest.level.rawValue,

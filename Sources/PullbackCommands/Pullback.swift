@@ -7,8 +7,8 @@ public struct Pullback: AsyncParsableCommand {
         abstract: "Incremental, pull-mode backups of libvirt/QEMU disks over NBD.",
         version: "0.1.0",
         subcommands: [
-            BackupCommand.self, ListCommand.self, RestoreCommand.self, VerifyCommand.self, CopyCommand.self,
-            ImageInfoCommand.self, ServeCommand.self, PruneCommand.self,
+            InitCommand.self, BackupCommand.self, ListCommand.self, RestoreCommand.self, VerifyCommand.self,
+            CopyCommand.self, ImageInfoCommand.self, ServeCommand.self, PruneCommand.self,
         ]
     )
 

@@ -53,7 +53,7 @@ struct VerifyCommand: AsyncParsableCommand {
         guard failures.isEmpty else {
             let named = Self.named(failures)
             Terminal.printError(
-                "\(failures.count) of \(report.images.count) images point \(report.point) of \(domain) needs are damaged or missing: \(named); restore them from another copy of the repository"
+                "\(failures.count) of the \(Counted(report.images.count, "image")) point \(report.point) of \(domain) needs \(Counted.be(failures.count)) damaged or missing: \(named); restore them from another copy of the repository"
             )
             throw ExitCode.failure
         }
@@ -77,7 +77,8 @@ struct VerifyCommand: AsyncParsableCommand {
             }
             let domainCount = Set(report.points.map(\.domain)).count
             print(
-                "checked \(report.points.count) points of \(domainCount) domains, \(report.images.count) images: "
+                "checked \(Counted(report.points.count, "point")) of \(Counted(domainCount, "domain")), "
+                    + "\(Counted(report.images.count, "image")): "
                     + (report.isClean ? "all as committed" : "\(report.failures.count) damaged or missing"))
         }
         guard report.isClean else {
@@ -85,7 +86,7 @@ struct VerifyCommand: AsyncParsableCommand {
             if !report.failures.isEmpty {
                 let named = Self.named(report.failures)
                 parts.append(
-                    "\(report.failures.count) of \(report.images.count) images are damaged, missing or unreadable: \(named)"
+                    "\(report.failures.count) of \(Counted(report.images.count, "image")) \(Counted.be(report.failures.count)) damaged, missing or unreadable: \(named)"
                 )
             }
             if !report.problems.isEmpty {

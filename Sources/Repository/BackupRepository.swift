@@ -10,6 +10,8 @@ public struct BackupRepository: Sendable {
     /// The repository's root folder.
     public let root: String
 
+    /// The repository at `root`, not yet checked: every call that reads or writes checks that `root` is one (see
+    /// ``requireRepository()``), and none makes it. ``open(root:)`` checks at once; ``create(root:)`` makes one.
     public init(root: String) {
         self.root = root
     }
@@ -21,15 +23,20 @@ public struct BackupRepository: Sendable {
     /// ``RepositoryError/Code/notARepository`` when the root is not a repository.
     public func domainNames() throws(RepositoryError) -> [String] {
         try requireRepository()
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        let names = try Self.names(in: root)
         return names.filter { name in
             RepositoryNames.isValid(name) && (try? FilePaths.status(ofName: folder(of: name)))?.type == .directory
         }.sorted()
     }
 
-    /// The repository's identity (`repository.json`), made now if it has none yet: see ``RepositoryIdentity``.
+    /// The repository's identity (`repository.json`): see ``RepositoryIdentity``. Throws
+    /// ``RepositoryError/Code/notARepository`` when the root is not a repository.
     public func identity() throws(RepositoryError) -> RepositoryIdentity {
-        try RepositoryIdentity.loadOrCreate(root: root)
+        try requireRepository()
+        guard let identity = try RepositoryIdentity.load(root: root) else {
+            throw RepositoryError(.notARepository, "not a Pullback repository: \(root) (its repository.json vanished)")
+        }
+        return identity
     }
 
     /// The committed points of `domain`, oldest first. Partial folders are not points. Every manifest is read
@@ -40,12 +47,7 @@ public struct BackupRepository: Sendable {
         try RepositoryNames.checkRequested(domain, as: "domain")
         let domainFolder = folder(of: domain)
         guard try Self.isRealFolder(domainFolder) else { return [] }
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: domainFolder)
-        } catch {
-            throw RepositoryError(.io, "cannot list \(domainFolder): \(error.localizedDescription)")
-        }
+        let names = try Self.names(in: domainFolder)
         var points: [BackupPoint] = []
         for name in names.sorted() where !name.hasPrefix(".") && !name.hasSuffix(".partial") {
             let pointFolder = domainFolder + "/" + name
@@ -57,6 +59,21 @@ public struct BackupRepository: Sendable {
             points.append(BackupPoint(id: name, folder: pointFolder, manifest: manifest))
         }
         return points
+    }
+
+    /// The committed points of `domain`, oldest first, as ``points(of:)``; throws ``RepositoryError/Code/notFound``,
+    /// naming the domains that have points, when it has none: a mistyped domain is an error, as in restore.
+    public func requiredPoints(of domain: String) throws(RepositoryError) -> [BackupPoint] {
+        let points = try points(of: domain)
+        guard points.isEmpty else { return points }
+        var known: [String] = []
+        for name in try domainNames() where name != domain && (try? self.points(of: name))?.isEmpty == false {
+            known.append(name)
+        }
+        throw RepositoryError(
+            .notFound,
+            "the repository \(root) has no backup of \(domain)"
+                + (known.isEmpty ? "" : "; it has backups of: \(known.joined(separator: ", "))"))
     }
 
     /// The point `id` of `domain`, or the newest one for `latest`.
@@ -75,15 +92,42 @@ public struct BackupRepository: Sendable {
     }
 
     /// Throws ``RepositoryError/Code/notARepository`` unless the root is a folder with a `repository.json`: a
-    /// mistyped `--repo` is named as such, not taken for an empty repository.
+    /// mistyped `--repo` is named as such, not taken for an empty repository, and nothing is made. A URL is
+    /// ``RepositoryError/Code/unsupportedLocation``.
     public func requireRepository() throws(RepositoryError) {
+        try RepositoryLocation.check(root)
         let identity = root + "/" + RepositoryIdentity.fileName
-        let rootStatus = try? Stat(FilePath(root))
+        let rootStatus: Stat?
+        do throws(Errno) { rootStatus = try Self.status(following: root) } catch {
+            throw RepositoryError(failed: "inspect", root, error)
+        }
         let identityStatus = try? FilePaths.status(ofName: identity)
         guard rootStatus?.type == .directory, identityStatus?.type == .regular else {
-            throw RepositoryError(
-                .notARepository,
-                "not a Pullback repository: \(root) (it has no \(RepositoryIdentity.fileName)); check --repo")
+            let why: String
+            let initHint =
+                "; check --repo, or create it with `pullback init --repo \(RepositoryLocation.shellWord(root))` (or `pullback backup --init`)"
+            if rootStatus == nil {
+                why = "(nothing is there)" + initHint
+            } else if rootStatus?.type != .directory {
+                why = "(it is not a folder); check --repo"
+            } else if (try? Self.names(in: root).isEmpty) == true {
+                why = "(an empty folder)" + initHint
+            } else {
+                why = "(it has no \(RepositoryIdentity.fileName)); check --repo"
+            }
+            throw RepositoryError(.notARepository, "not a Pullback repository: \(root) \(why)")
+        }
+    }
+
+    /// The names in the folder `path` (a symbolic link to a folder is followed), sorted; the failure names the path
+    /// and the errno.
+    static func names(in path: String) throws(RepositoryError) -> [String] {
+        do throws(Errno) {
+            let folder = try FileDescriptor.open(path: path, .readOnly, options: .directory)
+            defer { folder.closeAfterUse() }
+            return try FolderListing.names(in: folder).map(\.description).sorted()
+        } catch {
+            throw RepositoryError(failed: "list", path, error)
         }
     }
 
@@ -102,11 +146,11 @@ public struct BackupRepository: Sendable {
         return status.type == .directory
     }
 
-    /// Takes the domain's lock (see ``DomainLock``): the first write into a repository, so it makes the repository
-    /// (its root and `repository.json`) and the domain's folder (0700) when they are not there yet.
+    /// Takes the domain's lock (see ``DomainLock``), making the domain's folder (0700) when it is not there yet. The
+    /// root must be a repository already: nothing makes one but ``create(root:)``.
     public func lock(_ domain: String) throws(RepositoryError) -> DomainLock {
         try RepositoryNames.checkRequested(domain, as: "domain")
-        _ = try identity()
+        try requireRepository()
         return try DomainLock(folder: folder(of: domain))
     }
 

@@ -5,7 +5,8 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum so that codes can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: Hashable, Sendable {
-            case locked, notFound, corrupt, io, noSpace, cancelled, notARepository, invalidName
+            case locked, notFound, corrupt, io, noSpace, cancelled, notARepository, invalidName, alreadyARepository
+            case unsupportedLocation
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -26,6 +27,10 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         public static let notARepository = Code(.notARepository)
         /// A name asked for (a domain, a point) cannot name anything in a repository: see ``RepositoryNames``.
         public static let invalidName = Code(.invalidName)
+        /// `create` was asked for a folder that is a repository already.
+        public static let alreadyARepository = Code(.alreadyARepository)
+        /// The repository is given as a URL (`s3://`, `sftp://`): only local folders are repositories for now.
+        public static let unsupportedLocation = Code(.unsupportedLocation)
 
         public var description: String {
             switch kind {
@@ -37,6 +42,8 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
             case .cancelled: "cancelled"
             case .notARepository: "not a repository"
             case .invalidName: "invalid name"
+            case .alreadyARepository: "already a repository"
+            case .unsupportedLocation: "unsupported location"
             }
         }
     }

@@ -2,10 +2,10 @@ import FileIO
 import Foundation
 import SystemPackage
 
-/// Who a repository is: a random id kept in `<root>/repository.json`, made by the first backup into it. The
-/// checkpoints a repository creates carry its ``tag`` in their names, so it recognises its own checkpoints and
-/// leaves alone those of another repository backing up the same domain, or of another tool. The file moves and is
-/// copied with the repository, and so does the identity.
+/// Who a repository is: a random id kept in `<root>/repository.json`, made with the repository
+/// (``BackupRepository/create(root:)``, `pullback init`). The checkpoints a repository creates carry its ``tag`` in
+/// their names, so it recognises its own checkpoints and leaves alone those of another repository backing up the same
+/// domain, or of another tool. The file moves and is copied with the repository, and so does the identity.
 public struct RepositoryIdentity: Codable, Sendable, Equatable {
     public static let fileName = "repository.json"
     static let schemaVersion = 1
@@ -18,17 +18,16 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
     /// domain differ in it but once in four billion.
     public var tag: String { String(id.filter(\.isHexDigit).prefix(8)) }
 
-    /// The identity of the repository at `root`, made (with `root`) if it has none yet. Two processes making it at
-    /// once agree on one: the file appears by `link`, which fails if the other was first.
-    static func loadOrCreate(root: String) throws(RepositoryError) -> RepositoryIdentity {
+    /// The identity of the repository at `root`, or nil when it has none (it is not a repository).
+    static func load(root: String) throws(RepositoryError) -> RepositoryIdentity? {
+        try load(root + "/" + fileName)
+    }
+
+    /// Gives the folder `root`, which must exist, a new identity: it is a repository from then on. Of two processes
+    /// making one at once, one wins and the other fails with ``RepositoryError/Code/alreadyARepository``: the file
+    /// appears by `link`, which fails if the other was first.
+    static func create(root: String) throws(RepositoryError) -> RepositoryIdentity {
         let path = root + "/" + fileName
-        if let existing = try load(path) { return existing }
-        do {
-            try FileManager.default.createDirectory(
-                atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw RepositoryError(.io, "cannot create the repository \(root): \(error.localizedDescription)")
-        }
         let made = RepositoryIdentity(schema: schemaVersion, id: UUID().uuidString.lowercased())
         let temporary = root + "/.\(fileName).\(made.id).tmp"
         let encoder = JSONEncoder()
@@ -44,15 +43,12 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
         do throws(Errno) {
             try FilePaths.link(temporary, as: path)
         } catch  where error == .fileExists {
-            // Another process made it first: its identity is the one.
+            throw RepositoryError(.alreadyARepository, "\(root) is a Pullback repository already")
         } catch {
             throw RepositoryError(failed: "create", path, error)
         }
         try FileSync.syncFolder(root)
-        guard let settled = try load(path) else {
-            throw RepositoryError(.io, "\(path) vanished while it was being made")
-        }
-        return settled
+        return made
     }
 
     private static func load(_ path: String) throws(RepositoryError) -> RepositoryIdentity? {

@@ -5,19 +5,22 @@ import SystemPackage
 extension BackupRepository {
     /// What tightening the modes of a domain's folder changed.
     public struct Tightened: Sendable, Equatable {
-        /// The domain folder that was walked.
+        /// The domain folder that was walked (the root and its `repository.json` are tightened too).
         public var folder: String
         /// How many files and folders had a wider mode than 0600 (files) or 0700 (folders).
         public var count: Int
     }
 
-    /// Sets 0700 on the domain's folder and every point folder in it, and 0600 on every file in them (the lock, job
-    /// records, manifests, XML, images), for a repository made by a build that left them 0755 and 0644. Symbolic
-    /// links, FIFOs and devices are left alone, never opened; files of another user cannot be changed and are
-    /// skipped. Under the domain's lock, as the first thing a backup does.
+    /// Sets 0700 on the repository's root, the domain's folder and every point folder in it, and 0600 on
+    /// `repository.json` and every file in those folders (the lock, job records, manifests, XML, images), for a
+    /// repository made by a build that left them 0755 and 0644. Symbolic links, FIFOs and devices are left alone,
+    /// never opened (a root that is a symbolic link keeps its target's mode); files of another user cannot be changed
+    /// and are skipped. Under the domain's lock, as the first thing a backup does.
     public func tightenPermissions(of domain: String, lock: borrowing DomainLock) -> Tightened {
         let domainFolder = folder(of: domain)
         var count = 0
+        if Self.tighten(root, as: .directory) { count += 1 }
+        if Self.tighten(root + "/" + RepositoryIdentity.fileName, as: .regular) { count += 1 }
         if Self.tighten(domainFolder, as: .directory) { count += 1 }
         for name in (try? FileManager.default.contentsOfDirectory(atPath: domainFolder)) ?? [] {
             let path = domainFolder + "/" + name

@@ -13,6 +13,10 @@ struct Entrypoint {
         signal(SIGPIPE, SIG_IGN)
         let code: Int32
         do {
+            if let refusal = ArgumentFailure.unknownHelpTopic(in: Array(CommandLine.arguments.dropFirst())) {
+                FileHandle.standardError.write(Data((refusal + "\n").utf8))
+                throw ExitCode.validationFailure
+            }
             var command = try Pullback.parseAsRoot()
             if var asynchronous = command as? AsyncParsableCommand {
                 try await asynchronous.run()
@@ -21,10 +25,12 @@ struct Entrypoint {
             }
             code = 0
         } catch {
-            let message = Pullback.fullMessage(for: error)
-            if !message.isEmpty {
-                let isHelp = Pullback.exitCode(for: error) == .success
-                if isHelp { print(message) } else { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            if Pullback.exitCode(for: error) == .success {
+                // --help, help COMMAND, --version: text asked for, on stdout.
+                let text = Pullback.fullMessage(for: error)
+                if !text.isEmpty { print(text) }
+            } else if let line = ArgumentFailure.line(for: error) {
+                FileHandle.standardError.write(Data((line + "\n").utf8))
             }
             code = Pullback.exitCode(for: error).rawValue
         }

@@ -253,7 +253,7 @@ extension CopyIntegration {
         }
 
         @Test(
-            "A folder without repository.json is not a repository; backup of an unknown domain makes nothing",
+            "A folder without repository.json is not a repository; backup never makes one, backup --init does",
             .timeLimit(.minutes(4)))
         func notARepository() async throws {
             try await LibvirtGuest.run { fx, guest in
@@ -264,7 +264,10 @@ extension CopyIntegration {
                 try await RepositoryEdits.copy(fx, guest.repo, to: copied)
                 try FileManager.default.removeItem(atPath: copied + "/repository.json")
                 let missing = fx.path("nonexistent")
-                for repo in [copied, missing] {
+                for (repo, why) in [
+                    (copied, "(it has no repository.json); check --repo"),
+                    (missing, "(nothing is there); check --repo, or create it with `pullback init --repo \(missing)`"),
+                ] {
                     for command in [
                         ["list", "--repo", repo, guest.name], ["list", "--repo", repo, guest.name, "--json"],
                         ["list", "--repo", repo], ["list", "--repo", repo, "--json"],
@@ -275,7 +278,7 @@ extension CopyIntegration {
                         expectCleanFailure(
                             result,
                             mentioning: [
-                                "not a Pullback repository: \(repo) (it has no repository.json); check --repo"
+                                "not a Pullback repository: \(repo) \(why)"
                             ])
                         #expect(result.stdout.isEmpty, "\(result)")
                     }
@@ -291,12 +294,16 @@ extension CopyIntegration {
                 expectCleanFailure(unknown, mentioning: ["nosuchdomain"])
                 #expect(!FileFacts.exists(guest.repo + "/nosuchdomain"), "backup left a folder for an unknown domain")
                 #expect(BackupTests.allFiles(guest.repo) == before)
+                // A path that is not a repository is never made one by backup, whatever the domain: no repository,
+                // no point, no checkpoint on the domain.
                 let fresh = fx.path("fresh-repo")
-                let none = try await guest.pullback([
-                    "backup", "nosuchdomain", "--repo", fresh, "--connect", guest.uri,
-                ])
-                expectCleanFailure(none, mentioning: ["nosuchdomain"])
-                #expect(!FileFacts.exists(fresh), "backup made a repository for an unknown domain")
+                let checkpoints = try await guest.checkpoints()
+                for domain in ["nosuchdomain", guest.name] {
+                    let none = try await guest.pullback(["backup", domain, "--repo", fresh, "--connect", guest.uri])
+                    expectCleanFailure(none, mentioning: ["not a Pullback repository: \(fresh)", "pullback init"])
+                    #expect(!FileFacts.exists(fresh), "backup of \(domain) made a repository")
+                }
+                #expect(try await guest.checkpoints() == checkpoints, "a refused backup left a checkpoint")
 
                 // A name that cannot be a repository folder is refused before anything is made.
                 let climbing = try await guest.pullback([
@@ -304,22 +311,33 @@ extension CopyIntegration {
                 ])
                 expectCleanFailure(climbing, mentioning: ["../escaped"])
                 #expect(!FileFacts.exists(fresh) && !FileFacts.exists(fx.path("escaped")))
+
+                // What a one-line script runs: --init makes the repository, private, and the backup goes into it.
+                let scripted = try await guest.pullback([
+                    "backup", guest.name, "--repo", fresh, "--init", "--connect", guest.uri, "--json",
+                ])
+                try requireSuccess(scripted)
+                #expect(RepositoryInitTests.mode(fresh + "/repository.json") == 0o600)
+                #expect(try await guest.list(repo: fresh).count == 1)
             }
         }
 
         @Test(
-            "Under umask 022 files are 0600 and folders 0700; an older 0755/0644 repository is tightened, with a note",
+            "Under umask 022 files are 0600 and folders 0700; an older 0755/0644 repository, its root and repository.json too, is tightened, with a note",
             .timeLimit(.minutes(4)))
         func privateModes() async throws {
             try await LibvirtGuest.run { fx, guest in
                 try await guest.write("vda", "write -P 0x71 0 64k")
-                let backupArguments = ["backup", guest.name, "--repo", guest.repo, "--connect", guest.uri, "--json"]
+                // A repository of its own, made under umask 022 as an admin's shell would.
+                let repo = fx.path("private-repo")
+                try requireSuccess(try await RepositoryEdits.pullback(fx, umask: "022", ["init", "--repo", repo]))
+                let backupArguments = ["backup", guest.name, "--repo", repo, "--connect", guest.uri, "--json"]
                 let first = try await RepositoryEdits.pullback(fx, umask: "022", backupArguments)
                 try requireSuccess(first)
                 #expect(!first.stderr.contains("tightened"), "\(first)")
 
                 func expectPrivate(_ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
-                    let entries = RepositoryEdits.modes(under: guest.repo)
+                    let entries = RepositoryEdits.modes(under: repo)
                     #expect(entries.count >= 8, "\(label): \(entries)", sourceLocation: sourceLocation)
                     for entry in entries {
                         switch entry.type {
@@ -338,14 +356,18 @@ extension CopyIntegration {
                     }
                 }
                 expectPrivate("new repository")
-                var rootInfo = stat()
-                #expect(stat(guest.repo, &rootInfo) == 0 && rootInfo.st_mode & 0o777 == 0o700, "the repository root")
+                func rootMode() -> UInt32 {
+                    var rootInfo = stat()
+                    return stat(repo, &rootInfo) == 0 ? UInt32(rootInfo.st_mode & 0o7777) : 0
+                }
+                #expect(rootMode() == 0o700, "the repository root")
 
-                // As an older build left it: everything under the domain's folder 0755 and 0644.
-                let domainFolder = "\(guest.repo)/\(guest.name)"
-                _ = try await fx.runChecked(["find", domainFolder, "-type", "d", "-exec", "chmod", "0755", "{}", "+"])
-                _ = try await fx.runChecked(["find", domainFolder, "-type", "f", "-exec", "chmod", "0644", "{}", "+"])
-                let widened = RepositoryEdits.modes(under: domainFolder).count + 1
+                // As an older build left it: the whole repository, its root and repository.json too, 0755 and 0644.
+                let domainFolder = "\(repo)/\(guest.name)"
+                _ = try await fx.runChecked(["find", repo, "-type", "d", "-exec", "chmod", "0755", "{}", "+"])
+                _ = try await fx.runChecked(["find", repo, "-type", "f", "-exec", "chmod", "0644", "{}", "+"])
+                // Everything under the root, and the root.
+                let widened = RepositoryEdits.modes(under: repo).count + 1
                 try await guest.write("vda", "write -P 0x72 1M 64k")
                 let second = try await RepositoryEdits.pullback(fx, umask: "022", backupArguments)
                 try requireSuccess(second)
@@ -356,6 +378,7 @@ extension CopyIntegration {
                 #expect(
                     second.stderr.components(separatedBy: "tightened permissions").count == 2, "one note: \(second)")
                 expectPrivate("tightened repository")
+                #expect(rootMode() == 0o700, "the repository root after tightening")
                 let third = try await RepositoryEdits.pullback(fx, umask: "022", backupArguments)
                 try requireSuccess(third)
                 #expect(!third.stderr.contains("tightened"), "\(third)")

@@ -60,6 +60,7 @@ extension CopyIntegration {
             try await Fixture.run { fx in
                 let (certificates, key) = try await Self.openClientKey(fx, mode: 0o604)
                 let repo = fx.path("repo")
+                try requireSuccess(try await Pullback.run(fx, ["init", "--repo", repo]))
                 // 192.0.2.1 is TEST-NET-1: a libvirt connection there would hang, not answer.
                 let result = try await fx.run(
                     [

@@ -9,7 +9,7 @@ import Testing
     func withRoot(_ body: (String) async throws -> Void) async throws {
         let directory = try TemporaryDirectory("pbrepo")
         defer { directory.remove() }
-        _ = try BackupRepository(root: directory.path).identity()  // readers refuse a folder without repository.json
+        _ = try BackupRepository.create(root: directory.path)  // readers refuse a folder without repository.json
         try await body(directory.path)
     }
 
@@ -128,7 +128,7 @@ import Testing
     @Test func aMovedRepositoryListsTheSamePoints() async throws {
         try await withRoot { root in
             let original = root + "/a"
-            let repository = BackupRepository(root: original)
+            let repository = try BackupRepository.create(root: original)
             let lock = try repository.lock("web1")
             let point = try await repository.withNewPoint(of: "web1", lock: lock, started: Date()) { _ in
                 manifest(checkpoint: "pullback-1")

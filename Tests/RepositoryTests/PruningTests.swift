@@ -93,8 +93,7 @@ import Testing
     @Test func aRewriteSwapsThePointAtOnceAndARemovalHidesItFirst() async throws {
         let directory = try TemporaryDirectory("pbprune")
         defer { directory.remove() }
-        let repository = BackupRepository(root: directory.path)
-        _ = try repository.identity()
+        let repository = try BackupRepository.create(root: directory.path)
         let lock = try repository.lock("web1")
         let full = try await repository.withNewPoint(of: "web1", lock: lock, started: Date()) { pending in
             try Data([1]).write(to: URL(fileURLWithPath: pending.imagePath(for: "vda")))
@@ -143,8 +142,7 @@ import Testing
     @Test func whatAKilledPruneLeftIsNeverListedAndIsDiscarded() async throws {
         let directory = try TemporaryDirectory("pbprune")
         defer { directory.remove() }
-        let repository = BackupRepository(root: directory.path)
-        _ = try repository.identity()
+        let repository = try BackupRepository.create(root: directory.path)
         let lock = try repository.lock("web1")
         let point = try await repository.withNewPoint(of: "web1", lock: lock, started: Date()) { _ in
             manifest(checkpoint: "c1")

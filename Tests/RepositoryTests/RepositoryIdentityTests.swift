@@ -3,8 +3,8 @@ import Repository
 import TestSupport
 import Testing
 
-/// `repository.json`: made once, the same for every caller (also racing ones), moved with the repository, and
-/// refused with a clear error when damaged.
+/// `repository.json`: made once by `create`, the same for every reader, moved with the repository, and refused with a
+/// clear error when damaged.
 @Suite struct RepositoryIdentityTests {
     func withRoot(_ body: (String) async throws -> Void) async throws {
         let directory = try TemporaryDirectory("pbid")
@@ -15,7 +15,7 @@ import Testing
     @Test func theIdentityIsMadeOnceAndReadBackAfterAMove() async throws {
         try await withRoot { parent in
             let root = parent + "/repo"
-            let made = try BackupRepository(root: root).identity()
+            let made = try BackupRepository.create(root: root).identity()
             #expect(made.tag.count == 8 && made.tag.allSatisfy(\.isHexDigit), "\(made)")
             #expect(try BackupRepository(root: root).identity() == made)
             #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["repository.json"])
@@ -24,20 +24,31 @@ import Testing
 
             try FileManager.default.moveItem(atPath: root, toPath: parent + "/moved")
             #expect(try BackupRepository(root: parent + "/moved").identity() == made)
-            #expect(try BackupRepository(root: parent + "/other").identity() != made)
+            #expect(try BackupRepository.create(root: parent + "/other").identity() != made)
         }
     }
 
-    @Test func racingCallersAgreeOnOneIdentity() async throws {
-        try await withRoot { parent in
+    @Test func ofRacingCreatorsOneMakesTheRepositoryAndTheOthersAreTold() async throws {
+        try await withRoot { (parent: String) async throws in
             let root = parent + "/repo"
-            let identities = try await withThrowingTaskGroup(of: RepositoryIdentity.self) { group in
+            let outcomes = await withTaskGroup(of: Result<RepositoryIdentity, RepositoryError>.self) { group in
                 for _ in 0..<16 {
-                    group.addTask { try BackupRepository(root: root).identity() }
+                    group.addTask {
+                        do throws(RepositoryError) {
+                            return .success(try BackupRepository.create(root: root).identity())
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
                 }
-                return try await group.reduce(into: [RepositoryIdentity]()) { $0.append($1) }
+                return await group.reduce(into: []) { $0.append($1) }
             }
-            #expect(Set(identities.map(\.id)).count == 1, "\(identities)")
+            let made = outcomes.compactMap { try? $0.get() }
+            #expect(made.count == 1, "\(outcomes)")
+            for case .failure(let error) in outcomes {
+                #expect(error.code == .alreadyARepository, "\(error)")
+            }
+            #expect(try BackupRepository.open(root: root).identity() == made.first)
             #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["repository.json"])
         }
     }

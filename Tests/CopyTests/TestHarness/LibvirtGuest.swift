@@ -34,7 +34,7 @@ final class LibvirtGuest: Sendable {
     var uri: String { daemon?.uri ?? "qemu:///embed?root=\(fx.root)" }
     /// `qemu+tcp://127.0.0.1:PORT/system` of the daemon under `.remoteDaemon`, else nil.
     var tcpURI: String? { daemon?.tcpURI }
-    /// The repository folder the tests back up into.
+    /// The repository the tests back up into, made by `pullback init` when the guest is set up.
     var repo: String { fx.path("repo") }
 
     private init(fx: Fixture, name: String, disks: [Disk], daemon: LibvirtDaemon?) {
@@ -86,6 +86,7 @@ final class LibvirtGuest: Sendable {
 
     /// `acpi` adds `<features><acpi/></features>` (without it QEMU runs with ACPI off, so PCI hotplug is refused).
     private func setUp(running: Bool, acpi: Bool = false) async throws {
+        try await makeRepository(repo)
         if daemon == nil {
             // The embedded driver has no virtlogd, hence `stdio_handler`.
             try FileManager.default.createDirectory(atPath: fx.path("etc"), withIntermediateDirectories: true)
@@ -273,9 +274,17 @@ final class LibvirtGuest: Sendable {
         try await fx.run([try Pullback.binaryPath()] + arguments, timeout: timeout)
     }
 
-    /// `pullback backup NAME --repo REPO --connect URI --json EXTRA...`.
+    /// `pullback backup NAME --repo REPO --connect URI --json EXTRA...`, after `pullback init --repo REPO` when REPO
+    /// is not a repository yet.
     func backup(_ extra: [String] = [], repo: String? = nil) async throws -> CommandResult {
-        try await pullback(["backup", name, "--repo", repo ?? self.repo, "--connect", uri, "--json"] + extra)
+        let repo = repo ?? self.repo
+        if !FileFacts.exists(repo + "/repository.json") { try await makeRepository(repo) }
+        return try await pullback(["backup", name, "--repo", repo, "--connect", uri, "--json"] + extra)
+    }
+
+    /// `pullback init --repo REPO`, which must succeed.
+    func makeRepository(_ repo: String) async throws {
+        try requireSuccess(try await pullback(["init", "--repo", repo]))
     }
 
     func startBackup(_ extra: [String] = []) throws -> ChildProcess {

@@ -22,6 +22,13 @@ enum Pullback {
         return path
     }
 
+    /// `pullback ARGUMENTS` to completion.
+    static func run(_ fixture: Fixture, _ arguments: [String], timeout: Duration = .seconds(60)) async throws
+        -> CommandResult
+    {
+        try await fixture.run([try binaryPath()] + arguments, timeout: timeout)
+    }
+
     /// `pullback copy ARGS...` to completion.
     static func copy(_ fixture: Fixture, _ arguments: [String], timeout: Duration = .seconds(100)) async throws
         -> CommandResult
