@@ -1,9 +1,16 @@
 import Engine
+import FileIO
 import Foundation
 import QCOW2
 import Repository
+import SystemPackage
 
 /// `pullback restore`: disks of a backup point written out as standalone images, all at once.
+///
+/// In three steps, which ``run(_:disks:to:format:overwrite:verifying:progress:)`` takes one after the other:
+/// ``plan(_:disks:to:format:overwrite:)`` refuses what cannot be done before anything is read or written,
+/// ``check(_:progress:)`` reads each image of the chains and compares it with the digest its point recorded, and
+/// ``write(_:progress:)`` writes the images.
 public enum PointRestore {
     /// One restored disk.
     public struct Restored: Sendable, Equatable {
@@ -15,22 +22,45 @@ public enum PointRestore {
         public var bytesWritten: UInt64
     }
 
-    /// Writes disks `targets` (empty: every disk) of `point` into `folder` (created 0700 if missing) as
-    /// `<target>.<format>`, concurrently, counting into `progress` when given (one part per disk, each mapped first
-    /// so that the job's total is known early). Results are in the order of `targets`, else of the manifest. On
-    /// failure no image of a disk that failed is left behind.
+    /// A restore that can be done: its disks' chains, and where each image goes.
+    public struct Plan: Sendable {
+        struct Disk: Sendable {
+            var chain: PointChain
+            var image: StagedImage
+        }
+
+        /// The point restored.
+        public let point: BackupPoint
+        /// The folder the images go into.
+        public let folder: String
+        /// Their format.
+        public let format: TargetFormat
+        /// Whether images already in `folder` are replaced.
+        public let overwrite: Bool
+        let disks: [Disk]
+
+        /// The image each disk will be written to, by target: a domain can be described before the images exist.
+        public var images: [String: String] {
+            Dictionary(uniqueKeysWithValues: disks.map { ($0.chain.target, $0.image.path) })
+        }
+    }
+
+    /// Checks that disks `targets` (empty: every disk) of `point` can be restored into `folder` as
+    /// `<target>.<format>`, and returns what to read and write. Reads no image and writes nothing.
     ///
     /// `point` must have been read from a repository (its folder is `<repository>/<domain>/<id>`). Each disk is
-    /// read from exactly the images its ``PointChain`` lists, and each image's header must name the next one as
-    /// the manifests say: a repository cannot make a restore read a file outside itself.
-    public static func run(
+    /// read from exactly the images its ``PointChain`` lists. Throws when a disk is not in the point, when its
+    /// chain is not what the manifests must say, and when an image's name in `folder` is taken and `overwrite` is
+    /// false (a folder there is refused either way).
+    public static func plan(
         _ point: BackupPoint, disks targets: [String], to folder: String, format: TargetFormat,
-        progress: JobProgress? = nil
-    ) async throws(BackupError) -> [Restored] {
+        overwrite: Bool = false
+    ) throws(BackupError) -> Plan {
         let available = point.manifest.disks.map(\.target)
-        let chosen = targets.isEmpty ? available : targets
+        var chosen: [String] = []
+        for target in targets.isEmpty ? available : targets where !chosen.contains(target) { chosen.append(target) }
         let (repository, domain) = try PointChain.location(of: point)
-        var images: [(target: String, layers: [QCOW2Chain.ExpectedLayer])] = []
+        var disks: [Plan.Disk] = []
         for target in chosen {
             guard available.contains(target) else {
                 throw BackupError(
@@ -39,40 +69,114 @@ public enum PointRestore {
                 )
             }
             let chain = try PointChain.of(target, at: point, domain: domain, in: repository)
-            images.append((target, chain.expectedLayers))
+            let image = StagedImage(folder: folder, name: target + "." + format.rawValue)
+            try image.checkReplaceable(overwrite: overwrite)
+            disks.append(Plan.Disk(chain: chain, image: image))
         }
+        return Plan(point: point, folder: folder, format: format, overwrite: overwrite, disks: disks)
+    }
+
+    /// Reads every image the plan's chains are made of, each once, and compares it with the digest its point
+    /// recorded (as `pullback verify` does, ``PointVerification``); images of points made before digests were
+    /// recorded are not checked. `progress` counts the bytes read, one part per image. Throws with one line naming
+    /// every image that is damaged, missing or unreadable.
+    ///
+    /// It cannot be done while the images are restored: a restore reads the disk's ranges through the chain, each
+    /// cluster from the newest image that has it, and never reads an image's metadata nor what newer images
+    /// replace, so it never sees an image whole and in order, which its digest needs.
+    public static func check(_ plan: Plan, progress: JobProgress? = nil) async throws(BackupError) {
+        let entries = PointVerification.imagesByPoint(plan.disks.map(\.chain)).map {
+            (domain: plan.point.manifest.domainName, target: $0.target, image: $0.image)
+        }
+        let failures = try await PointVerification.check(entries, progress: progress).filter(\.isFailure)
+        guard !failures.isEmpty else { return }
+        let named = failures.map { image in
+            switch image.status {
+            case .missing: "\(image.path) is missing"
+            case .unreadable: image.problem ?? "\(image.path) cannot be read"
+            default: "\(image.path) does not match the digest its point recorded"
+            }
+        }
+        throw BackupError(
+            .repository,
+            "point \(plan.point.id) cannot be restored: \(named.joined(separator: "; ")); restore the image from another copy of the repository, or pass --no-verify to restore it as it is"
+        )
+    }
+
+    /// Writes the plan's disks concurrently, counting into `progress` when given (one part per disk, each mapped
+    /// first so that the job's total is known early), creating the folder (0700) if missing. Results are in the
+    /// order of the plan's disks.
+    ///
+    /// Each image is written under a hidden name beside its own; only once every disk is written are they given
+    /// their names, replacing what was there only when the plan overwrites. On failure or interruption no image
+    /// of this restore is left, and an image already in the folder is as it was.
+    public static func write(_ plan: Plan, progress: JobProgress? = nil) async throws(BackupError) -> [Restored] {
         do {
             try FileManager.default.createDirectory(
-                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                atPath: plan.folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw BackupError(.invalidRequest, "cannot create the folder \(folder): \(error.localizedDescription)")
+            throw BackupError(.invalidRequest, "cannot create the folder \(plan.folder): \(error.localizedDescription)")
         }
-        progress?.expect(parts: images.count)
+        for disk in plan.disks { try disk.image.removeLeftover() }
+        progress?.expect(parts: plan.disks.count)
         // One pool for all the disks: memory stays that of one disk's restore however many are written.
         let buffers = BufferPool(count: ImageRestore.requestsInFlight, bufferSize: CopyRequest.defaultRequestSize)
+        let format = plan.format
+        let restored: [Restored]
         do {
-            return try await withThrowingTaskGroup(of: (Int, Restored).self) { group in
-                for (index, disk) in images.enumerated() {
-                    let output = folder + "/" + disk.target + "." + format.rawValue
+            restored = try await withThrowingTaskGroup(of: (Int, Restored).self) { group in
+                for (index, disk) in plan.disks.enumerated() {
+                    let (target, layers, image) = (disk.chain.target, disk.chain.expectedLayers, disk.image)
                     group.addTask {
-                        let counters = progress?.start(disk.target) ?? CopyProgress()
+                        let counters = progress?.start(target) ?? CopyProgress()
                         defer { progress?.finish(counters) }
                         let summary = try await ImageRestore.run(
-                            exactly: disk.layers, to: output, format: format, progress: counters,
+                            exactly: layers, to: image.stagedPath, format: format, progress: counters,
                             measureTotal: progress != nil, buffers: buffers)
-                        return (index, Restored(target: disk.target, path: output, bytesWritten: summary.bytesWritten))
+                        return (index, Restored(target: target, path: image.path, bytesWritten: summary.bytesWritten))
                     }
                 }
-                var restored: [Restored?] = Array(repeating: nil, count: images.count)
+                var restored: [Restored?] = Array(repeating: nil, count: plan.disks.count)
                 for try await (index, disk) in group { restored[index] = disk }
                 return restored.compactMap { $0 }
             }
         } catch let error as CopyError where error.code == .interrupted || Task.isCancelled {
+            discard(plan)
             throw BackupError(.interrupted, error.message, cause: error)
         } catch let error as CopyError {
+            discard(plan)
             throw BackupError(.copy, error.message, cause: error)
         } catch {
+            discard(plan)
             throw BackupError(.interrupted, "interrupted")
         }
+        do throws(BackupError) {
+            // Quick renames, after the last long step: only a name taken meanwhile leaves some images named.
+            for disk in plan.disks { try disk.image.commit(overwrite: plan.overwrite) }
+        } catch {
+            discard(plan)
+            throw error
+        }
+        do throws(Errno) { try FilePaths.syncFolder(plan.folder) } catch {
+            throw BackupError(.copy, "cannot flush the folder \(plan.folder): \(error)", cause: error)
+        }
+        return restored
+    }
+
+    /// Plans, checks (unless `verifying` is false) and writes disks `targets` (empty: every disk) of `point` into
+    /// `folder` as `<target>.<format>`; see ``plan(_:disks:to:format:overwrite:)``, ``check(_:progress:)`` and
+    /// ``write(_:progress:)``. `progress` counts the restore's reads; to watch the check as well, take the steps.
+    public static func run(
+        _ point: BackupPoint, disks targets: [String], to folder: String, format: TargetFormat,
+        overwrite: Bool = false, verifying: Bool = true, progress: JobProgress? = nil
+    ) async throws(BackupError) -> [Restored] {
+        let plan = try plan(point, disks: targets, to: folder, format: format, overwrite: overwrite)
+        if verifying { try await check(plan) }
+        return try await write(plan, progress: progress)
+    }
+
+    /// Removes the hidden images of a restore that did not finish.
+    private static func discard(_ plan: Plan) {
+        for disk in plan.disks { disk.image.discard() }
     }
 }

@@ -86,24 +86,14 @@ public enum RestoredDomain {
         try definition(from: saved, name: name, images: images, format: format).xml
     }
 
-    /// Defines the rewritten domain through `connectURI` (nil: the default URI).
+    /// Defines the rewritten domain through `connectURI` (nil: the default URI); refused when a domain has the name.
+    /// To check that before the images are written, use ``PendingDefinition``.
     public static func define(
         from saved: String, name: String, images: [String: String], format: String, connectURI: String?
     ) async throws(BackupError) -> Defined {
-        let definition = try definition(from: saved, name: name, images: images, format: format)
-        let connection = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-            try await LibvirtConnection.open(uri: connectURI)
-        }
-        do throws(BackupError) {
-            let domain = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
-                try await connection.define(xml: definition.xml)
-            }
-            await connection.close()
-            return Defined(name: domain.name, dropped: definition.dropped)
-        } catch {
-            await connection.close()
-            throw error
-        }
+        try await PendingDefinition.prepare(
+            from: saved, name: name, images: images, format: format, connectURI: connectURI
+        ).define()
     }
 
     /// A restored disk becomes a plain file disk on its image: no source or backing chain of the original.

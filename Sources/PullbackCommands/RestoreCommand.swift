@@ -24,6 +24,14 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: "Define a new domain NAME from the point's saved XML, using the restored disks.")
     var define: String?
 
+    @Flag(help: "Replace images already in the --to folder (each in one step, when every disk is written).")
+    var overwrite = false
+
+    @Flag(
+        name: .customLong("no-verify"),
+        help: "Skip checking each image of the chain against its recorded digest before restoring (faster).")
+    var noVerify = false
+
     @OptionGroup var libvirt: LibvirtOption
 
     @OptionGroup var progress: ProgressOption
@@ -49,29 +57,54 @@ struct RestoreCommand: AsyncParsableCommand {
             Terminal.printError(error.message)
             throw ExitCode.failure
         }
-        let (targets, folder, format, showing) = (disks, to, format, progress.isShown)
-        let restored = try await Interruptible.run { () async throws(BackupError) -> [PointRestore.Restored] in
-            let counters = JobProgress()
-            return try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
-                try await PointRestore.run(
-                    point, disks: targets, to: folder, format: format, progress: showing ? counters : nil)
-            }
-        } describe: {
-            $0.message
+        let plan: PointRestore.Plan
+        do {
+            plan = try PointRestore.plan(point, disks: disks, to: to, format: format, overwrite: overwrite)
+        } catch {
+            Terminal.printError(error.message)
+            throw ExitCode.failure
         }
-        var images: [String: String] = [:]
+        // Checked before any byte is read: a name that is taken would otherwise fail the restore at its very end.
+        var pending: PendingDefinition?
+        if let define {
+            let (saved, images, uri) = (savedXML, plan.images.mapValues(Self.absolute), libvirt.uri)
+            pending = try await Interruptible.run { () async throws(BackupError) -> PendingDefinition in
+                try await PendingDefinition.prepare(
+                    from: saved, name: define, images: images, format: plan.format.rawValue, connectURI: uri)
+            } describe: {
+                $0.message
+            }
+        }
+        let (verifying, showing) = (!noVerify, progress.isShown)
+        let restored: [PointRestore.Restored]
+        do {
+            restored = try await Interruptible.run { () async throws(BackupError) -> [PointRestore.Restored] in
+                if verifying {
+                    let reading = JobProgress()
+                    try await ProgressBar.while(showing: showing, reading) { () async throws(BackupError) in
+                        try await PointRestore.check(plan, progress: showing ? reading : nil)
+                    }
+                }
+                let counters = JobProgress()
+                return try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
+                    try await PointRestore.write(plan, progress: showing ? counters : nil)
+                }
+            } describe: {
+                $0.message
+            }
+        } catch {
+            await pending?.close()
+            throw error
+        }
         for disk in restored {
             print(
                 Terminal.escaped(
                     "\(disk.target): point \(point.id) restored to \(disk.path) (\(ByteCount(disk.bytesWritten)) of data)"
                 ))
-            images[disk.target] = URL(fileURLWithPath: disk.path).standardizedFileURL.path
         }
-        if let define {
-            let (saved, restored) = (savedXML, images)
+        if let pending {
             let defined = try await Interruptible.run { () async throws(BackupError) -> RestoredDomain.Defined in
-                try await RestoredDomain.define(
-                    from: saved, name: define, images: restored, format: format.rawValue, connectURI: libvirt.uri)
+                try await pending.define()
             } describe: {
                 $0.message
             }
@@ -83,5 +116,10 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             print(Terminal.escaped("defined domain \(defined.name) with the restored disks"))
         }
+    }
+
+    /// The path a domain's XML names an image by: absolute, as libvirt needs.
+    private static func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.path
     }
 }

@@ -77,10 +77,16 @@ extension CopyIntegration {
                 let absolute = try await Self.copy(guest, as: "absolute")
                 let absoluteImage = folder(absolute, inc.point) + "/vda.qcow2"
                 try await fx.runChecked(["qemu-img", "rebase", "-u", "-b", secret, "-F", "raw", absoluteImage])
-                let sum = try await fx.runChecked(["sha256sum", absoluteImage])
-                let hex = sum.stdout.split(separator: " ").first.map(String.init) ?? ""
-                try ChainEdits.editManifest(
-                    folder(absolute, inc.point), disk: "vda", "imageDigest", to: "sha256:" + hex)
+                // Restore checks digests first: each edited image's digest is made to match, so that the header is
+                // what restore and verify must refuse.
+                func recordDigest(of repo: String) async throws {
+                    let image = folder(repo, inc.point) + "/vda.qcow2"
+                    let sum = try await fx.runChecked(["sha256sum", image])
+                    let hex = sum.stdout.split(separator: " ").first.map(String.init) ?? ""
+                    try ChainEdits.editManifest(
+                        folder(repo, inc.point), disk: "vda", "imageDigest", to: "sha256:" + hex)
+                }
+                try await recordDigest(of: absolute)
                 try await Self.expectRefused(
                     guest, repo: absolute, label: "absolute", mentioning: [absoluteImage, "../\(full.point)/vda.qcow2"])
 
@@ -90,6 +96,7 @@ extension CopyIntegration {
                     "qemu-img", "rebase", "-u", "-b", "/etc/passwd", "-F", "raw",
                     folder(passwd, inc.point) + "/vda.qcow2",
                 ])
+                try await recordDigest(of: passwd)
                 try await Self.expectRefused(guest, repo: passwd, label: "passwd", mentioning: ["/etc/passwd"])
 
                 // A name climbing out of the repository, with no backing format: the format would be guessed.
@@ -99,6 +106,7 @@ extension CopyIntegration {
                     "qemu-img", "rebase", "-u", "-b", "../../../secret.raw", "-F", "raw", relativeImage,
                 ])
                 try ChainEdits.dropBackingFormat(relativeImage)
+                try await recordDigest(of: relative)
                 try await Self.expectRefused(
                     guest, repo: relative, label: "relative", mentioning: ["../../../secret.raw"])
 
@@ -111,6 +119,7 @@ extension CopyIntegration {
                         "qemu-img", "rebase", "-u", "-b", "../\(full.point)/vda.qcow2", "-F", format, image,
                     ])
                     if label == "no-format" { try ChainEdits.dropBackingFormat(image) }
+                    try await recordDigest(of: repo)
                     let restore = try await guest.pullback(
                         ["restore", "--repo", repo, guest.name, "--to", fx.path("out-\(label)"), "--format", "raw"],
                         timeout: Self.prompt)

@@ -1,0 +1,58 @@
+import Libvirt
+
+/// A domain to define once its restored images are written, checked before any of them is: the saved XML is
+/// rewritten, and no domain has the new name yet. The connection stays open until ``define()`` or ``close()``, so
+/// that the check and the definition speak to the same libvirt.
+public struct PendingDefinition: Sendable {
+    /// The XML to define, and what it leaves out of the saved one.
+    public let definition: RestoredDomain.Definition
+    /// The new domain's name.
+    public let name: String
+    private let connection: LibvirtConnection
+
+    /// Rewrites `saved` for a domain `name` whose disks are `images` (see
+    /// ``RestoredDomain/definition(from:name:images:format:)``), connects to `connectURI` (nil: the default URI) and
+    /// checks that it has no domain of that name. Throws `.invalidRequest` when it has one, `.libvirt` when libvirt
+    /// cannot be reached.
+    public static func prepare(
+        from saved: String, name: String, images: [String: String], format: String, connectURI: String?
+    ) async throws(BackupError) -> PendingDefinition {
+        let definition = try RestoredDomain.definition(from: saved, name: name, images: images, format: format)
+        let connection = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            try await LibvirtConnection.open(uri: connectURI)
+        }
+        do {
+            _ = try await connection.domain(named: name)
+        } catch  where error.code == .noDomain {
+            return PendingDefinition(definition: definition, name: name, connection: connection)
+        } catch {
+            await connection.close()
+            throw BackupError(.libvirt, error.message, cause: error)
+        }
+        await connection.close()
+        throw BackupError(
+            .invalidRequest,
+            "a domain named \(PointChain.printable(name)) exists on \(connection.uri); choose another --define NAME, or undefine that domain first"
+        )
+    }
+
+    /// Defines the domain and closes the connection.
+    public func define() async throws(BackupError) -> RestoredDomain.Defined {
+        let (connection, xml) = (connection, definition.xml)
+        do throws(BackupError) {
+            let domain = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+                try await connection.define(xml: xml)
+            }
+            await connection.close()
+            return RestoredDomain.Defined(name: domain.name, dropped: definition.dropped)
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// Closes the connection without defining anything.
+    public func close() async {
+        await connection.close()
+    }
+}
