@@ -197,7 +197,7 @@ extension CopyIntegration {
             case backingWithoutBitmap = "--backing without --bitmap"
             case backingWithRawFormat = "--backing with --format raw"
             case backingWithDefaultFormat = "--backing without --format"
-            case backingOfOtherSize = "backing image of another virtual size"
+            case backingLarger = "backing image larger than the source"
             case backingIsRaw = "backing is a raw file"
             case backingIsGarbage = "backing is garbage"
             case backingMissing = "backing does not exist"
@@ -245,11 +245,12 @@ extension CopyIntegration {
                 case .backingWithDefaultFormat:
                     arguments = ["--bitmap", "b0", "--backing", backing]
                     mentioning = ["--backing", "qcow2"]
-                case .backingOfOtherSize:
-                    backing = chain + "/small.qcow2"
-                    try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", backing, String(8 * mib)])
+                case .backingLarger:
+                    // A smaller backing is a disk grown since (GrownSourceCopyTests); a larger one cannot be its past.
+                    backing = chain + "/large.qcow2"
+                    try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", backing, String(32 * mib)])
                     arguments = ["--format", "qcow2", "--bitmap", "b0", "--backing", backing]
-                    mentioning = ["small.qcow2", String(8 * mib)]
+                    mentioning = ["large.qcow2", String(32 * mib), "shrank"]
                 case .backingIsRaw:
                     backing = chain + "/parent.raw"
                     try FileFacts.create(backing, with: Data(repeating: 0x11, count: size))
@@ -300,8 +301,9 @@ extension CopyIntegration {
                 server.stop()
                 let parent = fx.path("parent.qcow2")
                 try FileManager.default.copyItem(atPath: target, toPath: parent)
-                let small = fx.path("small.qcow2")
-                try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", small, String(size / 2)])
+                // Larger than the source: not its past (a smaller backing would be a disk grown since, and copy).
+                let large = fx.path("large.qcow2")
+                try await fx.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", large, String(size * 2)])
 
                 try await image.addBitmap("b0")
                 try await image.io("write -P 0x22 0 64k")
@@ -310,7 +312,7 @@ extension CopyIntegration {
                 let inode = try FileFacts.inode(target)
                 let attempts: [(arguments: [String], mentioning: [String])] = [
                     (["--bitmap", "nosuch", "--backing", parent], ["nosuch"]),
-                    (["--bitmap", "b0", "--backing", small], ["small.qcow2"]),
+                    (["--bitmap", "b0", "--backing", large], ["large.qcow2"]),
                 ]
                 for attempt in attempts {
                     let result = try await Pullback.copy(
