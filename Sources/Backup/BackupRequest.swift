@@ -25,9 +25,17 @@ public struct BackupRequest: Sendable {
     public var remoteExport = RemoteExport()
     /// How long requests in flight may go without any reply before the backup fails; nil waits forever.
     public var stallTimeout: Duration? = .seconds(120)
+    /// Under `--level auto`, the most points a chain holds (its full included) before a backup starts a new one with a
+    /// full; from 1 to ``PointChain/maximumDepth``.
+    public var maximumChain = BackupRequest.defaultMaximumChain
     /// Counts the bytes copied, one part per disk, for a progress bar; nil counts nothing. Each disk is mapped
     /// before it is copied when it is given, so that the whole job's total is known early.
     public var progress: JobProgress?
+
+    /// The default of ``maximumChain``: a full every 100 points (about three months of daily backups). Reading stays
+    /// cheap far deeper (a restore of the newest of 1,000 small points reads in a few times a full's time); the bound
+    /// is for what a damaged image spoils, every later point of its chain, and for prune's merges.
+    public static let defaultMaximumChain = 100
 
     public init(
         domain: String, repository: String, level: BackupLevel = .auto, disks: [String] = [], excluded: [String] = [],

@@ -78,7 +78,8 @@ public enum BackupRun {
         }
         let identity = try repositoryStep { () throws(RepositoryError) in try repository.identity() }
         let points = try repositoryStep { () throws(RepositoryError) in try repository.points(of: request.domain) }
-        let base = try await LevelChoice.choose(request.level, domain: domain, latest: points.last, logger: logger)
+        let base = try await LevelChoice.choose(
+            request.level, domain: domain, points: points, maximumChain: request.maximumChain, logger: logger)
         logger.notice("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
         prepared.startedDomain = try await startIfShutOff(domain, logger: logger)
         await CheckpointPruning.prune(

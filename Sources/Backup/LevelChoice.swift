@@ -11,17 +11,37 @@ struct LevelChoice: Sendable {
     /// Decides full or incremental. An incremental continues from the newest committed point's checkpoint;
     /// a checkpoint libvirt lost (domain re-created, metadata gone) is redefined from the point's saved XML,
     /// which works while the disks still carry its bitmap.
+    ///
+    /// A chain is never made longer than a reader opens (``PointChain/maximumDepth``): an incremental that would be
+    /// is refused before anything starts. Under `auto`, a chain of `maximumChain` points starts again with a full.
     static func choose(
-        _ level: BackupLevel, domain: Domain, latest: BackupPoint?, logger: Logger
+        _ level: BackupLevel, domain: Domain, points: [BackupPoint], maximumChain: Int, logger: Logger
     ) async throws(BackupError) -> LevelChoice {
+        guard (1...PointChain.maximumDepth).contains(maximumChain) else {
+            throw BackupError(
+                .invalidRequest,
+                "the longest chain must be from 1 to \(PointChain.maximumDepth) points, not \(maximumChain)")
+        }
         if level == .full { return LevelChoice(parent: nil, reason: "--level full") }
-        guard let latest else {
+        guard let latest = points.last else {
             let reason = "the repository has no point of \(domain.name) yet"
             if level == .incremental {
                 throw BackupError(
                     .invalidRequest, "cannot make an incremental backup: \(reason); run a full backup first")
             }
             return LevelChoice(parent: nil, reason: reason)
+        }
+        let length = chainLength(of: latest, among: points)
+        if length >= PointChain.maximumDepth, level == .incremental {
+            throw BackupError(
+                .invalidRequest,
+                "cannot make an incremental backup: point \(latest.id) ends a chain of \(length) points, and a chain of more than \(PointChain.maximumDepth) cannot be restored; run a full backup"
+            )
+        }
+        if length >= maximumChain, level == .auto {
+            return LevelChoice(
+                parent: nil,
+                reason: "point \(latest.id) ends a chain of \(length) points, the longest --max-chain allows")
         }
         let checkpoint = latest.manifest.checkpoint
         let names = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
@@ -47,5 +67,17 @@ struct LevelChoice: Sendable {
             }
             return LevelChoice(parent: nil, reason: reason)
         }
+    }
+
+    /// How many points the chain ending at `point` holds, itself and its full included, by the parents the manifests
+    /// name; a parent that is missing or named twice ends the count (restore then refuses the chain and says why).
+    static func chainLength(of point: BackupPoint, among points: [BackupPoint]) -> Int {
+        let byID = Dictionary(points.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var seen: Set<String> = [point.id]
+        var current = point
+        while let parentID = current.manifest.parent, let parent = byID[parentID], seen.insert(parentID).inserted {
+            current = parent
+        }
+        return seen.count
     }
 }

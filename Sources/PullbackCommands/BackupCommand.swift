@@ -24,6 +24,9 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(help: "auto (default): incremental when the chain can continue, else full; full; or incremental.")
     var level: BackupLevel = .auto
 
+    @Option(help: "With --level auto: start a new chain with a full once a chain holds N points.")
+    var maxChain = BackupRequest.defaultMaximumChain
+
     @Option(name: .customLong("disk"), help: "Back up only this disk target (repeatable).")
     var disks: [String] = []
 
@@ -59,6 +62,7 @@ struct BackupCommand: AsyncParsableCommand {
             progress: showing ? counters : nil)
         (request.retry, request.stallTimeout) = (faults.retry, faults.stall)
         request.remoteExport = remote.export
+        request.maximumChain = maxChain
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         let log = StderrLog(logging)
         if initialize { try makeRepository(log: log) }

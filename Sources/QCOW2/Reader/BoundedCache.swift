@@ -1,31 +1,41 @@
 import Synchronization
 
-/// A small least-recently-used cache shared by concurrent readers.
+/// A least-recently-used cache shared by concurrent readers, bounded by the bytes its values take.
 ///
-/// Bounded by entry count so that a reader of a 1 TiB image holds a few megabytes of metadata however much
-/// of it is walked. Values are loaded outside the lock: two threads missing the same key both load it,
-/// which costs a read but never blocks one reader on another's I/O.
+/// Bounded by bytes rather than entries so that the caches of a chain of a thousand images can share one budget:
+/// a reader holds a few megabytes of metadata however much of the disk it walks and however deep the chain is.
+/// Values are loaded outside the lock: two threads missing the same key both load it, which costs a read but never
+/// blocks one reader on another's I/O.
 final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Entry {
         var value: Value
+        var cost: Int
         var lastUse: UInt64
     }
 
     private struct State {
         var entries: [Key: Entry] = [:]
         var clock: UInt64 = 0
+        var cost = 0
+        var budget: Int
     }
 
-    let capacity: Int
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    init(capacity: Int) {
-        precondition(capacity > 0, "a cache needs room for one entry")
-        self.capacity = capacity
+    /// A cache of at most `budget` bytes of values; the newest value is kept even if alone it takes more.
+    init(budget: Int) {
+        precondition(budget > 0, "a cache needs room for one entry")
+        state = Mutex(State(budget: budget))
     }
 
-    /// The cached value for `key`, or the value `load` produces, which is then cached.
-    func value(for key: Key, load: () throws(QCOW2Error) -> Value) throws(QCOW2Error) -> Value {
+    /// The bytes the cache may hold.
+    var budget: Int {
+        get { state.withLock { $0.budget } }
+        set { state.withLock { $0.budget = max(1, newValue) } }
+    }
+
+    /// The cached value for `key`, or the value `load` produces with the bytes it takes, which is then cached.
+    func value(for key: Key, load: () throws(QCOW2Error) -> (value: Value, cost: Int)) throws(QCOW2Error) -> Value {
         let cached = state.withLock { state -> Value? in
             state.clock += 1
             guard var entry = state.entries[key] else { return nil }
@@ -37,17 +47,23 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         let loaded = try load()
         state.withLock { state in
             state.clock += 1
-            if state.entries[key] == nil, state.entries.count >= capacity {
-                // A linear scan: capacities are tens of entries, and an eviction follows a disk read anyway.
-                if let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
-                    state.entries[oldest] = nil
-                }
+            if let replaced = state.entries.removeValue(forKey: key) { state.cost -= replaced.cost }
+            while !state.entries.isEmpty, state.cost + loaded.cost > state.budget {
+                // A linear scan: an eviction follows a disk read anyway, and a chain's cache holds at most about a
+                // thousand tables.
+                guard let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) else { break }
+                state.entries[oldest.key] = nil
+                state.cost -= oldest.value.cost
             }
-            state.entries[key] = Entry(value: loaded, lastUse: state.clock)
+            state.entries[key] = Entry(value: loaded.value, cost: loaded.cost, lastUse: state.clock)
+            state.cost += loaded.cost
         }
-        return loaded
+        return loaded.value
     }
 
     /// How many values are cached now; for tests of the bound.
     var count: Int { state.withLock { $0.entries.count } }
+
+    /// The bytes the cached values take now; for tests of the bound.
+    var cost: Int { state.withLock { $0.cost } }
 }

@@ -26,7 +26,7 @@ extension QCOW2Chain {
     /// byte for byte the layer's `backingName`, with backing format `qcow2` (never raw, never guessed), and the
     /// last layer must have no backing file. Throws `.backingChain` naming the image and what it names instead
     /// when a header disagrees or a lower image cannot be opened, `.invalidArgument` for an empty list, a list
-    /// longer than 64 images or one whose last layer expects a backing file, and the image's own errors otherwise.
+    /// longer than ``maximumLayers`` images or one whose last layer expects a backing file, and the image's own errors otherwise.
     public convenience init(exactly expected: [ExpectedLayer]) throws(QCOW2Error) {
         guard let base = expected.last else {
             throw QCOW2Error(.invalidArgument, "a chain needs at least one image")
@@ -42,9 +42,12 @@ extension QCOW2Chain {
                 .invalidArgument, "the chain of \(expected[0].path) must name a backing file for all but its last image"
             )
         }
+        OpenFileLimit.makeRoom(for: expected.count)
+        let caches = MetadataCaches()
+        caches.fit(layers: expected.count)
         var layers: [Layer] = []
         var images: [LayerImage] = []
-        var seen: [(device: UInt64, inode: UInt64)] = []
+        var seen: Set<[UInt64]> = []
         for (index, layer) in expected.enumerated() {
             let file: ReadOnlyFile
             do {
@@ -56,12 +59,11 @@ extension QCOW2Chain {
                     "the backing file \(layer.path) of \(expected[index - 1].path) cannot be opened: \(error.message)",
                     cause: error)
             }
-            guard !seen.contains(where: { $0 == (file.device, file.inode) }) else {
+            guard seen.insert([file.device, file.inode]).inserted else {
                 throw QCOW2Error(
                     .backingChain, "the backing chain loops: \(layer.path) is already in the chain under another name")
             }
-            seen.append((file.device, file.inode))
-            let image = try QCOW2Image(file: file)
+            let image = try QCOW2Image(file: file, caches: caches, layer: index)
             try Self.checkBacking(of: image, expected: layer)
             images.append(.qcow2(image))
             layers.append(

@@ -6,8 +6,11 @@
 
 /// Opens a chain from its top image down, following backing file names.
 struct BackingChainOpener {
-    /// Longer chains than this are refused: a generated loop through ever-new names must end somewhere.
-    static let maximumDepth = 64
+    /// Longer chains than this are refused: a generated loop through ever-new names must end somewhere. Far above any
+    /// chain a backup makes (`backup --max-chain`), so that daily points kept for years still read.
+    static let maximumDepth = 4096
+    /// Descriptors are made room for in steps of this many images, so that a short chain changes no limit.
+    static let descriptorStep = 64
 
     private struct FileIdentity: Hashable {
         var device: UInt64
@@ -18,6 +21,8 @@ struct BackingChainOpener {
     let allowDevices: Bool
     private(set) var layers: [QCOW2Chain.Layer] = []
     private(set) var images: [LayerImage] = []
+    /// The metadata caches all images of the chain share.
+    let caches = MetadataCaches()
     private var seenPaths: Set<String> = []
     private var seenFiles: Set<FileIdentity> = []
 
@@ -34,6 +39,9 @@ struct BackingChainOpener {
                 throw QCOW2Error(
                     .backingChain, "the backing chain of \(path) is deeper than \(Self.maximumDepth) images")
             }
+            if images.count > 0, images.count % Self.descriptorStep == 0 {
+                OpenFileLimit.makeRoom(for: Self.descriptorStep)
+            }
             let file = try openFile(current.path, namedBy: current.namedBy)
             try checkNotSeen(file, namedBy: current.namedBy)
             let format: QCOW2Chain.Layer.Format
@@ -45,8 +53,9 @@ struct BackingChainOpener {
                     QCOW2Chain.Layer(
                         path: current.path, format: .raw, virtualSize: file.size, clusterSize: 512, header: nil))
             case .qcow2:
-                let image = try QCOW2Image(file: file)
+                let image = try QCOW2Image(file: file, caches: caches, layer: images.count)
                 images.append(.qcow2(image))
+                caches.fit(layers: images.count)
                 layers.append(
                     QCOW2Chain.Layer(
                         path: current.path, format: .qcow2, virtualSize: image.virtualSize,

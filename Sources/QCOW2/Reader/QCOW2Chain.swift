@@ -14,8 +14,8 @@ public final class QCOW2Chain: Sendable {
     /// an error, not a raw disk of garbage. A backing file's format is the one its overlay records, or
     /// probed if it records none; a relative backing name is relative to the folder of the image naming it, and
     /// symbolic links are followed. A FIFO, a socket or a folder is never opened (`.io` for the top image), nor a
-    /// block or character device unless `allowDevices`. Throws `.backingChain` for a loop, a chain deeper than 64
-    /// images or a backing file that cannot be opened, and the image's own errors otherwise (`.io` if the top
+    /// block or character device unless `allowDevices`. Throws `.backingChain` for a loop, a chain deeper than
+    /// ``maximumLayers`` images or a backing file that cannot be opened, and the image's own errors otherwise (`.io` if the top
     /// image cannot be opened).
     ///
     /// This is for images the caller chose, which may name any file. A repository's images are opened with
@@ -35,9 +35,17 @@ public final class QCOW2Chain: Sendable {
         try QCOW2Chain(path: path, format: format, allowDevices: allowDevices)
     }
 
+    /// The guest bytes resolved at a time: what one L2 table of the finest-grained layer maps (512 MiB for 64 KiB
+    /// clusters), so that a region holds at most a few thousand runs of each layer.
+    let regionSize: UInt64
+    /// Regions already resolved, under one budget: reads of a region read no layer's tables again.
+    private let resolvedRegions = BoundedCache<UInt64, [ResolvedRun]>(budget: 16 << 20)
+
     init(layers: [Layer], images: [LayerImage]) {
         self.layers = layers
         self.images = images
+        let finest = layers.map { $0.format == .qcow2 ? $0.clusterSize : 64 << 10 }.min() ?? 64 << 10
+        regionSize = UInt64(finest) * UInt64(min(finest / 8, 8192))
     }
 
     /// The virtual size of the disk: the top image's, whatever the sizes of its backing files.
@@ -63,7 +71,7 @@ public final class QCOW2Chain: Sendable {
             throw QCOW2Error(.invalidArgument, "cannot read \(count) bytes at \(offset): the disk has \(size) bytes")
         }
         guard count > 0 else { return }
-        try read(layer: 0, range: offset..<offset + count, into: buffer)
+        try read(range: offset..<offset + count, into: buffer)
     }
 
     /// Reads `count` guest bytes at `offset` into a new array; see `read(into:at:)`.
@@ -77,27 +85,16 @@ public final class QCOW2Chain: Sendable {
         return bytes
     }
 
-    /// Reads `range` as layer `index` sees it: its own runs, unallocated runs from the layer below, and
-    /// zeros past its end (a backing file shorter than its overlay).
-    private func read(layer index: Int, range: Range<UInt64>, into buffer: UnsafeMutableRawBufferPointer)
-        throws(QCOW2Error)
-    {
-        let image = images[index]
-        let covered = max(range.lowerBound, min(range.upperBound, image.virtualSize))
-        if range.lowerBound < covered {
-            try image.forEachRun(in: range.lowerBound..<covered) { run throws(QCOW2Error) in
-                let start = Int(run.offset - range.lowerBound)
-                let part = UnsafeMutableRawBufferPointer(rebasing: buffer[start..<start + Int(run.length)])
-                if run.mapping == .unallocated, index + 1 < images.count {
-                    try read(layer: index + 1, range: run.offset..<run.end, into: part)
-                } else {
-                    try image.read(run, into: part)
-                }
+    /// Reads `range`: each resolved run from the layer that decides it, zeros where none does.
+    private func read(range: Range<UInt64>, into buffer: UnsafeMutableRawBufferPointer) throws(QCOW2Error) {
+        try forEachResolvedRun(in: range) { resolved throws(QCOW2Error) in
+            let start = Int(resolved.run.offset - range.lowerBound)
+            let part = UnsafeMutableRawBufferPointer(rebasing: buffer[start..<start + Int(resolved.run.length)])
+            if let layer = resolved.layer {
+                try images[layer].read(resolved.run, into: part)
+            } else {
+                part.initializeMemory(as: UInt8.self, repeating: 0)
             }
-        }
-        if covered < range.upperBound {
-            let start = Int(covered - range.lowerBound)
-            UnsafeMutableRawBufferPointer(rebasing: buffer[start...]).initializeMemory(as: UInt8.self, repeating: 0)
         }
     }
 
@@ -113,34 +110,66 @@ public final class QCOW2Chain: Sendable {
             throw QCOW2Error(.invalidArgument, "cannot map up to \(range.upperBound): the disk has \(size) bytes")
         }
         var list = ChainExtentList()
-        try map(layer: 0, range: range, into: &list)
+        try map(range, into: &list)
         return list.extents
     }
 
-    private func map(layer index: Int, range: Range<UInt64>, into list: inout ChainExtentList) throws(QCOW2Error) {
-        let image = images[index]
-        let covered = max(range.lowerBound, min(range.upperBound, image.virtualSize))
-        if range.lowerBound < covered {
-            try image.forEachRun(in: range.lowerBound..<covered) { run throws(QCOW2Error) in
+    /// Resolved in one pass over the whole range, not region by region through the cache: a map is asked once for
+    /// large ranges (a whole sparse disk of petabytes is millions of regions), and one pass walks each layer once.
+    private func map(_ range: Range<UInt64>, into list: inout ChainExtentList) throws(QCOW2Error) {
+        for resolved in try RegionResolver.resolve(range, images: images) {
+            let run = resolved.run
+            let kind: ChainExtent.Kind =
                 switch run.mapping {
-                case .data, .compressed:
-                    list.append(ChainExtent(offset: run.offset, length: run.length, kind: .data, layer: index))
-                case .zero:
-                    list.append(ChainExtent(offset: run.offset, length: run.length, kind: .zero, layer: index))
-                case .unallocated where index + 1 < images.count:
-                    try map(layer: index + 1, range: run.offset..<run.end, into: &list)
-                case .unallocated:
-                    // A raw base's hole is the raw file's own (qemu counts it at that depth); a qcow2 base's is no
-                    // layer's.
-                    let decided: Int? = if case .raw = image { index } else { nil }
-                    list.append(
-                        ChainExtent(offset: run.offset, length: run.length, kind: .unallocated, layer: decided))
+                case .data, .compressed: .data
+                case .zero: .zero
+                case .unallocated: .unallocated
                 }
-            }
+            list.append(ChainExtent(offset: run.offset, length: run.length, kind: kind, layer: resolved.layer))
         }
-        if covered < range.upperBound {
-            list.append(
-                ChainExtent(offset: covered, length: range.upperBound - covered, kind: .unallocated, layer: nil))
+    }
+
+    // MARK: Resolving
+
+    /// Calls `body` with the resolved runs that exactly cover `range`, region by region (see ``RegionResolver``).
+    private func forEachResolvedRun(in range: Range<UInt64>, _ body: (ResolvedRun) throws(QCOW2Error) -> Void)
+        throws(QCOW2Error)
+    {
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let index = offset / regionSize
+            let regionEnd = min(range.upperBound, (index + 1) * regionSize)
+            let runs: [ResolvedRun]
+            do {
+                runs = try resolvedRegion(index)
+            } catch {
+                // A damaged table somewhere in the region: resolve only what is asked, so that reads elsewhere in the
+                // region still work and this one fails only if it touches the damage.
+                runs = try RegionResolver.resolve(offset..<regionEnd, images: images)
+            }
+            // The first run that ends past `offset`; runs are sorted and cover the region.
+            var low = 0
+            var high = runs.count
+            while low < high {
+                let middle = (low + high) / 2
+                if runs[middle].run.end <= offset { low = middle + 1 } else { high = middle }
+            }
+            while low < runs.count, runs[low].run.offset < regionEnd {
+                var resolved = runs[low]
+                resolved.run = resolved.run.cut(to: offset..<regionEnd)
+                try body(resolved)
+                low += 1
+            }
+            offset = regionEnd
+        }
+    }
+
+    private func resolvedRegion(_ index: UInt64) throws(QCOW2Error) -> [ResolvedRun] {
+        try resolvedRegions.value(for: index) { () throws(QCOW2Error) in
+            let start = index * regionSize
+            let runs = try RegionResolver.resolve(start..<min(size, start + regionSize), images: images)
+            // At least a page each, so that the cache holds a few thousand regions and its eviction scan stays short.
+            return (runs, max(4096, runs.count * MemoryLayout<ResolvedRun>.stride))
         }
     }
 }

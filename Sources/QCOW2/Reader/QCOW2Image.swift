@@ -1,7 +1,7 @@
 /// One qcow2 image file, read-only: its header, its L1 table, and the mapping of each guest cluster.
 ///
 /// It does not follow its backing file; `QCOW2Chain` does. Safe to use from several threads at once: the
-/// only mutable state, the L2 and inflated-cluster caches, sits behind a mutex.
+/// only mutable state, the L2 and inflated-cluster caches (shared by the images of a chain), sits behind a mutex.
 public final class QCOW2Image: Sendable {
     /// The path the image was opened by.
     public let path: String
@@ -14,12 +14,9 @@ public final class QCOW2Image: Sendable {
     let l1Table: [UInt64]
     /// Where the metadata lies, so that no guest cluster is read from it.
     let metadata: ImageMetadata
-    private let l2Tables: BoundedCache<UInt64, [UInt64]>
-    private let inflatedClusters: BoundedCache<UInt64, [UInt8]>
-
-    /// Metadata the caches may hold, whatever the cluster size: enough for 64 L2 tables of 64 KiB
-    /// clusters (32 GiB of guest disk), and never fewer than a handful of tables for 2 MiB clusters.
-    private static let cacheBudget = 4 << 20
+    /// The caches of the chain the image belongs to (its own when opened alone), and its layer there.
+    let caches: MetadataCaches
+    private let layer: Int
 
     /// Opens the image at `path` read-only, reads its header, L1 table and refcount table, and checks their layout.
     ///
@@ -30,7 +27,8 @@ public final class QCOW2Image: Sendable {
         try self.init(file: ReadOnlyFile(path: path, allowingDevices: allowDevices))
     }
 
-    init(file: ReadOnlyFile) throws(QCOW2Error) {
+    /// Opens the image in `file` as layer `layer` of a chain whose metadata shares `caches`.
+    init(file: ReadOnlyFile, caches: MetadataCaches = MetadataCaches(), layer: Int = 0) throws(QCOW2Error) {
         let header: QCOW2Header
         do {
             header = try Self.readHeader(file)
@@ -45,9 +43,8 @@ public final class QCOW2Image: Sendable {
         self.l1Table = try Self.readTable(
             file, at: header.l1TableOffset, entries: Int(header.l1Size))
         self.metadata = try ImageMetadata(header: header, l1Table: l1Table, file: file, geometry: geometry)
-        let clusterSize = header.clusterSize
-        self.l2Tables = BoundedCache(capacity: max(4, min(64, Self.cacheBudget / clusterSize)))
-        self.inflatedClusters = BoundedCache(capacity: max(2, min(8, Self.cacheBudget / clusterSize)))
+        self.caches = caches
+        self.layer = layer
     }
 
     /// The size of the disk the image presents, in bytes.
@@ -94,11 +91,20 @@ public final class QCOW2Image: Sendable {
                 continue
             }
             let table = try l2Table(at: tableOffset)
+            let tableStart = l1Index << l2Shift
             while offset < tableEnd {
                 let clusterStart = offset & ~geometry.clusterMask
+                let index = Int((offset >> UInt64(geometry.clusterBits)) & UInt64(table.entries.count - 1))
+                let mapped = table.nextMapped(from: index)
+                if mapped > index {
+                    // Unallocated up to the next entry that maps anything: one step however many entries lie between.
+                    let end = min(tableEnd, tableStart + UInt64(mapped) << UInt64(geometry.clusterBits))
+                    try merger.add(LayerRun(offset: offset, length: end - offset, mapping: .unallocated), body)
+                    offset = end
+                    continue
+                }
                 let clusterEnd = min(clusterStart + geometry.clusterSize, tableEnd)
-                let index = Int((offset >> UInt64(geometry.clusterBits)) & UInt64(table.count - 1))
-                var mapping = try geometry.mapping(ofL2Entry: table[index], guestOffset: clusterStart)
+                var mapping = try geometry.mapping(ofL2Entry: table.entries[index], guestOffset: clusterStart)
                 try metadata.check(mapping, guestOffset: clusterStart)
                 if case .data(let host) = mapping { mapping = .data(hostOffset: host + (offset - clusterStart)) }
                 try merger.add(LayerRun(offset: offset, length: clusterEnd - offset, mapping: mapping), body)
@@ -126,25 +132,25 @@ public final class QCOW2Image: Sendable {
         }
     }
 
-    /// L2 tables in the cache now; for tests of its bound.
-    var cachedL2Tables: Int { l2Tables.count }
-
     // MARK: Loading metadata
 
-    private func l2Table(at offset: UInt64) throws(QCOW2Error) -> [UInt64] {
-        try l2Tables.value(for: offset) { () throws(QCOW2Error) in
-            try Self.readTable(file, at: offset, entries: header.l2Entries)
+    private func l2Table(at offset: UInt64) throws(QCOW2Error) -> L2Table {
+        try caches.l2Tables.value(for: MetadataCaches.Key(layer: layer, offset: offset)) { () throws(QCOW2Error) in
+            let table = L2Table(entries: try Self.readTable(file, at: offset, entries: header.l2Entries))
+            return (table, table.cost)
         }
     }
 
     private func inflatedCluster(at hostOffset: UInt64, length: Int) throws(QCOW2Error) -> [UInt8] {
-        try inflatedClusters.value(for: hostOffset) { () throws(QCOW2Error) in
+        try caches.inflatedClusters.value(for: MetadataCaches.Key(layer: layer, offset: hostOffset)) {
+            () throws(QCOW2Error) in
             // The sector count may round past the end of the file for the last compressed cluster; those
             // bytes were never written and deflate stops before them, so read only what exists.
             let available = Int(min(UInt64(length), file.size - hostOffset))
             let input = try file.read(count: available, at: hostOffset)
             do throws(QCOW2Error) {
-                return try RawDeflate.inflateCluster(input, clusterSize: clusterSize, hostOffset: hostOffset)
+                let cluster = try RawDeflate.inflateCluster(input, clusterSize: clusterSize, hostOffset: hostOffset)
+                return (cluster, cluster.count)
             } catch {
                 throw QCOW2Error(error.code, "\(path): \(error.message)", cause: error.cause)
             }
@@ -153,10 +159,17 @@ public final class QCOW2Image: Sendable {
 
     /// Reads a table of big-endian 64-bit entries (L1 or L2).
     static func readTable(_ file: ReadOnlyFile, at offset: UInt64, entries: Int) throws(QCOW2Error) -> [UInt64] {
-        let bytes = try file.read(count: entries * 8, at: offset)
-        return bytes.withUnsafeBytes { raw in
-            (0..<entries).map { UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+        // Read straight into the table and swapped in place: a chain of a thousand images reads thousands of tables,
+        // and a copy of each through a byte array would be most of the cost of opening it.
+        var table = [UInt64](repeating: 0, count: entries)
+        let result = table.withUnsafeMutableBytes { raw in
+            Result { () throws(QCOW2Error) in try file.read(into: raw, at: offset) }
         }
+        try result.get()
+        table.withUnsafeMutableBufferPointer { entries in
+            for index in entries.indices { entries[index] = UInt64(bigEndian: entries[index]) }
+        }
+        return table
     }
 
     /// Reads the fixed header first, then the first cluster (or the whole file if shorter), which holds
