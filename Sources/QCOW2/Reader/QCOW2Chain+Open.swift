@@ -72,10 +72,19 @@ struct BackingChainOpener {
 
     /// A relative backing name is relative to the directory of the image that names it, as in qemu, so a
     /// chain can be moved as a whole.
+    ///
+    /// A repository's chain names `../<parent>/vda.qcow2` at each step, so the joined path grows by a component per
+    /// image and passes PATH_MAX after about 200 points: past ``longPath`` bytes, the folder is replaced by its real
+    /// path, which names the same folder (the kernel follows `..` after symbolic links too).
     static func resolve(_ name: String, relativeTo imagePath: String) -> String {
         guard !name.hasPrefix("/"), let slash = imagePath.lastIndex(of: "/") else { return name }
-        return String(imagePath[...slash]) + name
+        let folder = String(imagePath[...slash])
+        guard folder.utf8.count + name.utf8.count > longPath else { return folder + name }
+        return canonicalPath(folder) + "/" + name
     }
+
+    /// Joined backing paths longer than this are shortened (see ``resolve(_:relativeTo:)``).
+    static let longPath = 1024
 
     /// The format the backing format extension names; nil when absent, so that the file is probed.
     private static func format(named name: String?, in path: String) throws(QCOW2Error) -> QCOW2Chain.Layer.Format? {
@@ -120,7 +129,7 @@ struct BackingChainOpener {
         }
     }
 
-    private static func canonicalPath(_ path: String) -> String {
+    static func canonicalPath(_ path: String) -> String {
         guard let resolved = realpath(path, nil) else { return path }
         defer { free(resolved) }
         return String(cString: resolved)
