@@ -149,8 +149,8 @@ extension CopyIntegration {
             "two domains of one hypervisor backed up at once over TCP take two ports of the range; both points are right",
             .timeLimit(.minutes(4)))
         func twoDomainsAtOnce() async throws {
-            try await LibvirtGuest.run(disks: [("vda", 256 * mib)], driver: .remoteDaemon) { fx, guest in
-                try await guest.write("vda", "write -P 0x71 0 100M")
+            try await LibvirtGuest.run(disks: [("vda", 512 * mib)], driver: .remoteDaemon) { fx, guest in
+                try await guest.write("vda", "write -P 0x71 0 300M")
                 // A second domain under the same libvirtd, its disk written before it starts (it writes nothing).
                 let other = "pbg2"
                 let image = fx.path("pbg2-vda.qcow2")
@@ -172,6 +172,8 @@ extension CopyIntegration {
                     try await guest.virshChecked(["start", other])
                     let ports = Int.random(in: 30000...50000)
                     // The same range for both: the first backup to begin takes its first port, the other the next.
+                    // The first is stopped (SIGSTOP) mid-copy while the second runs whole, so that the two jobs
+                    // overlap however fast either would be on its own.
                     func arguments(_ domain: String) throws -> [String] {
                         var list = try Self.remoteArguments(guest)
                         list[1] = domain
@@ -179,9 +181,17 @@ extension CopyIntegration {
                         return list
                     }
                     let (first, second) = (try arguments(guest.name), try arguments(other))
-                    async let a = guest.pullback(first)
-                    async let b = guest.pullback(second)
-                    let (resultA, resultB) = try await (a, b)
+                    let childA = try await BackupDisruptionTests.backupUnderWay(guest, arguments: first)
+                    childA.suspend()
+                    let resultB: CommandResult
+                    do {
+                        resultB = try await guest.pullback(second)
+                    } catch {
+                        childA.resume()
+                        throw error
+                    }
+                    childA.resume()
+                    let resultA = try await childA.waitForExit(timeout: .seconds(120))
                     try requireSuccess(resultA)
                     try requireSuccess(resultB)
                     let used = [resultA, resultB].map { result in
