@@ -66,7 +66,8 @@ public enum BackupRun {
         let tightened = repository.tightenPermissions(of: request.domain, lock: lock)
         if tightened.count > 0 {
             logger.notice(
-                "tightened permissions of \(tightened.count) files in \(tightened.folder) to 0600/0700")
+                "tightened permissions of \(tightened.count) \(tightened.count == 1 ? "file" : "files") in \(tightened.folder) to 0600/0700"
+            )
         }
         var prepared = try await PreparedBackup.read(domain, for: request, started: started)
         prepared.exportHost = exportHost

@@ -17,9 +17,18 @@ public struct PendingDefinition: Sendable {
     public static func prepare(
         from saved: String, name: String, images: [String: String], format: String, connectURI: String?
     ) async throws(BackupError) -> PendingDefinition {
-        let definition = try RestoredDomain.definition(from: saved, name: name, images: images, format: format)
         let connection = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
             try await LibvirtConnection.open(uri: connectURI)
+        }
+        // Without the capabilities no emulator is known to be the host's own, and a saved one is dropped.
+        let emulators = (try? await connection.capabilities()).map(HostEmulators.init(capabilities:)) ?? .none
+        let definition: RestoredDomain.Definition
+        do throws(BackupError) {
+            definition = try RestoredDomain.definition(
+                from: saved, name: name, images: images, format: format, emulators: emulators)
+        } catch {
+            await connection.close()
+            throw error
         }
         do {
             _ = try await connection.domain(named: name)

@@ -47,7 +47,12 @@ public enum PointPruning {
         if request.dryRun {
             let plan = try PrunePlan.make(
                 points, rule: request.rule, now: request.now, domain: request.domain, in: domainFolder)
-            return outcome(of: plan, request: request, repository: repository, bytesFreed: freed(by: plan, repository))
+            var bytesFreed = freed(by: plan, repository)
+            for point in plan.merged {
+                let change = try await mergeChange(point, among: points, of: request.domain, in: repository)
+                bytesFreed = bytesFreed.addingReportingOverflow(change).partialValue
+            }
+            return outcome(of: plan, request: request, repository: repository, bytesFreed: bytesFreed)
         }
         let lock: DomainLock
         do {
@@ -118,6 +123,28 @@ public enum PointPruning {
         plan.removed.reduce(Int64(0)) {
             $0.addingReportingOverflow(Int64(clamping: repository.allocatedBytes(of: $1))).partialValue
         }
+    }
+
+    /// The bytes merging `point` into a full point would free (negative: take), for a dry run: its images' blocks
+    /// less the standalone images the merge would write, sized from the chains' tables without reading data.
+    private static func mergeChange(
+        _ point: BackupPoint, among points: [BackupPoint], of domain: String, in repository: BackupRepository
+    ) async throws(BackupError) -> Int64 {
+        let chains = try PointVerification.chains(of: point, among: points, domain: domain, in: repository)
+        var change: Int64 = 0
+        for (disk, chain) in zip(point.manifest.disks, chains) {
+            let merged: UInt64
+            do throws(CopyError) {
+                merged = try await ImageRestore.mergedFileBytes(exactly: chain.expectedLayers)
+            } catch {
+                throw BackupError(
+                    .copy, "cannot size the merge of point \(point.id) of \(domain): \(error.message)", cause: error)
+            }
+            let current = point.imagePath(for: disk.target).map { repository.allocatedBytes(ofFile: $0) } ?? 0
+            change = change.addingReportingOverflow(Int64(clamping: current)).partialValue
+            change = change.subtractingReportingOverflow(Int64(clamping: merged)).partialValue
+        }
+        return change
     }
 
     /// `removing` in an order in which each goes once no listed point is based on it.

@@ -111,11 +111,8 @@ public enum PointRestore {
     /// their names, replacing what was there only when the plan overwrites. On failure or interruption no image
     /// of this restore is left, and an image already in the folder is as it was.
     public static func write(_ plan: Plan, progress: JobProgress? = nil) async throws(BackupError) -> [Restored] {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: plan.folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw BackupError(.invalidRequest, "cannot create the folder \(plan.folder): \(error.localizedDescription)")
+        do throws(RepositoryError) { try BackupRepository.makeFolders(plan.folder) } catch {
+            throw BackupError(.invalidRequest, "\(error.message); restore to another folder with --to", cause: error)
         }
         for disk in plan.disks { try disk.image.removeLeftover() }
         progress?.expect(parts: plan.disks.count)

@@ -33,16 +33,23 @@ public enum RestoredDomain {
     /// The saved XML rewritten for a new domain `name`: no uuid (libvirt makes one), no MAC addresses (they
     /// would clash with the original's), each restored disk pointing at its image in `format`; and left out,
     /// so that the copy never shares a disk with the original nor reaches into the host: the disks that were
-    /// not restored, cdrom, floppy and lun disks, `<hostdev>` and `<filesystem>` devices, a custom `<emulator>`
-    /// (libvirt picks its default) and every element of the qemu passthrough namespace.
+    /// not restored, cdrom, floppy and lun disks, `<hostdev>` and `<filesystem>` devices, an `<emulator>` that is
+    /// not one of `emulators` for the domain's architecture (libvirt then picks its default) and every element of
+    /// the qemu passthrough namespace.
     public static func definition(
-        from saved: String, name: String, images: [String: String], format: String
+        from saved: String, name: String, images: [String: String], format: String,
+        emulators: HostEmulators = .none
     ) throws(BackupError) -> Definition {
         let document: XMLDocument
         do {
             document = try XMLDocument(xmlString: saved, options: [])
         } catch {
-            throw BackupError(.invalidRequest, "the saved domain XML cannot be read: \(error.localizedDescription)")
+            // Foundation's own text for a parser error says nothing ("The operation could not be completed").
+            let parser = error as NSError
+            throw BackupError(
+                .invalidRequest,
+                "the point's saved domain.xml is not well-formed XML (XML parser error \(parser.code)); run pullback verify on the point, or restore without --define"
+            )
         }
         guard let root = document.rootElement(), root.name == "domain" else {
             throw BackupError(.invalidRequest, "the saved domain XML has no <domain> element")
@@ -56,7 +63,15 @@ public enum RestoredDomain {
         }
         root.namespaces = root.namespaces?.filter { $0.stringValue != qemuNamespace }
         for devices in root.elements(forName: "devices") {
-            for kind in ["hostdev", "filesystem", "emulator"] {
+            let architecture =
+                root.elements(forName: "os").first?.elements(forName: "type").first?.attribute(forName: "arch")?
+                .stringValue ?? ""
+            for emulator in devices.elements(forName: "emulator")
+            where !emulators.offers(emulator.stringValue ?? "", for: architecture) {
+                dropped.add("<emulator> \(PointChain.printable(emulator.stringValue ?? ""))")
+                emulator.detach()
+            }
+            for kind in ["hostdev", "filesystem"] {
                 for element in devices.elements(forName: kind) {
                     dropped.add("<\(kind)>")
                     element.detach()
@@ -81,9 +96,10 @@ public enum RestoredDomain {
 
     /// The rewritten XML alone; see ``definition(from:name:images:format:)``.
     public static func xml(
-        from saved: String, name: String, images: [String: String], format: String
+        from saved: String, name: String, images: [String: String], format: String,
+        emulators: HostEmulators = .none
     ) throws(BackupError) -> String {
-        try definition(from: saved, name: name, images: images, format: format).xml
+        try definition(from: saved, name: name, images: images, format: format, emulators: emulators).xml
     }
 
     /// Defines the rewritten domain through `connectURI` (nil: the default URI); refused when a domain has the name.

@@ -115,6 +115,12 @@ public final class LibvirtConnection: Sendable {
         return Domain(connection: self, pointer: pointer)
     }
 
+    /// The hypervisor's capabilities XML: among others, each guest architecture's emulator binary.
+    /// The corresponding C function is `virConnectGetCapabilities`.
+    public func capabilities() async throws(LibvirtError) -> String {
+        try await perform { (conn) throws(LibvirtError) in try Virt.capabilities(conn) }
+    }
+
     /// The names of every domain of the connection, running or only defined.
     /// The corresponding C function is `virConnectListAllDomains`.
     public func domainNames() async throws(LibvirtError) -> [String] {

@@ -102,6 +102,13 @@ enum Virt {
         return take(uri)
     }
 
+    static func capabilities(_ conn: ConnectionPointer) throws(LibvirtError) -> String {
+        guard let xml = virConnectGetCapabilities(conn.raw) else {
+            throw lastError("cannot read the host's capabilities")
+        }
+        return take(xml)
+    }
+
     // MARK: Domains
 
     static func lookupDomain(_ conn: ConnectionPointer, name: String) throws(LibvirtError) -> DomainPointer {

@@ -77,8 +77,8 @@ extension BackupRepository {
         return try names(in: path).allSatisfy { $0.hasPrefix(temporary) && $0.hasSuffix(".tmp") }
     }
 
-    /// Makes `path` and every missing folder above it, each 0700.
-    private static func makeFolders(_ path: String) throws(RepositoryError) {
+    /// Makes `path` and every missing folder above it, each 0700; an error names the folder and the errno's text.
+    package static func makeFolders(_ path: String) throws(RepositoryError) {
         func trimmed(_ path: Substring) -> String {
             var path = path
             while path.count > 1, path.hasSuffix("/") { path = path.dropLast() }

@@ -117,13 +117,17 @@ extension BackupRepository {
     public func allocatedBytes(of point: BackupPoint) -> UInt64 {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: point.folder)) ?? []
         return names.reduce(0) { total, name in
-            guard let status = try? FilePaths.status(ofName: point.folder + "/" + name), status.type == .regular,
-                status.blocksAllocated >= 0
-            else { return total }
-            let (bytes, overflow) = UInt64(status.blocksAllocated).multipliedReportingOverflow(by: 512)
-            let (sum, overflowSum) = total.addingReportingOverflow(bytes)
-            return overflow || overflowSum ? .max : sum
+            let (sum, overflow) = total.addingReportingOverflow(allocatedBytes(ofFile: point.folder + "/" + name))
+            return overflow ? .max : sum
         }
+    }
+
+    /// The bytes the regular file `path` takes on disk; anything else, or nothing by that name, counts nothing.
+    public func allocatedBytes(ofFile path: String) -> UInt64 {
+        guard let status = try? FilePaths.status(ofName: path), status.type == .regular, status.blocksAllocated >= 0
+        else { return 0 }
+        let (bytes, overflow) = UInt64(status.blocksAllocated).multipliedReportingOverflow(by: 512)
+        return overflow ? .max : bytes
     }
 
     /// Removes the folder `path` and everything in it; nothing when there is nothing by that name, and only the name

@@ -144,7 +144,7 @@ struct RestoredDomainXMLTests {
 
         #expect(
             definition.dropped == [
-                "<qemu:commandline>", "<q2:capabilities>", "<hostdev> (2)", "<filesystem>", "<emulator>",
+                "<qemu:commandline>", "<q2:capabilities>", "<emulator> /tmp/evil-qemu", "<hostdev> (2)", "<filesystem>",
                 "disks not restored", "cdrom disks", "floppy disks", "lun disks",
             ], "\(definition.dropped)")
     }
@@ -173,5 +173,55 @@ struct RestoredDomainXMLTests {
         #expect(throws: BackupError.self) {
             try RestoredDomain.xml(from: "not xml <", name: "x", images: [:], format: "raw")
         }
+    }
+}
+
+extension RestoredDomainXMLTests {
+    static let capabilities = """
+        <capabilities><host><cpu><arch>x86_64</arch></cpu></host>
+          <guest><os_type>hvm</os_type>
+            <arch name='x86_64'><wordsize>64</wordsize><emulator>/usr/bin/qemu-system-x86_64</emulator>
+              <domain type='qemu'/><domain type='kvm'><emulator>/usr/libexec/qemu-kvm</emulator></domain></arch>
+          </guest>
+          <guest><os_type>hvm</os_type>
+            <arch name='aarch64'><emulator>/usr/bin/qemu-system-aarch64</emulator><domain type='qemu'/></arch>
+          </guest>
+        </capabilities>
+        """
+
+    static func withEmulator(_ path: String, arch: String = "x86_64") -> String {
+        """
+        <domain type='qemu'><name>web1</name><memory unit='KiB'>65536</memory>
+          <os><type arch='\(arch)' machine='pc'>hvm</type></os>
+          <devices><emulator>\(path)</emulator>
+            <disk type='file' device='disk'><source file='/a.qcow2'/><target dev='vda' bus='virtio'/></disk>
+          </devices>
+        </domain>
+        """
+    }
+
+    @Test("the host's own emulator for the domain's architecture stays unmentioned; any other is dropped, named")
+    func emulators() throws {
+        let host = HostEmulators(capabilities: Self.capabilities)
+        #expect(host.offers("/usr/libexec/qemu-kvm", for: "x86_64"))
+        for kept in ["/usr/bin/qemu-system-x86_64", "/usr/libexec/qemu-kvm"] {
+            let definition = try RestoredDomain.definition(
+                from: Self.withEmulator(kept), name: "c", images: ["vda": "/r/vda.qcow2"], format: "qcow2",
+                emulators: host)
+            #expect(definition.xml.contains("<emulator>\(kept)</emulator>"), "\(definition.xml)")
+            #expect(definition.dropped.isEmpty, "\(definition.dropped)")
+        }
+        for (path, arch) in [
+            ("/tmp/evil-qemu", "x86_64"), ("/usr/bin/qemu-system-aarch64", "x86_64"),
+            ("/usr/bin/qemu-system-x86_64", "i686"),
+        ] {
+            let definition = try RestoredDomain.definition(
+                from: Self.withEmulator(path, arch: arch), name: "c", images: ["vda": "/r/vda.qcow2"],
+                format: "qcow2", emulators: host)
+            #expect(!definition.xml.contains("<emulator>"), "\(definition.xml)")
+            #expect(definition.dropped == ["<emulator> \(path)"], "\(definition.dropped)")
+        }
+        // Unreadable capabilities offer nothing.
+        #expect(HostEmulators(capabilities: "<capabilities").byArchitecture.isEmpty)
     }
 }

@@ -7,7 +7,7 @@ extension CopyIntegration {
     @Suite("restore --define leaves out what reaches into the host (embedded libvirt)", .serialized)
     struct RestoreDefineTests {
         @Test(
-            "hostdev, filesystem, qemu:commandline, emulator, cdrom and disks not restored are left out, with a note",
+            "hostdev, filesystem, qemu:commandline, a foreign emulator, cdrom and disks not restored are left out, with a note; the host's own emulator stays, unmentioned",
             .timeLimit(.minutes(3)))
         func hostileSavedXML() async throws {
             try await LibvirtGuest.run(disks: [("vda", 16 * mib), ("vdb", 16 * mib)]) { fx, guest in
@@ -15,6 +15,29 @@ extension CopyIntegration {
                 let (full, _) = try await BackupTests.backup(guest)
                 let saved = "\(guest.repo)/\(guest.name)/\(full.point)/domain.xml"
                 var xml = String(decoding: try FileFacts.contents(saved), as: UTF8.self)
+
+                // As saved, the domain runs the host's own emulator for its architecture: kept, and nothing said.
+                let plain = "\(guest.name)-plain"
+                do {
+                    let restored = try await guest.pullback([
+                        "restore", "--repo", guest.repo, guest.name, "--to", fx.target("plain"), "--define", plain,
+                        "--connect", guest.uri,
+                    ])
+                    try requireSuccess(restored)
+                    #expect(!restored.stderr.contains("emulator"), "\(restored)")
+                    let defined = try await guest.virshChecked(["dumpxml", plain]).stdout
+                    #expect(defined.contains("<emulator>/usr/bin/qemu-system-x86_64</emulator>"), "\(defined)")
+                    await guest.removeDomain(plain)
+                } catch {
+                    await guest.removeDomain(plain)
+                    throw error
+                }
+
+                // Any other emulator is dropped (libvirt picks the host's), and the note says which.
+                let evil = fx.path("evil-qemu")
+                #expect(xml.contains("<emulator>/usr/bin/qemu-system-x86_64</emulator>"), "\(xml)")
+                xml = xml.replacingOccurrences(
+                    of: "<emulator>/usr/bin/qemu-system-x86_64</emulator>", with: "<emulator>\(evil)</emulator>")
                 let hostile = """
                     <hostdev mode='subsystem' type='pci' managed='yes'><source>\
                     <address domain='0x0000' bus='0x00' slot='0x1f' function='0x7'/></source></hostdev>\
@@ -40,12 +63,17 @@ extension CopyIntegration {
                     try requireSuccess(restored)
                     let notes = restored.stderrLines
                     #expect(notes.count == 1, "one note on stderr: \(restored)")
-                    for kind in ["<hostdev>", "<filesystem>", "<qemu:commandline>", "<emulator>", "cdrom", "restored"] {
+                    for kind in [
+                        "<hostdev>", "<filesystem>", "<qemu:commandline>", "<emulator> \(evil)", "cdrom", "restored",
+                    ] {
                         #expect(notes.first?.contains(kind) == true, "the note does not name \(kind): \(restored)")
                     }
 
                     let defined = try await guest.virshChecked(["dumpxml", copy]).stdout
-                    for gone in ["<hostdev", "<filesystem", "qemu:commandline", "no-such-qemu-option", "none.iso"] {
+                    #expect(defined.contains("<emulator>/usr/bin/qemu-system-x86_64</emulator>"), "\(defined)")
+                    for gone in [
+                        "<hostdev", "<filesystem", "qemu:commandline", "no-such-qemu-option", "none.iso", evil,
+                    ] {
                         #expect(!defined.contains(gone), "\(gone) is in the new domain: \(defined)")
                     }
                     #expect(defined.components(separatedBy: "<disk ").count == 2, "one disk: \(defined)")
