@@ -11,8 +11,9 @@ public struct BackupRequest: Sendable {
     public var disks: [String]
     /// Leave these disk targets out.
     public var excluded: [String]
-    /// Whether raw-format disks are skipped or copied in full at every point.
-    public var rawDisks: RawDiskPolicy
+    /// Whether raw-format disks are skipped or copied in full at every point; nil leaves them out as missing disks
+    /// (``BackupOutcome/missing``), which makes a partial point.
+    public var rawDisks: RawDiskPolicy?
     /// The libvirt URI; nil uses `LIBVIRT_DEFAULT_URI`, else `qemu:///system`.
     public var connectURI: String?
     /// Where QEMU keeps its scratch images during the backup; nil uses the backup's private socket folder.
@@ -39,7 +40,7 @@ public struct BackupRequest: Sendable {
 
     public init(
         domain: String, repository: String, level: BackupLevel = .auto, disks: [String] = [], excluded: [String] = [],
-        rawDisks: RawDiskPolicy = .skip, connectURI: String? = nil, scratchDirectory: String? = nil,
+        rawDisks: RawDiskPolicy? = nil, connectURI: String? = nil, scratchDirectory: String? = nil,
         connections: Int = 4, progress: JobProgress? = nil
     ) {
         self.domain = domain
@@ -85,6 +86,10 @@ public struct BackupOutcome: Sendable, Codable, Equatable {
     public var parent: String?
     public var checkpoint: String
     public var disks: [Disk]
+    /// Every disk of the domain left out of the point, with the reason.
     public var skipped: [Skipped]
+    /// The skipped disks that were not left out on purpose (by `--disk`, `--exclude` or an explicit
+    /// `--raw-disks skip`; cdrom and floppy drives are never backed up): when there are any, the point is partial.
+    public var missing: [Skipped]
     public var seconds: Double
 }

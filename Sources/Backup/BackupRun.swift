@@ -16,7 +16,7 @@ import Repository
 /// (libvirt still tracks every change since the base for the base) and its point is never committed.
 public enum BackupRun {
     /// Runs `request`. `logger` receives one-line notes for people at `notice` (skipped disks, why this level),
-    /// what can be lived with at `warning` (a stale checkpoint left), and each step at `info`; by default nothing
+    /// what can be lived with at `warning` (a stale checkpoint left, a disk missing from the point), and each step at `info`; by default nothing
     /// is logged. Every event carries the domain's name as `domain` metadata.
     public static func run(
         _ request: BackupRequest,
@@ -56,7 +56,10 @@ public enum BackupRun {
         let domain = try await libvirtStep { () async throws(LibvirtError) in
             try await connection.domain(named: request.domain)
         }
-        // Only now that the domain exists: taking the lock makes the domain's folder.
+        // Read before the lock: a request for disks the domain does not have is refused before anything is made.
+        var prepared = try await PreparedBackup.read(domain, for: request, started: started)
+        prepared.exportHost = exportHost
+        // Only now that the domain and its disks are known: taking the lock makes the domain's folder.
         let lock: DomainLock
         do {
             lock = try repository.lock(request.domain)
@@ -69,13 +72,15 @@ public enum BackupRun {
                 "tightened permissions of \(tightened.count) \(tightened.count == 1 ? "file" : "files") in \(tightened.folder) to 0600/0700"
             )
         }
-        var prepared = try await PreparedBackup.read(domain, for: request, started: started)
-        prepared.exportHost = exportHost
         try await AbandonedJobs.end(domain, repository: repository, lock: lock, logger: logger)
         try await refuseIfBusy(domain)
-        for skipped in prepared.selection.skipped { logger.notice("skipping \(skipped.target): \(skipped.reason)") }
-        guard !prepared.selection.chosen.isEmpty else {
-            throw BackupError(.invalidRequest, "\(request.domain) has no disk to back up (see the skipped disks above)")
+        let selection = prepared.selection
+        for skipped in selection.skipped {
+            if selection.missing.contains(skipped) {
+                logger.warning("\(selection.warning(for: skipped))")
+            } else {
+                logger.notice("skipping \(skipped.target): \(skipped.reason)")
+            }
         }
         let identity = try repositoryStep { () throws(RepositoryError) in try repository.identity() }
         let points = try repositoryStep { () throws(RepositoryError) in try repository.points(of: request.domain) }
@@ -171,7 +176,7 @@ public enum BackupRun {
             }
             logger.info("committed point \(point.id)")
             if prepared.startedDomain { try? await prepared.domain.live().destroy() }
-            return outcome(of: point, reason: base.reason, skipped: prepared.selection.skipped, retries: retries)
+            return outcome(of: point, reason: base.reason, selection: prepared.selection, retries: retries)
         } catch {
             // The new checkpoint must never become a base; deleting it loses nothing of what changed since the base.
             let live = (try? await prepared.domain.live()) ?? prepared.domain
@@ -184,7 +189,7 @@ public enum BackupRun {
     }
 
     private static func outcome(
-        of point: BackupPoint, reason: String, skipped: [BackupOutcome.Skipped], retries: [String: Int]
+        of point: BackupPoint, reason: String, selection: DiskSelection, retries: [String: Int]
     ) -> BackupOutcome {
         BackupOutcome(
             domain: point.manifest.domainName, point: point.id, level: point.manifest.level.rawValue, reason: reason,
@@ -194,7 +199,7 @@ public enum BackupRun {
                     target: $0.target, mode: $0.backingImage == nil ? "full" : "incremental", bytesRead: $0.bytesCopied,
                     retries: retries[$0.target] ?? 0)
             },
-            skipped: skipped, seconds: 0)
+            skipped: selection.skipped, missing: selection.missing, seconds: 0)
     }
 
     // MARK: Error mapping

@@ -39,6 +39,9 @@ public enum PointRestore {
         public let overwrite: Bool
         let disks: [Disk]
 
+        /// The disks restored, by target, in the order they are written.
+        public var targets: [String] { disks.map(\.chain.target) }
+
         /// The image each disk will be written to, by target: a domain can be described before the images exist.
         public var images: [String: String] {
             Dictionary(uniqueKeysWithValues: disks.map { ($0.chain.target, $0.image.path) })

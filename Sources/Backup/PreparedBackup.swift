@@ -17,15 +17,23 @@ struct PreparedBackup: Sendable {
     /// The host the hypervisor exports on over TCP, for a remote libvirt URI; nil exports on a unix socket here.
     var exportHost: String?
 
-    /// Reads the domain's uuid, XML and disks, and chooses the disks `request` asks for.
+    /// Reads the domain's uuid, XML and disks, and chooses the disks `request` asks for. Throws when `--disk` or
+    /// `--exclude` names a disk the domain does not have, and when no disk is left to back up, saying why each was
+    /// left out.
     static func read(_ domain: Domain, for request: BackupRequest, started: Date) async throws(BackupError)
         -> PreparedBackup
     {
         let (uuid, domainXML, disks) = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
             (try await domain.uuid(), try await domain.xmlDescription(), try await domain.disks())
         }
+        try DiskSelection.checkNamed(request.disks, option: "--disk", in: disks, of: request.domain)
+        try DiskSelection.checkNamed(request.excluded, option: "--exclude", in: disks, of: request.domain)
         let selection = DiskSelection(
             disks: disks, only: request.disks, excluded: request.excluded, rawDisks: request.rawDisks)
+        guard !selection.chosen.isEmpty else {
+            throw BackupError(
+                .invalidRequest, "\(request.domain) has no disk to back up: \(selection.nothingChosen)")
+        }
         return PreparedBackup(
             request: request, domain: domain, uuid: uuid, domainXML: domainXML, selection: selection,
             started: started)

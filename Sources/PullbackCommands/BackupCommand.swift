@@ -33,8 +33,11 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(name: .customLong("exclude"), help: "Leave this disk target out (repeatable).")
     var excluded: [String] = []
 
-    @Option(help: "Raw-format disks (no dirty bitmap): skip (default), or full: copy each whole at every point.")
-    var rawDisks: RawDiskPolicy = .skip
+    @Option(
+        help:
+            "Raw-format disks (no dirty bitmap): full: copy each whole at every point; skip: leave them out on purpose. Unset, they are left out and the backup exits 3."
+    )
+    var rawDisks: RawDiskPolicy?
 
     @OptionGroup var libvirt: LibvirtOption
 
@@ -83,7 +86,12 @@ struct BackupCommand: AsyncParsableCommand {
                     "\(outcome.level) backup \(outcome.point) of \(outcome.domain): \(copied), "
                         + String(format: "%.2f s", outcome.seconds) + RetryCount.phrase(retries)))
         }
+        // The point is kept, but a script must not take it for a whole backup: the warnings above name the disks.
+        if !outcome.missing.isEmpty { throw ExitCode(Self.partialExitCode) }
     }
+
+    /// The exit status of a backup that made a point without some of the domain's disks (``BackupOutcome/missing``).
+    static let partialExitCode: Int32 = 3
 
     /// `--init`: the repository made unless it is there. Not for `--level incremental`, which needs an earlier point:
     /// a new repository would refuse it and be left behind empty.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backup
 import Foundation
 import Repository
 
@@ -23,6 +24,8 @@ struct ListCommand: ParsableCommand {
         var disks: [String]
         var bytes: UInt64
         var parent: String?
+        /// The domain's disks the point does not hold (``PointCoverage``); absent when its saved XML cannot be read.
+        var lacks: [String]?
     }
 
     func run() throws {
@@ -38,7 +41,8 @@ struct ListCommand: ParsableCommand {
                         Row(
                             domain: name, id: point.id, level: point.manifest.level.rawValue,
                             finished: point.manifest.finished, disks: point.manifest.disks.map(\.target),
-                            bytes: point.manifest.totalBytesCopied, parent: point.manifest.parent
+                            bytes: point.manifest.totalBytesCopied, parent: point.manifest.parent,
+                            lacks: PointCoverage.lackedDisks(of: point)
                         ))
                 }
             }
@@ -56,6 +60,7 @@ struct ListCommand: ParsableCommand {
                 "\(row.domain)  \(row.id)  \(row.level.padding(toLength: 11, withPad: " ", startingAt: 0))  "
                 + "\(row.disks.joined(separator: ","))  \(ByteCount(row.bytes))"
                 + (row.parent.map { "  parent \($0)" } ?? "")
+                + (row.lacks.flatMap { $0.isEmpty ? nil : "  lacks " + $0.joined(separator: ",") } ?? "")
             print(Terminal.escaped(line))
         }
     }

@@ -64,6 +64,13 @@ struct RestoreCommand: AsyncParsableCommand {
             Terminal.printError(error.message)
             throw ExitCode.failure
         }
+        if let lacked = PointCoverage.lackedDisks(of: point), !lacked.isEmpty {
+            // A point made without some of the domain's disks restores without them: said before anything is read.
+            Terminal.writeError(
+                Terminal.escaped(
+                    "restoring \(plan.targets.joined(separator: ", ")) of point \(point.id); the point does not have "
+                        + "the domain's \(lacked.joined(separator: ", ")) (not backed up)") + "\n")
+        }
         // Checked before any byte is read: a name that is taken would otherwise fail the restore at its very end.
         var pending: PendingDefinition?
         if let define {

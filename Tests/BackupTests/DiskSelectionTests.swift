@@ -38,6 +38,43 @@ struct DiskSelectionTests {
         #expect(selection.skipped.map(\.target) == ["sda", "vdb", "vdc", "fda", "vdd"])
     }
 
+    @Test("disks left out on purpose or not eligible are not missing; raw disks by default, lun and network ones are")
+    func missing() {
+        let disks = [
+            Self.disk("vda"), Self.disk("sda", device: .cdrom, format: "raw"), Self.disk("fda", device: .floppy),
+            Self.disk("vdb", format: "raw"), Self.disk("vdc", type: .network), Self.disk("sdb", device: .lun),
+            Self.disk("vdd", format: "vmdk"), Self.disk("vde"),
+        ]
+        let byDefault = DiskSelection(disks: disks, only: [], excluded: ["vde"])
+        #expect(byDefault.missing.map(\.target) == ["vdb", "vdc", "sdb", "vdd"])
+        #expect(
+            byDefault.warning(for: byDefault.missing[0])
+                == "vdb is not in this backup: its format is raw, and only qcow2 disks keep the bitmaps incremental backups need; --raw-disks full copies it whole at every point, --exclude vdb leaves it out on purpose"
+        )
+        #expect(
+            byDefault.warning(for: byDefault.missing[1])
+                == "vdc is not in this backup: its source is of type network, not a file or block device; --exclude vdc leaves it out on purpose"
+        )
+        let skipping = DiskSelection(disks: disks, only: [], excluded: [], rawDisks: .skip)
+        #expect(skipping.missing.map(\.target) == ["vdc", "sdb", "vdd"])
+        #expect(skipping.skipped.first { $0.target == "vdb" }?.reason.contains("--raw-disks skip") == true)
+        let named = DiskSelection(disks: disks, only: ["vda", "vdb"], excluded: [])
+        #expect(named.missing.map(\.target) == ["vdb"])
+        #expect(named.skipped.count == 7)
+    }
+
+    @Test("--disk and --exclude naming a disk the domain does not have are refused, naming its disks")
+    func unknownNamed() throws {
+        let disks = [Self.disk("vda"), Self.disk("vdb")]
+        try DiskSelection.checkNamed(["vdb", "vda"], option: "--disk", in: disks, of: "ux2")
+        do {
+            try DiskSelection.checkNamed(["vda", "vdz"], option: "--exclude", in: disks, of: "ux2")
+            Issue.record("vdz was accepted")
+        } catch {
+            #expect(error.message == "the domain ux2 has no disk vdz; its disks are vda, vdb (--exclude)")
+        }
+    }
+
     @Test("--disk keeps only the named disks, --exclude leaves named disks out")
     func onlyAndExcluded() {
         let disks = ["vda", "vdb", "vdc"].map { Self.disk($0) }
