@@ -1,3 +1,4 @@
+import Foundation
 import Libvirt
 import Repository
 
@@ -6,9 +7,13 @@ import Repository
 public enum PointCoverage {
     /// The targets of the domain's disks, when `point` was made, that the point does not hold, in the domain's order:
     /// disks left out on purpose and missing ones alike. cdrom and floppy drives, which a backup never copies, are
-    /// not counted. Nil when the point keeps no domain XML that can be read and parsed.
+    /// not counted. Nil when the point keeps no domain XML that can be read and parsed, or one with a document type
+    /// declaration.
     public static func lackedDisks(of point: BackupPoint) -> [String]? {
+        // libvirt never writes a DOCTYPE; one in a repository could declare entities that the parser would fill in
+        // from the host's files, and every `list` reads this file.
         guard let xml = try? point.savedFile("domain.xml"),
+            xml.range(of: "<!DOCTYPE", options: .caseInsensitive) == nil,
             let disks = try? DomainDisk.parse(domainXML: xml)
         else { return nil }
         let held = Set(point.manifest.disks.map(\.target))
