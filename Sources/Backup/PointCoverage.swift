@@ -10,10 +10,8 @@ public enum PointCoverage {
     /// not counted. Nil when the point keeps no domain XML that can be read and parsed, or one with a document type
     /// declaration.
     public static func lackedDisks(of point: BackupPoint) -> [String]? {
-        // libvirt never writes a DOCTYPE; one in a repository could declare entities that the parser would fill in
-        // from the host's files, and every `list` reads this file.
-        guard let xml = try? point.savedFile("domain.xml"),
-            xml.range(of: "<!DOCTYPE", options: .caseInsensitive) == nil,
+        // Every `list` reads this file: never one that could pull in the host's files.
+        guard let xml = try? point.savedFile("domain.xml"), !SavedDomainXML.declaresDocumentType(xml),
             let disks = try? DomainDisk.parse(domainXML: xml)
         else { return nil }
         let held = Set(point.manifest.disks.map(\.target))

@@ -40,9 +40,15 @@ public enum RestoredDomain {
         from saved: String, name: String, images: [String: String], format: String,
         emulators: HostEmulators = .none
     ) throws(BackupError) -> Definition {
+        guard !SavedDomainXML.declaresDocumentType(saved) else {
+            throw BackupError(
+                .invalidRequest,
+                "the point's saved domain.xml declares a document type (<!DOCTYPE>), which libvirt never writes and which could pull the host's files into the new domain; restore without --define"
+            )
+        }
         let document: XMLDocument
         do {
-            document = try XMLDocument(xmlString: saved, options: [])
+            document = try XMLDocument(xmlString: saved, options: [.nodeLoadExternalEntitiesNever])
         } catch {
             // Foundation's own text for a parser error says nothing ("The operation could not be completed").
             let parser = error as NSError

@@ -225,3 +225,24 @@ extension RestoredDomainXMLTests {
         #expect(HostEmulators(capabilities: "<capabilities").byArchitecture.isEmpty)
     }
 }
+
+extension RestoredDomainXMLTests {
+    @Test("a saved XML declaring a document type is refused: its entities could pull the host's files in")
+    func documentTypeRefused() throws {
+        let secret = FileManager.default.temporaryDirectory.appendingPathComponent("pullback-secret-\(getpid())")
+        try Data("host-secret-7d1f".utf8).write(to: secret)
+        defer { try? FileManager.default.removeItem(at: secret) }
+        for doctype in ["<!DOCTYPE domain [<!ENTITY leak SYSTEM \"file://\(secret.path)\">]>", "<!doctype domain>"] {
+            let saved = """
+                <?xml version='1.0'?>\(doctype)<domain type='qemu'><name>a</name><description>&leak;</description>\
+                <devices><disk type='file' device='disk'><source file='/a.qcow2'/><target dev='vda' bus='virtio'/>\
+                </disk></devices></domain>
+                """
+            let error = #expect(throws: BackupError.self) {
+                _ = try RestoredDomain.definition(from: saved, name: "b", images: ["vda": "/r/vda.raw"], format: "raw")
+            }
+            #expect(error?.message.contains("<!DOCTYPE>") == true, "\(String(describing: error))")
+            #expect(error?.message.contains("host-secret") == false)
+        }
+    }
+}
