@@ -144,5 +144,7 @@ let package = Package(
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
         .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository"]),
         .testTarget(name: "CopyTests", dependencies: ["NBD", "TestSupport"]),
+        /// The command line's own arithmetic (line fitting, completion words), without running the executable.
+        .testTarget(name: "PullbackCommandsTests", dependencies: ["PullbackCommands", "Engine"]),
     ]
 )

@@ -87,7 +87,7 @@ public enum BackupRun {
         let base = try await LevelChoice.choose(
             request.level, domain: domain, points: points, maximumChain: request.maximumChain, logger: logger)
         logger.notice("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
-        prepared.startedDomain = try await startIfShutOff(domain, logger: logger)
+        prepared.startedDomain = try await startIfShutOff(domain, progress: request.progress, logger: logger)
         await CheckpointPruning.prune(
             domain, repository: identity, keep: points.last?.manifest.checkpoint, logger: logger)
         return try await makePoint(
@@ -130,11 +130,12 @@ public enum BackupRun {
     }
 
     /// Starts a shut-off domain paused, so that QEMU can export its disks; returns whether it did.
-    private static func startIfShutOff(_ domain: Domain, logger: Logger) async throws(BackupError)
-        -> Bool
+    private static func startIfShutOff(_ domain: Domain, progress: JobProgress?, logger: Logger)
+        async throws(BackupError) -> Bool
     {
         let state = try await libvirtStep { () async throws(LibvirtError) in try await domain.state() }
         guard state == .shutOff else { return false }
+        progress?.enter(.startingDomain)
         logger.notice("\(domain.name) is shut off: starting it paused for the backup")
         try await libvirtStep { () async throws(LibvirtError) in try await domain.start(paused: true) }
         return true
@@ -175,7 +176,10 @@ public enum BackupRun {
                 point = try await attempt()
             }
             logger.info("committed point \(point.id)")
-            if prepared.startedDomain { try? await prepared.domain.live().destroy() }
+            if prepared.startedDomain {
+                prepared.request.progress?.enter(.stoppingDomain)
+                try? await prepared.domain.live().destroy()
+            }
             return outcome(of: point, reason: base.reason, selection: prepared.selection, retries: retries)
         } catch {
             // The new checkpoint must never become a base; deleting it loses nothing of what changed since the base.

@@ -26,7 +26,9 @@ enum PullBackup {
         let domain = prepared.domain
         var jobEnded = false
         var address = ExportAddress.unixSocket(runFolder + "/" + RunFolder.socketName)
+        let progress = prepared.request.progress
         do {
+            progress?.enter(.startingJob)
             try await begin(
                 prepared, entries: entries, base: base, checkpoint: checkpoint, on: &address, into: pending,
                 logger: logger)
@@ -35,6 +37,7 @@ enum PullBackup {
             )
             let copied = try await copyDisks(
                 entries, address: address, base: base, into: pending, request: prepared.request, logger: logger)
+            progress?.enter(.endingJob)
             try await BackupRun.libvirtStep { [address] () async throws(LibvirtError) in
                 try await domain.endBackupJob(exporting: address)
             }
@@ -49,6 +52,7 @@ enum PullBackup {
             // the image only, and a shorter job keeps the scratch files small.
             var disks = copied.map(\.disk)
             let unhashed = disks.indices.filter { disks[$0].imageDigest == nil }
+            if !unhashed.isEmpty { progress?.enter(.checkingDigests) }
             let digests = try await ImageDigests.of(
                 unhashed.map { (name: disks[$0].target, path: pending.folder + "/" + disks[$0].image, like: nil) })
             for (index, digest) in zip(unhashed, digests) { disks[index].imageDigest = digest }
@@ -58,6 +62,7 @@ enum PullBackup {
                 domainName: domain.name, domainUUID: prepared.uuid, level: base.parent == nil ? .full : .incremental,
                 checkpoint: checkpoint, parent: base.parent?.id, started: prepared.started, finished: Date(),
                 disks: disks)
+            progress?.enter(.committing)
             return (manifest, Dictionary(copied.map { ($0.disk.target, $0.retries) }, uniquingKeysWith: +))
         } catch {
             // Our job ends on every path (libvirt removes its scratch files; a job that failed to begin is not

@@ -11,7 +11,7 @@ struct BackupCommand: AsyncParsableCommand {
         abstract: "Back up a libvirt domain's disks (pull mode) into a repository, in full or incrementally."
     )
 
-    @Argument(help: "The libvirt domain's name.")
+    @Argument(help: "The libvirt domain's name.", completion: .libvirtDomain)
     var domain: String
 
     @OptionGroup var repository: RepositoryOption
@@ -43,7 +43,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var remote: RemoteExportOptions
 
-    @Option(help: "Folder for QEMU's scratch images during the backup.")
+    @Option(help: "Folder for QEMU's scratch images during the backup.", completion: .directory)
     var scratchDir: String?
 
     @OptionGroup var connections: ConnectionsOption

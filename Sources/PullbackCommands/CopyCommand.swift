@@ -24,13 +24,13 @@ struct CopyCommand: AsyncParsableCommand {
             """)
     var source: String
 
-    @Argument(help: "Raw image file to create, or to update with --bitmap.")
+    @Argument(help: "Raw image file to create, or to update with --bitmap.", completion: .file())
     var target: String
 
     @Option(
         help: ArgumentHelp(
             "With nbds://: the client's TLS folder (ca-cert.pem, client-cert.pem, client-key.pem), as tls-certificates=.",
-            valueName: "dir"))
+            valueName: "dir"), completion: .directory)
     var tlsCertificates: String?
 
     @Option(help: "Target format: raw or qcow2.")
@@ -39,7 +39,9 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(help: "Copy only the extents dirty in qemu:dirty-bitmap:NAME.")
     var bitmap: String?
 
-    @Option(help: "With --format qcow2 and --bitmap: the previous point's image, which the new overlay is backed by.")
+    @Option(
+        help: "With --format qcow2 and --bitmap: the previous point's image, which the new overlay is backed by.",
+        completion: .file())
     var backing: String?
 
     @Flag(help: "Let the --backing chain hold a block or character device (refused by default; FIFOs always are).")

@@ -9,7 +9,7 @@ struct ImageInfoCommand: AsyncParsableCommand {
         abstract: "Show a qcow2 image's backing chain, virtual size, and allocated, data and zero bytes per layer."
     )
 
-    @Argument(help: "The qcow2 image (the top of a chain).")
+    @Argument(help: "The qcow2 image (the top of a chain).", completion: .file())
     var image: String
 
     @Flag(help: "Print the report as one JSON object.")

@@ -10,7 +10,7 @@ struct ListCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOption
 
-    @Argument(help: "Only this domain's points (an error when it has none).")
+    @Argument(help: "Only this domain's points (an error when it has none).", completion: .repositoryDomain)
     var domain: String?
 
     @Flag(help: "Print the points as one JSON array.")

@@ -18,7 +18,7 @@ struct PruneCommand: AsyncParsableCommand {
 
     @OptionGroup var repository: RepositoryOption
 
-    @Argument(help: "The domain whose points to prune.")
+    @Argument(help: "The domain whose points to prune.", completion: .repositoryDomain)
     var domain: String
 
     @Option(help: "Keep the N newest points (N at least 1).")

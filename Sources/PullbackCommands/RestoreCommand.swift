@@ -15,7 +15,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .customLong("disk"), help: "Restore only this disk target (repeatable; default: every disk).")
     var disks: [String] = []
 
-    @Option(help: "The folder to write the images into (created if missing).")
+    @Option(help: "The folder to write the images into (created if missing).", completion: .directory)
     var to: String
 
     @Option(help: "Image format: qcow2 or raw.")

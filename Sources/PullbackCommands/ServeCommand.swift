@@ -21,31 +21,33 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The repository folder holding the point to serve.")
+    @Option(help: "The repository folder holding the point to serve.", completion: .directory)
     var repo: String?
 
-    @Argument(help: "The domain whose point to serve (with --repo).")
+    @Argument(help: "The domain whose point to serve (with --repo).", completion: .repositoryDomain)
     var domain: String?
 
-    @Option(help: "The point to serve: its id, or latest.")
+    @Option(help: "The point to serve: its id, or latest.", completion: .point)
     var at = "latest"
 
-    @Option(name: .customLong("image"), help: "An image to export under its file name (repeat for more).")
+    @Option(
+        name: .customLong("image"), help: "An image to export under its file name (repeat for more).",
+        completion: .file())
     var images: [String] = []
 
-    @Option(help: "The unix socket to listen on; must not exist yet.")
+    @Option(help: "The unix socket to listen on; must not exist yet.", completion: .file())
     var socket: String?
 
     @Option(help: "Listen on TCP at HOST:PORT instead (port 0: any free port); needs TLS or --insecure.")
     var listen: String?
 
-    @Option(help: "The server's certificate (PEM): clients must then use TLS.")
+    @Option(help: "The server's certificate (PEM): clients must then use TLS.", completion: .file())
     var tlsCert: String?
 
-    @Option(help: "The private key of --tls-cert (PEM, unencrypted).")
+    @Option(help: "The private key of --tls-cert (PEM, unencrypted).", completion: .file())
     var tlsKey: String?
 
-    @Option(help: "Require client certificates signed by this CA (PEM).")
+    @Option(help: "Require client certificates signed by this CA (PEM).", completion: .file())
     var tlsCA: String?
 
     @Flag(help: "Allow TCP without TLS: anyone who can reach the port reads the disks.")

@@ -13,6 +13,15 @@ enum Terminal {
 
     static func isTerminal(_ stream: Stream) -> Bool { isatty(stream.descriptor) == 1 }
 
+    /// The columns of the terminal `stream` is, asked anew at each call so that a resized window is followed:
+    /// the window size of the terminal, else `COLUMNS`, else 80.
+    static func columns(of stream: Stream, environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+        var size = winsize()
+        if ioctl(stream.descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        if let text = environment["COLUMNS"], let columns = Int(text), columns > 0 { return columns }
+        return 80
+    }
+
     /// Prints the one-line error every failing command ends with. The message is escaped: it may quote names
     /// from a repository, and a newline in one must not make it two lines.
     static func printError(_ message: String) {

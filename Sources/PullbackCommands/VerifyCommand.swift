@@ -12,10 +12,11 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @OptionGroup var repository: RepositoryOption
 
-    @Argument(help: "Only this domain's points (default: every domain in the repository).")
+    @Argument(
+        help: "Only this domain's points (default: every domain in the repository).", completion: .repositoryDomain)
     var domain: String?
 
-    @Option(help: "The point id, latest (default: each domain's newest point), or all.")
+    @Option(help: "The point id, latest (default: each domain's newest point), or all.", completion: .pointOrAll)
     var at = "latest"
 
     @Flag(help: "Print the report as one JSON object.")

@@ -17,7 +17,7 @@ struct Entrypoint {
                 FileHandle.standardError.write(Data((refusal + "\n").utf8))
                 throw ExitCode.validationFailure
             }
-            var command = try Pullback.parseAsRoot()
+            var command = try await Pullback.asyncParseAsRoot()
             if var asynchronous = command as? AsyncParsableCommand {
                 try await asynchronous.run()
             } else {

@@ -4,9 +4,9 @@ import ArgumentParser
 struct PointSelection: ParsableArguments {
     @OptionGroup var repository: RepositoryOption
 
-    @Argument(help: "The domain whose point to use.")
+    @Argument(help: "The domain whose point to use.", completion: .repositoryDomain)
     var domain: String
 
-    @Option(help: "The point id, or latest.")
+    @Option(help: "The point id, or latest.", completion: .point)
     var at = "latest"
 }

@@ -13,7 +13,7 @@ struct RemoteExportOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "With a remote --connect URI: the client's TLS folder (ca-cert.pem, client-cert.pem, client-key.pem).",
-            valueName: "dir"))
+            valueName: "dir"), completion: .directory)
     var nbdTLSCertificates = RemoteExport.defaultCertificates
 
     @Flag(help: "With a remote --connect URI: accept the export without TLS (anyone on the path reads the disks).")
