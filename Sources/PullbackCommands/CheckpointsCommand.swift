@@ -158,7 +158,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
             ? "\(outcome.domain): no checkpoint of \(whose) to remove"
             : "\(outcome.domain): removed \(Counted(outcome.removed.count, "checkpoint")) of \(whose)"
         if !outcome.kept.isEmpty {
-            line += ", kept \(outcome.kept.count) its points were made with (--all removes them too)"
+            line += ", kept \(outcome.kept.count) that its points were made with (--all removes them too)"
         }
         if outcome.nextBackupFull {
             line += "; its next backup of \(outcome.domain) will be a full"

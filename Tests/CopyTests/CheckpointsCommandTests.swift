@@ -186,7 +186,7 @@ extension CopyIntegration {
                         == """
                         removed  \(stale)
                         kept     \(first.checkpoint)  (the repository holds a point made with it)
-                        \(guest.name): removed 1 checkpoint of repository \(tag) (\(guest.repo)), kept 1 its points were made with (--all removes them too)
+                        \(guest.name): removed 1 checkpoint of repository \(tag) (\(guest.repo)), kept 1 that its points were made with (--all removes them too)
 
                         """, "\(kept)")
                 #expect(try await guest.checkpoints() == [first.checkpoint])
