@@ -34,7 +34,9 @@ public struct ListedCheckpoint: Sendable, Codable, Equatable {
 
 /// What `pullback checkpoints DOMAIN` found: Pullback's checkpoints of the domain, parents first.
 public struct CheckpointReport: Sendable, Codable, Equatable {
+    /// The domain's name.
     public var domain: String
+    /// The checkpoints whose names start with `pullback-`, parents first.
     public var checkpoints: [ListedCheckpoint]
     /// How many checkpoints of the domain were not made by Pullback (left out of ``checkpoints``).
     public var others: Int
