@@ -100,7 +100,8 @@ public enum CheckpointListing {
             guard let path else {
                 return ListedCheckpoint(
                     name: checkpoint.name, tag: tag, repository: nil, holdsPoint: .unknown,
-                    detail: "no repository path is recorded with it (made before Pullback recorded one, or not by it)")
+                    detail:
+                        "no repository path is recorded with it: made before Pullback recorded one, or not by Pullback")
             }
             let state = states[path] ?? RepositoryState.read(path, domain: domain)
             states[path] = state

@@ -267,7 +267,7 @@ extension CopyIntegration {
 
                 #expect(
                     text.stdout.contains(
-                        "\(older)  holds a point: unknown (no repository path is recorded with it (made before Pullback recorded one, or not by it))  repository \(Self.tag(of: point.checkpoint))\n"
+                        "\(older)  holds a point: unknown (no repository path is recorded with it: made before Pullback recorded one, or not by Pullback)  repository \(Self.tag(of: point.checkpoint))\n"
                     ), "\(text)")
                 // With --repo, the checkpoints of its tag are checked against it whatever their descriptions say.
                 let given = try await Self.report(guest, ["--repo", guest.repo])
