@@ -113,9 +113,14 @@ extension CopyIntegration {
                         }, "\(both)")
                 let text = try await Self.checkpoints(guest)
                 try requireSuccess(text)
+                // Names are padded to the longest (two points in one second get `-2`).
+                let width = all.map(\.count).max() ?? 0
+                let padded = { (name: String) in name.padding(toLength: width, withPad: " ", startingAt: 0) }
                 #expect(
                     text.stdout
-                        == owners.map { "\($0.0.checkpoint)  holds a point: yes  repository \($0.1) at \($0.2)\n" }
+                        == owners.map {
+                            "\(padded($0.0.checkpoint))  holds a point: yes  repository \($0.1) at \($0.2)\n"
+                        }
                         .joined() + "\(guest.name): 4 checkpoints made by pullback, 4 held by a point\n", "\(text)")
 
                 // Repository B is deleted: its checkpoints are listed as gone, A's still as held.
@@ -130,7 +135,7 @@ extension CopyIntegration {
                 let goneText = try await Self.checkpoints(guest)
                 #expect(
                     goneText.stdout.contains(
-                        "\(b2.checkpoint)  holds a point: no (repository gone: nothing is there)  repository \(tagB) at \(repoB)\n"
+                        "\(padded(b2.checkpoint))  holds a point: no (repository gone: nothing is there)  repository \(tagB) at \(repoB)\n"
                     ), "\(goneText)")
                 #expect(
                     goneText.stdout.hasSuffix(
