@@ -22,6 +22,30 @@ public enum CheckpointName {
 
     /// Whether `name` was made by the repository `repository`.
     public static func isMade(_ name: String, by repository: RepositoryIdentity) -> Bool {
-        name.hasPrefix(prefix + repository.tag + "-")
+        isMade(name, byTag: repository.tag)
+    }
+
+    /// Whether `name` was made by the repository whose tag is `tag`.
+    public static func isMade(_ name: String, byTag tag: String) -> Bool {
+        name.hasPrefix(prefix + tag + "-")
+    }
+
+    /// Whether `name` looks like a checkpoint Pullback made: it starts with `pullback-`.
+    public static func isPullbacks(_ name: String) -> Bool {
+        name.hasPrefix(prefix)
+    }
+
+    /// The repository tag in `name`, nil unless it is `pullback-` then a tag (8 lowercase hex digits), `-` and more.
+    public static func tag(of name: String) -> String? {
+        guard name.hasPrefix(prefix) else { return nil }
+        let rest = name.dropFirst(prefix.count)
+        let tag = rest.prefix(8)
+        guard isTag(String(tag)), rest.dropFirst(8).first == "-", rest.count > 9 else { return nil }
+        return String(tag)
+    }
+
+    /// Whether `text` has the form of a repository tag (``RepositoryIdentity/tag``): 8 lowercase hex digits.
+    public static func isTag(_ text: String) -> Bool {
+        text.utf8.count == 8 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 }

@@ -32,10 +32,11 @@ enum BackupXML {
         return xml
     }
 
-    /// `<domaincheckpoint>` named `name`, with a bitmap on each of `disks` and none on `skipped`.
-    static func checkpoint(name: String, disks: [String], skipped: [String]) -> String {
-        var xml =
-            "<domaincheckpoint>\n  <name>\(escape(name))</name>\n  <description>pullback</description>\n  <disks>\n"
+    /// `<domaincheckpoint>` named `name`, with a bitmap on each of `disks` and none on `skipped`. Its `<description>`
+    /// is `description` (a ``CheckpointDescription``, naming the repository), or `pullback` as older versions wrote.
+    static func checkpoint(name: String, description: String? = nil, disks: [String], skipped: [String]) -> String {
+        var xml = "<domaincheckpoint>\n  <name>\(escape(name))</name>\n"
+        xml += "  <description>\(escape(description ?? "pullback"))</description>\n  <disks>\n"
         for target in disks { xml += "    <disk name='\(escape(target))' checkpoint='bitmap'/>\n" }
         for target in skipped { xml += "    <disk name='\(escape(target))' checkpoint='no'/>\n" }
         xml += "  </disks>\n</domaincheckpoint>\n"

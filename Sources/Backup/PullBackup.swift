@@ -104,7 +104,9 @@ enum PullBackup {
         // A disk without bitmaps (raw) is exported but left out of the checkpoint: only qcow2 images hold bitmaps.
         let withoutBitmaps = prepared.selection.withoutBitmaps
         let checkpointXML = BackupXML.checkpoint(
-            name: checkpoint, disks: entries.map(\.target).filter { !withoutBitmaps.contains($0) },
+            name: checkpoint,
+            description: CheckpointDescription.text(for: checkpoint, repository: prepared.request.repository),
+            disks: entries.map(\.target).filter { !withoutBitmaps.contains($0) },
             skipped: skipped + entries.map(\.target).filter { withoutBitmaps.contains($0) })
         let domain = prepared.domain
         let export = prepared.request.remoteExport

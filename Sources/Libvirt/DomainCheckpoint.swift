@@ -1,3 +1,9 @@
+import Foundation
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
+
 /// A checkpoint of a domain: a named point in time from which libvirt can tell which blocks changed.
 ///
 /// A value holding the domain and the checkpoint's name; every method looks the checkpoint up by name, so a
@@ -13,6 +19,27 @@ public struct DomainCheckpoint: Sendable {
     public func xmlDescription() async throws(LibvirtError) -> String {
         let name = self.name
         return try await domain.perform { (dom) throws(LibvirtError) in try Virt.checkpointXML(dom, named: name) }
+    }
+
+    /// The text of the checkpoint's `<description>`, nil when it has none. Whoever made the checkpoint wrote it: a
+    /// caller treats it as untrusted text. Reads ``xmlDescription()``.
+    public func descriptionText() async throws(LibvirtError) -> String? {
+        try Self.descriptionText(inXML: try await xmlDescription())
+    }
+
+    /// The text of `<description>` in a `<domaincheckpoint>` document, nil when it has none. Throws
+    /// ``LibvirtError/Code/xml`` when the document cannot be parsed or its root is not `<domaincheckpoint>`.
+    public static func descriptionText(inXML xml: String) throws(LibvirtError) -> String? {
+        let document: XMLDocument
+        do {
+            document = try XMLDocument(xmlString: xml, options: [])
+        } catch {
+            throw LibvirtError(.xml, "cannot parse the checkpoint XML: \(error)")
+        }
+        guard let root = document.rootElement(), root.name == "domaincheckpoint" else {
+            throw LibvirtError(.xml, "the checkpoint XML is not a <domaincheckpoint> document")
+        }
+        return root.elements(forName: "description").first?.stringValue
     }
 
     /// Deletes the checkpoint; libvirt merges its bitmap into its parent's so later checkpoints stay usable.

@@ -1,0 +1,36 @@
+import Foundation
+
+/// The `<description>` of a checkpoint Pullback creates: which repository made it, by tag and absolute path, as
+/// `pullback repository 0a1b2c3d at /srv/backups/vms`. libvirt keeps nothing else about who made a checkpoint, and
+/// without it the checkpoints of a repository deleted or moved away could be tied to no folder.
+///
+/// A description read back is untrusted text: anyone who can create checkpoints on the domain writes it, and a
+/// repository moved since names a stale path. Its path is only ever opened read-only, as a repository, to see whether
+/// that repository still holds a point for the checkpoint.
+enum CheckpointDescription {
+    static let lead = "pullback repository "
+    static let separator = " at "
+
+    /// The description of the checkpoint `name` that the repository at `root` creates; `root` is made absolute (the
+    /// working directory of the run means nothing later).
+    static func text(for name: String, repository root: String) -> String {
+        lead + (CheckpointName.tag(of: name) ?? "") + separator + absolute(root)
+    }
+
+    /// The repository tag and path a description names, nil unless it has the form ``text(for:repository:)`` writes
+    /// with an absolute path (an older Pullback wrote just `pullback`; another tool, anything).
+    static func repository(in text: String) -> (tag: String, path: String)? {
+        guard text.hasPrefix(lead) else { return nil }
+        let rest = text.dropFirst(lead.count)
+        let tag = String(rest.prefix(8))
+        let path = rest.dropFirst(8)
+        guard CheckpointName.isTag(tag), path.hasPrefix(separator + "/") else { return nil }
+        return (tag, String(path.dropFirst(separator.count)))
+    }
+
+    /// `root` as an absolute path without `.` and `..` components; symbolic links are kept as the user named them.
+    static func absolute(_ root: String) -> String {
+        let path = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
+        return URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+}
