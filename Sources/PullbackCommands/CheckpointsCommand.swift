@@ -19,12 +19,13 @@ struct CheckpointsCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The domain whose checkpoints to list or remove.")
+    @Argument(help: "The domain whose checkpoints to list or remove.", completion: .libvirtDomain)
     var domain: String
 
     @Option(
         name: .customLong("repo"),
-        help: "A repository: with --remove, whose checkpoints; else its checkpoints are checked against it.")
+        help: "A repository: with --remove, whose checkpoints; else its checkpoints are checked against it.",
+        completion: .directory)
     var repository: String?
 
     @Option(help: "With --remove: the tag of a repository that is gone (the 8 hex digits of pullback-TAG-...).")
