@@ -67,6 +67,18 @@ extension QCOW2ReaderTests {
                         #expect(extent.kind == (layer == nil ? .unallocated : .data), "cluster \(cluster): \(extent)")
                     }
                 }
+                // Small maps (a server's, one per read) come from the resolved regions: the same as the whole map
+                // cut to them.
+                let whole = try chain.map(0..<chain.size)
+                for offset in stride(from: UInt64(777), to: chain.size - 30_000, by: 61_297) {
+                    let range = offset..<offset + 30_000
+                    let cut = whole.filter { $0.range.overlaps(range) }.map { extent in
+                        let start = max(extent.offset, range.lowerBound)
+                        let end = min(extent.range.upperBound, range.upperBound)
+                        return ChainExtent(offset: start, length: end - start, kind: extent.kind, layer: extent.layer)
+                    }
+                    #expect(try chain.map(range) == cut, "map of \(range) in the chain topped by \(top)")
+                }
                 // Unaligned reads across clusters decided by different layers.
                 for offset in stride(from: 1000, to: Int(chain.size) - 20_000, by: 99_991) {
                     #expect(

@@ -145,8 +145,10 @@ struct ImageMetadata: Sendable {
         }
         var structures: [(Range<UInt64>, Kind)] = [(offset..<offset + bytes, .refcountTable)]
         let entries = try QCOW2Image.readTable(file, at: offset, entries: Int(bytes / 8))
-        for (index, entry) in entries.enumerated() {
-            let block = entry & ClusterGeometry.offsetMask
+        // Indices, not enumerated(): a table is thousands of entries, mostly empty, and each layer of a deep chain
+        // reads its own when it opens.
+        for index in entries.indices where entries[index] != 0 {
+            let block = entries[index] & ClusterGeometry.offsetMask
             guard block != 0, block & geometry.clusterMask == 0, block <= file.size,
                 file.size - block >= geometry.clusterSize
             else { continue }

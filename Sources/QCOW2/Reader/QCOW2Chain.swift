@@ -114,10 +114,13 @@ public final class QCOW2Chain: Sendable {
         return list.extents
     }
 
-    /// Resolved in one pass over the whole range, not region by region through the cache: a map is asked once for
-    /// large ranges (a whole sparse disk of petabytes is millions of regions), and one pass walks each layer once.
+    /// A range of a region or two goes through the resolved regions that reads use: a server maps every read it
+    /// answers (to send holes as holes) and every block status, and resolving each such small range anew walks every
+    /// layer each time, which on a chain of a thousand small incrementals cost ten times the copy of its base. A
+    /// larger range is resolved in one pass, not region by region: a map is asked once for large ranges (a whole
+    /// sparse disk of petabytes is millions of regions), and one pass walks each layer once.
     private func map(_ range: Range<UInt64>, into list: inout ChainExtentList) throws(QCOW2Error) {
-        for resolved in try RegionResolver.resolve(range, images: images) {
+        func append(_ resolved: ResolvedRun) {
             let run = resolved.run
             let kind: ChainExtent.Kind =
                 switch run.mapping {
@@ -126,6 +129,11 @@ public final class QCOW2Chain: Sendable {
                 case .unallocated: .unallocated
                 }
             list.append(ChainExtent(offset: run.offset, length: run.length, kind: kind, layer: resolved.layer))
+        }
+        if UInt64(range.count) <= 2 * regionSize {
+            try forEachResolvedRun(in: range) { resolved throws(QCOW2Error) in append(resolved) }
+        } else {
+            for resolved in try RegionResolver.resolve(range, images: images) { append(resolved) }
         }
     }
 
