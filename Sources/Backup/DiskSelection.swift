@@ -49,7 +49,12 @@ struct DiskSelection: Equatable {
             skipped.append(left)
             if !intended {
                 missing.append(left)
-                if disk.format == "raw" { missingRaw.insert(disk.target) }
+                // Only where `--raw-disks full` would have it copied: not given yet, and nothing else in the way.
+                if disk.format == "raw", rawDisks == nil, disk.device == .disk,
+                    disk.type == .file || disk.type == .block
+                {
+                    missingRaw.insert(disk.target)
+                }
             }
         }
     }

@@ -40,10 +40,10 @@ public enum RestoredDomain {
         from saved: String, name: String, images: [String: String], format: String,
         emulators: HostEmulators = .none
     ) throws(BackupError) -> Definition {
-        guard !SavedDomainXML.declaresDocumentType(saved) else {
+        if let refusal = SavedDomainXML.refusal(of: saved) {
             throw BackupError(
                 .invalidRequest,
-                "the point's saved domain.xml declares a document type (<!DOCTYPE>), which libvirt never writes and which could pull the host's files into the new domain; restore without --define"
+                "the point's saved domain.xml is not read: \(refusal), which libvirt never writes and which could pull the host's files into the new domain; restore without --define"
             )
         }
         let document: XMLDocument

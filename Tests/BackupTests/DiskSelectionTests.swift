@@ -63,6 +63,20 @@ struct DiskSelectionTests {
         #expect(named.skipped.count == 7)
     }
 
+    @Test("--raw-disks full is advised only where it would have the disk copied")
+    func rawAdvice() {
+        let network = Self.disk("vdc", type: .network, format: "raw")
+        for (selection, target) in [
+            (DiskSelection(disks: [network], only: [], excluded: [], rawDisks: .full), "vdc"),
+            (DiskSelection(disks: [network], only: [], excluded: []), "vdc"),
+            (DiskSelection(disks: [Self.disk("sdb", device: .lun, format: "raw")], only: [], excluded: []), "sdb"),
+        ] {
+            let missing = selection.missing.first { $0.target == target }
+            #expect(missing.map { !selection.warning(for: $0).contains("--raw-disks") } == true, "\(selection)")
+            #expect(!selection.nothingChosen.contains("--raw-disks full"), "\(selection.nothingChosen)")
+        }
+    }
+
     @Test("--disk and --exclude naming a disk the domain does not have are refused, naming its disks")
     func unknownNamed() throws {
         let disks = [Self.disk("vda"), Self.disk("vdb")]

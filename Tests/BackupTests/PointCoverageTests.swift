@@ -62,3 +62,46 @@ struct PointCoverageTests {
         }
     }
 }
+
+extension PointCoverageTests {
+    /// The review's bypasses of a plain `<!DOCTYPE` search: the parser follows a declared encoding, so the declaration
+    /// can be spelled in UTF-7 (plain ASCII) or UTF-16 (NULs between the letters).
+    static let disguised: [(label: String, bytes: [UInt8])] = {
+        let utf7 = """
+            <?xml version="1.0" encoding="UTF-7"?>+ADwAIQ-DOCTYPE domain +AFsAPAAh-ENTITY t "LEAKED"+AD4AXQA+-\
+            <domain type='kvm'><name>web1</name><devices><disk type='file' device='disk'><source file='/i/a'/>\
+            <target dev='&t;'/></disk></devices></domain>
+            """
+        let plain = """
+            <!DOCTYPE domain [<!ENTITY t "LEAKED">]><domain type='kvm'><name>web1</name><devices>\
+            <disk type='file' device='disk'><source file='/i/a'/><target dev='&t;'/></disk></devices></domain>
+            """
+        let utf16 = plain.utf16.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }
+        let escape = Array(domain(disk("vdb") + "\u{1b}]0;TITLE\u{07}").utf8)
+        return [("UTF-7", Array(utf7.utf8)), ("UTF-16 without a byte order mark", utf16), ("escape codes", escape)]
+    }()
+
+    @Test("a saved XML in another encoding, or with control characters, is not read", arguments: 0..<3)
+    func disguisedRefused(case index: Int) throws {
+        let (label, bytes) = Self.disguised[index]
+        try Self.withPoint(domainXML: nil) { point, _ in
+            try Data(bytes).write(to: URL(fileURLWithPath: point.folder + "/domain.xml"))
+            #expect(PointCoverage.lackedDisks(of: point) == nil, "\(label)")
+            let saved = String(decoding: bytes, as: UTF8.self)
+            #expect(SavedDomainXML.refusal(of: saved) != nil, "\(label)")
+            #expect(throws: BackupError.self, "\(label)") {
+                _ = try RestoredDomain.definition(from: saved, name: "b", images: ["vda": "/r/a"], format: "raw")
+            }
+        }
+    }
+
+    @Test("what libvirt writes is read: UTF-8 with or without a declaration, text in any script")
+    func plainRead() throws {
+        for prologue in ["", "<?xml version='1.0' encoding='UTF-8'?>\n", "<?xml version=\"1.0\"?>"] {
+            let xml = Self.domain(Self.disk("vda") + Self.disk("vdb"), prologue: prologue)
+                .replacingOccurrences(of: "<name>web1</name>", with: "<name>web1</name><title>Сервер 服务器</title>")
+            #expect(SavedDomainXML.refusal(of: xml) == nil)
+            try Self.withPoint(domainXML: xml) { point, _ in #expect(PointCoverage.lackedDisks(of: point) == ["vdb"]) }
+        }
+    }
+}

@@ -11,7 +11,7 @@ extension CopyIntegration {
 
         @Test(
             "300 points of a small guest restore identical at the 1st, 150th and 300th, and --max-chain starts a new chain",
-            .timeLimit(.minutes(6)))
+            .timeLimit(.minutes(10)))
         func threeHundredPoints() async throws {
             try await LibvirtGuest.run(disks: [("vda", 8 * mib)]) { fx, guest in
                 var snapshots: [Int: (point: String, files: [String: String])] = [:]
