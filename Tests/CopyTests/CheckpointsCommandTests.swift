@@ -39,7 +39,7 @@ extension CopyIntegration {
             let kept: [String]
             let nextBackupFull: Bool
             let startedDomain: Bool
-            let heldElsewhere: [HeldElsewhere]
+            let heldElsewhere: [HeldElsewhere]?
 
             struct HeldElsewhere: Decodable, Equatable {
                 let name: String
