@@ -43,6 +43,17 @@ enum BackupXML {
         return xml
     }
 
+    /// Whether a description may hold `scalar` and read back the same: XML 1.0 cannot hold the C0 controls other
+    /// than tab and line feed, U+FFFE and U+FFFF (lone surrogates never occur in a Swift string), and a parser reads a
+    /// carriage return back as a line feed.
+    static func isRecordable(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A: true
+        case 0x00...0x1F, 0xFFFE, 0xFFFF: false
+        default: true
+        }
+    }
+
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "'", with: "&apos;")

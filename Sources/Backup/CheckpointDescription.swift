@@ -13,8 +13,19 @@ enum CheckpointDescription {
 
     /// The description of the checkpoint `name` that the repository at `root` creates; `root` is made absolute (the
     /// working directory of the run means nothing later).
+    ///
+    /// A path holding a character a description cannot carry (``BackupXML/isRecordable(_:)``) is left out, as
+    /// `pullback repository 0a1b2c3d`: libvirt refuses the whole checkpoint over one, which would fail every backup
+    /// into the repository. Its checkpoints are then listed as of an unknown repository, which `--repo` can check.
     static func text(for name: String, repository root: String) -> String {
-        lead + (CheckpointName.tag(of: name) ?? "") + separator + absolute(root)
+        let tag = lead + (CheckpointName.tag(of: name) ?? "")
+        let path = absolute(root)
+        return path.unicodeScalars.allSatisfy(BackupXML.isRecordable) ? tag + separator + path : tag
+    }
+
+    /// Whether `text` is a description ``text(for:repository:)`` wrote without the path: the tag alone.
+    static func isPathLeftOut(_ text: String) -> Bool {
+        text.hasPrefix(lead) && text.count == lead.count + 8 && CheckpointName.isTag(String(text.dropFirst(lead.count)))
     }
 
     /// The repository tag and path a description names, nil unless it has the form ``text(for:repository:)`` writes

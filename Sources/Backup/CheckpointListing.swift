@@ -12,8 +12,9 @@ import Repository
 /// carries to count as the checkpoint's repository.
 public enum CheckpointListing {
     /// Lists `domain`'s checkpoints through `connectURI` (nil: `LIBVIRT_DEFAULT_URI`, else `qemu:///system`). The
-    /// repository at `repository`, when given, must be one; the checkpoints of its tag are checked against it whatever
-    /// their descriptions say (those of checkpoints made before descriptions named a path say nothing).
+    /// repository at `repository`, when given, must be one; the checkpoints of its tag are checked against it (those
+    /// of checkpoints made before descriptions named a path say nothing), except those whose description names another
+    /// folder holding a repository of the same tag, a copy: they are that one's.
     public static func run(domain: String, connectURI: String?, repository: String?) async throws(BackupError)
         -> CheckpointReport
     {
@@ -23,6 +24,12 @@ public enum CheckpointListing {
         }
         return CheckpointReport(
             domain: domain, checkpoints: classify(made, domain: domain, given: given), others: others)
+    }
+
+    /// `pullback checkpoints DOMAIN ARGUMENTS...` with each word quoted for a shell: a command the user is told to
+    /// run, which names a domain and paths that may hold anything (`$(...)`, spaces, quotes).
+    public static func command(_ domain: String, _ arguments: String...) -> String {
+        (["pullback", "checkpoints", domain] + arguments).map(RepositoryLocation.shellWord).joined(separator: " ")
     }
 
     /// A repository named on the command line: trusted, and its tag known.
@@ -83,10 +90,20 @@ public enum CheckpointListing {
 
     /// Each checkpoint with its repository and whether that repository holds a point for it; each repository is read
     /// once.
+    ///
+    /// The checkpoints of `given`'s tag are checked against it, except one whose description names another folder
+    /// where a repository of the same tag is (or something that cannot be read): a copy of a repository keeps its id,
+    /// and that checkpoint is the other one's (the base of its next backup, or of a backup running into it now).
     static func classify(_ made: [MadeCheckpoint], domain: String, given: GivenRepository?) -> [ListedCheckpoint] {
         var states: [String: RepositoryState] = [:]
         if let given {
             states[given.path] = RepositoryState.read(given.repository, identity: given.identity, domain: domain)
+        }
+        let state = { (path: String) -> RepositoryState in
+            if let known = states[path] { return known }
+            let read = RepositoryState.read(path, domain: domain)
+            states[path] = read
+            return read
         }
         return made.map { checkpoint in
             guard let tag = CheckpointName.tag(of: checkpoint.name) else {
@@ -95,20 +112,30 @@ public enum CheckpointListing {
                     detail: "its name carries no repository tag")
             }
             let described = checkpoint.description.flatMap(CheckpointDescription.repository(in:))
-            let path =
-                given?.identity.tag == tag ? given?.path : described.flatMap { $0.tag == tag ? $0.path : nil }
+            var path = described.flatMap { $0.tag == tag ? $0.path : nil }
+            if let given, given.identity.tag == tag {
+                let elsewhere = path.map { !isSameFolder($0, given.path) && state($0).isClaimed(by: tag) } ?? false
+                if !elsewhere { path = given.path }
+            }
             guard let path else {
+                let leftOut = checkpoint.description.map(CheckpointDescription.isPathLeftOut) ?? false
                 return ListedCheckpoint(
                     name: checkpoint.name, tag: tag, repository: nil, holdsPoint: .unknown,
-                    detail:
-                        "no repository path is recorded with it: made before Pullback recorded one, or not by Pullback")
+                    detail: leftOut
+                        ? "its repository's path holds a character a checkpoint's description cannot, and was not recorded"
+                        : "no repository path is recorded with it: made before Pullback recorded one, or not by Pullback"
+                )
             }
-            let state = states[path] ?? RepositoryState.read(path, domain: domain)
-            states[path] = state
-            let (holding, detail) = state.holding(of: checkpoint.name, tag: tag)
+            let (holding, detail) = state(path).holding(of: checkpoint.name, tag: tag)
             return ListedCheckpoint(
                 name: checkpoint.name, tag: tag, repository: path, holdsPoint: holding, detail: detail)
         }
+    }
+
+    /// Whether `first` and `second` are one folder: the same path once symbolic links are resolved.
+    static func isSameFolder(_ first: String, _ second: String) -> Bool {
+        let real = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path }
+        return first == second || real(first) == real(second)
     }
 }
 
@@ -142,6 +169,16 @@ enum RepositoryState {
             return .readable(tag: identity.tag, checkpoints: Set(points.map(\.manifest.checkpoint)))
         } catch {
             return .unreadable(error.message)
+        }
+    }
+
+    /// Whether a repository tagged `tag` is there, or something that cannot be read and may be one: a checkpoint
+    /// whose description names it may be that repository's.
+    func isClaimed(by tag: String) -> Bool {
+        switch self {
+        case .readable(let found, _): found == tag
+        case .unreadable: true
+        case .gone: false
         }
     }
 

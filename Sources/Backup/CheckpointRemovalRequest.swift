@@ -35,6 +35,16 @@ public struct CheckpointRemovalOutcome: Sendable, Codable, Equatable {
         public var message: String
     }
 
+    /// A checkpoint of the tag that a repository at another folder made (a copy: it has the same id), left.
+    public struct HeldElsewhere: Sendable, Codable, Equatable {
+        /// The checkpoint's name.
+        public var name: String
+        /// The other repository's path, as the checkpoint's description names it.
+        public var repository: String
+        /// Why it is left.
+        public var why: String
+    }
+
     /// The domain's name.
     public var domain: String
     /// The repository tag whose checkpoints were removed.
@@ -45,6 +55,8 @@ public struct CheckpointRemovalOutcome: Sendable, Codable, Equatable {
     public var removed: [String] = []
     /// The repository's checkpoints left because it holds a point made with them.
     public var kept: [String]
+    /// The checkpoints of the tag a repository at another folder made: never removed through this one.
+    public var heldElsewhere: [HeldElsewhere] = []
     /// The checkpoints libvirt did not delete.
     public var failed: [Failure] = []
     /// Whether the checkpoint of the repository's newest point was removed: its next backup of the domain is a full.
@@ -54,6 +66,7 @@ public struct CheckpointRemovalOutcome: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case domain, tag, repository, removed, kept, failed
+        case heldElsewhere = "held_elsewhere"
         case nextBackupFull = "next_backup_full"
         case startedDomain = "started_domain"
     }

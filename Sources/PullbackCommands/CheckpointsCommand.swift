@@ -13,9 +13,11 @@ struct CheckpointsCommand: AsyncParsableCommand {
             their repository's stale ones, but a repository deleted or moved away leaves its checkpoints behind. The \
             list shows each checkpoint's repository (the path recorded in the checkpoint's description) and whether \
             it still holds a point made with it. --remove --repo DIR removes the checkpoints of that repository that \
-            it holds no point for (with --all, every one: its next backup is then a full); --remove --tag ID removes \
-            every checkpoint of a repository that is gone. A shut-off domain is started paused for the removal and \
-            shut off again.
+            it holds no point for (with --all, every one: its next backup is then a full), never those a copy of it \
+            at another folder made; --remove --tag ID removes every checkpoint of a repository that was deleted, and \
+            without --all none when one's repository is still there, unknown or unreadable (a repository moved or \
+            unmounted makes a full backup next). A shut-off domain is started paused for the removal and shut off \
+            again.
             """
     )
 
@@ -97,14 +99,15 @@ struct CheckpointsCommand: AsyncParsableCommand {
         return switch checkpoint.holdsPoint {
         case .yes: "yes"
         case .no: "no"
-        case .gone: "no (repository gone\(why))"
+        case .gone: "no (repository gone, moved or not mounted\(why); if it moved, use --repo NEWDIR to check it)"
         case .unreadable: "unknown (repository unreadable\(why))"
         case .unknown: "unknown (\(checkpoint.detail ?? "no repository path"))"
         }
     }
 
-    /// The list's last line: how many of each kind, and how to remove the stale ones.
-    private static func summary(_ report: CheckpointReport) -> String {
+    /// The list's last line: how many of each kind, and how to remove the stale ones (each word of a suggested
+    /// command quoted for a shell: a domain's name may hold anything).
+    static func summary(_ report: CheckpointReport) -> String {
         let others = report.others > 0 ? " (\(Counted(report.others, "other checkpoint")) left out)" : ""
         guard !report.checkpoints.isEmpty else { return "\(report.domain) has no checkpoint made by pullback\(others)" }
         let counts: [(ListedCheckpoint.Holding, String)] = [
@@ -120,10 +123,13 @@ struct CheckpointsCommand: AsyncParsableCommand {
             + parts.joined(separator: ", ")
         let goneTags = Set(report.checkpoints.filter { $0.holdsPoint == .gone }.compactMap(\.tag)).sorted()
         for tag in goneTags {
-            line += "; remove repository \(tag)'s with `pullback checkpoints \(report.domain) --remove --tag \(tag)`"
+            let command = CheckpointListing.command(report.domain, "--remove", "--tag", tag)
+            line +=
+                "; if repository \(tag) was deleted, not moved or unmounted, remove its checkpoints with `\(command)`"
         }
         if report.checkpoints.contains(where: { $0.holdsPoint == .no }) {
-            line += "; remove those held by no point with `pullback checkpoints \(report.domain) --remove --repo DIR`"
+            let command = CheckpointListing.command(report.domain, "--remove", "--repo", "DIR")
+            line += "; remove those held by no point with `\(command)`"
         }
         return line
     }
@@ -142,6 +148,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
             for name in outcome.kept {
                 print(Terminal.escaped("kept     \(name)  (the repository holds a point made with it)"))
             }
+            for held in outcome.heldElsewhere { print(Terminal.escaped("kept     \(held.name)  (\(held.why))")) }
             print(Terminal.escaped(Self.summary(outcome)))
         }
         guard outcome.failed.isEmpty else {
@@ -152,7 +159,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
     }
 
     /// The removal's last line.
-    private static func summary(_ outcome: CheckpointRemovalOutcome) -> String {
+    static func summary(_ outcome: CheckpointRemovalOutcome) -> String {
         let whose = "repository \(outcome.tag)" + (outcome.repository.map { " (\($0))" } ?? "")
         var line =
             outcome.removed.isEmpty
@@ -160,6 +167,11 @@ struct CheckpointsCommand: AsyncParsableCommand {
             : "\(outcome.domain): removed \(Counted(outcome.removed.count, "checkpoint")) of \(whose)"
         if !outcome.kept.isEmpty {
             line += ", kept \(outcome.kept.count) that its points were made with (--all removes them too)"
+        }
+        if !outcome.heldElsewhere.isEmpty {
+            let count = outcome.heldElsewhere.count
+            line +=
+                ", kept \(count) that another repository with its id (a copy) made, which only that one's --repo removes"
         }
         if outcome.nextBackupFull {
             line += "; its next backup of \(outcome.domain) will be a full"

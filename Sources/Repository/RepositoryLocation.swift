@@ -1,6 +1,6 @@
 /// What a `--repo` string may be. A repository is a local folder for now: a URL (`s3://bucket/x`, `sftp://host/x`)
 /// would otherwise be taken for a relative path and become a folder named `s3:` in the working directory.
-enum RepositoryLocation {
+public enum RepositoryLocation {
     /// Throws ``RepositoryError/Code/unsupportedLocation`` when `root` starts like a URL, `scheme://`.
     static func check(_ root: String) throws(RepositoryError) {
         guard let scheme = scheme(of: root) else { return }
@@ -22,7 +22,7 @@ enum RepositoryLocation {
 
     /// `path` as one shell word, for a command the user is told to run: single-quoted when it holds anything but
     /// letters, digits and `/._-+,:@%=`.
-    static func shellWord(_ path: String) -> String {
+    public static func shellWord(_ path: String) -> String {
         let plain =
             !path.isEmpty
             && path.unicodeScalars.allSatisfy {

@@ -39,9 +39,17 @@ extension CopyIntegration {
             let kept: [String]
             let nextBackupFull: Bool
             let startedDomain: Bool
+            let heldElsewhere: [HeldElsewhere]?
+
+            struct HeldElsewhere: Decodable, Equatable {
+                let name: String
+                let repository: String
+                let why: String
+            }
 
             enum CodingKeys: String, CodingKey {
                 case domain, tag, repository, removed, kept
+                case heldElsewhere = "held_elsewhere"
                 case nextBackupFull = "next_backup_full"
                 case startedDomain = "started_domain"
             }
@@ -135,11 +143,11 @@ extension CopyIntegration {
                 let goneText = try await Self.checkpoints(guest)
                 #expect(
                     goneText.stdout.contains(
-                        "\(padded(b2.checkpoint))  holds a point: no (repository gone: nothing is there)  repository \(tagB) at \(repoB)\n"
+                        "\(padded(b2.checkpoint))  holds a point: no (repository gone, moved or not mounted: nothing is there; if it moved, use --repo NEWDIR to check it)  repository \(tagB) at \(repoB)\n"
                     ), "\(goneText)")
                 #expect(
                     goneText.stdout.hasSuffix(
-                        "\(guest.name): 4 checkpoints made by pullback, 2 held by a point, 2 of a repository gone; remove repository \(tagB)'s with `pullback checkpoints \(guest.name) --remove --tag \(tagB)`\n"
+                        "\(guest.name): 4 checkpoints made by pullback, 2 held by a point, 2 of a repository gone; if repository \(tagB) was deleted, not moved or unmounted, remove its checkpoints with `pullback checkpoints \(guest.name) --remove --tag \(tagB)`\n"
                     ), "\(goneText)")
 
                 // --tag of A, which is still there and holds points for its checkpoints: refused, nothing removed.
@@ -147,9 +155,14 @@ extension CopyIntegration {
                 expectCleanFailure(refused, mentioning: ["--repo \(repoA)", "--all", "nothing was removed"])
                 #expect(try await guest.checkpoints().sorted() == all.sorted())
 
-                let removal = try Self.decoded(
-                    Removal.self, try await Self.checkpoints(guest, ["--remove", "--tag", tagB, "--json"]))
+                let removed = try await Self.checkpoints(guest, ["--remove", "--tag", tagB, "--json"])
+                let removal = try Self.decoded(Removal.self, removed)
                 #expect(removal.removed == [b1.checkpoint, b2.checkpoint] && removal.kept.isEmpty, "\(removal)")
+                // B may only have moved, or be on a disk not mounted: what that means is said.
+                #expect(
+                    removed.stderr.contains(
+                        "a repository of tag \(tagB) that still exists elsewhere (moved, or on a disk not mounted) will make a full backup of \(guest.name) next"
+                    ), "\(removed)")
                 #expect(removal.tag == tagB && removal.repository == repoB && !removal.startedDomain, "\(removal)")
                 #expect(try await guest.checkpoints() == [a1.checkpoint, a2.checkpoint])
 
@@ -167,8 +180,8 @@ extension CopyIntegration {
         }
 
         @Test(
-            "--remove --repo removes only the checkpoints the repository holds no point for; --all removes the rest of a shut-off domain's, and the next backup is a full that restores identical",
-            .timeLimit(.minutes(3)))
+            "--remove --repo removes only the checkpoints the repository holds no point for, never through a copy of it those the original holds, and takes the domain's lock; --all removes the rest of a shut-off domain's, and the next backup is a full that restores identical; a repository whose path a description cannot hold backs up and is listed",
+            .timeLimit(.minutes(4)))
         func removeByRepository() async throws {
             try await LibvirtGuest.run(disks: [("vda", 16 * mib)]) { fx, guest in
                 try await guest.write("vda", "write -P 0x44 1M 1M")
@@ -195,10 +208,50 @@ extension CopyIntegration {
 
                         """, "\(kept)")
                 #expect(try await guest.checkpoints() == [first.checkpoint])
+                // A copy of the repository has its id (tag), and holds only the first point.
+                let copy = fx.path("repo-copy")
+                try await fx.runChecked(["cp", "-a", guest.repo, copy])
                 try await guest.write("vda", "write -P 0x55 2M 64k")
                 let second = try BackupSummary.decode(try await guest.backup())
                 #expect(second.level == "incremental" && second.parent == first.point, "\(second)")
                 let snapshot2 = try await guest.snapshot("2")
+                #expect(try await guest.checkpoints() == [first.checkpoint, second.checkpoint])
+
+                // Through the copy, the original's checkpoints are listed as the original's, and never removed.
+                let throughCopy = try await Self.report(guest, ["--repo", copy])
+                #expect(
+                    throughCopy.checkpoints
+                        == [first, second].map {
+                            .init(name: $0.checkpoint, tag: tag, repository: guest.repo, holdsPoint: "yes", detail: nil)
+                        }, "\(throughCopy)")
+                let copyKept = try await Self.checkpoints(guest, ["--remove", "--repo", copy])
+                try requireSuccess(copyKept)
+                let why = "held by the repository at \(guest.repo), a copy of this one shares its id"
+                #expect(
+                    copyKept.stdout
+                        == """
+                        kept     \(first.checkpoint)  (\(why))
+                        kept     \(second.checkpoint)  (\(why))
+                        \(guest.name): no checkpoint of repository \(tag) (\(copy)) to remove, kept 2 that another repository with its id (a copy) made, which only that one's --repo removes
+
+                        """, "\(copyKept)")
+                let copyAll = try Self.decoded(
+                    Removal.self, try await Self.checkpoints(guest, ["--remove", "--repo", copy, "--all", "--json"]))
+                #expect(copyAll.removed.isEmpty && !copyAll.nextBackupFull, "\(copyAll)")
+                #expect(
+                    copyAll.heldElsewhere
+                        == [first, second].map { .init(name: $0.checkpoint, repository: guest.repo, why: why) },
+                    "\(copyAll)")
+                #expect(try await guest.checkpoints() == [first.checkpoint, second.checkpoint])
+
+                // A repository the domain was never backed up into: the removal takes the domain's lock there all the
+                // same, making the domain's folder as a backup does.
+                let fresh = fx.path("repo-fresh")
+                try await guest.makeRepository(fresh)
+                let none = try await Self.checkpoints(guest, ["--remove", "--repo", fresh])
+                try requireSuccess(none)
+                #expect(none.stdout.hasSuffix(" to remove\n") && none.stdout.hasPrefix("\(guest.name): no checkpoint"))
+                #expect(FileFacts.exists(fresh + "/" + guest.name + "/.lock"), "\(none)")
                 #expect(try await guest.checkpoints() == [first.checkpoint, second.checkpoint])
 
                 // virsh's destroy on the embedded driver sometimes says the domain is not running once it has stopped it.
@@ -225,6 +278,24 @@ extension CopyIntegration {
                 try await guest.write("vda", "write -P 0x66 3M 64k")
                 let third = try BackupSummary.decode(try await guest.backup())
                 #expect(third.level == "full", "\(third)")
+
+                // A control character in the repository's path cannot go in a checkpoint's description: it is left
+                // out, the backup works, and its checkpoint is listed as of an unknown repository that --repo checks.
+                let control = fx.path("e\u{1}x")
+                let odd = try BackupSummary.decode(try await guest.backup(repo: control))
+                #expect(odd.level == "full", "\(odd)")
+                let unknown = try await Self.report(guest)
+                #expect(
+                    unknown.checkpoint(odd.checkpoint)
+                        == .init(
+                            name: odd.checkpoint, tag: Self.tag(of: odd.checkpoint), repository: nil,
+                            holdsPoint: "unknown",
+                            detail:
+                                "its repository's path holds a character a checkpoint's description cannot, and was not recorded"
+                        ), "\(unknown)")
+                let checked = try await Self.report(guest, ["--repo", control])
+                #expect(checked.checkpoint(odd.checkpoint)?.holdsPoint == "yes", "\(checked)")
+                #expect(checked.checkpoint(odd.checkpoint)?.repository == control, "\(checked)")
                 try await PruneTests.expectEveryPointRestores(
                     guest, repo: guest.repo,
                     snapshots: [
@@ -267,7 +338,7 @@ extension CopyIntegration {
                 #expect(text.stdout.contains("repository deadbeef at \(shown)\n"), "\(text)")
                 #expect(
                     text.stdout.contains(
-                        "\(impostor)  holds a point: no (repository gone: another repository (tag \(Self.tag(of: point.checkpoint))) is there)  repository 0badcafe at \(guest.repo)\n"
+                        "\(impostor)  holds a point: no (repository gone, moved or not mounted: another repository (tag \(Self.tag(of: point.checkpoint))) is there; if it moved, use --repo NEWDIR to check it)  repository 0badcafe at \(guest.repo)\n"
                     ), "\(text)")
 
                 #expect(
@@ -287,9 +358,31 @@ extension CopyIntegration {
                 #expect(report.checkpoint(evil)?.repository == hostile, "\(report)")
                 #expect(report.checkpoint(point.checkpoint)?.holdsPoint == "yes", "\(report)")
 
+                // Without --all, --tag removes only checkpoints whose repository is gone: an unreadable one, or one
+                // that records no repository (it may be a live repository's base), is refused and nothing removed.
+                let unrecorded = "pullback-0123abcd-20200101T000000Z"
+                try await Self.createByHand(guest, name: unrecorded, description: "pullback")
+                let unreadable = try await Self.checkpoints(guest, ["--remove", "--tag", "deadbeef"])
+                expectCleanFailure(
+                    unreadable,
+                    mentioning: [
+                        "1 checkpoint of repository deadbeef records no repository path or one that cannot be read",
+                        "--remove --repo DIR`", "--all", "nothing was removed",
+                    ])
+                let unknown = try await Self.checkpoints(guest, ["--remove", "--tag", "0123abcd"])
+                expectCleanFailure(
+                    unknown, mentioning: ["1 checkpoint of repository 0123abcd records no repository path"])
+                let all = [evil, impostor, older, unrecorded, point.checkpoint].sorted()
+                #expect(try await guest.checkpoints().sorted() == all)
+
                 let removal = try Self.decoded(
-                    Removal.self, try await Self.checkpoints(guest, ["--remove", "--tag", "deadbeef", "--json"]))
+                    Removal.self,
+                    try await Self.checkpoints(guest, ["--remove", "--tag", "deadbeef", "--all", "--json"]))
                 #expect(removal.removed == [evil], "\(removal)")
+                let removal2 = try Self.decoded(
+                    Removal.self,
+                    try await Self.checkpoints(guest, ["--remove", "--tag", "0123abcd", "--all", "--json"]))
+                #expect(removal2.removed == [unrecorded], "\(removal2)")
                 #expect(try await guest.checkpoints().sorted() == [impostor, older, point.checkpoint].sorted())
                 #expect(try PruneTests.Tree(hostile) == before.0, "the hostile folder was written to")
                 #expect(try PruneTests.Tree(guest.repo) == before.1, "the repository was written to")
