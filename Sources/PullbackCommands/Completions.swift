@@ -6,13 +6,15 @@ import Repository
 /// What a shell offers on TAB for the values only pullback knows: libvirt's domains, a repository's domains and its
 /// points. The completion scripts (`pullback --generate-completion-script bash|zsh|fish`) ask `pullback` itself for
 /// them at every TAB, so they read the least they can, print nothing but the candidates, and offer nothing when
-/// anything fails (no libvirt, no repository yet, a half-typed path).
+/// anything fails (no libvirt, no repository yet, a half-typed path). Every candidate passes
+/// ``CompletionCandidates``: bash expands what it is offered, so a name that is not plainly a name is not offered.
 extension CompletionKind {
-    /// The domains of libvirt, through the `--connect` URI already on the command line, else the default one.
+    /// The domains of libvirt, through the `--connect` URI already on the command line, else the default one; nothing
+    /// through a transport that may prompt or run a program, nor when libvirt does not answer in 2 seconds.
     static var libvirtDomain: CompletionKind {
         .custom { words, index, _ async in
             let uri = CommandLineWords.value(of: "--connect", in: words, before: index)
-            return (try? await DomainListing.names(connectURI: uri)) ?? []
+            return await DomainListing.completionNames(connectURI: uri)
         }
     }
 
@@ -20,7 +22,7 @@ extension CompletionKind {
     static var repositoryDomain: CompletionKind {
         .custom { words, index, _ in
             guard let root = CommandLineWords.value(of: "--repo", in: words, before: index) else { return [] }
-            return (try? BackupRepository(root: root).domainNames()) ?? []
+            return CompletionCandidates.offerable((try? BackupRepository(root: root).domainNames()) ?? [])
         }
     }
 
@@ -32,7 +34,9 @@ extension CompletionKind {
     static var pointOrAll: CompletionKind { points(also: ["latest", "all"]) }
 
     private static func points(also words: [String]) -> CompletionKind {
-        .custom { line, index, _ in words + CommandLineWords.pointIDs(in: line, before: index) }
+        .custom { line, index, _ in
+            CompletionCandidates.offerable(words + CommandLineWords.pointIDs(in: line, before: index))
+        }
     }
 }
 
