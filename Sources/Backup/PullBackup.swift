@@ -173,7 +173,8 @@ enum PullBackup {
                     defer { progress?.finish(counters) }
                     return try await copyDisk(
                         entry, address: address, parent: entry.full ? nil : base.parent,
-                        repositoryLayers: entry.full ? nil : base.repositoryLayers?[entry.target], into: pending,
+                        repositoryLayers: base.isSynthetic ? base.repositoryLayers?[entry.target] ?? [] : nil,
+                        into: pending,
                         connections: connections, retry: retry, stallTimeout: stallTimeout, buffers: buffers,
                         progress: counters, measureTotal: progress != nil, logger: logger)
                 }
@@ -203,7 +204,7 @@ enum PullBackup {
     ///
     /// With `repositoryLayers` (a synthetic full), the image is a standalone one built from those images of the
     /// parent's chain and the export's dirty ranges (``copySynthetic(from:over:parent:target:to:pipeline:progress:logger:)``);
-    /// an empty list copies the disk in full.
+    /// an empty list, or no parent, copies the disk in full.
     static func copyDisk(
         _ entry: BackupXML.DiskEntry, address: ExportAddress, parent: BackupPoint?,
         repositoryLayers: [QCOW2Chain.ExpectedLayer]?, into pending: PendingPoint, connections: Int,
@@ -212,7 +213,7 @@ enum PullBackup {
     ) async throws(CopyError) -> (disk: BackupManifest.Disk, retries: Int) {
         let target = entry.target
         let uri = address.uri(of: target)
-        let layers = repositoryLayers.flatMap { $0.isEmpty ? nil : $0 }
+        let layers = parent == nil ? nil : repositoryLayers.flatMap { $0.isEmpty ? nil : $0 }
         let parentImage = repositoryLayers == nil ? parent?.imagePath(for: target) : nil
         let bitmap = parentImage == nil && layers == nil ? nil : "backup-\(target)"
         let image = pending.imagePath(for: target)

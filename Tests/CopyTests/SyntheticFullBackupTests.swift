@@ -12,7 +12,7 @@ extension CopyIntegration {
 
         /// A full and two incrementals under `--max-chain 3`, each with the snapshot it must restore to; the writes
         /// overlap so that the chain's layers hide each other's data in places.
-        static func chainOfThree(_ guest: LibvirtGuest, vdb: Bool = true) async throws -> [(
+        static func chainOfThree(_ guest: LibvirtGuest, extra: [String] = []) async throws -> [(
             id: String, snapshot: [String: String]
         )] {
             let writes: [(vda: [String], vdb: [String])] = [
@@ -23,8 +23,8 @@ extension CopyIntegration {
             var points: [(id: String, snapshot: [String: String])] = []
             for (index, write) in writes.enumerated() {
                 for command in write.vda { try await guest.write("vda", command) }
-                if vdb { for command in write.vdb { try await guest.write("vdb", command) } }
-                let (summary, _) = try await BackupTests.backup(guest, maxChain)
+                for command in write.vdb { try await guest.write("vdb", command) }
+                let (summary, _) = try await BackupTests.backup(guest, maxChain + extra)
                 #expect(summary.level == (index == 0 ? "full" : "incremental"), "\(summary)")
                 points.append((summary.point, try await guest.snapshot("\(index + 1)")))
             }
@@ -126,6 +126,29 @@ extension CopyIntegration {
                 try requireSuccess(
                     try await guest.pullback(["verify", "--repo", guest.repo, guest.name, "--at", full.point]))
                 _ = fx
+            }
+        }
+
+        @Test(
+            "A raw disk (--raw-disks full) at the limit is read in full within the synthetic full; both disks restore identical",
+            .timeLimit(.minutes(4)))
+        func rawDiskAtTheLimit() async throws {
+            try await LibvirtGuest.run(disks: [("vda", 32 * mib), ("vdb", 16 * mib)], rawDisks: ["vdb"]) { _, guest in
+                let raw = ["--raw-disks", "full"]
+                let points = try await Self.chainOfThree(guest, extra: raw)
+                try await guest.write("vda", "write -P 0x61 900k 256k")
+                try await guest.write("vdb", "write -P 0x62 5M 64k")
+                let (synthetic, _) = try await BackupTests.backup(guest, Self.maxChain + raw)
+                let snap4 = try await guest.snapshot("4")
+                #expect(synthetic.level == "full" && synthetic.parent == nil, "\(synthetic)")
+                #expect(try PruneTests.manifest(guest, synthetic.point)["synthetic"] as? Bool == true)
+                #expect((synthetic.disk("vda")?.bytesRead ?? .max) < Int64(mib), "\(synthetic)")
+                // The raw disk has no bitmap: its 4 MiB of data are read again, as at every point.
+                #expect((synthetic.disk("vdb")?.bytesRead ?? 0) >= Int64(4 * mib - 65536), "\(synthetic)")
+                try await Self.expectStandalone(guest, point: synthetic.point)
+                try await BackupTests.expectRestores(guest, at: synthetic.point, matching: snap4, label: "raw")
+                try await BackupTests.expectRestores(
+                    guest, at: points[2].id, matching: points[2].snapshot, label: "old")
             }
         }
 
