@@ -84,9 +84,15 @@ public enum BackupRun {
         }
         let identity = try repositoryStep { () throws(RepositoryError) in try repository.identity() }
         let points = try repositoryStep { () throws(RepositoryError) in try repository.points(of: request.domain) }
-        let base = try await LevelChoice.choose(
+        var base = try await LevelChoice.choose(
             request.level, domain: domain, points: points, maximumChain: request.maximumChain, logger: logger)
-        logger.notice("\(base.parent == nil ? "full" : "incremental") backup: \(base.reason)")
+        if base.isSynthetic {
+            request.progress?.enter(.checkingDigests)
+            base = try await SyntheticBase.checked(
+                base, disks: selection.chosen.map(\.target).filter { !selection.withoutBitmaps.contains($0) },
+                domain: request.domain, points: points, repository: repository)
+        }
+        logger.notice("\(base.level.rawValue) backup: \(base.reason)")
         prepared.startedDomain = try await startIfShutOff(domain, progress: request.progress, logger: logger)
         await CheckpointPruning.prune(
             domain, repository: identity, keep: points.last?.manifest.checkpoint, logger: logger)

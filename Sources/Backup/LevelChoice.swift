@@ -1,19 +1,32 @@
 import Foundation
 import Libvirt
 import Logging
+import QCOW2
 import Repository
 
 /// The base of a backup: the point and checkpoint it continues from (none for a full backup), and why.
 struct LevelChoice: Sendable {
     var parent: BackupPoint?
     var reason: String
+    /// For a synthetic full (a chain at `--max-chain`): the images of the parent's chain of each disk to build from,
+    /// top first, by target; empty until ``SyntheticBase`` has checked them, nil for any other backup. The job is
+    /// then an incremental from the parent's checkpoint, but each disk's image is a standalone one: the parent's
+    /// chain with the export's dirty ranges laid over it.
+    var repositoryLayers: [String: [QCOW2Chain.ExpectedLayer]]?
+
+    /// Whether the point is a synthetic full, built from the repository and the changes since ``parent``.
+    var isSynthetic: Bool { repositoryLayers != nil && parent != nil }
+    /// The level the committed point has.
+    var level: BackupManifest.Level { parent == nil || isSynthetic ? .full : .incremental }
 
     /// Decides full or incremental. An incremental continues from the newest committed point's checkpoint;
     /// a checkpoint libvirt lost (domain re-created, metadata gone) is redefined from the point's saved XML,
     /// which works while the disks still carry its bitmap.
     ///
     /// A chain is never made longer than a reader opens (``PointChain/maximumDepth``): an incremental that would be
-    /// is refused before anything starts. Under `auto`, a chain of `maximumChain` points starts again with a full.
+    /// is refused before anything starts. Under `auto`, a chain of `maximumChain` points starts again with a full:
+    /// a synthetic one, built from the repository and the changes since the newest point, when its checkpoint can be
+    /// used (``SyntheticBase`` checks the repository's side), else a full read of the disks.
     static func choose(
         _ level: BackupLevel, domain: Domain, points: [BackupPoint], maximumChain: Int, logger: Logger
     ) async throws(BackupError) -> LevelChoice {
@@ -38,17 +51,24 @@ struct LevelChoice: Sendable {
                 "cannot make an incremental backup: point \(latest.id) ends a chain of \(length) points, and a chain of more than \(PointChain.maximumDepth) cannot be restored; run a full backup"
             )
         }
-        if length >= maximumChain, level == .auto {
+        let atLimit = length >= maximumChain && level == .auto
+        let limit = limitReason(latest, length: length)
+        // At the limit, the checkpoint's changes make a synthetic full with the repository's images.
+        func continuing(_ detail: String) -> LevelChoice {
+            guard atLimit else {
+                return LevelChoice(parent: latest, reason: "continuing from point \(latest.id) \(detail)")
+            }
             return LevelChoice(
-                parent: nil,
-                reason: "point \(latest.id) ends a chain of \(length) points, the longest --max-chain allows")
+                parent: latest,
+                reason: "\(limit); the new full point is built from the repository and the changes since \(latest.id)",
+                repositoryLayers: [:])
         }
         let checkpoint = latest.manifest.checkpoint
         let names = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
             try await domain.checkpointNames()
         }
         if names.contains(checkpoint) {
-            return LevelChoice(parent: latest, reason: "continuing from point \(latest.id) (checkpoint \(checkpoint))")
+            return continuing("(checkpoint \(checkpoint))")
         }
         let savedXML = (try? latest.savedFile("checkpoint.xml")) ?? ""
         do throws(LibvirtError) {
@@ -57,16 +77,24 @@ struct LevelChoice: Sendable {
             }
             _ = try await domain.createCheckpoint(xml: savedXML, redefine: true)
             logger.notice("checkpoint \(checkpoint) was missing from libvirt; redefined it from point \(latest.id)")
-            return LevelChoice(
-                parent: latest, reason: "continuing from point \(latest.id) (checkpoint \(checkpoint), redefined)")
+            return continuing("(checkpoint \(checkpoint), redefined)")
         } catch {
             let reason =
                 "checkpoint \(checkpoint) of point \(latest.id) is gone from libvirt and cannot be redefined (\(error.message))"
+            if atLimit {
+                return LevelChoice(
+                    parent: nil, reason: "\(limit), and \(reason): the new full point reads the disks in full")
+            }
             if level == .incremental {
                 throw BackupError(.invalidRequest, "cannot make an incremental backup: \(reason); run a full backup")
             }
             return LevelChoice(parent: nil, reason: reason)
         }
+    }
+
+    /// Why a backup under `auto` starts a new chain after `point`, the end of a chain of `length` points.
+    static func limitReason(_ point: BackupPoint, length: Int) -> String {
+        "point \(point.id) ends a chain of \(length) points, the longest --max-chain allows"
     }
 
     /// How many points the chain ending at `point` holds, itself and its full included, by the parents the manifests

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Libvirt
 import Logging
+import QCOW2
 import Repository
 
 #if canImport(Glibc)
@@ -58,10 +59,15 @@ enum PullBackup {
             for (index, digest) in zip(unhashed, digests) { disks[index].imageDigest = digest }
             logger.debug(
                 "image digests: \(disks.map { "\($0.image) \($0.imageDigest ?? "")" }.joined(separator: ", "))")
-            let manifest = BackupManifest(
-                domainName: domain.name, domainUUID: prepared.uuid, level: base.parent == nil ? .full : .incremental,
-                checkpoint: checkpoint, parent: base.parent?.id, started: prepared.started, finished: Date(),
+            var manifest = BackupManifest(
+                domainName: domain.name, domainUUID: prepared.uuid, level: base.level, checkpoint: checkpoint,
+                parent: base.isSynthetic ? nil : base.parent?.id, started: prepared.started, finished: Date(),
                 disks: disks)
+            if base.isSynthetic {
+                // Recorded as prune records the points it merges: the chain it was built from is named.
+                manifest.synthetic = true
+                manifest.originalParent = base.parent?.id
+            }
             progress?.enter(.committing)
             return (manifest, Dictionary(copied.map { ($0.disk.target, $0.retries) }, uniquingKeysWith: +))
         } catch {
@@ -166,7 +172,9 @@ enum PullBackup {
                     let counters = progress?.start(entry.target) ?? CopyProgress()
                     defer { progress?.finish(counters) }
                     return try await copyDisk(
-                        entry, address: address, parent: entry.full ? nil : base.parent, into: pending,
+                        entry, address: address, parent: entry.full ? nil : base.parent,
+                        repositoryLayers: base.isSynthetic ? base.repositoryLayers?[entry.target] ?? [] : nil,
+                        into: pending,
                         connections: connections, retry: retry, stallTimeout: stallTimeout, buffers: buffers,
                         progress: counters, measureTotal: progress != nil, logger: logger)
                 }
@@ -193,20 +201,36 @@ enum PullBackup {
     /// A disk resized since the parent point: grown, its overlay is larger than the parent's image and what lies past
     /// the old end is copied as in a full copy; shrunk, it starts a new chain with a standalone image (an overlay
     /// cannot cut its backing short), and `logger` gets a note.
+    ///
+    /// With `repositoryLayers` (a synthetic full), the image is a standalone one built from those images of the
+    /// parent's chain and the export's dirty ranges (``copySynthetic(from:over:parent:target:to:pipeline:progress:logger:)``);
+    /// an empty list, or no parent, copies the disk in full.
     static func copyDisk(
-        _ entry: BackupXML.DiskEntry, address: ExportAddress, parent: BackupPoint?, into pending: PendingPoint,
-        connections: Int, retry: RetryPolicy, stallTimeout: Duration?, buffers: BufferPool, progress: CopyProgress,
-        measureTotal: Bool, logger: Logger
+        _ entry: BackupXML.DiskEntry, address: ExportAddress, parent: BackupPoint?,
+        repositoryLayers: [QCOW2Chain.ExpectedLayer]?, into pending: PendingPoint, connections: Int,
+        retry: RetryPolicy, stallTimeout: Duration?, buffers: BufferPool, progress: CopyProgress, measureTotal: Bool,
+        logger: Logger
     ) async throws(CopyError) -> (disk: BackupManifest.Disk, retries: Int) {
         let target = entry.target
         let uri = address.uri(of: target)
-        let parentImage = parent?.imagePath(for: target)
-        let bitmap = parentImage == nil ? nil : "backup-\(target)"
+        let layers = parent == nil ? nil : repositoryLayers.flatMap { $0.isEmpty ? nil : $0 }
+        let parentImage = repositoryLayers == nil ? parent?.imagePath(for: target) : nil
+        let bitmap = parentImage == nil && layers == nil ? nil : "backup-\(target)"
         let image = pending.imagePath(for: target)
-        let (size, backing, digest, retries) = try await NBDBlockSource.withSource(
+        let (size, backing, digest, retries, bytesRead) = try await NBDBlockSource.withSource(
             uri: uri, bitmap: bitmap, connections: connections, retry: retry, stallTimeout: stallTimeout
         ) {
-            source throws(CopyError) in
+            source throws(CopyError) -> (UInt64, QCOW2FileTarget.Backing?, SplitDigest?, Int, UInt64) in
+            let pipeline = CopyPipeline(
+                requestSize: CopyRequest.defaultRequestSize,
+                requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount,
+                measureTotal: measureTotal, buffers: buffers)
+            if let layers, let parent {
+                let written = try await copySynthetic(
+                    from: source, over: layers, parent: parent.id, target: target, to: image, pipeline: pipeline,
+                    progress: progress, logger: logger)
+                return (source.size, nil, written.digest, source.retries, written.bytesRead)
+            }
             var backing: QCOW2FileTarget.Backing?
             if let parentImage, let parent {
                 let previous = try await QCOW2FileTarget.Backing.open(parentImage, for: image)
@@ -223,21 +247,17 @@ enum PullBackup {
                     backing = previous
                 }
             }
-            let pipeline = CopyPipeline(
-                requestSize: CopyRequest.defaultRequestSize,
-                requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount,
-                measureTotal: measureTotal, buffers: buffers)
             let written = try await QCOW2FileTarget.withNewDigestedImage(
                 at: image, size: source.size, backing: backing, replacing: false
             ) { file throws(CopyError) in
                 try await pipeline.run(
                     from: source, to: file, mode: backing == nil ? .full : .incremental, progress: progress)
             }
-            return (source.size, backing, written.digest, source.retries)
+            return (source.size, backing, written.digest, source.retries, progress.bytesRead)
         }
         let disk = BackupManifest.Disk(
             target: target, virtualSize: size, image: PendingPoint.imageName(for: target),
-            backingImage: backing?.storedName, bytesCopied: progress.bytesRead,
+            backingImage: backing?.storedName, bytesCopied: bytesRead,
             imageDigest: digest.map { ImageDigest.recorded(headLength: $0.headLength, head: $0.head, tail: $0.tail) })
         return (disk, retries)
     }

@@ -53,10 +53,13 @@ public struct BackupManifest: Sendable, Codable, Equatable {
     public var started: Date
     public var finished: Date
     public var disks: [Disk]
-    /// True for a full point that `prune` rewrote from an incremental one (its chain merged into standalone images,
-    /// without the domain); absent otherwise. Its times, checkpoint and disks' `bytesCopied` are the original point's.
+    /// True for a full point built from a chain rather than read from the disks in full: one that `prune` rewrote
+    /// from an incremental one (its chain merged into standalone images, without the domain; its times, checkpoint and
+    /// disks' `bytesCopied` are the original point's), or one a backup at `--max-chain` built from the newest point's
+    /// chain and the changes since (`bytesCopied` then counts what was read from the disks); absent otherwise.
     public var synthetic: Bool?
-    /// The parent the point had before `prune` made it a synthetic full; absent otherwise.
+    /// The parent the point had before `prune` made it a synthetic full, or the point a backup's synthetic full was
+    /// built on; absent otherwise.
     public var originalParent: String?
 
     public init(

@@ -1,0 +1,42 @@
+import Engine
+import Logging
+import QCOW2
+
+extension PullBackup {
+    /// Writes `image` as a standalone image of the disk `export` serves, its dirty bitmap counting from point
+    /// `parent`: what changed since is read from the export, the rest from `layers` (the parent's chain of the disk,
+    /// top first, checked against its digests beforehand). A disk grown since reads what lies past the old end from
+    /// the export, where QEMU's bitmap says nothing; one that shrank is read from the export in full, with a note.
+    /// Returns the image's digest (nil when it must be read back) and the bytes read from the export.
+    static func copySynthetic(
+        from export: NBDBlockSource, over layers: [QCOW2Chain.ExpectedLayer], parent: String, target: String,
+        to image: String, pipeline: CopyPipeline, progress: CopyProgress, logger: Logger
+    ) async throws(CopyError) -> (digest: SplitDigest?, bytesRead: UInt64) {
+        let earlier = try await QCOW2ChainSource.open(exactly: layers)
+        // Each clean cluster is read once: past the page cache, as a restore reads.
+        earlier.chain.readOnce()
+        if earlier.size > export.size {
+            logger.notice(
+                "\(target) shrank from \(earlier.size) to \(export.size) bytes since point \(parent): copying it in full from the disk"
+            )
+            let written = try await QCOW2FileTarget.withNewDigestedImage(
+                at: image, size: export.size, backing: nil, replacing: false
+            ) { file throws(CopyError) in
+                try await pipeline.run(from: export, to: file, mode: .full, progress: progress)
+            }
+            return (written.digest, progress.bytesRead)
+        }
+        if earlier.size < export.size {
+            logger.info(
+                "\(target) grew from \(earlier.size) to \(export.size) bytes since point \(parent): what lies past the old end is read from the disk"
+            )
+        }
+        let layered = LayeredSource(export: export, earlier: earlier)
+        let written = try await QCOW2FileTarget.withNewDigestedImage(
+            at: image, size: export.size, backing: nil, replacing: false
+        ) { file throws(CopyError) in
+            try await pipeline.run(from: layered, to: file, mode: .full, progress: progress)
+        }
+        return (written.digest, layered.bytesReadFromExport)
+    }
+}
