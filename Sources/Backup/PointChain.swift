@@ -52,6 +52,11 @@ public struct PointChain: Sendable, Equatable {
         let imageName = target + ".qcow2"
         var images: [Image] = []
         var current = point
+        // Keyed by the ids' bytes (see `same`): a chain of a thousand points looks each parent up once, rather than
+        // scanning every point for each link.
+        var byID: [[UInt8]: BackupPoint] = [:]
+        for listed in points where byID[Array(listed.id.utf8)] == nil { byID[Array(listed.id.utf8)] = listed }
+        var visited: Set<[UInt8]> = [Array(point.id.utf8)]
         while true {
             guard images.count < maximumDepth else {
                 throw BackupError(
@@ -97,13 +102,13 @@ public struct PointChain: Sendable, Equatable {
                     "the manifest of point \(current.id) of \(domain) gives disk \(target) the backing image \(printable(backing)); a repository image may only be backed by \(printable(expected))"
                 )
             }
-            guard let parent = points.first(where: { same($0.id, parentID) }) else {
+            guard let parent = byID[Array(parentID.utf8)] else {
                 throw BackupError(
                     .repository,
                     "point \(current.id) of \(domain) is based on \(printable(parentID)), which is not in the repository; restore it from another copy of the repository"
                 )
             }
-            guard !same(parent.id, current.id), !images.contains(where: { same($0.point, parent.id) }) else {
+            guard visited.insert(Array(parent.id.utf8)).inserted else {
                 throw BackupError(
                     .repository,
                     "the points of \(domain) name each other as parents (\(parent.id)); the repository is damaged")
