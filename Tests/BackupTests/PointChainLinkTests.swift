@@ -7,30 +7,11 @@ import Testing
 /// How ``PointChain`` follows the parents manifests name: each link once, a loop or a missing parent refused.
 @Suite("A disk's chain through the points' parents")
 struct PointChainLinkTests {
-    /// Points `ids` of `web1` in a fresh domain folder, each based on the next-named `parents[id]`.
+    /// Points `ids` of `web1` with real folders (``PrunePlanTests/withPoints(_:_:)``), each based on `parents[id]`.
     static func withPoints(
         _ ids: [String], parents: [String: String], _ body: ([BackupPoint], String) throws -> Void
     ) throws {
-        let root = NSTemporaryDirectory() + "pbchain-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let domainFolder = root + "/web1"
-        var points: [BackupPoint] = []
-        for id in ids {
-            try FileManager.default.createDirectory(atPath: domainFolder + "/" + id, withIntermediateDirectories: true)
-            let parent = parents[id]
-            let manifest = BackupManifest(
-                domainName: "web1", domainUUID: "5f1c3e0a-0000-4000-8000-000000000001",
-                level: parent == nil ? .full : .incremental, checkpoint: "c-\(id)", parent: parent,
-                started: Date(timeIntervalSince1970: 1_800_000_000),
-                finished: Date(timeIntervalSince1970: 1_800_000_060),
-                disks: [
-                    .init(
-                        target: "vda", virtualSize: 1 << 20, image: "vda.qcow2",
-                        backingImage: parent.map { "../\($0)/vda.qcow2" }, bytesCopied: 0)
-                ])
-            points.append(BackupPoint(id: id, folder: domainFolder + "/" + id, manifest: manifest))
-        }
-        try body(points, domainFolder)
+        try PrunePlanTests.withPoints(ids.map { ($0, parents[$0]) }, body)
     }
 
     @Test("a chain of 1,000 points is followed to its full, top first")
