@@ -100,8 +100,9 @@ extension CopyIntegration {
         func stalled() async throws {
             try await Fixture.run { fx in
                 let image = try await Self.randomImage(fx)
-                let server = try await NBDServer.nbdkit(fx, ["--filter=delay", "file", image, "delay-read=300"])
                 for format in ["raw", "qcow2"] {
+                    // A server of its own for each copy: one stalled for 300 s per read is no server to share.
+                    let server = try await NBDServer.nbdkit(fx, ["--filter=delay", "file", image, "delay-read=300"])
                     let target = fx.target("stalled.\(format)")
                     let result = try await Pullback.copy(
                         fx, [server.uri(), target, "--format", format, "--stall-timeout", "3"])
