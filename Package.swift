@@ -78,6 +78,7 @@ let package = Package(
                 "FileIO",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         /// The on-disk layout of backups: points, manifests, image digests, locking, commit by rename.

@@ -180,6 +180,15 @@ public enum PointPruning {
                     let digest = try await merge(layers[index], to: image, buffers: buffers)
                     manifest.disks[index].backingImage = nil
                     manifest.disks[index].imageDigest = digest
+                    // The content is the point's own: its block hashes stay, checked first.
+                    if disk.blockHashes != nil {
+                        var written: (contentDigest: String, blockHashes: String)?
+                        if let table = await PointBlockHashes.table(of: point, target: disk.target, logger: nil) {
+                            written = try await PointBlockHashes.write(table, of: disk.target, into: staging)
+                        }
+                        manifest.disks[index].contentDigest = written?.contentDigest
+                        manifest.disks[index].blockHashes = written?.blockHashes
+                    }
                 }
                 return manifest
             }

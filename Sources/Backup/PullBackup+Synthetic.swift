@@ -7,11 +7,12 @@ extension PullBackup {
     /// `parent`: what changed since is read from the export, the rest from `layers` (the parent's chain of the disk,
     /// top first, checked against its digests beforehand). A disk grown since reads what lies past the old end from
     /// the export, where QEMU's bitmap says nothing; one that shrank is read from the export in full, with a note.
-    /// Returns the image's digest (nil when it must be read back) and the bytes read from the export.
+    /// Returns the image's digest (nil when it must be read back), the bytes read from the export and the disk's block
+    /// hashes.
     static func copySynthetic(
         from export: NBDBlockSource, over layers: [QCOW2Chain.ExpectedLayer], parent: String, target: String,
         to image: String, pipeline: CopyPipeline, progress: CopyProgress, logger: Logger
-    ) async throws(CopyError) -> (digest: SplitDigest?, bytesRead: UInt64) {
+    ) async throws(CopyError) -> (digest: SplitDigest?, bytesRead: UInt64, hashes: BlockHashTable?) {
         let earlier = try await QCOW2ChainSource.open(exactly: layers)
         // Each clean cluster is read once: past the page cache, as a restore reads.
         earlier.chain.readOnce()
@@ -19,12 +20,8 @@ extension PullBackup {
             logger.notice(
                 "\(target) shrank from \(earlier.size) to \(export.size) bytes since point \(parent): copying it in full from the disk"
             )
-            let written = try await QCOW2FileTarget.withNewDigestedImage(
-                at: image, size: export.size, backing: nil, replacing: false
-            ) { file throws(CopyError) in
-                try await pipeline.run(from: export, to: file, mode: .full, progress: progress)
-            }
-            return (written.digest, progress.bytesRead)
+            let written = try await writeFull(image, from: export, pipeline: pipeline, progress: progress)
+            return (written.digest, progress.bytesRead, written.hashes)
         }
         if earlier.size < export.size {
             logger.info(
@@ -32,11 +29,21 @@ extension PullBackup {
             )
         }
         let layered = LayeredSource(export: export, earlier: earlier)
+        let written = try await writeFull(image, from: layered, pipeline: pipeline, progress: progress)
+        return (written.digest, layered.bytesReadFromExport, written.hashes)
+    }
+
+    /// Writes `image` as a standalone image of everything `source` holds, hashing its blocks on the way.
+    private static func writeFull(
+        _ image: String, from source: some BlockSource, pipeline: CopyPipeline, progress: CopyProgress
+    ) async throws(CopyError) -> (digest: SplitDigest?, hashes: BlockHashTable?) {
         let written = try await QCOW2FileTarget.withNewDigestedImage(
-            at: image, size: export.size, backing: nil, replacing: false
-        ) { file throws(CopyError) in
-            try await pipeline.run(from: layered, to: file, mode: .full, progress: progress)
+            at: image, size: source.size, backing: nil, replacing: false
+        ) { file throws(CopyError) -> BlockHashTable? in
+            let hashed = HashingTarget(file, size: source.size, base: nil)
+            try await pipeline.run(from: source, to: hashed, mode: .full, progress: progress)
+            return hashed.table()
         }
-        return (written.digest, layered.bytesReadFromExport)
+        return (written.digest, written.result)
     }
 }

@@ -217,10 +217,16 @@ enum PullBackup {
         let parentImage = repositoryLayers == nil ? parent?.imagePath(for: target) : nil
         let bitmap = parentImage == nil && layers == nil ? nil : "backup-\(target)"
         let image = pending.imagePath(for: target)
-        let (size, backing, digest, retries, bytesRead) = try await NBDBlockSource.withSource(
+        // An incremental's content digest is built on its parent's block hashes; without them it has none.
+        var parentHashes: BlockHashTable?
+        if parentImage != nil, let parent {
+            parentHashes = await PointBlockHashes.table(of: parent, target: target, logger: logger)
+        }
+        let (size, backing, digest, retries, bytesRead, hashes) = try await NBDBlockSource.withSource(
             uri: uri, bitmap: bitmap, connections: connections, retry: retry, stallTimeout: stallTimeout
         ) {
-            source throws(CopyError) -> (UInt64, QCOW2FileTarget.Backing?, SplitDigest?, Int, UInt64) in
+            source throws(CopyError) -> (UInt64, QCOW2FileTarget.Backing?, SplitDigest?, Int, UInt64, BlockHashTable?)
+            in
             let pipeline = CopyPipeline(
                 requestSize: CopyRequest.defaultRequestSize,
                 requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount,
@@ -229,7 +235,7 @@ enum PullBackup {
                 let written = try await copySynthetic(
                     from: source, over: layers, parent: parent.id, target: target, to: image, pipeline: pipeline,
                     progress: progress, logger: logger)
-                return (source.size, nil, written.digest, source.retries, written.bytesRead)
+                return (source.size, nil, written.digest, source.retries, written.bytesRead, written.hashes)
             }
             var backing: QCOW2FileTarget.Backing?
             if let parentImage, let parent {
@@ -249,16 +255,21 @@ enum PullBackup {
             }
             let written = try await QCOW2FileTarget.withNewDigestedImage(
                 at: image, size: source.size, backing: backing, replacing: false
-            ) { file throws(CopyError) in
+            ) { file throws(CopyError) -> BlockHashTable? in
+                let hashed = HashingTarget(file, size: source.size, base: backing == nil ? nil : parentHashes)
                 try await pipeline.run(
-                    from: source, to: file, mode: backing == nil ? .full : .incremental, progress: progress)
+                    from: source, to: hashed, mode: backing == nil ? .full : .incremental, progress: progress)
+                return backing != nil && parentHashes == nil ? nil : hashed.table()
             }
-            return (source.size, backing, written.digest, source.retries, progress.bytesRead)
+            return (source.size, backing, written.digest, source.retries, progress.bytesRead, written.result)
         }
-        let disk = BackupManifest.Disk(
+        var disk = BackupManifest.Disk(
             target: target, virtualSize: size, image: PendingPoint.imageName(for: target),
             backingImage: backing?.storedName, bytesCopied: bytesRead,
             imageDigest: digest.map { ImageDigest.recorded(headLength: $0.headLength, head: $0.head, tail: $0.tail) })
+        if let hashes {
+            (disk.contentDigest, disk.blockHashes) = try await PointBlockHashes.write(hashes, of: target, into: pending)
+        }
         return (disk, retries)
     }
 

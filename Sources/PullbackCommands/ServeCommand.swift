@@ -171,12 +171,7 @@ struct ServeCommand: AsyncParsableCommand {
         for path in images {
             let chain: QCOW2Chain
             do {
-                chain = try QCOW2Chain.open(path: path)
-            } catch let error where error.code == .notQCOW2 {
-                do { chain = try QCOW2Chain.open(path: path, format: .raw) } catch {
-                    Terminal.printError("cannot export \(path): \(error.message)")
-                    throw ExitCode.failure
-                }
+                chain = try QCOW2Chain.openProbing(path: path)
             } catch {
                 // The message may quote the image's header (its backing file): printed escaped, as every such string.
                 Terminal.printError("cannot export \(path): \(error.message)")

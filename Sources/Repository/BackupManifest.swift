@@ -28,10 +28,17 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         /// The image file's ``ImageDigest`` (`sha256:<hex>`) as committed; nil in points made before digests were
         /// kept.
         public var imageDigest: String?
+        /// The disk's content digest at this point (`sha256-tree:<hex>`, Engine's `ContentDigest`): of the bytes the
+        /// guest read, not of the image file. nil in points made before content digests were kept, and in a point whose
+        /// parent has none.
+        public var contentDigest: String?
+        /// The file beside the image holding the disk's block hashes (`<target>.blocks`), from which the next point's
+        /// content digest is built; set with ``contentDigest``.
+        public var blockHashes: String?
 
         public init(
             target: String, virtualSize: UInt64, image: String, backingImage: String?, bytesCopied: UInt64,
-            imageDigest: String? = nil
+            imageDigest: String? = nil, contentDigest: String? = nil, blockHashes: String? = nil
         ) {
             self.target = target
             self.virtualSize = virtualSize
@@ -39,6 +46,8 @@ public struct BackupManifest: Sendable, Codable, Equatable {
             self.backingImage = backingImage
             self.bytesCopied = bytesCopied
             self.imageDigest = imageDigest
+            self.contentDigest = contentDigest
+            self.blockHashes = blockHashes
         }
     }
 
@@ -159,6 +168,20 @@ public struct BackupManifest: Sendable, Codable, Equatable {
                     field + ".imageDigest",
                     "\(RepositoryNames.quoted(digest)) is neither sha256:<hex> nor sha256-split:<length>:<hex>:<hex> (64 lowercase hex digits each)"
                 )
+            }
+            if let digest = disk.contentDigest, !RepositoryNames.isValidContentDigest(digest) {
+                throw bad(
+                    field + ".contentDigest",
+                    "\(RepositoryNames.quoted(digest)) is not sha256-tree:<64 lowercase hex digits>")
+            }
+            if let blocks = disk.blockHashes {
+                let name = PendingPoint.blockHashesName(for: disk.target)
+                guard blocks == name else {
+                    throw bad(field + ".blockHashes", "is \(RepositoryNames.quoted(blocks)), not \(name)")
+                }
+                guard disk.contentDigest != nil else {
+                    throw bad(field + ".blockHashes", "is set without contentDigest")
+                }
             }
         }
     }

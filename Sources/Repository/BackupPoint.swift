@@ -22,6 +22,13 @@ public struct BackupPoint: Sendable, Equatable {
         return try FileSync.readSmallFile(folder + "/" + name).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The file `name` beside the point's images (a disk's block hashes), read confined as ``savedFile(_:)`` is, when
+    /// it holds at most `limit` bytes; nil when the point has none.
+    public func file(_ name: String, limit: UInt64) throws(RepositoryError) -> [UInt8]? {
+        try RepositoryNames.checkRequested(name, as: "file")
+        return try FileSync.readFile(folder + "/" + name, limit: limit)
+    }
+
     /// A new point id for `date`: UTC, to the second, e.g. `20261129T170722Z`.
     public static func id(for date: Date) -> String {
         let formatter = DateFormatter()

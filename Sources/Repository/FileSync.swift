@@ -59,10 +59,16 @@ enum FileSync {
     /// none. Read confined: a symbolic link, a FIFO, a device or a folder by that name is refused (never opened
     /// through, never blocked on), and so is a file over ``RepositoryNames/maxSmallFileSize``.
     static func readSmallFile(_ path: String) throws(RepositoryError) -> [UInt8]? {
+        try readFile(path, limit: UInt64(RepositoryNames.maxSmallFileSize))
+    }
+
+    /// The contents of the repository file `path`, read confined as ``readSmallFile(_:)`` does, when it holds at most
+    /// `limit` bytes; nil when there is none.
+    static func readFile(_ path: String, limit: UInt64) throws(RepositoryError) -> [UInt8]? {
         guard FilePaths.exists(path) else { return nil }
         let (file, status) = try openConfined(path)
         defer { file.closeAfterUse() }
-        guard status.size <= RepositoryNames.maxSmallFileSize else {
+        guard status.size <= limit else {
             throw RepositoryError(
                 .corrupt,
                 "\(path) is \(status.size) bytes, more than a repository file may be; the repository is damaged")

@@ -51,6 +51,15 @@ public enum RepositoryNames {
         ImageDigest.isValid(digest)
     }
 
+    /// Whether `digest` has the form of a content digest (Engine's `ContentDigest`): `sha256-tree:` and 64 lowercase
+    /// hex digits.
+    public static func isValidContentDigest(_ digest: String) -> Bool {
+        let prefix = "sha256-tree:"
+        guard digest.hasPrefix(prefix) else { return false }
+        let hex = digest.utf8.dropFirst(prefix.utf8.count)
+        return hex.count == 64 && hex.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
     /// `text` in double quotes for a one-line message: control characters, quotes and backslashes escaped, cut
     /// after 80 characters, so nothing from a repository can break the line or move the terminal.
     public static func quoted(_ text: String) -> String {

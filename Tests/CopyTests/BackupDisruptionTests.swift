@@ -235,7 +235,7 @@ extension CopyIntegration {
                 #expect(BackupFailureTests.partialsLeft(guest.repo).isEmpty, "\(BackupTests.allFiles(guest.repo))")
                 #expect(
                     try FileFacts.listing("\(guest.repo)/\(guest.name)/\(summary.point)")
-                        == ["checkpoint.xml", "domain.xml", "manifest.json", "vda.qcow2"])
+                        == ["checkpoint.xml", "domain.xml", "manifest.json", "vda.blocks", "vda.qcow2"])
                 try await BackupFailureTests.expectRestore(
                     guest, at: summary.point, targets: ["vda"], references: snap, label: "after-kill")
                 #expect(Self.jobRecords(guest).isEmpty, "job records left: \(BackupTests.allFiles(guest.repo))")

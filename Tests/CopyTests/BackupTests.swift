@@ -163,7 +163,10 @@ extension CopyIntegration {
                 for point in [full.point, inc1.point, inc2.point] {
                     #expect(
                         try FileFacts.listing("\(guest.repo)/\(guest.name)/\(point)")
-                            == ["checkpoint.xml", "domain.xml", "manifest.json", "vda.qcow2", "vdb.qcow2"])
+                            == [
+                                "checkpoint.xml", "domain.xml", "manifest.json", "vda.blocks", "vda.qcow2",
+                                "vdb.blocks", "vdb.qcow2",
+                            ])
                 }
 
                 // Repository images: clean, chained, reading as the disks did.

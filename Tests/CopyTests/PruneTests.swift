@@ -174,7 +174,10 @@ extension CopyIntegration {
                 #expect(synthetic["originalParent"] as? String == ids[1], "\(synthetic)")
                 #expect(
                     try FileFacts.listing("\(guest.repo)/\(guest.name)/\(ids[2])")
-                        == ["checkpoint.xml", "domain.xml", "manifest.json", "vda.qcow2", "vdb.qcow2"])
+                        == [
+                            "checkpoint.xml", "domain.xml", "manifest.json", "vda.blocks", "vda.qcow2", "vdb.blocks",
+                            "vdb.qcow2",
+                        ])
                 // Checkpoints of kept points stay (the older ones were already gone after the last backup).
                 #expect(try await guest.checkpoints().sorted() == checkpoints.sorted())
 

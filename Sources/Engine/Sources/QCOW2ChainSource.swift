@@ -22,6 +22,17 @@ public final class QCOW2ChainSource: BlockSource {
         return QCOW2ChainSource(chain: chain)
     }
 
+    /// Opens the image at `path` whichever its format (``QCOW2Chain/openProbing(path:allowDevices:)``), off the
+    /// cooperative threads: for a file the user names, qcow2 with its chain or raw.
+    public static func openProbing(path: String) async throws(CopyError) -> QCOW2ChainSource {
+        let chain = try await BlockingWork.run { () throws(CopyError) -> QCOW2Chain in
+            do throws(QCOW2Error) { return try QCOW2Chain.openProbing(path: path) } catch {
+                throw CopyError(.source, "cannot open \(path): \(error.message)", cause: error)
+            }
+        }
+        return QCOW2ChainSource(chain: chain)
+    }
+
     /// Opens exactly the images `layers`, top first (``QCOW2Chain/init(exactly:)``), off the cooperative threads:
     /// for a repository's images, where nothing an image's header names is opened, and every header must name
     /// the expected backing file.

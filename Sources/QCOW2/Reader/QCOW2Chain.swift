@@ -35,6 +35,16 @@ public final class QCOW2Chain: Sendable {
         try QCOW2Chain(path: path, format: format, allowDevices: allowDevices)
     }
 
+    /// Opens the image at `path` as qcow2 with its backing chain when it starts with qcow2's magic, else as a raw
+    /// image: how a file the user names is read, whichever format it has.
+    public static func openProbing(path: String, allowDevices: Bool = false) throws(QCOW2Error) -> QCOW2Chain {
+        do {
+            return try QCOW2Chain(path: path, allowDevices: allowDevices)
+        } catch  where error.code == .notQCOW2 {
+            return try QCOW2Chain(path: path, format: .raw, allowDevices: allowDevices)
+        }
+    }
+
     /// The guest bytes resolved at a time: what one L2 table of the finest-grained layer maps (512 MiB for 64 KiB
     /// clusters), so that a region holds at most a few thousand runs of each layer.
     let regionSize: UInt64
