@@ -29,6 +29,9 @@ public struct BackupRequest: Sendable {
     /// Under `--level auto`, the most points a chain holds (its full included) before a backup starts a new one with a
     /// full; from 1 to ``PointChain/maximumDepth``.
     public var maximumChain = BackupRequest.defaultMaximumChain
+    /// How often a backup reads each disk in full and proves the point equal to it, repairing what a wrong dirty
+    /// bitmap missed (``SourceCheckSchedule``): 1 at every backup, N at every Nth of the domain; nil never.
+    public var sourceCheckInterval: Int?
     /// Counts the bytes copied, one part per disk, for a progress bar; nil counts nothing. Each disk is mapped
     /// before it is copied when it is given, so that the whole job's total is known early.
     public var progress: JobProgress?
@@ -92,4 +95,11 @@ public struct BackupOutcome: Sendable, Codable, Equatable {
     /// `--raw-disks skip`; cdrom and floppy drives are never backed up): when there are any, the point is partial.
     public var missing: [Skipped]
     public var seconds: Double
+    /// With a source check: what it found on each disk; absent otherwise.
+    public var sourceCheck: [SourceCheckReport]?
+
+    enum CodingKeys: String, CodingKey {
+        case domain, point, level, reason, parent, checkpoint, disks, skipped, missing, seconds
+        case sourceCheck = "source_check"
+    }
 }

@@ -93,6 +93,10 @@ public enum BackupRun {
                 domain: request.domain, points: points, repository: repository)
         }
         logger.notice("\(base.level.rawValue) backup: \(base.reason)")
+        prepared.checksSource = SourceCheckSchedule.isDue(every: request.sourceCheckInterval, after: points)
+        if prepared.checksSource {
+            logger.notice("checking the point against the disks: each is read in full")
+        }
         prepared.startedDomain = try await startIfShutOff(domain, progress: request.progress, logger: logger)
         await CheckpointPruning.prune(
             domain, repository: identity, keep: points.last?.manifest.checkpoint, logger: logger)
@@ -157,6 +161,7 @@ public enum BackupRun {
         var base = base
         var checkpointName: String?
         var retries: [String: Int] = [:]
+        var sourceChecks: [SourceCheckReport]?
         func attempt() async throws(BackupError) -> BackupPoint {
             let base = base
             return try await pointStep {
@@ -167,6 +172,7 @@ public enum BackupRun {
                     let copied = try await PullBackup.copy(
                         prepared, base: base, checkpoint: name, into: pending, logger: logger)
                     retries = copied.retries
+                    sourceChecks = copied.sourceChecks
                     return copied.manifest
                 }
             }
@@ -182,11 +188,21 @@ public enum BackupRun {
                 point = try await attempt()
             }
             logger.info("committed point \(point.id)")
+            for check in sourceChecks ?? [] where check.differingBlocks > 0 {
+                logger.warning(
+                    "\(check.disk): the checkpoint's dirty bitmap missed changes in \(check.differingBlocks) blocks (\(check.differingBytes) bytes at \(check.rangeSummary)); they were copied from the disk, and point \(point.id) equals it"
+                )
+            }
+            if let sourceChecks, sourceChecks.allSatisfy({ $0.differingBlocks == 0 }) {
+                logger.notice("point \(point.id) equals the disks as read in full")
+            }
             if prepared.startedDomain {
                 prepared.request.progress?.enter(.stoppingDomain)
                 try? await prepared.domain.live().destroy()
             }
-            return outcome(of: point, reason: base.reason, selection: prepared.selection, retries: retries)
+            var result = outcome(of: point, reason: base.reason, selection: prepared.selection, retries: retries)
+            result.sourceCheck = sourceChecks
+            return result
         } catch {
             // The new checkpoint must never become a base; deleting it loses nothing of what changed since the base.
             let live = (try? await prepared.domain.live()) ?? prepared.domain

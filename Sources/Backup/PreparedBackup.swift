@@ -16,6 +16,8 @@ struct PreparedBackup: Sendable {
     var startedDomain = false
     /// The host the hypervisor exports on over TCP, for a remote libvirt URI; nil exports on a unix socket here.
     var exportHost: String?
+    /// Whether the run reads each disk in full to check the point against it (`--check-source`).
+    var checksSource = false
 
     /// Reads the domain's uuid, XML and disks, and chooses the disks `request` asks for. Throws when `--disk` or
     /// `--exclude` names a disk the domain does not have, and when no disk is left to back up, saying why each was

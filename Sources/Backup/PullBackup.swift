@@ -17,7 +17,7 @@ enum PullBackup {
     static func copy(
         _ prepared: PreparedBackup, base: LevelChoice, checkpoint: String, into pending: PendingPoint,
         logger: Logger
-    ) async throws -> (manifest: BackupManifest, retries: [String: Int]) {
+    ) async throws -> (manifest: BackupManifest, retries: [String: Int], sourceChecks: [SourceCheckReport]?) {
         let runFolder = try privateFolder()
         defer { RunFolder.remove(runFolder) }
         // Scratch images live on the hypervisor: in this run's folder when that is this host, else beside the disks
@@ -37,21 +37,24 @@ enum PullBackup {
                 "began the backup job: \(entries.map(\.target).joined(separator: ", ")) exported on \(address.uri(of: "")), creating checkpoint \(checkpoint)"
             )
             let copied = try await copyDisks(
-                entries, address: address, base: base, into: pending, request: prepared.request, logger: logger)
+                entries, address: address, base: base, into: pending, request: prepared.request,
+                checkSource: prepared.checksSource, logger: logger)
             progress?.enter(.endingJob)
             try await BackupRun.libvirtStep { [address] () async throws(LibvirtError) in
                 try await domain.endBackupJob(exporting: address)
             }
             jobEnded = true
             pending.clearJobRecord()
-            for (disk, retries) in copied {
+            for disk in copied.compactMap(\.disk) {
                 logger.info("copied \(disk.target): \(disk.bytesCopied) bytes read into \(disk.image)")
-                if retries > 0 { logger.notice("\(disk.target): \(retries) failed requests were tried again") }
+            }
+            for copy in copied where copy.retries > 0 {
+                logger.notice("\(copy.disk?.target ?? ""): \(copy.retries) failed requests were tried again")
             }
             logger.info("ended the backup job")
             // Images are hashed as they are written; one that could not be is read back, after the job: that needs
             // the image only, and a shorter job keeps the scratch files small.
-            var disks = copied.map(\.disk)
+            var disks = copied.compactMap(\.disk)
             let unhashed = disks.indices.filter { disks[$0].imageDigest == nil }
             if !unhashed.isEmpty { progress?.enter(.checkingDigests) }
             let digests = try await ImageDigests.of(
@@ -63,13 +66,15 @@ enum PullBackup {
                 domainName: domain.name, domainUUID: prepared.uuid, level: base.level, checkpoint: checkpoint,
                 parent: base.isSynthetic ? nil : base.parent?.id, started: prepared.started, finished: Date(),
                 disks: disks)
+            if prepared.checksSource { manifest.sourceChecked = true }
             if base.isSynthetic {
                 // Recorded as prune records the points it merges: the chain it was built from is named.
                 manifest.synthetic = true
                 manifest.originalParent = base.parent?.id
             }
             progress?.enter(.committing)
-            return (manifest, Dictionary(copied.map { ($0.disk.target, $0.retries) }, uniquingKeysWith: +))
+            let retries = Dictionary(copied.map { ($0.disk?.target ?? "", $0.retries) }, uniquingKeysWith: +)
+            return (manifest, retries, prepared.checksSource ? copied.compactMap(\.sourceCheck) : nil)
         } catch {
             // Our job ends on every path (libvirt removes its scratch files; a job that failed to begin is not
             // there). If it cannot be ended, the record stays for the next run.
@@ -158,15 +163,15 @@ enum PullBackup {
     /// by target.
     private static func copyDisks(
         _ entries: [BackupXML.DiskEntry], address: ExportAddress, base: LevelChoice, into pending: PendingPoint,
-        request: BackupRequest, logger: Logger
-    ) async throws -> [(disk: BackupManifest.Disk, retries: Int)] {
+        request: BackupRequest, checkSource: Bool, logger: Logger
+    ) async throws -> [CopiedDisk] {
         let (connections, progress) = (request.connections, request.progress)
         let (retry, stallTimeout) = (request.retry, request.stallTimeout)
         progress?.expect(parts: entries.count)
         // One pool for all the disks: memory stays that of one disk's copy however many the domain has.
         let buffers = BufferPool(
             count: CopyRequest.defaultRequestsPerConnection * connections, bufferSize: CopyRequest.defaultRequestSize)
-        return try await withThrowingTaskGroup(of: (disk: BackupManifest.Disk, retries: Int).self) { group in
+        return try await withThrowingTaskGroup(of: CopiedDisk.self) { group in
             for entry in entries {
                 group.addTask {
                     let counters = progress?.start(entry.target) ?? CopyProgress()
@@ -176,12 +181,12 @@ enum PullBackup {
                         repositoryLayers: base.isSynthetic ? base.repositoryLayers?[entry.target] ?? [] : nil,
                         into: pending,
                         connections: connections, retry: retry, stallTimeout: stallTimeout, buffers: buffers,
-                        progress: counters, measureTotal: progress != nil, logger: logger)
+                        progress: counters, measureTotal: progress != nil, checkSource: checkSource, logger: logger)
                 }
             }
-            var disks: [(disk: BackupManifest.Disk, retries: Int)] = []
+            var disks: [CopiedDisk] = []
             for try await disk in group { disks.append(disk) }
-            return disks.sorted { $0.disk.target < $1.disk.target }
+            return disks.sorted { ($0.disk?.target ?? "") < ($1.disk?.target ?? "") }
         }
     }
 
@@ -209,8 +214,8 @@ enum PullBackup {
         _ entry: BackupXML.DiskEntry, address: ExportAddress, parent: BackupPoint?,
         repositoryLayers: [QCOW2Chain.ExpectedLayer]?, into pending: PendingPoint, connections: Int,
         retry: RetryPolicy, stallTimeout: Duration?, buffers: BufferPool, progress: CopyProgress, measureTotal: Bool,
-        logger: Logger
-    ) async throws(CopyError) -> (disk: BackupManifest.Disk, retries: Int) {
+        checkSource: Bool, logger: Logger
+    ) async throws(CopyError) -> CopiedDisk {
         let target = entry.target
         let uri = address.uri(of: target)
         let layers = parent == nil ? nil : repositoryLayers.flatMap { $0.isEmpty ? nil : $0 }
@@ -219,23 +224,29 @@ enum PullBackup {
         let image = pending.imagePath(for: target)
         // An incremental's content digest is built on its parent's block hashes; without them it has none.
         var parentHashes: BlockHashTable?
-        if parentImage != nil, let parent {
+        if parentImage != nil || layers != nil, let parent {
             parentHashes = await PointBlockHashes.table(of: parent, target: target, logger: logger)
         }
-        let (size, backing, digest, retries, bytesRead, hashes) = try await NBDBlockSource.withSource(
+        var copied = try await NBDBlockSource.withSource(
             uri: uri, bitmap: bitmap, connections: connections, retry: retry, stallTimeout: stallTimeout
-        ) {
-            source throws(CopyError) -> (UInt64, QCOW2FileTarget.Backing?, SplitDigest?, Int, UInt64, BlockHashTable?)
-            in
+        ) { source throws(CopyError) -> CopiedDisk in
             let pipeline = CopyPipeline(
                 requestSize: CopyRequest.defaultRequestSize,
                 requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount,
                 measureTotal: measureTotal, buffers: buffers)
+            // The disk as the export holds it, read in full before anything is copied: what the point must equal.
+            var sourceHashes: BlockHashTable?
+            if checkSource {
+                logger.info("\(target): reading the whole disk to check the point against it")
+                sourceHashes = try await ContentDigest.table(of: source)
+            }
             if let layers, let parent {
                 let written = try await copySynthetic(
                     from: source, over: layers, parent: parent.id, target: target, to: image, pipeline: pipeline,
-                    progress: progress, logger: logger)
-                return (source.size, nil, written.digest, source.retries, written.bytesRead, written.hashes)
+                    hashes: (parent: parentHashes, source: sourceHashes), progress: progress, logger: logger)
+                return CopiedDisk(
+                    size: source.size, backing: nil, digest: written.digest, retries: source.retries,
+                    bytesRead: written.bytesRead, hashes: written.hashes, missed: written.missed)
             }
             var backing: QCOW2FileTarget.Backing?
             if let parentImage, let parent {
@@ -243,6 +254,10 @@ enum PullBackup {
                 if previous.isLarger(than: source.size) {
                     logger.notice(
                         "\(target) shrank from \(previous.virtualSize) to \(source.size) bytes since point \(parent.id): copying it in full, which starts a new chain for it"
+                    )
+                } else if sourceHashes != nil, parentHashes == nil {
+                    logger.notice(
+                        "\(target): point \(parent.id) has no block hashes to check against (made by an older build, or damaged): copying it in full, which starts a new chain for it"
                     )
                 } else {
                     if previous.virtualSize < source.size {
@@ -253,24 +268,57 @@ enum PullBackup {
                     backing = previous
                 }
             }
+            // With a check, the blocks where the disk differs from the parent are copied whatever the bitmap says.
+            var differing: [Range<UInt64>] = []
+            if backing != nil, let sourceHashes, let parentHashes {
+                differing = CheckedSource<NBDBlockSource>.differingRanges(between: sourceHashes, and: parentHashes)
+            }
+            let checked = CheckedSource(
+                source, differing: differing,
+                previousEnd: backing.flatMap { $0.virtualSize < source.size ? $0.virtualSize : nil })
             let written = try await QCOW2FileTarget.withNewDigestedImage(
                 at: image, size: source.size, backing: backing, replacing: false
             ) { file throws(CopyError) -> BlockHashTable? in
                 let hashed = HashingTarget(file, size: source.size, base: backing == nil ? nil : parentHashes)
                 try await pipeline.run(
-                    from: source, to: hashed, mode: backing == nil ? .full : .incremental, progress: progress)
+                    from: checked, to: hashed, mode: backing == nil ? .full : .incremental, progress: progress)
                 return backing != nil && parentHashes == nil ? nil : hashed.table()
             }
-            return (source.size, backing, written.digest, source.retries, progress.bytesRead, written.result)
+            return CopiedDisk(
+                size: source.size, backing: backing, digest: written.digest, retries: source.retries,
+                bytesRead: progress.bytesRead, hashes: written.result, missed: checkSource ? checked.missed : nil,
+                sourceHashes: sourceHashes)
+        }
+        if let expected = copied.sourceHashes {
+            try Self.requireEqual(copied.hashes, expected, target: target)
         }
         var disk = BackupManifest.Disk(
-            target: target, virtualSize: size, image: PendingPoint.imageName(for: target),
-            backingImage: backing?.storedName, bytesCopied: bytesRead,
-            imageDigest: digest.map { ImageDigest.recorded(headLength: $0.headLength, head: $0.head, tail: $0.tail) })
-        if let hashes {
+            target: target, virtualSize: copied.size, image: PendingPoint.imageName(for: target),
+            backingImage: copied.backing?.storedName, bytesCopied: copied.bytesRead,
+            imageDigest: copied.digest.map {
+                ImageDigest.recorded(headLength: $0.headLength, head: $0.head, tail: $0.tail)
+            })
+        if let hashes = copied.hashes {
             (disk.contentDigest, disk.blockHashes) = try await PointBlockHashes.write(hashes, of: target, into: pending)
         }
-        return (disk, retries)
+        copied.disk = disk
+        return copied
+    }
+
+    /// Throws unless the point's block hashes equal the disk's, read in full by the check: the point is then proven
+    /// equal to the disk, whatever the bitmap said.
+    private static func requireEqual(_ point: BlockHashTable?, _ disk: BlockHashTable, target: String) throws(CopyError)
+    {
+        guard let point else {
+            throw CopyError(.source, "\(target): the point's content cannot be checked against the disk")
+        }
+        let differing = CheckedSource<NBDBlockSource>.differingRanges(between: disk, and: point)
+        guard differing.isEmpty else {
+            throw CopyError(
+                .source,
+                "\(target): after the check the point still differs from the disk in \(differing.count) ranges (first at byte \(differing[0].lowerBound)); no point was made"
+            )
+        }
     }
 
     /// A new 0700 folder for the NBD socket and scratch images, short enough for a unix socket path.

@@ -27,6 +27,17 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(help: "With --level auto: start a new chain with a full once a chain holds N points.")
     var maxChain = BackupRequest.defaultMaximumChain
 
+    @Flag(
+        help:
+            "Read each disk in full while its export is open and prove the point equal to it, copying the blocks a wrong dirty bitmap missed (costs one full read of every disk)."
+    )
+    var checkSource = false
+
+    @Option(
+        help: ArgumentHelp("Check the source as --check-source does at every Nth backup of the domain.", valueName: "N")
+    )
+    var checkSourceEvery: Int?
+
     @Option(name: .customLong("disk"), help: "Back up only this disk target (repeatable).")
     var disks: [String] = []
 
@@ -57,6 +68,12 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var progress: ProgressOption
 
+    func validate() throws {
+        if let every = checkSourceEvery, every < 1 {
+            throw ValidationError("--check-source-every needs a number of backups of at least 1, e.g. 7")
+        }
+    }
+
     func run() async throws {
         let (counters, showing) = (JobProgress(), progress.isShown)
         var request = BackupRequest(
@@ -66,6 +83,7 @@ struct BackupCommand: AsyncParsableCommand {
         (request.retry, request.stallTimeout) = (faults.retry, faults.stall)
         request.remoteExport = remote.export
         request.maximumChain = maxChain
+        request.sourceCheckInterval = checkSource ? 1 : checkSourceEvery
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         let log = StderrLog(logging)
         if initialize { try makeRepository(log: log) }

@@ -70,6 +70,9 @@ public struct BackupManifest: Sendable, Codable, Equatable {
     /// The parent the point had before `prune` made it a synthetic full, or the point a backup's synthetic full was
     /// built on; absent otherwise.
     public var originalParent: String?
+    /// True when the backup read every disk in full and proved the point equal to it (`backup --check-source`),
+    /// repairing what the dirty bitmap missed; absent otherwise.
+    public var sourceChecked: Bool?
 
     public init(
         domainName: String, domainUUID: String, level: Level, checkpoint: String, parent: String?, started: Date,

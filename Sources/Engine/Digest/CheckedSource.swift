@@ -1,0 +1,107 @@
+import Synchronization
+
+/// A source whose map also marks as changed the ranges where a check found the disk differing from the previous
+/// point, so that an incremental copy takes them whatever the dirty bitmap says, and that counts what the bitmap
+/// missed.
+///
+/// `backup --check-source` reads the whole export first (``ContentDigest/table(of:progress:requestsInFlight:)``),
+/// compares its block hashes with the parent point's (``differingRanges(between:and:)``), and copies through this.
+public final class CheckedSource<Inner: BlockSource>: BlockSource {
+    private let inner: Inner
+    /// Sorted, disjoint byte ranges to copy.
+    private let differing: [Range<UInt64>]
+    /// Where the previous point ends when the disk grew since: what lies past it is copied in full anyway, and QEMU's
+    /// bitmap never marks it, so it is not counted as missed.
+    private let previousEnd: UInt64?
+    /// The ranges marked that the bitmap did not mark, by start (a window may be mapped twice: for progress, then to
+    /// copy).
+    private let missedRanges = Mutex<[UInt64: UInt64]>([:])
+
+    public init(_ inner: Inner, differing: [Range<UInt64>], previousEnd: UInt64?) {
+        self.inner = inner
+        self.differing = differing
+        self.previousEnd = previousEnd
+    }
+
+    public var size: UInt64 { inner.size }
+    public var maximumReadSize: Int { inner.maximumReadSize }
+    public var connectionCount: Int { inner.connectionCount }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(CopyError) {
+        try await inner.read(into: buffer, at: offset)
+    }
+
+    public func extents(in range: Range<UInt64>) async throws(CopyError) -> [SourceExtent] {
+        var result: [SourceExtent] = []
+        var missed: [Range<UInt64>] = []
+        for extent in try await inner.extents(in: range) {
+            guard !extent.isDirty else {
+                result.append(extent)
+                continue
+            }
+            var position = extent.offset
+            for marked in overlapping(extent.offset..<extent.end) {
+                let start = max(marked.lowerBound, position)
+                let end = min(marked.upperBound, extent.end)
+                if start > position { result.append(piece(of: extent, position..<start, dirty: false)) }
+                result.append(piece(of: extent, start..<end, dirty: true))
+                if previousEnd.map({ start < $0 }) ?? true { missed.append(start..<min(end, previousEnd ?? end)) }
+                position = end
+            }
+            if position < extent.end { result.append(piece(of: extent, position..<extent.end, dirty: false)) }
+        }
+        if !missed.isEmpty {
+            missedRanges.withLock { ranges in
+                for range in missed { ranges[range.lowerBound] = range.upperBound }
+            }
+        }
+        return result
+    }
+
+    /// The ranges the check found changed that the dirty bitmap did not mark, sorted and merged.
+    public var missed: [Range<UInt64>] {
+        let ranges = missedRanges.withLock { $0 }.map { $0.key..<$0.value }.sorted { $0.lowerBound < $1.lowerBound }
+        return ranges.reduce(into: []) { merged, range in
+            if let last = merged.last, range.lowerBound <= last.upperBound {
+                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+            } else {
+                merged.append(range)
+            }
+        }
+    }
+
+    /// The byte ranges of the blocks whose hashes differ between `disk` and `point`, merged, within the disk.
+    public static func differingRanges(between disk: BlockHashTable, and point: BlockHashTable) -> [Range<UInt64>] {
+        let blockSize = UInt64(ContentDigest.blockSize)
+        var ranges: [Range<UInt64>] = []
+        for block in disk.differingBlocks(from: point) {
+            let start = block * blockSize
+            guard start < disk.size else { continue }
+            let end = min(start + blockSize, disk.size)
+            if let last = ranges.last, last.upperBound == start {
+                ranges[ranges.count - 1] = last.lowerBound..<end
+            } else {
+                ranges.append(start..<end)
+            }
+        }
+        return ranges
+    }
+
+    /// The marked ranges that overlap `range`, found by binary search.
+    private func overlapping(_ range: Range<UInt64>) -> ArraySlice<Range<UInt64>> {
+        var (low, high) = (0, differing.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if differing[middle].upperBound <= range.lowerBound { low = middle + 1 } else { high = middle }
+        }
+        var end = low
+        while end < differing.count, differing[end].lowerBound < range.upperBound { end += 1 }
+        return differing[low..<end]
+    }
+
+    private func piece(of extent: SourceExtent, _ range: Range<UInt64>, dirty: Bool) -> SourceExtent {
+        SourceExtent(
+            offset: range.lowerBound, length: range.upperBound - range.lowerBound, content: extent.content,
+            isDirty: dirty)
+    }
+}
