@@ -37,24 +37,53 @@ public struct BlockHashTable: Sendable, Equatable {
     /// This table resized to `size` with the blocks in `changes` replaced: what a point holds over its parent. A disk
     /// grown since reads as zeros past its old end, which the zero padding of a short last block already says.
     public func updated(size: UInt64, with changes: [UInt64: BlockHash]) -> BlockHashTable {
-        var result = BlockHashTable(size: size)
-        let count = result.blockCount
-        let changed = changes.keys.filter { $0 < count }.sorted()
-        var next = 0
-        for (index, hash) in zip(indices, hashes) where index < count {
-            while next < changed.count, changed[next] < index {
-                result.append(changes[changed[next]]!, at: changed[next])
-                next += 1
-            }
-            if next < changed.count, changed[next] == index {
-                result.append(changes[index]!, at: index)
-                next += 1
-            } else {
-                result.append(hash, at: index)
-            }
+        var merge = Merge(base: self, size: size)
+        var changes = changes
+        merge.advance(below: merge.result.blockCount, taking: &changes)
+        return merge.result
+    }
+
+    /// A table built from a base table and changes to it, a stretch of blocks at a time in block order, so that the
+    /// changes need only be held until their stretch is done.
+    struct Merge: Sendable {
+        let base: BlockHashTable
+        /// What is built so far: every block below ``done``.
+        private(set) var result: BlockHashTable
+        /// The first block of the base not yet taken.
+        private var cursor = 0
+        /// The blocks below this one are in ``result``.
+        private(set) var done: UInt64 = 0
+
+        init(base: BlockHashTable, size: UInt64) {
+            self.base = base
+            result = BlockHashTable(size: size)
         }
-        for index in changed[next...] { result.append(changes[index]!, at: index) }
-        return result
+
+        /// Takes every block below `limit` (capped at the table's end): from `changes` where they have it (removing
+        /// it there), else from the base.
+        mutating func advance(below limit: UInt64, taking changes: inout [UInt64: BlockHash]) {
+            let limit = min(limit, result.blockCount)
+            guard limit > done else { return }
+            let changed = changes.keys.filter { $0 >= done && $0 < limit }.sorted()
+            var next = 0
+            while cursor < base.indices.count, base.indices[cursor] < limit {
+                let index = base.indices[cursor]
+                while next < changed.count, changed[next] < index {
+                    result.append(changes[changed[next]]!, at: changed[next])
+                    next += 1
+                }
+                if next < changed.count, changed[next] == index {
+                    result.append(changes[index]!, at: index)
+                    next += 1
+                } else {
+                    result.append(base.hashes[cursor], at: index)
+                }
+                cursor += 1
+            }
+            for index in changed[next...] { result.append(changes[index]!, at: index) }
+            for index in changed { changes[index] = nil }
+            done = limit
+        }
     }
 
     /// The blocks whose hashes differ between this table and `other` (of the same size), increasing.

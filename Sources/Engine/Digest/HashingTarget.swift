@@ -10,15 +10,15 @@ public final class HashingTarget<Inner: BlockTarget>: BlockTarget {
     /// The target the writes go to.
     public let inner: Inner
     private let size: UInt64
-    private let base: BlockHashTable
-    /// The blocks written so far, and whether a write ever covered a block in part (then no digest can be given).
-    private let state = Mutex<(changes: [UInt64: BlockHash], partial: Bool)>(([:], false))
+    /// The blocks written and not yet settled, the table built from the base and them below where the copy has
+    /// settled, and whether a write ever covered a block in part (then no digest can be given).
+    private let state: Mutex<(changes: [UInt64: BlockHash], merge: BlockHashTable.Merge, partial: Bool)>
 
     /// Hashes what is written to `inner`, a target of `size` bytes that reads as `base` where nothing is written.
     public init(_ inner: Inner, size: UInt64, base: BlockHashTable?) {
         self.inner = inner
         self.size = size
-        self.base = base ?? BlockHashTable(size: size)
+        state = Mutex(([:], BlockHashTable.Merge(base: base ?? BlockHashTable(size: size), size: size), false))
     }
 
     public var granularity: Int {
@@ -60,19 +60,29 @@ public final class HashingTarget<Inner: BlockTarget>: BlockTarget {
         try await inner.writeZeros(at: offset, length: length)
     }
 
+    /// Passes the news on, and moves the blocks below `offset`, which nothing writes again, into the table.
     public func settled(below offset: UInt64) async throws(CopyError) {
         try await inner.settled(below: offset)
+        state.withLock { state in
+            state.merge.advance(below: offset / UInt64(ContentDigest.blockSize), taking: &state.changes)
+        }
     }
 
     /// The table of what the target now holds, or nil when a write covered part of a block only.
     public func table() -> BlockHashTable? {
-        let (changes, partial) = state.withLock { ($0.changes, $0.partial) }
-        return partial ? nil : base.updated(size: size, with: changes)
+        state.withLock { state in
+            state.merge.advance(below: .max, taking: &state.changes)
+            return state.partial ? nil : state.merge.result
+        }
     }
 
     private func record(_ hashes: [(UInt64, BlockHash)], partial: Bool) {
         state.withLock { state in
-            for (index, hash) in hashes { state.changes[index] = hash }
+            for (index, hash) in hashes {
+                // A block written after the copy said it was settled is not in the table: no digest then.
+                if index < state.merge.done { state.partial = true }
+                state.changes[index] = hash
+            }
             if partial { state.partial = true }
         }
     }
