@@ -130,8 +130,8 @@ extension CopyIntegration {
                     sourceLocation: sourceLocation)
                 #expect(found.blocks == missed, "ranges of \(found)", sourceLocation: sourceLocation)
                 #expect(
-                    result.stderrLines.contains { $0.contains("missed") && $0.contains("vda") },
-                    "no line about vda's missed blocks on stderr: \(result.stderr)", sourceLocation: sourceLocation)
+                    result.stderrLines.contains { $0.contains("missed") },
+                    "no line about the missed blocks on stderr: \(result.stderr)", sourceLocation: sourceLocation)
                 try await BackupTests.expectRestores(
                     guest, at: point.point, matching: ["vda": reference], label: "checked",
                     sourceLocation: sourceLocation)
