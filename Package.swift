@@ -141,7 +141,9 @@ let package = Package(
         .testTarget(name: "FileIOTests", dependencies: ["FileIO", "TestSupport"]),
         .testTarget(name: "NBDTests", dependencies: ["NBD", "TestSupport"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"]),
-        .testTarget(name: "QCOW2Tests", dependencies: ["QCOW2", "TestSupport"]),
+        .testTarget(
+            name: "QCOW2Tests",
+            dependencies: ["QCOW2", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
         .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository"]),
         .testTarget(name: "CopyTests", dependencies: ["NBD", "TestSupport"]),

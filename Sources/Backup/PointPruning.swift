@@ -217,7 +217,8 @@ public enum PointPruning {
         do throws(CopyError) {
             let written = try await ImageRestore.runDigested(exactly: layers, to: image, buffers: buffers)
             if let digest = written.digest {
-                return ImageDigest.recorded(headLength: digest.headLength, head: digest.head, tail: digest.tail)
+                return ImageDigest.recorded(
+                    headLength: digest.headLength, head: digest.head, tail: digest.tail, piecewise: digest.piecewise)
             }
         } catch {
             throw BackupError(

@@ -296,7 +296,7 @@ enum PullBackup {
             target: target, virtualSize: copied.size, image: PendingPoint.imageName(for: target),
             backingImage: copied.backing?.storedName, bytesCopied: copied.bytesRead,
             imageDigest: copied.digest.map {
-                ImageDigest.recorded(headLength: $0.headLength, head: $0.head, tail: $0.tail)
+                ImageDigest.recorded(headLength: $0.headLength, head: $0.head, tail: $0.tail, piecewise: $0.piecewise)
             })
         if let hashes = copied.hashes {
             (disk.contentDigest, disk.blockHashes) = try await PointBlockHashes.write(hashes, of: target, into: pending)

@@ -1,10 +1,12 @@
+import Crypto
 import Foundation
 import TestSupport
 import Testing
 
 @testable import QCOW2
 
-/// A digesting writer's hash of its own file, as written, equals coreutils' `sha256sum` of the file's two parts.
+/// A digesting writer's hash of its own file, as written, equals Python's hashlib's of the file's header cluster and of
+/// the rest's 64 KiB pieces (``PiecewiseDigest``); a plain split digest equals coreutils' `sha256sum` of the two parts.
 @Suite("QCOW2Writer digest")
 struct WriterDigestTests {
     /// `sha256sum` of the first `head` bytes of `path` and of the rest, as hex.
@@ -22,7 +24,7 @@ struct WriterDigestTests {
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     @Test(
-        "data in several tables, a partial last cluster, zero clusters over a backing file: the digest is sha256sum's",
+        "data in several tables, a partial last cluster, zero clusters over a backing file: the digest is the file's",
         arguments: [false, true])
     func digestMatchesCoreutils(overlay: Bool) async throws {
         let directory = try TemporaryDirectory()
@@ -42,13 +44,63 @@ struct WriterDigestTests {
         try writer.finalize()
 
         let digest = try #require(writer.digest)
-        #expect(digest.headLength == 65536)
-        let expected = try await Self.coreutilsDigest(path, head: 65536)
-        #expect(Self.hex(digest.head) == expected.head)
-        #expect(Self.hex(digest.tail) == expected.tail)
+        #expect(digest.headLength == 65536 && digest.piecewise)
+        #expect(Self.recorded(digest) == (try await PiecewiseDigest.of(path)))
     }
 
-    @Test("data clusters written from many threads at once: the digest is still sha256sum's")
+    /// The digest as a manifest records it.
+    static func recorded(_ digest: SplitDigest) -> String {
+        "sha256-pieces:\(digest.headLength):\(hex(digest.head)):\(hex(digest.tail))"
+    }
+
+    @Test(
+        "pieces whose hashes the caller gives are not hashed again: right ones give the file's digest, wrong ones show")
+    func givenPieceHashes() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<(4 * 65536)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        func hashes(of bytes: [UInt8]) -> [UInt8] {
+            stride(from: 0, to: bytes.count, by: 65536).flatMap { Array(SHA256.hash(data: bytes[$0..<$0 + 65536])) }
+        }
+        var digests: [String] = []
+        for (name, given) in [("right", hashes(of: data)), ("wrong", hashes(of: data.reversed()))] {
+            let path = directory.file("\(name).qcow2")
+            let writer = try QCOW2Writer(creating: path, size: 1 << 20, digesting: true)
+            defer { writer.close() }
+            try data.withUnsafeBytes { bytes in
+                try given.withUnsafeBytes { pieces in
+                    let host = try writer.placeClusters(bytes, at: 65536, pieceHashes: pieces)
+                    try writer.writePlaced(bytes, at: host)
+                }
+            }
+            try writer.finalize()
+            digests.append(Self.recorded(try #require(writer.digest)))
+            if name == "right" { #expect(digests[0] == (try await PiecewiseDigest.of(path))) }
+        }
+        #expect(digests[0] != digests[1], "the given hashes are what the digest is made of")
+    }
+
+    @Test("a split digest without pieces is coreutils' sha256sum of the two parts")
+    func plainSplit() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("plain.bin")
+        let digest = AppendDigest(headLength: 65536)
+        let header = [UInt8](repeating: 7, count: 300)
+        let body = [UInt8](repeating: 9, count: 3 * 65536 + 11)
+        digest.wrote(header, at: 0)
+        digest.wrote(body, at: 2 * 65536)
+        var file = header + [UInt8](repeating: 0, count: 2 * 65536 - header.count) + body
+        file += [UInt8](repeating: 0, count: 5)
+        try Data(file).write(to: URL(fileURLWithPath: path))
+        let split = try #require(digest.finish(fileSize: UInt64(file.count)))
+        #expect(!split.piecewise)
+        let expected = try await Self.coreutilsDigest(path, head: 65536)
+        #expect(Self.hex(split.head) == expected.head && Self.hex(split.tail) == expected.tail)
+    }
+
+    @Test("data clusters written from many threads at once: the digest is still that of the file")
     func concurrentWrites() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -66,9 +118,7 @@ struct WriterDigestTests {
         }
         try writer.finalize()
         let digest = try #require(writer.digest)
-        let expected = try await Self.coreutilsDigest(path, head: 65536)
-        #expect(Self.hex(digest.head) == expected.head)
-        #expect(Self.hex(digest.tail) == expected.tail)
+        #expect(Self.recorded(digest) == (try await PiecewiseDigest.of(path)))
         // And qemu reads every cluster as written.
         let contents = try await Qemu.rawContents(of: path)
         for index in 0..<256 {

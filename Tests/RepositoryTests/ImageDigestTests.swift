@@ -34,6 +34,12 @@ import Testing
             #expect(split == expected.joined(separator: ":"))
             #expect(RepositoryNames.isValidDigest(split))
         }
+        for head in [512, 65536] {
+            let zeros = String(repeating: "0", count: 64)
+            let pieces = try ImageDigest.ofFile(path, like: "sha256-pieces:\(head):\(zeros):\(zeros)")
+            #expect(pieces == (try await PiecewiseDigest.of(path, head: head)))
+            #expect(RepositoryNames.isValidDigest(pieces))
+        }
         // A recorded digest that is not valid is read as a whole file's.
         #expect(try ImageDigest.ofFile(path, like: "sha256-split:3:x:y") == whole)
     }

@@ -48,7 +48,16 @@ public final class HashingTarget<Inner: BlockTarget>: BlockTarget {
             partial = true
         }
         record(hashes, partial: partial)
-        try await inner.write(bytes, at: offset)
+        // The hashes of the whole blocks, for a target that hashes what it writes (an image's file digest).
+        let whole = hashes.indices.filter { ($0 + 1) * blockSize <= bytes.count }
+        let pieces = UnsafeMutableRawBufferPointer.allocate(byteCount: whole.count * 32, alignment: 8)
+        defer { pieces.deallocate() }
+        for number in whole {
+            withUnsafeBytes(of: hashes[number].1.words) {
+                pieces[(number * 32)..<(number * 32 + 32)].copyBytes(from: $0)
+            }
+        }
+        try await inner.write(bytes, at: offset, pieceHashes: UnsafeRawBufferPointer(pieces))
     }
 
     public func writeZeros(at offset: UInt64, length: UInt64) async throws(CopyError) {

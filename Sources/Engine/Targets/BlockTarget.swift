@@ -5,6 +5,11 @@ public protocol BlockTarget: Sendable {
     /// Writes `bytes` at `offset`. `bytes` stays valid until this returns.
     func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError)
 
+    /// Writes `bytes` at `offset` as ``write(_:at:)`` does, given the SHA-256 of each whole 64 KiB piece of `bytes` from
+    /// its start (32 bytes each, in order), which a target that hashes what it writes need not compute again.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, pieceHashes: UnsafeRawBufferPointer)
+        async throws(CopyError)
+
     /// Makes `length` bytes at `offset` read as zeros, without keeping data there where possible.
     func writeZeros(at offset: UInt64, length: UInt64) async throws(CopyError)
 
@@ -21,6 +26,12 @@ public protocol BlockTarget: Sendable {
 }
 
 extension BlockTarget {
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, pieceHashes: UnsafeRawBufferPointer)
+        async throws(CopyError)
+    {
+        try await write(bytes, at: offset)
+    }
+
     public func settled(below offset: UInt64) async throws(CopyError) {}
     public var granularity: Int { 1 }
     public var previousEnd: UInt64? { nil }

@@ -174,6 +174,20 @@ public final class QCOW2FileTarget: BlockTarget {
     public var granularity: Int { writer.clusterSize }
 
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws(CopyError) {
+        try await write(bytes, at: offset, known: nil)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, pieceHashes: UnsafeRawBufferPointer)
+        async throws(CopyError)
+    {
+        try await write(bytes, at: offset, known: Borrowed(pointer: pieceHashes))
+    }
+
+    /// Writes `bytes` at `offset`, hashed on the hashing thread (but for the pieces whose hashes are `known`) while the
+    /// writing thread writes the buffer before.
+    private func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, known: Borrowed<UnsafeRawBufferPointer>?)
+        async throws(CopyError)
+    {
         let borrowed = Borrowed(pointer: bytes)
         guard let hashing else {
             try await thread.run { [writer, path] () throws(CopyError) in
@@ -185,7 +199,9 @@ public final class QCOW2FileTarget: BlockTarget {
         }
         // Placed and hashed on one thread, written on the other: SHA-256 of one buffer overlaps the write of the last.
         let host = try await hashing.run { [writer, path] () throws(CopyError) -> UInt64 in
-            do throws(QCOW2Error) { return try writer.placeClusters(borrowed.pointer, at: offset) } catch {
+            do throws(QCOW2Error) {
+                return try writer.placeClusters(borrowed.pointer, at: offset, pieceHashes: known?.pointer)
+            } catch {
                 throw CopyError(error, target: path)
             }
         }

@@ -75,7 +75,8 @@ public final class QCOW2Writer: Sendable {
         self.backingFile = backingFile
         self.template = header
         self.file = try HostFile.create(
-            path, permissions: permissions, digest: digesting ? AppendDigest(headLength: header.clusterSize) : nil)
+            path, permissions: permissions,
+            digest: digesting ? AppendDigest(headLength: header.clusterSize, piecewise: true) : nil)
         self.state = Mutex(State(l1: Array(repeating: 0, count: Int(header.l1Size))))
     }
 
@@ -100,8 +101,11 @@ public final class QCOW2Writer: Sendable {
     /// The first half of ``writeClusters(_:at:)``: maps the clusters at `offset` to the next free host clusters and,
     /// when digesting, hashes `bytes` there, in file order whichever thread calls. Returns where
     /// ``writePlaced(_:at:)`` must write them. The halves may run on two threads, so that hashing a buffer overlaps
-    /// writing the one before it.
-    package func placeClusters(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(QCOW2Error) -> UInt64 {
+    /// writing the one before it. `pieceHashes`, the SHA-256 of each whole 64 KiB piece of `bytes` when the caller has
+    /// them, spares hashing those pieces again (``SplitDigest/piecewise``).
+    package func placeClusters(
+        _ bytes: UnsafeRawBufferPointer, at offset: UInt64, pieceHashes: UnsafeRawBufferPointer? = nil
+    ) throws(QCOW2Error) -> UInt64 {
         let count = UInt64(bytes.count)
         try checkAligned(offset, count)
         guard count > 0 else { return 0 }
@@ -115,7 +119,7 @@ public final class QCOW2Writer: Sendable {
             }
             state.nextCluster += clusters
             // Under the lock, so that the hash follows the file's order.
-            digest?.wrote(bytes, at: first * UInt64(clusterSize))
+            digest?.wrote(bytes, at: first * UInt64(clusterSize), pieceHashes: pieceHashes)
             return first * UInt64(clusterSize)
         }
     }

@@ -123,7 +123,9 @@ final class AppendDigest: Sendable {
 
     /// Adds `bytes` to a piecewise tail: whole pieces hashed (or their hash taken from `pieceHashes` when `bytes`
     /// starts on a piece), the rest kept until its piece is whole.
-    private static func append(_ bytes: UnsafeRawBufferPointer, pieceHashes: UnsafeRawBufferPointer?, to state: inout State) {
+    private static func append(
+        _ bytes: UnsafeRawBufferPointer, pieceHashes: UnsafeRawBufferPointer?, to state: inout State
+    ) {
         let size = SplitDigest.pieceSize
         var position = 0
         let known = state.piece.isEmpty ? pieceHashes : nil
@@ -137,7 +139,8 @@ final class AppendDigest: Sendable {
         var index = 0
         while bytes.count - position >= size {
             if let known, known.count >= (index + 1) * 32 {
-                state.tail.update(bufferPointer: UnsafeRawBufferPointer(rebasing: known[(index * 32)..<(index * 32 + 32)]))
+                state.tail.update(
+                    bufferPointer: UnsafeRawBufferPointer(rebasing: known[(index * 32)..<(index * 32 + 32)]))
             } else {
                 let piece = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + size)])
                 state.tail.update(data: Array(SHA256.hash(data: piece)))
