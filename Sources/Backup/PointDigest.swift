@@ -104,7 +104,7 @@ public enum PointDigest {
     }
 
     /// The content digest of what `chain` reads, its images opened exactly as a restore opens them (nothing an
-    /// image's header names is followed); with `progress`, a part named `name` whose total is the disk's size.
+    /// image's header names is followed); with `progress`, a part named `name` counting the data read.
     static func contentDigest(of chain: PointChain, name: String, progress: JobProgress?) async throws(BackupError)
         -> String
     {
@@ -112,7 +112,6 @@ public enum PointDigest {
         defer { progress?.finish(counters) }
         do throws(CopyError) {
             let source = try await QCOW2ChainSource.open(exactly: chain.expectedLayers)
-            counters.setTotal(source.size)
             return try await ContentDigest.table(of: source, progress: counters).digest
         } catch {
             if error.code == .interrupted || Task.isCancelled {

@@ -42,11 +42,11 @@ extension CopyIntegration {
             return digests
         }
 
-        /// `pullback digest SOURCE`, which must print exactly `DIGEST  SOURCE`; returns DIGEST.
-        static func digest(_ guest: LibvirtGuest, _ source: String, sourceLocation: SourceLocation = #_sourceLocation)
-            async throws -> String
-        {
-            let result = try await guest.pullback(["digest", source])
+        /// `pullback digest SOURCE EXTRA...`, which must print exactly `DIGEST  SOURCE`; returns DIGEST.
+        static func digest(
+            _ fx: Fixture, _ source: String, _ extra: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> String {
+            let result = try await Pullback.run(fx, ["digest", source] + extra)
             try requireSuccess(result, sourceLocation: sourceLocation)
             let line = result.stdout.trimmingCharacters(in: .newlines)
             let digest = String(line.prefix { $0 != " " })
@@ -57,10 +57,10 @@ extension CopyIntegration {
         }
 
         /// The digest of the raw file `raw` as a disk of its size, by the independent Python computation.
-        static func reference(_ guest: LibvirtGuest, _ raw: String) async throws -> String {
-            let script = try ContentDigestReference.writeScript(into: guest.fx.root)
+        static func reference(_ fx: Fixture, _ raw: String) async throws -> String {
+            let script = try ContentDigestReference.writeScript(into: fx.root)
             let size = try FileFacts.size(raw)
-            return try await guest.fx.runChecked(["python3", script, raw, String(size)]).stdout
+            return try await fx.runChecked(["python3", script, raw, String(size)]).stdout
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
@@ -111,17 +111,17 @@ extension CopyIntegration {
                         ]))
                     for target in ["vda", "vdb"] {
                         let reference = try #require(snap[target])
-                        let expected = try await Self.reference(guest, reference)
+                        let expected = try await Self.reference(fx, reference)
                         let disk = try #require(fromRepo.disks.first { $0.target == target })
                         #expect(recorded[target] == expected, "\(point) \(target): manifest")
                         #expect(
                             disk.actual == expected && disk.recorded == expected && disk.status == "ok",
                             "\(point) \(target): digest --repo \(disk)")
-                        #expect(try await Self.digest(guest, "\(rawDir)/\(target).raw") == expected, "restored raw")
-                        #expect(try await Self.digest(guest, "\(qcow2Dir)/\(target).qcow2") == expected, "qcow2")
-                        #expect(try await Self.digest(guest, reference) == expected, "\(point) \(target) reference")
+                        #expect(try await Self.digest(fx, "\(rawDir)/\(target).raw") == expected, "restored raw")
+                        #expect(try await Self.digest(fx, "\(qcow2Dir)/\(target).qcow2") == expected, "qcow2")
+                        #expect(try await Self.digest(fx, reference) == expected, "\(point) \(target) reference")
                         let server = try await NBDServer.qemuNBD(fx, image: reference, format: "raw")
-                        #expect(try await Self.digest(guest, server.uri()) == expected, "\(point) \(target) NBD")
+                        #expect(try await Self.digest(fx, server.uri()) == expected, "\(point) \(target) NBD")
                         server.stop()
                         seen["\(point) \(target)"] = expected
                     }
@@ -144,9 +144,9 @@ extension CopyIntegration {
                 let changed = fx.path("changed.raw")
                 try await fx.runChecked(["cp", "--sparse=always", try #require(snap2["vda"]), changed])
                 try FileFacts.overwrite(changed, at: 5 * UInt64(mib) + 17, with: Data([1]))
-                let changedDigest = try await Self.digest(guest, changed)
+                let changedDigest = try await Self.digest(fx, changed)
                 #expect(changedDigest != seen["\(inc.point) vda"])
-                #expect(changedDigest == (try await Self.reference(guest, changed)))
+                #expect(changedDigest == (try await Self.reference(fx, changed)))
 
                 try await Self.replacedImageIsFound(guest, full: full.point, inc: inc.point)
                 try await Self.badInput(guest, point: inc.point)
@@ -181,7 +181,7 @@ extension CopyIntegration {
             #expect(!plain.stdout.isEmpty && !plain.stdout.contains("DAMAGED"), "\(plain)")
 
             let content = try await guest.pullback(["verify", "--repo", guest.repo, guest.name, "--content"])
-            let now = try await Self.digest(guest, "\(folder)/vda.qcow2")
+            let now = try await Self.digest(fx, "\(folder)/vda.qcow2")
             #expect(now != recorded)
             expectCleanFailure(content, mentioning: ["disk vda of point \(inc)", recorded, now])
             let lines = content.stdout.split(whereSeparator: \.isNewline)
@@ -235,6 +235,29 @@ extension CopyIntegration {
         }
 
         @Test(
+            "nbds:// with --tls-certificates or tls-certificates=: the digest of the served file; the option needs nbds://",
+            .timeLimit(.minutes(1)))
+        func overTLS() async throws {
+            try await Fixture.run { fx in
+                let image = fx.path("random.raw")
+                try await fx.runChecked(["dd", "if=/dev/urandom", "of=\(image)", "bs=64k", "count=20", "status=none"])
+                try await fx.runChecked(["truncate", "-s", "\(3 * mib + 512)", image])  // a hole and a short block
+                let expected = try await Self.reference(fx, image)
+                #expect(try await Self.digest(fx, image) == expected)
+                let server = try await TLSServer.qemuNBD(fx, image: image)
+                guard case .x509(let certificates) = server.credentials else { throw HarnessError("x509 expected") }
+                #expect(try await Self.digest(fx, server.uri) == expected)
+                let bare = "nbds://127.0.0.1:\(server.port)/"
+                #expect(
+                    try await Self.digest(fx, bare, ["--tls-certificates", certificates.clientDirectory]) == expected)
+                let misplaced = try await Pullback.run(
+                    fx, ["digest", server.plaintextURI, "--tls-certificates", certificates.clientDirectory])
+                #expect(misplaced.exitCode == 64 && misplaced.stderr.contains("nbds://"), "\(misplaced)")
+                expectCleanFailure(try await Pullback.run(fx, ["digest", server.plaintextURI]), mentioning: ["TLS"])
+            }
+        }
+
+        @Test(
             "A repository of points without content digests backs up, restores and verifies; its next incremental has none, a later full has one",
             .timeLimit(.minutes(4)))
         func oldRepository() async throws {
@@ -267,7 +290,7 @@ extension CopyIntegration {
                 #expect(verify.stdout.split(whereSeparator: \.isNewline).last == "\(inc.point)  vda  \(noDigest)")
                 let listed = try await guest.pullback(["digest", "--repo", guest.repo, guest.name])
                 try requireSuccess(listed)
-                let expected2 = try await Self.reference(guest, try #require(snap2["vda"]))
+                let expected2 = try await Self.reference(fx, try #require(snap2["vda"]))
                 #expect(
                     listed.stdout
                         == "\(expected2)  pbg/\(inc.point)/vda  no digest recorded (point made before content digests were kept)\n",
@@ -284,7 +307,7 @@ extension CopyIntegration {
                     try await guest.pullback(["verify", "--repo", guest.repo, guest.name, "--at", "all"]))
 
                 let (full2, _) = try await BackupTests.backup(guest, ["--level", "full"])
-                let expected3 = try await Self.reference(guest, try #require(snap3["vda"]))
+                let expected3 = try await Self.reference(fx, try #require(snap3["vda"]))
                 #expect(try Self.recordedDigests(guest, full2.point) == ["vda": expected3])
                 let after = try await guest.pullback(["verify", "--repo", guest.repo, guest.name, "--content"])
                 try requireSuccess(after)
