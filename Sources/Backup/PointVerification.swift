@@ -6,7 +6,8 @@ import Repository
 import SystemPackage
 
 /// `pullback verify`: every image a point needs (its own and its parents' down to the full point) is read again and
-/// compared with the digest its manifest recorded when it was committed.
+/// compared with the digest its manifest recorded when it was committed; with `--content`, each disk's chain is also
+/// read as a restore reads it and its content digest compared with the point's (``PointDigest``).
 public enum PointVerification {
     /// What was found for one image.
     public struct ImageCheck: Sendable, Codable, Equatable {
@@ -41,9 +42,14 @@ public enum PointVerification {
         public var domain: String
         public var point: String
         public var images: [ImageCheck]
+        /// With `--content`: the content digest of each of the point's disks; nil (absent from JSON) without it, and
+        /// empty when an image of the chain failed, as the chain is then not read.
+        public var contents: [PointDigest.DiskCheck]?
 
         /// The images that are damaged, gone or unreadable.
         public var failures: [ImageCheck] { images.filter(\.isFailure) }
+        /// The disks whose chain reads other bytes than the point recorded, or could not be read.
+        public var contentFailures: [PointDigest.DiskCheck] { (contents ?? []).filter(\.isFailure) }
     }
 
     /// Checks point `id` (or `latest`) of `domain` in the repository at `root`, and the points it is based on.
@@ -53,9 +59,10 @@ public enum PointVerification {
     /// The images read are exactly those of each disk's ``PointChain``: a manifest cannot make verify read a file
     /// outside the repository. An image that is a symbolic link, a FIFO, a device or a folder is an error, not read.
     /// When every digest matches, each disk's chain is also opened as a restore opens it, so that an image whose
-    /// header names another backing file than the manifests say fails verify too.
+    /// header names another backing file than the manifests say fails verify too. With `content`, each disk's chain is then
+    /// read and its content digest compared with the one the point recorded (a point without one is reported so).
     public static func verify(
-        repository root: String, domain: String, at id: String, progress: JobProgress? = nil
+        repository root: String, domain: String, at id: String, content: Bool = false, progress: JobProgress? = nil
     ) async throws(BackupError) -> Report {
         let repository = BackupRepository(root: root)
         let top = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.point(id, of: domain) }
@@ -63,9 +70,15 @@ public enum PointVerification {
         let chains = try chains(of: top, among: points, domain: domain, in: repository)
         let images = try await check(
             imagesByPoint(chains).map { (domain, $0.target, $0.image) }, progress: progress)
-        let report = Report(domain: domain, point: top.id, images: images)
+        var report = Report(domain: domain, point: top.id, images: images)
         if report.failures.isEmpty {
             try await checkHeaders(chains)
+        }
+        if content {
+            report.contents =
+                report.failures.isEmpty
+                ? try await PointDigest.check(chains, of: top, domain: domain, progress: progress, namingDomain: false)
+                : []
         }
         return report
     }

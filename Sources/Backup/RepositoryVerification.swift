@@ -8,7 +8,8 @@ import Repository
 /// Every damaged, missing or unreadable image is reported, not only the first: an image shared by several points' chains is read
 /// once. A point whose chain cannot be followed (a manifest names what it may not, a parent point is gone, a header
 /// names another backing file) is a ``Problem`` of that point, and the other points are still checked; so is a
-/// domain whose manifests cannot be read.
+/// domain whose manifests cannot be read. With `content`, each checked point's disks are also read as a restore reads
+/// them and their content digests compared with the recorded ones (``PointDigest``).
 public enum RepositoryVerification {
     /// Which points of each domain are checked.
     public enum Scope: String, Sendable, Codable {
@@ -38,19 +39,27 @@ public enum RepositoryVerification {
         /// Every image of the checked points' chains, each once.
         public var images: [PointVerification.ImageCheck]
         public var problems: [Problem]
+        /// With `--content`: the content digest of each disk of each checked point whose chain could be followed and
+        /// whose images read as committed; nil (absent from JSON) without it.
+        public var contents: [PointDigest.DiskCheck]?
 
         /// The images that are damaged, gone or unreadable.
         public var failures: [PointVerification.ImageCheck] { images.filter(\.isFailure) }
+        /// The disks whose chain reads other bytes than their point recorded, or could not be read.
+        public var contentFailures: [PointDigest.DiskCheck] { (contents ?? []).filter(\.isFailure) }
 
-        /// Whether every image reads as committed and every chain could be followed.
-        public var isClean: Bool { failures.isEmpty && problems.isEmpty }
+        /// Whether every image reads as committed, every chain could be followed and, with `--content`, every disk
+        /// reads as its point recorded.
+        public var isClean: Bool { failures.isEmpty && problems.isEmpty && contentFailures.isEmpty }
     }
 
     /// Checks the `scope` points of `domains` (nil: every domain of the repository at `root`). Throws when the folder
     /// is not a repository, a named domain is not a name a repository may hold or has no point, or the run is
-    /// interrupted; what is damaged is in the report. `progress` counts the bytes read, one part per image.
+    /// interrupted; what is damaged is in the report. `progress` counts the bytes read, one part per image (and, with
+    /// `content`, one per disk of each checked point).
     public static func verify(
-        repository root: String, domains: [String]? = nil, scope: Scope, progress: JobProgress? = nil
+        repository root: String, domains: [String]? = nil, scope: Scope, content: Bool = false,
+        progress: JobProgress? = nil
     ) async throws(BackupError) -> Report {
         let repository = BackupRepository(root: root)
         let names = try BackupRun.repositoryStep { () throws(RepositoryError) in
@@ -64,7 +73,7 @@ public enum RepositoryVerification {
         var report = Report(scope: scope, points: [], images: [], problems: [])
         var entries: [(domain: String, target: String, image: PointChain.Image)] = []
         var read = Set<String>()
-        var chainsByPoint: [(point: CheckedPoint, chains: [PointChain])] = []
+        var chainsByPoint: [(point: CheckedPoint, top: BackupPoint, chains: [PointChain])] = []
         for domain in names {
             let points: [BackupPoint]
             do throws(RepositoryError) {
@@ -87,7 +96,7 @@ public enum RepositoryVerification {
                 }
                 let checked = CheckedPoint(domain: domain, point: point.id)
                 report.points.append(checked)
-                chainsByPoint.append((checked, chains))
+                chainsByPoint.append((checked, point, chains))
                 for (target, image) in PointVerification.imagesByPoint(chains) where read.insert(image.path).inserted {
                     entries.append((domain, target, image))
                 }
@@ -97,13 +106,23 @@ public enum RepositoryVerification {
         // A chain whose images all read as committed is opened as a restore opens it, so that a header naming
         // another backing file than the manifests say is found too.
         let failed = Set(report.failures.map(\.path))
-        for (point, chains) in chainsByPoint
+        var sound: [(top: BackupPoint, domain: String, chains: [PointChain])] = []
+        for (point, top, chains) in chainsByPoint
         where !chains.contains(where: { $0.images.contains { failed.contains($0.path) } }) {
             do throws(BackupError) {
                 try await PointVerification.checkHeaders(chains)
+                sound.append((top, point.domain, chains))
             } catch  where error.code == .repository {
                 report.problems.append(Problem(domain: point.domain, point: point.point, message: error.message))
             }
+        }
+        if content {
+            var contents: [PointDigest.DiskCheck] = []
+            for (top, domain, chains) in sound {
+                contents += try await PointDigest.check(
+                    chains, of: top, domain: domain, progress: progress, namingDomain: domains == nil)
+            }
+            report.contents = contents
         }
         return report
     }

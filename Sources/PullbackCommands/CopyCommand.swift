@@ -1,6 +1,5 @@
 import ArgumentParser
 import Engine
-import FileIO
 import Foundation
 
 /// `pullback copy`: an NBD export into a sparse raw file, in full or only its dirty extents.
@@ -27,11 +26,7 @@ struct CopyCommand: AsyncParsableCommand {
     @Argument(help: "Raw image file to create, or to update with --bitmap.", completion: .file())
     var target: String
 
-    @Option(
-        help: ArgumentHelp(
-            "With nbds://: the client's TLS folder (ca-cert.pem, client-cert.pem, client-key.pem), as tls-certificates=.",
-            valueName: "dir"), completion: .directory)
-    var tlsCertificates: String?
+    @OptionGroup var tls: SourceTLSOption
 
     @Option(help: "Target format: raw or qcow2.")
     var format: TargetFormat = .raw
@@ -66,14 +61,7 @@ struct CopyCommand: AsyncParsableCommand {
     var requestsPerConnection = CopyRequest.defaultRequestsPerConnection
 
     func validate() throws {
-        if tlsCertificates != nil {
-            guard source.hasPrefix("nbds://") || source.hasPrefix("nbds+unix://") else {
-                throw ValidationError("--tls-certificates needs an nbds:// or nbds+unix:// source")
-            }
-            guard !source.contains("tls-certificates=") else {
-                throw ValidationError("give the certificate folder once: in the URI or with --tls-certificates")
-            }
-        }
+        try tls.validate(source: source)
         guard (1...64).contains(requestsPerConnection) else {
             throw ValidationError("--requests-per-connection must be from 1 to 64")
         }
@@ -84,18 +72,12 @@ struct CopyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let problem = secretFiles().lazy.compactMap(PrivateKeyFile.problem(at:)).first {
+        if let problem = tls.secretProblem(source: source) {
             Terminal.printError(problem)
             throw ExitCode.failure
         }
-        var sourceURI = source
-        if let tlsCertificates {
-            let query = tlsCertificates.addingPercentEncoding(
-                withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "+", "="]))
-            sourceURI += (source.contains("?") ? "&" : "?") + "tls-certificates=" + (query ?? tlsCertificates)
-        }
         var options = CopyRequest(
-            sourceURI: sourceURI, targetPath: target, format: format, backingPath: backing, bitmap: bitmap,
+            sourceURI: tls.uri(for: source), targetPath: target, format: format, backingPath: backing, bitmap: bitmap,
             connections: connections.count, overwrite: overwrite,
             requestSize: requestSize, requestsPerConnection: requestsPerConnection)
         options.backingMayBeDevice = allowDevices
@@ -113,17 +95,6 @@ struct CopyCommand: AsyncParsableCommand {
         } else {
             print(summary.sentence(target: target))
         }
-    }
-
-    /// The secrets libnbd will read for the source: the client key of the certificate folder (given as an option or
-    /// as `tls-certificates=`) and a `tls-psk-file=`. Each must be its owner's only, checked before anything is made.
-    private func secretFiles() -> [String] {
-        let query = URLComponents(string: source)?.queryItems ?? []
-        func value(_ name: String) -> String? { query.last { $0.name == name }?.value }
-        var files: [String] = []
-        if let folder = tlsCertificates ?? value("tls-certificates") { files.append(folder + "/client-key.pem") }
-        if let pskFile = value("tls-psk-file") { files.append(pskFile) }
-        return files
     }
 }
 

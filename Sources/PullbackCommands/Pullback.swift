@@ -8,7 +8,8 @@ public struct Pullback: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, BackupCommand.self, ListCommand.self, RestoreCommand.self, VerifyCommand.self,
-            CopyCommand.self, ImageInfoCommand.self, ServeCommand.self, PruneCommand.self, CheckpointsCommand.self,
+            DigestCommand.self, CopyCommand.self, ImageInfoCommand.self, ServeCommand.self, PruneCommand.self,
+            CheckpointsCommand.self,
         ]
     )
 

@@ -4,7 +4,8 @@ import Engine
 import Foundation
 
 /// `pullback verify`: points' images, and those they are based on, against the digests recorded at commit; one
-/// domain's point, or the latest or every point of one domain or of the whole repository.
+/// domain's point, or the latest or every point of one domain or of the whole repository; with `--content`, also what
+/// each point's disks read against the content digests recorded at backup.
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
@@ -18,6 +19,9 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @Option(help: "The point id, latest (default: each domain's newest point), or all.", completion: .pointOrAll)
     var at = "latest"
+
+    @Flag(help: "Also read each checked point's disks as a restore does and compare them with their content digests.")
+    var content = false
 
     @Flag(help: "Print the report as one JSON object.")
     var json = false
@@ -41,14 +45,16 @@ struct VerifyCommand: AsyncParsableCommand {
 
     /// One point of one domain, as verify always did: its lines carry no domain.
     private func verifyPoint(of domain: String) async throws {
-        let (repo, at) = (repository.path, at)
+        let (repo, at, content) = (repository.path, at, content)
         let report = try await withProgress { progress async throws(BackupError) in
-            try await PointVerification.verify(repository: repo, domain: domain, at: at, progress: progress)
+            try await PointVerification.verify(
+                repository: repo, domain: domain, at: at, content: content, progress: progress)
         }
         if json {
             print(try JSONOutput.line(report))
         } else {
             for image in report.images { print(Terminal.escaped(Self.line(image, withDomain: false))) }
+            for disk in report.contents ?? [] { print(Terminal.escaped(Self.line(disk, withDomain: false))) }
         }
         let failures = report.failures
         guard failures.isEmpty else {
@@ -58,29 +64,41 @@ struct VerifyCommand: AsyncParsableCommand {
             )
             throw ExitCode.failure
         }
+        let differing = report.contentFailures
+        guard differing.isEmpty else {
+            Terminal.printError(Self.contentError(differing))
+            throw ExitCode.failure
+        }
     }
 
     /// The latest or every point of one domain, or of every domain: lines carry the domain when none was given.
     private func verifyPoints(scope: RepositoryVerification.Scope) async throws {
-        let (repo, domains) = (repository.path, domain.map { [$0] })
+        let (repo, domains, content) = (repository.path, domain.map { [$0] }, content)
         let report = try await withProgress { progress async throws(BackupError) in
             try await RepositoryVerification.verify(
-                repository: repo, domains: domains, scope: scope, progress: progress)
+                repository: repo, domains: domains, scope: scope, content: content, progress: progress)
         }
         let withDomain = domain == nil
         if json {
             print(try JSONOutput.line(report))
         } else {
             for image in report.images { print(Terminal.escaped(Self.line(image, withDomain: withDomain))) }
+            for disk in report.contents ?? [] { print(Terminal.escaped(Self.line(disk, withDomain: withDomain))) }
             for problem in report.problems {
                 let prefix = withDomain ? problem.domain + "  " : ""
                 print(Terminal.escaped("\(prefix)\(problem.point ?? "-")  CANNOT BE CHECKED: \(problem.message)"))
             }
             let domainCount = Set(report.points.map(\.domain)).count
+            let contents = report.contents.map { ", \(Counted($0.count, "disk content"))" } ?? ""
+            var found: [String] = []
+            if !report.failures.isEmpty || !report.problems.isEmpty {
+                found.append("\(report.failures.count) damaged or missing")
+            }
+            if !report.contentFailures.isEmpty { found.append("\(report.contentFailures.count) not as recorded") }
             print(
                 "checked \(Counted(report.points.count, "point")) of \(Counted(domainCount, "domain")), "
-                    + "\(Counted(report.images.count, "image")): "
-                    + (report.isClean ? "all as committed" : "\(report.failures.count) damaged or missing"))
+                    + "\(Counted(report.images.count, "image"))\(contents): "
+                    + (found.isEmpty ? "all as committed" : found.joined(separator: ", ")))
         }
         guard report.isClean else {
             var parts: [String] = []
@@ -95,7 +113,12 @@ struct VerifyCommand: AsyncParsableCommand {
                 let named = report.problems.map { "\($0.domain)\($0.point.map { " " + $0 } ?? ""): \($0.message)" }
                 parts.append("cannot be checked: \(named.joined(separator: "; "))")
             }
-            Terminal.printError(parts.joined(separator: "; ") + "; restore them from another copy of the repository")
+            var message = parts.joined(separator: "; ")
+            if !parts.isEmpty { message += "; restore them from another copy of the repository" }
+            if !report.contentFailures.isEmpty {
+                message += (message.isEmpty ? "" : "; ") + Self.contentError(report.contentFailures, withDomain: true)
+            }
+            Terminal.printError(message)
             throw ExitCode.failure
         }
     }
@@ -118,6 +141,32 @@ struct VerifyCommand: AsyncParsableCommand {
     /// The paths of `failures`, with the reason of each that could not be read.
     private static func named(_ failures: [PointVerification.ImageCheck]) -> String {
         failures.map { $0.path + ($0.problem.map { " (\($0))" } ?? "") }.joined(separator: ", ")
+    }
+
+    /// The disks whose content is not as recorded, each with both digests, in one line.
+    private static func contentError(_ disks: [PointDigest.DiskCheck], withDomain: Bool = false) -> String {
+        let named = disks.map { disk in
+            let point = "point \(disk.point)" + (withDomain ? " of \(disk.domain)" : "")
+            if disk.status == .unreadable {
+                return "disk \(disk.target) of \(point) cannot be read (\(disk.problem ?? "-"))"
+            }
+            return
+                "disk \(disk.target) of \(point) reads \(disk.actual ?? "-"), not the recorded \(disk.recorded ?? "-")"
+        }
+        return "\(Counted(disks.count, "disk")) not as backed up: \(named.joined(separator: "; ")); "
+            + "an image was replaced or changed: restore it from another copy of the repository"
+    }
+
+    /// `[DOMAIN  ]POINT  TARGET  content STATUS`.
+    private static func line(_ disk: PointDigest.DiskCheck, withDomain: Bool) -> String {
+        let status: String
+        switch disk.status {
+        case .ok: status = "content ok"
+        case .mismatch: status = "CONTENT DIFFERS (recorded \(disk.recorded ?? "-"), now \(disk.actual ?? "-"))"
+        case .unrecorded: status = "no content digest recorded (point made before content digests were kept)"
+        case .unreadable: status = "CONTENT UNREADABLE (\(disk.problem ?? "-"))"
+        }
+        return (withDomain ? disk.domain + "  " : "") + "\(disk.point)  \(disk.target)  \(status)"
     }
 
     /// `[DOMAIN  ]POINT  TARGET  STATUS`.

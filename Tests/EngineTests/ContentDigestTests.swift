@@ -5,38 +5,15 @@ import TestSupport
 import Testing
 
 /// Content digests of images made by qemu-img and qemu-io, each compared with an independent computation from the
-/// specification (a Python script reading the raw bytes), so that a digest that is merely consistent with itself
+/// specification (``ContentDigestReference``, a Python script reading the raw bytes), so that a digest that is merely consistent with itself
 /// cannot pass.
 @Suite(.timeLimit(.minutes(3)))
 struct ContentDigestTests {
-    /// The digest computed from the raw bytes of `path` as the specification says: 64 KiB blocks (the last padded with
-    /// zeros) hashed with SHA-256, levels of up to 256 hashes each hashed again until one is left, and the SHA-256 of
-    /// the version line, the size and that root.
-    static let reference = """
-        import hashlib, struct, sys
-        data = open(sys.argv[1], 'rb')
-        size = int(sys.argv[2])
-        level = []
-        while True:
-            block = data.read(65536)
-            if not block:
-                break
-            level.append(hashlib.sha256(block + bytes(65536 - len(block))).digest())
-        if not level:
-            root = hashlib.sha256(b'').digest()
-        else:
-            while len(level) > 1:
-                level = [hashlib.sha256(b''.join(level[i:i + 256])).digest() for i in range(0, len(level), 256)]
-            root = level[0]
-        print('sha256-tree:' + hashlib.sha256(b'pullback content digest 1\\n' + struct.pack('>Q', size) + root).hexdigest())
-        """
-
     static func referenceDigest(of image: String, size: UInt64, in dir: String) async throws -> String {
         let raw = dir + "/reference.raw"
         try await qemu(["qemu-img", "convert", "-O", "raw", image, raw])
         defer { try? FileManager.default.removeItem(atPath: raw) }
-        let script = dir + "/reference.py"
-        try Data(reference.utf8).write(to: URL(fileURLWithPath: script))
+        let script = try ContentDigestReference.writeScript(into: dir)
         return try await qemu(["python3", script, raw, String(size)]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

@@ -27,7 +27,9 @@ public final class QCOW2ChainSource: BlockSource {
     public static func openProbing(path: String) async throws(CopyError) -> QCOW2ChainSource {
         let chain = try await BlockingWork.run { () throws(CopyError) -> QCOW2Chain in
             do throws(QCOW2Error) { return try QCOW2Chain.openProbing(path: path) } catch {
-                throw CopyError(.source, "cannot open \(path): \(error.message)", cause: error)
+                // The reader's own message names the file when it could not open it at all.
+                let message = error.message.contains(path) ? error.message : "cannot open \(path): \(error.message)"
+                throw CopyError(.source, message, cause: error)
             }
         }
         return QCOW2ChainSource(chain: chain)
