@@ -167,6 +167,13 @@ vm_rows() {
   row vm-full '`pullback backup --level full` (whole VM, libvirt job included)'
   row vm-inc '`pullback backup --level incremental` after 50 scattered 2 MiB guest writes'
   row vm-restore '`pullback restore` of the last point → qcow2, then `sync`'
+  # After the restore row, whose check compares with the guest's disk as the last point saw it.
+  row vm-full-check '`pullback backup --level full --check-source` (the disk read twice)'
+  row vm-inc-check '`pullback backup --level incremental --check-source` after 50 guest writes'
+  if [[ -n $baseline_bin ]]; then
+    row vm-full-base '`pullback backup --level full` of the baseline build'
+    row vm-inc-base '`pullback backup --level incremental` of the baseline build, after 50 guest writes'
+  fi
   if [[ -n $vm_peer ]]; then
     row vnb-full '`virtnbdbackup -l full`, then `sync`'
     row vnb-inc '`virtnbdbackup -l inc` after 50 scattered 2 MiB guest writes, then `sync`'
@@ -216,18 +223,30 @@ vm_run_row() {
         --nbd-tls-certificates "$vm_root/pki/client" --scratch-dir "$work"
       vm_bytes=$(json_field bytes_read)
       ;;
-    vm-full)
-      rm -rf "$work/repo"
-      "$bin" init --repo "$work/repo" >/dev/null
+    vm-full | vm-full-check | vm-full-base)
+      # Each full starts its own repository; the incremental row after it continues that chain.
+      local tool=$bin repo=$work/repo extra=()
+      case $1 in
+        vm-full-check) repo=$work/repo-check extra=(--check-source) ;;
+        vm-full-base) repo=$work/repo-base tool=$baseline_bin ;;
+      esac
+      rm -rf "$repo"
+      "$tool" init --repo "$repo" >/dev/null
       vm_drop_checkpoints
       sync
-      timed nosync "$bin" backup "$vm" --repo "$work/repo" --level full --connect "$vm_uri" --json --no-progress
+      timed nosync "$tool" backup "$vm" --repo "$repo" --level full --connect "$vm_uri" --json --no-progress "${extra[@]}"
       vm_bytes=$(json_field bytes_read)
       ;;
-    vm-inc)
+    vm-inc | vm-inc-check | vm-inc-base)
+      local tool=$bin repo=$work/repo extra=()
+      case $1 in
+        vm-inc-check) repo=$work/repo-check extra=(--check-source) ;;
+        vm-inc-base) repo=$work/repo-base tool=$baseline_bin ;;
+      esac
       vm_guest_writes
       sync
-      timed nosync "$bin" backup "$vm" --repo "$work/repo" --level incremental --connect "$vm_uri" --json --no-progress
+      timed nosync "$tool" backup "$vm" --repo "$repo" --level incremental --connect "$vm_uri" --json --no-progress \
+        "${extra[@]}"
       vm_bytes=$(json_field bytes_read)
       ;;
     vm-restore)
