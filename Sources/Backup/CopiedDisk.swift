@@ -19,8 +19,9 @@ struct CopiedDisk: Sendable {
     var hashes: BlockHashTable?
     /// With a source check: the ranges the dirty bitmap missed, copied all the same; nil without one.
     var missed: [Range<UInt64>]?
-    /// With a source check: the disk's block hashes, read from the export in full.
-    var sourceHashes: BlockHashTable?
+    /// With a source check of an incremental: the disk's block hashes where the bitmap marks nothing, read from the
+    /// export before the copy.
+    var sourceRead: SourceCheckRead?
     /// The manifest's entry, once written.
     var disk: BackupManifest.Disk?
 

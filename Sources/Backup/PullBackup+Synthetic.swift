@@ -7,26 +7,29 @@ extension PullBackup {
     /// `parent`: what changed since is read from the export, the rest from `layers` (the parent's chain of the disk,
     /// top first, checked against its digests beforehand). A disk grown since reads what lies past the old end from
     /// the export, where QEMU's bitmap says nothing; one that shrank is read from the export in full, with a note.
-    /// With `hashes.source` (the disk read in full by a source check) and `hashes.parent` (the parent point's block
-    /// hashes), the blocks where they differ are read from the export whatever its bitmap says. Returns the image's
-    /// digest (nil when it must be read back), the bytes read from the export, the disk's block hashes, and with a
-    /// check, the ranges the bitmap missed.
+    /// With `checkSource` and `parentHashes` (the parent point's block hashes), the disk's clean blocks are read from
+    /// the export first and those that differ from the parent's are read from the export whatever its bitmap says.
+    /// Returns the image's digest (nil when it must be read back), the bytes read from the export, the disk's block
+    /// hashes, and with a check, the ranges the bitmap missed and what the check read.
     static func copySynthetic(
         from export: NBDBlockSource, over layers: [QCOW2Chain.ExpectedLayer], parent: String, target: String,
-        to image: String, pipeline: CopyPipeline, hashes: (parent: BlockHashTable?, source: BlockHashTable?),
+        to image: String, pipeline: CopyPipeline, parentHashes: BlockHashTable?, checkSource: Bool,
         progress: CopyProgress, logger: Logger
-    ) async throws(CopyError) -> (
-        digest: SplitDigest?, bytesRead: UInt64, hashes: BlockHashTable?, missed: [Range<UInt64>]?
-    ) {
+    ) async throws(CopyError) -> SyntheticCopy {
         let earlier = try await QCOW2ChainSource.open(exactly: layers)
         // Each clean cluster is read once: past the page cache, as a restore reads.
         earlier.chain.readOnce()
+        let fromExport = { () async throws(CopyError) -> SyntheticCopy in
+            let written = try await writeFull(image, from: export, pipeline: pipeline, progress: progress)
+            return SyntheticCopy(
+                digest: written.digest, bytesRead: progress.bytesRead, hashes: written.hashes,
+                missed: checkSource ? [] : nil)
+        }
         if earlier.size > export.size {
             logger.notice(
                 "\(target) shrank from \(earlier.size) to \(export.size) bytes since point \(parent): copying it in full from the disk"
             )
-            let written = try await writeFull(image, from: export, pipeline: pipeline, progress: progress)
-            return (written.digest, progress.bytesRead, written.hashes, hashes.source == nil ? nil : [])
+            return try await fromExport()
         }
         if earlier.size < export.size {
             logger.info(
@@ -34,23 +37,34 @@ extension PullBackup {
             )
         }
         var differing: [Range<UInt64>] = []
-        if let source = hashes.source {
-            guard let parentHashes = hashes.parent else {
+        var sourceRead: SourceCheckRead?
+        if checkSource {
+            guard let parentHashes else {
                 logger.notice(
                     "\(target): point \(parent) has no block hashes to check against (made by an older build, or damaged): reading it in full from the disk"
                 )
-                let written = try await writeFull(image, from: export, pipeline: pipeline, progress: progress)
-                return (written.digest, progress.bytesRead, written.hashes, [])
+                return try await fromExport()
             }
-            differing = CheckedSource<NBDBlockSource>.differingRanges(between: source, and: parentHashes)
+            let read = try await SourceCheckRead.clean(of: export, target: target, logger: logger)
+            differing = CheckedSource<NBDBlockSource>.differingRanges(between: read.hashes, and: parentHashes)
+            sourceRead = read
         }
         let checked = CheckedSource(
             export, differing: differing, previousEnd: earlier.size < export.size ? earlier.size : nil)
         let layered = LayeredSource(export: checked, earlier: earlier)
         let written = try await writeFull(image, from: layered, pipeline: pipeline, progress: progress)
-        return (
-            written.digest, layered.bytesReadFromExport, written.hashes, hashes.source == nil ? nil : checked.missed
-        )
+        return SyntheticCopy(
+            digest: written.digest, bytesRead: layered.bytesReadFromExport, hashes: written.hashes,
+            missed: checkSource ? checked.missed : nil, sourceRead: sourceRead)
+    }
+
+    /// What ``copySynthetic(from:over:parent:target:to:pipeline:parentHashes:checkSource:progress:logger:)`` made.
+    struct SyntheticCopy: Sendable {
+        var digest: SplitDigest?
+        var bytesRead: UInt64
+        var hashes: BlockHashTable?
+        var missed: [Range<UInt64>]?
+        var sourceRead: SourceCheckRead?
     }
 
     /// Writes `image` as a standalone image of everything `source` holds, hashing its blocks on the way.

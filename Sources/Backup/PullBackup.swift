@@ -234,19 +234,14 @@ enum PullBackup {
                 requestSize: CopyRequest.defaultRequestSize,
                 requestsInFlight: CopyRequest.defaultRequestsPerConnection * source.connectionCount,
                 measureTotal: measureTotal, buffers: buffers)
-            // The disk as the export holds it, read in full before anything is copied: what the point must equal.
-            var sourceHashes: BlockHashTable?
-            if checkSource {
-                logger.info("\(target): reading the whole disk to check the point against it")
-                sourceHashes = try await ContentDigest.table(of: source)
-            }
             if let layers, let parent {
                 let written = try await copySynthetic(
                     from: source, over: layers, parent: parent.id, target: target, to: image, pipeline: pipeline,
-                    hashes: (parent: parentHashes, source: sourceHashes), progress: progress, logger: logger)
+                    parentHashes: parentHashes, checkSource: checkSource, progress: progress, logger: logger)
                 return CopiedDisk(
                     size: source.size, backing: nil, digest: written.digest, retries: source.retries,
-                    bytesRead: written.bytesRead, hashes: written.hashes, missed: written.missed)
+                    bytesRead: written.bytesRead, hashes: written.hashes, missed: written.missed,
+                    sourceRead: written.sourceRead)
             }
             var backing: QCOW2FileTarget.Backing?
             if let parentImage, let parent {
@@ -255,7 +250,7 @@ enum PullBackup {
                     logger.notice(
                         "\(target) shrank from \(previous.virtualSize) to \(source.size) bytes since point \(parent.id): copying it in full, which starts a new chain for it"
                     )
-                } else if sourceHashes != nil, parentHashes == nil {
+                } else if checkSource, parentHashes == nil {
                     logger.notice(
                         "\(target): point \(parent.id) has no block hashes to check against (made by an older build, or damaged): copying it in full, which starts a new chain for it"
                     )
@@ -268,10 +263,14 @@ enum PullBackup {
                     backing = previous
                 }
             }
-            // With a check, the blocks where the disk differs from the parent are copied whatever the bitmap says.
+            // With a check, the blocks where the disk differs from the parent are copied whatever the bitmap says. A full
+            // copy reads the whole disk already: there is nothing more to read.
+            var sourceRead: SourceCheckRead?
             var differing: [Range<UInt64>] = []
-            if backing != nil, let sourceHashes, let parentHashes {
-                differing = CheckedSource<NBDBlockSource>.differingRanges(between: sourceHashes, and: parentHashes)
+            if checkSource, backing != nil, let parentHashes {
+                let read = try await SourceCheckRead.clean(of: source, target: target, logger: logger)
+                differing = CheckedSource<NBDBlockSource>.differingRanges(between: read.hashes, and: parentHashes)
+                sourceRead = read
             }
             let checked = CheckedSource(
                 source, differing: differing,
@@ -287,10 +286,10 @@ enum PullBackup {
             return CopiedDisk(
                 size: source.size, backing: backing, digest: written.digest, retries: source.retries,
                 bytesRead: progress.bytesRead, hashes: written.result, missed: checkSource ? checked.missed : nil,
-                sourceHashes: sourceHashes)
+                sourceRead: sourceRead)
         }
-        if let expected = copied.sourceHashes {
-            try Self.requireEqual(copied.hashes, expected, target: target)
+        if let read = copied.sourceRead {
+            try read.requireEqual(copied.hashes, target: target)
         }
         var disk = BackupManifest.Disk(
             target: target, virtualSize: copied.size, image: PendingPoint.imageName(for: target),
@@ -303,22 +302,6 @@ enum PullBackup {
         }
         copied.disk = disk
         return copied
-    }
-
-    /// Throws unless the point's block hashes equal the disk's, read in full by the check: the point is then proven
-    /// equal to the disk, whatever the bitmap said.
-    private static func requireEqual(_ point: BlockHashTable?, _ disk: BlockHashTable, target: String) throws(CopyError)
-    {
-        guard let point else {
-            throw CopyError(.source, "\(target): the point's content cannot be checked against the disk")
-        }
-        let differing = CheckedSource<NBDBlockSource>.differingRanges(between: disk, and: point)
-        guard differing.isEmpty else {
-            throw CopyError(
-                .source,
-                "\(target): after the check the point still differs from the disk in \(differing.count) ranges (first at byte \(differing[0].lowerBound)); no point was made"
-            )
-        }
     }
 
     /// A new 0700 folder for the NBD socket and scratch images, short enough for a unix socket path.

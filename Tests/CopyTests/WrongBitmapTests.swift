@@ -193,6 +193,27 @@ extension CopyIntegration {
         }
 
         @Test(
+            "Bitmap cleared, then a synthetic full at --max-chain with --check-source: the missed blocks come from the disk, not the chain",
+            .timeLimit(.minutes(2)))
+        func clearedBitmapSyntheticFull() async throws {
+            try await LibvirtGuest.run(disks: [("vda", Self.diskSize)]) { _, guest in
+                _ = try await Self.fullBackup(guest)
+                try await guest.write("vda", "write -P 0x52 2M 128k")
+                try await guest.changeBitmaps("clear", target: "vda")
+                try await guest.write("vda", "write -P 0x56 12M 64k")
+                let result = try await guest.backup(["--check-source", "--max-chain", "1"])
+                try requireSuccess(result)
+                let point = try BackupSummary.decode(result)
+                #expect(point.level == "full" && point.parent == nil, "a synthetic full: \(point)")
+                let checks = try #require(try SourceCheckReport.decode(result).sourceCheck)
+                #expect(checks.map(\.disk) == ["vda"] && checks[0].blocks == [32, 33], "\(checks)")
+                let reference = try #require(try await guest.snapshot("after")["vda"])
+                try await BackupTests.expectRestores(
+                    guest, at: point.point, matching: ["vda": reference], label: "synthetic")
+            }
+        }
+
+        @Test(
             "Bitmap disabled through QMP, written around, enabled again: a plain incremental misses the writes between",
             .timeLimit(.minutes(2)), arguments: Incremental.allCases)
         func disabledBitmap(_ incremental: Incremental) async throws {

@@ -44,6 +44,23 @@ struct CheckedSourceTests {
         #expect(source.missed == [Self.k64..<2 * Self.k64, 3 * Self.k64..<4 * Self.k64, 14 * Self.k64..<15 * Self.k64])
     }
 
+    @Test("the clean part of a disk: whole dirty blocks read as zeros, a dirty range's ends in shared blocks are read")
+    func cleanRanges() async throws {
+        let map = FixedMap(extents: [
+            SourceExtent(offset: 0, length: Self.k64 + 100, content: .data, isDirty: false),
+            SourceExtent(offset: Self.k64 + 100, length: 3 * Self.k64, content: .data, isDirty: true),
+            SourceExtent(offset: 4 * Self.k64 + 100, length: 2 * Self.k64 - 100, content: .data, isDirty: true),
+        ])
+        let source = CleanRangesSource(map)
+        let extents = try await source.extents(in: 0..<6 * Self.k64)
+        // The two dirty extents are one run: its first block shared with clean data is read, the rest is not.
+        #expect(extents.map(\.offset) == [0, Self.k64 + 100, 2 * Self.k64])
+        #expect(extents.map(\.content) == [.data, .data, .zero])
+        #expect(extents.reduce(0) { $0 + $1.length } == 6 * Self.k64)
+        // Blocks 2 and 3 wholly dirty, and 4-5 up to the disk's end.
+        #expect(source.dirtyBlocks == [2..<6])
+    }
+
     @Test("blocks whose hashes differ become byte ranges, merged, the last cut at the disk's end")
     func differingRanges() {
         var left = BlockHashTable(size: 5 * Self.k64 + 100)
