@@ -168,7 +168,7 @@ vm_rows() {
   row vm-inc '`pullback backup --level incremental` after 50 scattered 2 MiB guest writes'
   row vm-restore '`pullback restore` of the last point → qcow2, then `sync`'
   # After the restore row, whose check compares with the guest's disk as the last point saw it.
-  row vm-full-check '`pullback backup --level full --check-source` (the disk read twice)'
+  row vm-full-check '`pullback backup --level full --check-source` (a full read already: nothing more is read)'
   row vm-inc-check '`pullback backup --level incremental --check-source` after 50 guest writes'
   if [[ -n $baseline_bin ]]; then
     row vm-full-base '`pullback backup --level full` of the baseline build'

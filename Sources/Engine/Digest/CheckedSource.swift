@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A source whose map also marks as changed the ranges where a check found the disk differing from the previous
 /// point, so that an incremental copy takes them whatever the dirty bitmap says, and that counts what the bitmap
 /// missed.
@@ -13,9 +11,8 @@ public final class CheckedSource<Inner: BlockSource>: BlockSource {
     /// Where the previous point ends when the disk grew since: what lies past it is copied in full anyway, and QEMU's
     /// bitmap never marks it, so it is not counted as missed.
     private let previousEnd: UInt64?
-    /// The ranges marked that the bitmap did not mark, by start (a window may be mapped twice: for progress, then to
-    /// copy).
-    private let missedRanges = Mutex<[UInt64: UInt64]>([:])
+    /// The ranges marked that the bitmap did not mark.
+    private let missedRanges = RangeRecord()
 
     public init(_ inner: Inner, differing: [Range<UInt64>], previousEnd: UInt64?) {
         self.inner = inner
@@ -50,25 +47,12 @@ public final class CheckedSource<Inner: BlockSource>: BlockSource {
             }
             if position < extent.end { result.append(piece(of: extent, position..<extent.end, dirty: false)) }
         }
-        if !missed.isEmpty {
-            missedRanges.withLock { ranges in
-                for range in missed { ranges[range.lowerBound] = range.upperBound }
-            }
-        }
+        missedRanges.note(missed)
         return result
     }
 
     /// The ranges the check found changed that the dirty bitmap did not mark, sorted and merged.
-    public var missed: [Range<UInt64>] {
-        let ranges = missedRanges.withLock { $0 }.map { $0.key..<$0.value }.sorted { $0.lowerBound < $1.lowerBound }
-        return ranges.reduce(into: []) { merged, range in
-            if let last = merged.last, range.lowerBound <= last.upperBound {
-                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
-            } else {
-                merged.append(range)
-            }
-        }
-    }
+    public var missed: [Range<UInt64>] { missedRanges.merged }
 
     /// The byte ranges of the blocks whose hashes differ between `disk` and `point`, merged, within the disk.
     public static func differingRanges(between disk: BlockHashTable, and point: BlockHashTable) -> [Range<UInt64>] {

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A disk's export as a source of its clean ranges only: what the dirty bitmap marks is reported as zeros, so that a
 /// full read of it (``ContentDigest/table(of:progress:requestsInFlight:)``) reads and hashes only the blocks an
 /// incremental copy would not. `backup --check-source` reads these before the copy, which reads the rest: the disk is
@@ -7,8 +5,8 @@ import Synchronization
 /// the disk's; a wholly dirty one is left zero in the table, and is copied anyway.
 public final class CleanRangesSource<Inner: BlockSource>: BlockSource {
     private let inner: Inner
-    /// The dirty ranges reported, by start (a window may be mapped twice).
-    private let dirtyRanges = Mutex<[UInt64: UInt64]>([:])
+    /// The dirty ranges reported.
+    private let dirtyRanges = RangeRecord()
 
     public init(_ inner: Inner) {
         self.inner = inner
@@ -24,12 +22,7 @@ public final class CleanRangesSource<Inner: BlockSource>: BlockSource {
 
     public func extents(in range: Range<UInt64>) async throws(CopyError) -> [SourceExtent] {
         let extents = try await inner.extents(in: range)
-        let dirty = extents.filter(\.isDirty)
-        if !dirty.isEmpty {
-            dirtyRanges.withLock { ranges in
-                for extent in dirty { ranges[extent.offset] = extent.end }
-            }
-        }
+        dirtyRanges.note(extents.filter(\.isDirty).map { $0.offset..<$0.end })
         // A run of dirty extents has its whole blocks reported as zeros; its ends, in blocks it shares with clean
         // ranges, are read, so that those blocks are hashed whole.
         let blockSize = UInt64(ContentDigest.blockSize)
@@ -62,16 +55,7 @@ public final class CleanRangesSource<Inner: BlockSource>: BlockSource {
     /// The blocks wholly inside dirty ranges: those the table leaves zero.
     public var dirtyBlocks: [Range<UInt64>] {
         let blockSize = UInt64(ContentDigest.blockSize)
-        let ranges = dirtyRanges.withLock { $0 }.map { $0.key..<$0.value }.sorted { $0.lowerBound < $1.lowerBound }
-        var merged: [Range<UInt64>] = []
-        for range in ranges {
-            if let last = merged.last, range.lowerBound <= last.upperBound {
-                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
-            } else {
-                merged.append(range)
-            }
-        }
-        return merged.compactMap { range in
+        return dirtyRanges.merged.compactMap { range in
             let first = (range.lowerBound + blockSize - 1) / blockSize
             let end = range.upperBound == size ? ContentDigest.blockCount(forSize: size) : range.upperBound / blockSize
             return first < end ? first..<end : nil

@@ -37,6 +37,11 @@ public enum ContentDigest {
 // MARK: Reading a source
 
 extension ContentDigest {
+    /// Reads in flight per connection when a source is read for its digest: twice a copy's, since each read is hashed
+    /// before its buffer is free again (16 of 1 MiB over 4 connections read a 1 GiB export with its digest in 0.67-0.77 s
+    /// against 0.95-0.99 s with 8; `nbdcopy` to `null:` took 0.39-0.49 s without hashing; 32 were no faster).
+    public static let requestsPerConnection = 4
+
     /// The block hashes of everything `source` holds, read once: what reads as zeros by the source's own map is neither
     /// read nor hashed. `progress` counts the reads.
     public static func table(
@@ -45,7 +50,7 @@ extension ContentDigest {
         let target = HashingTarget(DiscardingTarget(), size: source.size, base: nil)
         let pipeline = CopyPipeline(
             requestSize: CopyRequest.defaultRequestSize,
-            requestsInFlight: requestsInFlight ?? CopyRequest.defaultRequestsPerConnection * source.connectionCount)
+            requestsInFlight: requestsInFlight ?? Self.requestsPerConnection * source.connectionCount)
         try await pipeline.run(from: source, to: target, mode: .full, progress: progress)
         guard let table = target.table() else {
             throw CopyError(.unsupported, "the source's map cut a block of \(blockSize) bytes; it cannot be digested")
