@@ -92,7 +92,17 @@ public enum PointDigest {
             let name = (namingDomain ? domain + " " : "") + "\(point.id) \(chain.target) content"
             do throws(BackupError) {
                 let digest = try await contentDigest(of: chain, name: name, progress: progress)
-                disks.append(compared(digest, with: point, domain: domain, target: chain.target))
+                var check = compared(digest, with: point, domain: domain, target: chain.target)
+                // The block hashes the next point is built on must give the same digest, or that point gets none.
+                let disk = point.manifest.disks.first { $0.target == chain.target }
+                if check.status == .ok, let file = disk?.blockHashes,
+                    await PointBlockHashes.table(of: point, target: chain.target, logger: nil) == nil
+                {
+                    check.status = .unreadable
+                    check.problem =
+                        "its block hashes \(PointChain.printable(file)) are missing or damaged, so the next backup of the disk records no content digest; the next full backup records one again"
+                }
+                disks.append(check)
             } catch  where error.code != .interrupted {
                 disks.append(
                     DiskCheck(

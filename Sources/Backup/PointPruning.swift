@@ -180,13 +180,13 @@ public enum PointPruning {
                     let digest = try await merge(layers[index], to: image, buffers: buffers)
                     manifest.disks[index].backingImage = nil
                     manifest.disks[index].imageDigest = digest
-                    // The content is the point's own: its block hashes stay, checked first.
+                    // The content is the point's own: its digest stays, and its block hashes too once checked against
+                    // it (damaged ones are left out: the next point then has no digest, as after an older build's).
                     if disk.blockHashes != nil {
                         var written: (contentDigest: String, blockHashes: String)?
                         if let table = await PointBlockHashes.table(of: point, target: disk.target, logger: nil) {
                             written = try await PointBlockHashes.write(table, of: disk.target, into: staging)
                         }
-                        manifest.disks[index].contentDigest = written?.contentDigest
                         manifest.disks[index].blockHashes = written?.blockHashes
                     }
                 }

@@ -12,7 +12,7 @@ import SystemPackage
 ///   what `head -c n FILE | sha256sum` and `tail -c +$((n + 1)) FILE | sha256sum` print. Images that pullback
 ///   hashes while it writes them (QCOW2's `SplitDigest`), so that a backup never reads its images back.
 /// - `sha256-pieces:<n>:<hex>:<hex>`: as the split form, but the rest is hashed by 64 KiB pieces: the SHA-256 of the
-///   SHA-256s of each piece (the last padded with zeros), so that a backup hashes each data cluster once for its content
+///   SHA-256s of each piece (the last padded with zeros) and of the rest's length (8 bytes, big-endian), so that a backup hashes each data cluster once for its content
 ///   digest and the file's. `python3 -c` with hashlib checks it in three lines (README: Verify).
 public enum ImageDigest {
     /// The prefix of a whole file's digest.
@@ -151,6 +151,8 @@ public enum ImageDigest {
                 }
                 if filled < chunk { break }
             }
+            // The tail's length last, as the writer hashes it: padding must not hide a cut or added zero.
+            withUnsafeBytes(of: (offset - UInt64(split)).bigEndian) { tail.update(bufferPointer: $0) }
         } else {
             try hash(upTo: .max, into: &tail)
         }

@@ -31,7 +31,35 @@ public final class CheckedSource<Inner: BlockSource>: BlockSource {
     public func extents(in range: Range<UInt64>) async throws(CopyError) -> [SourceExtent] {
         var result: [SourceExtent] = []
         var missed: [Range<UInt64>] = []
-        for extent in try await inner.extents(in: range) {
+        let extents = try await inner.extents(in: range)
+        let blockSize = UInt64(ContentDigest.blockSize)
+        // Blocks the bitmap marks in part (a granularity finer than a block) or that hold a grown disk's old end: the
+        // copy takes them whole anyway, and their difference may be the marked part's or the new part's alone, so
+        // none of their bytes is counted as missed.
+        var touched = Set<UInt64>()
+        for extent in extents where extent.isDirty && extent.length > 0 {
+            touched.insert(extent.offset / blockSize)
+            touched.insert((extent.end - 1) / blockSize)
+        }
+        if let previousEnd, previousEnd % blockSize != 0 { touched.insert(previousEnd / blockSize) }
+        func counted(_ range: Range<UInt64>) -> [Range<UInt64>] {
+            var pieces: [Range<UInt64>] = []
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let block = start / blockSize
+                let end = min((block + 1) * blockSize, range.upperBound)
+                if !touched.contains(block) {
+                    if let last = pieces.last, last.upperBound == start {
+                        pieces[pieces.count - 1] = last.lowerBound..<end
+                    } else {
+                        pieces.append(start..<end)
+                    }
+                }
+                start = end
+            }
+            return pieces
+        }
+        for extent in extents {
             guard !extent.isDirty else {
                 result.append(extent)
                 continue
@@ -42,7 +70,7 @@ public final class CheckedSource<Inner: BlockSource>: BlockSource {
                 let end = min(marked.upperBound, extent.end)
                 if start > position { result.append(piece(of: extent, position..<start, dirty: false)) }
                 result.append(piece(of: extent, start..<end, dirty: true))
-                if previousEnd.map({ start < $0 }) ?? true { missed.append(start..<min(end, previousEnd ?? end)) }
+                if previousEnd.map({ start < $0 }) ?? true { missed += counted(start..<min(end, previousEnd ?? end)) }
                 position = end
             }
             if position < extent.end { result.append(piece(of: extent, position..<extent.end, dirty: false)) }

@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// The rest is hashed in one of two ways. Plainly, anyone can check both parts with coreutils: `head -c HEAD FILE |
 /// sha256sum` and `tail -c +$((HEAD + 1)) FILE | sha256sum`. Piecewise (``pieceSize``), the tail is the SHA-256 of the
-/// SHA-256s of its 64 KiB pieces (the last padded with zeros), so that a piece whose hash is known already (a data
+/// SHA-256s of its 64 KiB pieces (the last padded with zeros) and of its length (8 bytes, big-endian), so that a piece whose hash is known already (a data
 /// cluster whose content digest hashed it) is not hashed again: a backup hashes each byte it copies once.
 public struct SplitDigest: Sendable, Equatable {
     /// Bytes in the first part.
@@ -102,6 +102,8 @@ final class AppendDigest: Sendable {
                     state.piece += [UInt8](repeating: 0, count: SplitDigest.pieceSize - state.piece.count)
                     state.tail.update(data: Array(SHA256.hash(data: state.piece)))
                 }
+                // The tail's length last: padding must not let zeros be cut from or added to the end.
+                withUnsafeBytes(of: (fileSize - UInt64(headLength)).bigEndian) { state.tail.update(bufferPointer: $0) }
             } else {
                 Self.hashZeros(fileSize - state.nextOffset, into: &state.tail)
             }
