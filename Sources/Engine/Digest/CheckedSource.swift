@@ -2,10 +2,11 @@
 /// point, so that an incremental copy takes them whatever the dirty bitmap says, and that counts what the bitmap
 /// missed.
 ///
-/// `backup --check-source` reads the whole export first (``ContentDigest/table(of:progress:requestsInFlight:)``),
-/// compares its block hashes with the parent point's (``differingRanges(between:and:)``), and copies through this.
-public final class CheckedSource<Inner: BlockSource>: BlockSource {
-    private let inner: Inner
+/// `backup --check-source` reads the clean part of the export first (``CleanRangesSource``), compares its block
+/// hashes with the parent point's (``differingRanges(between:and:)``), and copies through this.
+public final class CheckedSource<Inner: BlockSource>: RemappedSource {
+    /// The export read.
+    public let inner: Inner
     /// Sorted, disjoint byte ranges to copy.
     private let differing: [Range<UInt64>]
     /// Where the previous point ends when the disk grew since: what lies past it is copied in full anyway, and QEMU's
@@ -18,14 +19,6 @@ public final class CheckedSource<Inner: BlockSource>: BlockSource {
         self.inner = inner
         self.differing = differing
         self.previousEnd = previousEnd
-    }
-
-    public var size: UInt64 { inner.size }
-    public var maximumReadSize: Int { inner.maximumReadSize }
-    public var connectionCount: Int { inner.connectionCount }
-
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(CopyError) {
-        try await inner.read(into: buffer, at: offset)
     }
 
     public func extents(in range: Range<UInt64>) async throws(CopyError) -> [SourceExtent] {

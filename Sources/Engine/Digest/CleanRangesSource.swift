@@ -3,21 +3,14 @@
 /// incremental copy would not. `backup --check-source` reads these before the copy, which reads the rest: the disk is
 /// read once in all. A block only partly dirty is read whole (a full read widens to whole blocks), so its hash is
 /// the disk's; a wholly dirty one is left zero in the table, and is copied anyway.
-public final class CleanRangesSource<Inner: BlockSource>: BlockSource {
-    private let inner: Inner
+public final class CleanRangesSource<Inner: BlockSource>: RemappedSource {
+    /// The export read.
+    public let inner: Inner
     /// The dirty ranges reported.
     private let dirtyRanges = RangeRecord()
 
     public init(_ inner: Inner) {
         self.inner = inner
-    }
-
-    public var size: UInt64 { inner.size }
-    public var maximumReadSize: Int { inner.maximumReadSize }
-    public var connectionCount: Int { inner.connectionCount }
-
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(CopyError) {
-        try await inner.read(into: buffer, at: offset)
     }
 
     public func extents(in range: Range<UInt64>) async throws(CopyError) -> [SourceExtent] {
