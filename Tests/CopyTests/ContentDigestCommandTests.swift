@@ -268,21 +268,35 @@ extension CopyIntegration {
                 try await guest.write("vda", "write -P 0x52 4M 64k")
                 let (inc, _) = try await BackupTests.backup(guest)
                 let snap2 = try await guest.snapshot("2")
-                // As a build before content digests left them: no contentDigest, no blockHashes, no .blocks file.
+                // As a build before content digests left them: no contentDigest, no blockHashes, no .blocks file, and
+                // image digests in the split form (sha256sum of the header cluster and of the rest).
+                func sha256sum(_ command: String) async throws -> String {
+                    let sum = try await fx.runChecked(["sh", "-c", command + " | sha256sum"])
+                    return sum.stdout.split(separator: " ").first.map(String.init) ?? ""
+                }
                 for point in [full.point, inc.point] {
                     let folder = "\(guest.repo)/\(guest.name)/\(point)"
                     #expect(FileFacts.exists("\(folder)/vda.blocks"))
                     try FileManager.default.removeItem(atPath: "\(folder)/vda.blocks")
+                    let image = "'\(folder)/vda.qcow2'"
+                    let split =
+                        "sha256-split:65536:\(try await sha256sum("head -c 65536 \(image)")):\(try await sha256sum("tail -c +65537 \(image)"))"
                     try RepositoryEdits.editJSON("\(folder)/manifest.json") { object in
                         var disks = object["disks"] as? [[String: Any]] ?? []
                         for index in disks.indices {
                             disks[index]["contentDigest"] = nil
                             disks[index]["blockHashes"] = nil
+                            disks[index]["imageDigest"] = split
                         }
                         object["disks"] = disks
                     }
                     #expect(try Self.recordedDigests(guest, point).isEmpty)
                 }
+                let list = try await guest.pullback(["list", "--repo", guest.repo, guest.name])
+                try requireSuccess(list)
+                #expect(list.stdout.contains(full.point) && list.stdout.contains(inc.point), "\(list)")
+                try requireSuccess(
+                    try await guest.pullback(["verify", "--repo", guest.repo, guest.name, "--at", "all"]))
 
                 let verify = try await guest.pullback(["verify", "--repo", guest.repo, guest.name, "--content"])
                 try requireSuccess(verify)
