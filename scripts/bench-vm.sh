@@ -7,7 +7,7 @@
 # process that reconnects to the running guest, and a pull job ended by one process (domjobabort) leaves
 # the next one's reconnect holding the domain's lock for 30 s and QEMU's NBD server still running, so the
 # next backup-begin fails. A daemon keeps one view of the guest for virsh, pullback and virtnbdbackup alike.
-# It runs as the tests run theirs (Tests/CopyTests/TestHarness/LibvirtDaemon.swift): in its own mount
+# It runs as the tests run theirs (Tests/CommandLineTests/TestHarness/LibvirtDaemon.swift): in its own mount
 # namespace, with /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/log/libvirt and /var/cache/libvirt
 # bound to folders of ours, so the machine's own libvirt is never touched.
 

@@ -8,7 +8,7 @@ enum Pullback {
         if let fromEnvironment = ProcessInfo.processInfo.environment["PULLBACK_BIN"], !fromEnvironment.isEmpty {
             path = fromEnvironment
         } else {
-            // #filePath is <root>/Tests/CopyTests/TestHarness/Pullback.swift
+            // #filePath is <root>/Tests/CommandLineTests/TestHarness/Pullback.swift
             var root = URL(fileURLWithPath: #filePath)
             for _ in 0..<4 {
                 root.deleteLastPathComponent()
