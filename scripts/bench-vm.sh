@@ -171,8 +171,11 @@ vm_rows() {
   row vm-full-check '`pullback backup --level full --check-source` (a full read already: nothing more is read)'
   row vm-inc-check '`pullback backup --level incremental --check-source` after 50 guest writes'
   if [[ -n $baseline_bin ]]; then
+    row vm-pbq-base '`pullback copy --format qcow2` of the baseline build'
+    row vm-pb-base '`pullback copy` of the baseline build'
     row vm-full-base '`pullback backup --level full` of the baseline build'
     row vm-inc-base '`pullback backup --level incremental` of the baseline build, after 50 guest writes'
+    row vm-restore-base '`pullback restore` of the baseline build (the same point as the restore row)'
   fi
   if [[ -n $vm_peer ]]; then
     row vnb-full '`virtnbdbackup -l full`, then `sync`'
@@ -197,7 +200,7 @@ vm_run_row() {
   local out="$work/out.raw" outq="$work/out.qcow2"
   vm_bytes=$vm_allocated
   case $1 in
-    vm-pb | vm-pb-* | vm-pbq | vm-nbdcopy | vm-null)
+    vm-pb | vm-pb-* | vm-pbq | vm-pbq-base | vm-nbdcopy | vm-null)
       rm -f "$out" "$outq" "$work"/.out.*.pullback-partial
       sync
       vm_job_begin
@@ -208,11 +211,13 @@ vm_run_row() {
         vm-pb-c1) timed nosync "$bin" copy "$vm_export" "$out" --json --connections 1 ;;
         vm-pb-r8) timed nosync "$bin" copy "$vm_export" "$out" --json --requests-per-connection 8 ;;
         vm-pbq) timed nosync "$bin" copy "$vm_export" "$outq" --format qcow2 --json ;;
+        vm-pbq-base) timed nosync "$baseline_bin" copy "$vm_export" "$outq" --format qcow2 --json ;;
+        vm-pb-base) timed nosync "$baseline_bin" copy "$vm_export" "$out" --json ;;
         vm-nbdcopy) timed sync nbdcopy "$vm_export" "$out" ;;
         vm-null) timed nosync nbdcopy "$vm_export" null: ;;
       esac
       vm_job_end
-      case $1 in vm-pb | vm-pb-* | vm-pbq) vm_bytes=$(json_field bytes_read) ;; esac
+      case $1 in vm-pb | vm-pb-* | vm-pbq | vm-pbq-base) vm_bytes=$(json_field bytes_read) ;; esac
       ;;
     vm-full-tls)
       rm -rf "$work/repo"
@@ -249,10 +254,12 @@ vm_run_row() {
         "${extra[@]}"
       vm_bytes=$(json_field bytes_read)
       ;;
-    vm-restore)
+    vm-restore | vm-restore-base)
+      local tool=$bin
+      [[ $1 == vm-restore ]] || tool=$baseline_bin
       rm -rf "$work/restored"
       sync
-      timed sync "$bin" restore --repo "$work/repo" "$vm" --to "$work/restored" --no-progress
+      timed sync "$tool" restore --repo "$work/repo" "$vm" --to "$work/restored" --no-progress
       ;;
     vnb-full)
       rm -rf "$work/vnb" "$work/vnb-restored"
@@ -280,9 +287,9 @@ vm_run_row() {
 # After the first run of a row: what it wrote must read as the guest's disk (ref.raw).
 vm_check_row() {
   case $1 in
-    vm-pb) qemu-img compare -q -f raw -F raw "$work/out.raw" "$work/ref.raw" || die "$1: the copy differs from the guest's disk" ;;
-    vm-pbq) qemu-img compare -q -f qcow2 -F raw "$work/out.qcow2" "$work/ref.raw" || die "$1: the copy differs from the guest's disk" ;;
-    vm-restore) qemu-img compare -q -f qcow2 -F raw "$work/restored/vda.qcow2" "$work/ref.raw" ||
+    vm-pb | vm-pb-base) qemu-img compare -q -f raw -F raw "$work/out.raw" "$work/ref.raw" || die "$1: the copy differs from the guest's disk" ;;
+    vm-pbq | vm-pbq-base) qemu-img compare -q -f qcow2 -F raw "$work/out.qcow2" "$work/ref.raw" || die "$1: the copy differs from the guest's disk" ;;
+    vm-restore | vm-restore-base) qemu-img compare -q -f qcow2 -F raw "$work/restored/vda.qcow2" "$work/ref.raw" ||
       die "$1: the restored disk differs from the guest's disk" ;;
     vnb-restore)
       local img
