@@ -12,11 +12,15 @@ final class EmbeddedNBDConnection {
     let channel: EmbeddedChannel
 
     /// Connects, and checks the server's greeting: its magic, `IHAVEOPT` and the fixed newstyle and no zeroes flags.
-    init(exports: [ServedExport], tls: NIOSSLContext? = nil) throws {
-        let limits = ServerLimits(handshakeTimeout: nil, idleTimeout: nil, replyStallTimeout: nil)
+    /// The server's reply budget, shared with no other connection unless given.
+    init(
+        exports: [ServedExport], tls: NIOSSLContext? = nil,
+        limits: ServerLimits = ServerLimits(handshakeTimeout: nil, idleTimeout: nil, replyStallTimeout: nil),
+        budget: ReplyBudget? = nil
+    ) throws {
         let handler = NBDConnectionHandler(
             exports: exports, workers: .eventLoop, tls: tls, limits: limits,
-            budget: ReplyBudget(bytes: limits.serverBudget))
+            budget: budget ?? ReplyBudget(bytes: limits.serverBudget))
         channel = EmbeddedChannel(handler: handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 10809)).wait()
         var greeting = try received()
@@ -28,18 +32,18 @@ final class EmbeddedNBDConnection {
     /// A connection whose client has sent its flags: options follow.
     static func negotiating(
         _ exports: [ServedExport], tls: NIOSSLContext? = nil,
-        flags: UInt32 = NBDNumbers.fixedNewstyle | NBDNumbers.noZeroes
+        flags: UInt32 = NBDNumbers.fixedNewstyle | NBDNumbers.noZeroes, budget: ReplyBudget? = nil
     ) throws -> EmbeddedNBDConnection {
-        let connection = try EmbeddedNBDConnection(exports: exports, tls: tls)
+        let connection = try EmbeddedNBDConnection(exports: exports, tls: tls, budget: budget)
         try connection.send(ClientMessages.flags(flags))
         return connection
     }
 
     /// A connection in the transmission phase, `export` chosen with `NBD_OPT_GO` after `options` were sent.
     static func transmitting(
-        _ exports: [ServedExport], export: String, options: [ByteBuffer] = []
+        _ exports: [ServedExport], export: String, options: [ByteBuffer] = [], budget: ReplyBudget? = nil
     ) throws -> EmbeddedNBDConnection {
-        let connection = try negotiating(exports)
+        let connection = try negotiating(exports, budget: budget)
         for option in options { try connection.send(option) }
         try connection.send(ClientMessages.option(NBDNumbers.Option.go, ClientMessages.exportChoice(export)))
         let replies = try connection.optionReplies()
