@@ -146,6 +146,14 @@ let package = Package(
             dependencies: ["QCOW2", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
         .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository"]),
+        /// The NBD server's framing, negotiation and requests, on NIO's EmbeddedChannel.
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "QCOW2", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         /// End to end: the `pullback` executable against real NBD servers, qemu tools and libvirt.
         .testTarget(name: "CommandLineTests", dependencies: ["NBD", "TestSupport"]),
         /// The command line's own arithmetic (line fitting, completion words), without running the executable.

@@ -68,7 +68,8 @@ public enum NBDServer {
                     }
                     try handlers.addHandler(
                         NBDConnectionHandler(
-                            exports: exports, pool: pool, tls: tls?.context, limits: limits, budget: budget))
+                            exports: exports, workers: .threadPool(pool), tls: tls?.context, limits: limits,
+                            budget: budget))
                 }
             }
     }
