@@ -1,4 +1,5 @@
 import Libvirt
+import UntrustedText
 
 /// A domain to define once its restored images are written, checked before any of them is: the saved XML is
 /// rewritten, and no domain has the new name yet. The connection stays open until ``define()`` or ``close()``, so
@@ -41,7 +42,7 @@ public struct PendingDefinition: Sendable {
         await connection.close()
         throw BackupError(
             .invalidRequest,
-            "a domain named \(PointChain.printable(name)) exists on \(connection.uri); choose another --define NAME, or undefine that domain first"
+            "a domain named \(UntrustedText.escaped(name)) exists on \(connection.uri); choose another --define NAME, or undefine that domain first"
         )
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import UntrustedText
 
 #if canImport(FoundationXML)
     import FoundationXML
@@ -74,7 +75,7 @@ public enum RestoredDomain {
                 .stringValue ?? ""
             for emulator in devices.elements(forName: "emulator")
             where !emulators.offers(emulator.stringValue ?? "", for: architecture) {
-                dropped.add("<emulator> \(PointChain.printable(emulator.stringValue ?? ""))")
+                dropped.add("<emulator> \(UntrustedText.escaped(emulator.stringValue ?? ""))")
                 emulator.detach()
             }
             for kind in ["hostdev", "filesystem"] {
