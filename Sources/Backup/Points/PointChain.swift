@@ -128,7 +128,7 @@ public struct PointChain: Sendable, Equatable {
         guard isSingleName(domain) else {
             throw BackupError(.invalidRequest, "\(printable(domain)) is not a domain name a repository can hold")
         }
-        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
+        let points = try PointsStep.repository { () throws(RepositoryError) in try repository.points(of: domain) }
         guard let committed = points.first(where: { same($0.id, point.id) }) else {
             throw BackupError(.repository, "\(point.id) is not a committed point of \(domain) in \(repository.root)")
         }

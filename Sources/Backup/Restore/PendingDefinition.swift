@@ -18,7 +18,7 @@ public struct PendingDefinition: Sendable {
     public static func prepare(
         from saved: String, name: String, images: [String: String], format: String, connectURI: String?
     ) async throws(BackupError) -> PendingDefinition {
-        let connection = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+        let connection = try await RestoreStep.libvirt { () async throws(LibvirtError) in
             try await LibvirtConnection.open(uri: connectURI)
         }
         // Without the capabilities no emulator is known to be the host's own, and a saved one is dropped.
@@ -37,7 +37,7 @@ public struct PendingDefinition: Sendable {
             return PendingDefinition(definition: definition, name: name, connection: connection)
         } catch {
             await connection.close()
-            throw BackupError(.libvirt, error.message, cause: error)
+            throw BackupError(error)
         }
         await connection.close()
         throw BackupError(
@@ -50,7 +50,7 @@ public struct PendingDefinition: Sendable {
     public func define() async throws(BackupError) -> RestoredDomain.Defined {
         let (connection, xml) = (connection, definition.xml)
         do throws(BackupError) {
-            let domain = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            let domain = try await RestoreStep.libvirt { () async throws(LibvirtError) in
                 try await connection.define(xml: xml)
             }
             await connection.close()
