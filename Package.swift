@@ -59,14 +59,19 @@ let package = Package(
             ]
         ),
 
+        /// Package-internal: the one escaper for text from outside (names from a repository, an image, libvirt, an
+        /// argument), so that every target prints such a string the same way. Its own target because NBD and QCOW2,
+        /// which need it too, depend on nothing of the others'.
+        .target(name: "UntrustedText"),
+
         // MARK: Libraries
-        .target(name: "NBD", dependencies: ["CLibNBD"]),
+        .target(name: "NBD", dependencies: ["CLibNBD", "UntrustedText"]),
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
         /// qcow2 images in Swift; zlib only to inflate compressed clusters that qemu-img wrote.
         .target(
             name: "QCOW2",
             dependencies: [
-                "CZlib", "FileIO", .product(name: "SystemPackage", package: "swift-system"),
+                "CZlib", "FileIO", "UntrustedText", .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -86,6 +91,7 @@ let package = Package(
             name: "Repository",
             dependencies: [
                 "FileIO",
+                "UntrustedText",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -104,7 +110,9 @@ let package = Package(
         .target(
             name: "Backup",
             dependencies: [
-                "Libvirt", "Engine", "Repository", "Server", .product(name: "Logging", package: "swift-log"),
+                "Libvirt", "NBD", "Engine", "Repository", "Server", "UntrustedText", "FileIO",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -112,9 +120,11 @@ let package = Package(
             dependencies: [
                 "Backup",
                 "Engine",
+                "NBD",
                 "QCOW2",
                 "Repository",
                 "Server",
+                "UntrustedText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -145,7 +155,7 @@ let package = Package(
             name: "QCOW2Tests",
             dependencies: ["QCOW2", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
-        .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository"]),
+        .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository", "TestSupport"]),
         /// The NBD server's framing, negotiation and requests, on NIO's EmbeddedChannel.
         .testTarget(
             name: "ServerTests",
@@ -157,6 +167,6 @@ let package = Package(
         /// End to end: the `pullback` executable against real NBD servers, qemu tools and libvirt.
         .testTarget(name: "CommandLineTests", dependencies: ["NBD", "TestSupport"]),
         /// The command line's own arithmetic (line fitting, completion words), without running the executable.
-        .testTarget(name: "PullbackCommandsTests", dependencies: ["PullbackCommands", "Engine"]),
+        .testTarget(name: "PullbackCommandsTests", dependencies: ["PullbackCommands", "Engine", "UntrustedText"]),
     ]
 )

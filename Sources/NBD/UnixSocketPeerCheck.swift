@@ -30,16 +30,12 @@ struct UnixSocketPeerCheck: Sendable {
     /// scheme that cannot be read is refused rather than connected to unchecked.
     init?(uri: String) throws(NBDError) {
         guard uri.lowercased().hasPrefix("nbds+unix:") else { return nil }
-        guard let components = URLComponents(string: uri) else {
-            throw NBDError(.invalidArgument, "cannot read the NBD URI \(uri) to verify the server's certificate")
-        }
-        let query = components.queryItems ?? []
-        func value(_ name: String) -> String? { query.last { $0.name == name }?.value }
-        // Without a socket libnbd refuses the URI itself, in its own words.
-        guard value("tls-psk-file") == nil, let socketPath = value("socket") else { return nil }
+        let parsed = try NBDURI(parsing: uri)
+        // A pre-shared key authenticates both sides by itself.
+        guard parsed.tlsPSKFile == nil, case .unix(let socketPath) = parsed.transport else { return nil }
         self.socketPath = socketPath
-        self.hostname = value("tls-hostname") ?? "localhost"
-        self.folder = Self.certificateFolder(given: value("tls-certificates"))
+        self.hostname = parsed.tlsHostname ?? "localhost"
+        self.folder = Self.certificateFolder(given: parsed.tlsCertificates)
     }
 
     /// The folder libnbd takes its CA from: the one given, else `~/.pki/libnbd` or `~/.config/pki/libnbd` (root:

@@ -2,6 +2,7 @@ import ArgumentParser
 import Backup
 import Engine
 import Foundation
+import NBD
 
 /// `pullback digest`: the content digest of a disk, whatever holds it (an NBD export, an image file, a backup point's
 /// disks), one line per digest as `sha256sum` prints them; two disks have the same digest exactly when they read the
@@ -77,7 +78,7 @@ struct DigestCommand: AsyncParsableCommand {
     static func isExport(_ source: String) -> Bool {
         guard let separator = source.range(of: "://") else { return false }
         let scheme = source[..<separator.lowerBound]
-        return ["nbd", "nbds", "nbd+unix", "nbds+unix", "nbd+vsock", "nbds+vsock"].contains(scheme)
+        return NBDURI.schemes.contains(String(scheme))
     }
 
     private func digestExport() async throws {

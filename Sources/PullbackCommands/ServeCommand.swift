@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backup
 import Foundation
+import NBD
 import QCOW2
 import Repository
 import Server
@@ -101,19 +102,23 @@ struct ServeCommand: AsyncParsableCommand {
         let tls = try serverTLS()
         let exports = try repo.map { try pointExports(repository: $0) } ?? imageExports()
         let (socket, address) = (socket, listen.flatMap(address))
-        let scheme = tls == nil ? "nbd" : "nbds"
+        let requiresTLS = tls != nil
         let limits = self.limits
         try await Interruptible.run { () async throws(ServerError) in
             if let socket {
                 try await NBDServer.serve(exports, socketPath: socket, tls: tls, limits: limits) {
-                    Self.print(exports.map { "\(scheme)+unix:///\($0.name)?socket=\(socket)" })
+                    Self.print(
+                        exports.map {
+                            NBDURI(.unix(socket: socket), requiresTLS: requiresTLS, exportName: $0.name).description
+                        })
                 }
             } else if let address {
                 try await NBDServer.serve(
                     exports, host: address.host, port: address.port, tls: tls, limits: limits
                 ) { port in
-                    let authority = address.host.contains(":") ? "[\(address.host)]:\(port)" : "\(address.host):\(port)"
-                    Self.print(exports.map { "\(scheme)://\(authority)/\($0.name)" })
+                    let server = NBDURI.Transport.tcp(host: address.host, port: Int(port))
+                    Self.print(
+                        exports.map { NBDURI(server, requiresTLS: requiresTLS, exportName: $0.name).description })
                 }
             }
         } describe: {

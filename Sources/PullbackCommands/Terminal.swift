@@ -1,4 +1,5 @@
 import Foundation
+import UntrustedText
 
 #if canImport(Glibc)
     import Glibc
@@ -28,40 +29,9 @@ enum Terminal {
         writeError("pullback: error: \(escaped(message))\n")
     }
 
-    /// `text` with every control character written as an escape, so that a string from a repository (a domain
-    /// name, a point id, a reason) cannot move the cursor, retitle the terminal or fake a line of output: C0
-    /// controls, DEL and C1 controls become `\x1b`-style escapes, and the bidirectional overrides and isolates,
-    /// which reorder what follows them, `\u{202e}`-style ones. Printable characters, Unicode included, stay.
-    static func escaped(_ text: String) -> String {
-        replacing(in: text, where: needsEscape) { scalar in
-            scalar.value < 0x100 ? "\\x" + hex(scalar.value, digits: 2) : "\\u{" + hex(scalar.value, digits: 4) + "}"
-        }
-    }
-
-    /// `text` with each scalar for which `applies` holds replaced by `replacement(scalar)`.
-    static func replacing(
-        in text: String, where applies: (Unicode.Scalar) -> Bool, with replacement: (Unicode.Scalar) -> String
-    ) -> String {
-        guard text.unicodeScalars.contains(where: applies) else { return text }
-        var result = ""
-        for scalar in text.unicodeScalars {
-            if applies(scalar) { result += replacement(scalar) } else { result.unicodeScalars.append(scalar) }
-        }
-        return result
-    }
-
-    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F: true  // C0, DEL, C1
-        case 0x202A...0x202E, 0x2066...0x2069: true  // bidirectional embeddings, overrides and isolates
-        default: false
-        }
-    }
-
-    static func hex(_ value: UInt32, digits: Int) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, digits - text.count)) + text
-    }
+    /// `text` as the command line prints a string from outside (a domain name, a point id, a reason): the one
+    /// escaper's terminal notation, `\x1b` and `\u{202e}` (see ``UntrustedText``).
+    static func escaped(_ text: String) -> String { UntrustedText.escaped(text, as: .terminal) }
 
     static func writeError(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
@@ -101,8 +71,9 @@ enum JSONOutput {
     /// bidirectional overrides would reach a terminal that shows the output. Outside strings JSON text is plain
     /// ASCII, so every such character is inside a string and its escape decodes to the same string.
     static func escapingControls(_ json: String) -> String {
-        Terminal.replacing(
-            in: json, where: { $0.value >= 0x7F && Terminal.needsEscape($0) },
-            with: { "\\u" + Terminal.hex($0.value, digits: 4) })
+        UntrustedText.replacing(
+            in: json, where: { $0.value >= 0x7F && UntrustedText.needsEscape($0) },
+            // Above U+FFFF (the tag characters) JSON writes the UTF-16 surrogate pair.
+            with: { String($0).utf16.map { "\\u" + UntrustedText.hex(UInt32($0), digits: 4) }.joined() })
     }
 }

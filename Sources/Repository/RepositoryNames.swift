@@ -1,3 +1,5 @@
+import UntrustedText
+
 /// The one place that decides what a repository may name. A repository is untrusted input (copied between hosts,
 /// handed between teams, edited by hand), and its names become paths: a point id, a domain folder, a disk target and
 /// an image name are each a single path component of `[A-Za-z0-9._-]`, not starting with `.` (so never `.` or `..`,
@@ -62,23 +64,5 @@ public enum RepositoryNames {
 
     /// `text` in double quotes for a one-line message: control characters, quotes and backslashes escaped, cut
     /// after 80 characters, so nothing from a repository can break the line or move the terminal.
-    public static func quoted(_ text: String) -> String {
-        var out = "\""
-        for (index, scalar) in text.unicodeScalars.enumerated() {
-            if index == 80 {
-                out += "..."
-                break
-            }
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _
-            where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value)
-                || scalar.properties.generalCategory == .format:
-                out += "\\u{" + String(scalar.value, radix: 16) + "}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    public static func quoted(_ text: String) -> String { UntrustedText.quoted(text) }
 }

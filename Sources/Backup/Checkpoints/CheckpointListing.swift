@@ -1,6 +1,8 @@
+import FileIO
 import Foundation
 import Libvirt
 import Repository
+import SystemPackage
 
 /// `pullback checkpoints DOMAIN`: the checkpoints Pullback made on a domain (named `pullback-...`), each with the
 /// repository that made it and whether that repository still holds a point for it.
@@ -39,11 +41,18 @@ public enum CheckpointListing {
         var path: String
 
         static func open(_ root: String) throws(BackupError) -> GivenRepository {
-            try BackupRun.repositoryStep { () throws(RepositoryError) in
+            let (repository, identity) = try CheckpointsStep.repository { () throws(RepositoryError) in
                 let repository = try BackupRepository.open(root: root)
+                return (repository, try repository.identity())
+            }
+            do throws(Errno) {
                 return GivenRepository(
-                    repository: repository, identity: try repository.identity(),
-                    path: CheckpointDescription.absolute(root))
+                    repository: repository, identity: identity, path: try CheckpointDescription.absolute(root))
+            } catch {
+                throw BackupError(
+                    .invalidRequest,
+                    "cannot read the working folder to make \(root) absolute (\(error)); give the repository's absolute path"
+                )
             }
         }
     }
@@ -58,11 +67,11 @@ public enum CheckpointListing {
     static func withDomain<T>(
         _ name: String, connectURI: String?, _ body: (Domain) async throws(BackupError) -> T
     ) async throws(BackupError) -> T {
-        let connection = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+        let connection = try await CheckpointsStep.libvirt { () async throws(LibvirtError) in
             try await LibvirtConnection.open(uri: connectURI)
         }
         do {
-            let domain = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            let domain = try await CheckpointsStep.libvirt { () async throws(LibvirtError) in
                 try await connection.domain(named: name)
             }
             let value = try await body(domain)
@@ -77,7 +86,7 @@ public enum CheckpointListing {
     /// The domain's checkpoints named `pullback-...` with their descriptions, parents first, and how many others it
     /// has. A description that cannot be read (the checkpoint deleted meanwhile, say) counts as none.
     static func read(_ domain: Domain) async throws(BackupError) -> (made: [MadeCheckpoint], others: Int) {
-        let names = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+        let names = try await CheckpointsStep.libvirt { () async throws(LibvirtError) in
             try await domain.checkpointNames()
         }
         var made: [MadeCheckpoint] = []
@@ -156,8 +165,13 @@ enum RepositoryState {
             try repository.requireRepository()
             return read(repository, identity: try repository.identity(), domain: domain)
         } catch  where error.code == .notARepository || error.code == .unsupportedLocation {
-            let there = FileManager.default.fileExists(atPath: path)
-            return .gone(there ? "what is there is not a Pullback repository" : "nothing is there")
+            // A path that cannot be looked at may hold the repository: never taken for "nothing is there".
+            do throws(Errno) {
+                let there = try FileDescriptor.status(ofTarget: path) != nil
+                return .gone(there ? "what is there is not a Pullback repository" : "nothing is there")
+            } catch {
+                return .unreadable("cannot look at \(path): \(error)")
+            }
         } catch {
             return .unreadable(error.message)
         }

@@ -38,7 +38,7 @@ public enum CheckpointRemoval {
                 do throws(RepositoryError) {
                     lock = try given.repository.lock(request.domain)
                 } catch {
-                    throw BackupError(.repository, error.message, cause: error)
+                    throw BackupError(error)
                 }
                 return try await remove(request, of: given, in: domain, lock: lock, logger: logger)
             }
@@ -60,7 +60,7 @@ public enum CheckpointRemoval {
         _ request: CheckpointRemovalRequest, of given: CheckpointListing.GivenRepository, in domain: Domain,
         lock: borrowing DomainLock, logger: Logger
     ) async throws(BackupError) -> CheckpointRemovalOutcome {
-        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in
+        let points = try CheckpointsStep.repository { () throws(RepositoryError) in
             try given.repository.points(of: request.domain)
         }
         let held = Set(points.map(\.manifest.checkpoint))
@@ -149,12 +149,12 @@ public enum CheckpointRemoval {
         _ names: [String], of domain: Domain, into outcome: inout CheckpointRemovalOutcome, logger: Logger
     ) async throws(BackupError) {
         guard !names.isEmpty else { return }
-        let state = try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.state() }
+        let state = try await CheckpointsStep.libvirt { () async throws(LibvirtError) in try await domain.state() }
         if state == .shutOff {
             logger.notice(
                 "\(domain.name) is shut off: starting it paused to delete the checkpoints' bitmaps, then shutting it off"
             )
-            try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.start(paused: true) }
+            try await CheckpointsStep.libvirt { () async throws(LibvirtError) in try await domain.start(paused: true) }
             outcome.startedDomain = true
         }
         for name in names {

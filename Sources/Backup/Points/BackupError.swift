@@ -1,4 +1,5 @@
 import Libvirt
+import Repository
 
 /// Why a backup or restore failed: a code, a one-line message that says what to do, and the cause.
 public struct BackupError: Error, Sendable, CustomStringConvertible {
@@ -47,6 +48,27 @@ public struct BackupError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// libvirt's `error`, with its message, as a failure of the step that asked libvirt.
+    init(_ error: LibvirtError) {
+        self.init(.libvirt, error.message, cause: error)
+    }
+
+    /// The repository's `error`, with its message, as a failure of the step that asked the repository.
+    init(_ error: RepositoryError) {
+        self.init(.repository, error.message, cause: error)
+    }
+
+    /// What a body that may throw anything threw (the repository's point transactions take such bodies): a
+    /// ``BackupError`` as it is, the repository's as ``Code-swift.struct/repository``, anything else, from the copy
+    /// or merge inside, as ``Code-swift.struct/copy``.
+    init(thrownBy error: any Error) {
+        switch error {
+        case let error as BackupError: self = error
+        case let error as RepositoryError: self.init(error)
+        default: self.init(.copy, "\(error)")
+        }
+    }
 
     /// libvirt refused the base checkpoint because a disk's bitmap for it is missing or broken.
     var isUnusableCheckpoint: Bool {

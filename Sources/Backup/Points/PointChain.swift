@@ -3,6 +3,7 @@ import Foundation
 import QCOW2
 import Repository
 import SystemPackage
+import UntrustedText
 
 /// The images one disk of a backup point is read from: the point's own image, then its parent point's, down to a
 /// standalone image, each with the backing file name its header must record.
@@ -127,7 +128,7 @@ public struct PointChain: Sendable, Equatable {
         guard isSingleName(domain) else {
             throw BackupError(.invalidRequest, "\(printable(domain)) is not a domain name a repository can hold")
         }
-        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
+        let points = try PointsStep.repository { () throws(RepositoryError) in try repository.points(of: domain) }
         guard let committed = points.first(where: { same($0.id, point.id) }) else {
             throw BackupError(.repository, "\(point.id) is not a committed point of \(domain) in \(repository.root)")
         }
@@ -152,7 +153,7 @@ public struct PointChain: Sendable, Equatable {
     // MARK: Names
 
     /// `name` with its control characters escaped, for a message.
-    static func printable(_ name: String) -> String { name.escapingControlCharacters }
+    static func printable(_ name: String) -> String { UntrustedText.escaped(name) }
 
     /// Compares as bytes: two Strings are equal when canonically equivalent, two file names only when identical.
     private static func same(_ a: String, _ b: String) -> Bool {

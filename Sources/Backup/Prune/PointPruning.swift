@@ -35,7 +35,7 @@ public enum PointPruning {
         let repository = BackupRepository(root: request.repository)
         let domainFolder = repository.folder(of: request.domain)
         // Nothing is made or locked for a domain the repository does not have, nor in a dry run.
-        let points = try BackupRun.repositoryStep { () throws(RepositoryError) -> [BackupPoint] in
+        let points = try PruneStep.repository { () throws(RepositoryError) -> [BackupPoint] in
             try repository.requireRepository()
             let points = try repository.points(of: request.domain)
             guard !points.isEmpty else {
@@ -73,7 +73,7 @@ public enum PointPruning {
             throw BackupError(.repository, error.message, cause: error)
         }
         // Read again under the lock: a backup may have committed a point since.
-        let listed = try BackupRun.repositoryStep { () throws(RepositoryError) in
+        let listed = try PruneStep.repository { () throws(RepositoryError) in
             try repository.points(of: request.domain)
         }
         let plan = try PrunePlan.make(
@@ -162,10 +162,10 @@ public enum PointPruning {
     private static func rewrite(
         _ point: BackupPoint, of domain: String, in repository: BackupRepository, lock: borrowing DomainLock
     ) async throws(BackupError) -> BackupPoint {
-        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
+        let points = try PruneStep.repository { () throws(RepositoryError) in try repository.points(of: domain) }
         let layers = try PointVerification.chains(of: point, among: points, domain: domain, in: repository)
             .map(\.expectedLayers)
-        return try await BackupRun.pointStep {
+        return try await PruneStep.transaction {
             try await repository.rewrite(point, of: domain, lock: lock) { staging in
                 var manifest = point.manifest
                 manifest.level = .full
@@ -236,7 +236,7 @@ public enum PointPruning {
     ) async throws(BackupError) {
         var left = removing
         while !left.isEmpty {
-            let listed = try BackupRun.repositoryStep { () throws(RepositoryError) in
+            let listed = try PruneStep.repository { () throws(RepositoryError) in
                 try repository.points(of: domain)
             }
             guard let next = PrunePlan.nextRemovable(left, listed: listed) else {
@@ -245,7 +245,7 @@ public enum PointPruning {
                     "cannot remove \(left.map(\.id).joined(separator: ", ")) of \(domain): a listed point is still based on them"
                 )
             }
-            try await BackupRun.pointStep { try await repository.remove(next, of: domain, lock: lock) }
+            try await PruneStep.transaction { try await repository.remove(next, of: domain, lock: lock) }
             left.removeAll { $0.id == next.id }
             logger.info("removed point \(next.id)")
         }

@@ -1,4 +1,5 @@
 import Libvirt
+import UntrustedText
 
 /// A domain to define once its restored images are written, checked before any of them is: the saved XML is
 /// rewritten, and no domain has the new name yet. The connection stays open until ``define()`` or ``close()``, so
@@ -17,7 +18,7 @@ public struct PendingDefinition: Sendable {
     public static func prepare(
         from saved: String, name: String, images: [String: String], format: String, connectURI: String?
     ) async throws(BackupError) -> PendingDefinition {
-        let connection = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+        let connection = try await RestoreStep.libvirt { () async throws(LibvirtError) in
             try await LibvirtConnection.open(uri: connectURI)
         }
         // Without the capabilities no emulator is known to be the host's own, and a saved one is dropped.
@@ -36,12 +37,12 @@ public struct PendingDefinition: Sendable {
             return PendingDefinition(definition: definition, name: name, connection: connection)
         } catch {
             await connection.close()
-            throw BackupError(.libvirt, error.message, cause: error)
+            throw BackupError(error)
         }
         await connection.close()
         throw BackupError(
             .invalidRequest,
-            "a domain named \(PointChain.printable(name)) exists on \(connection.uri); choose another --define NAME, or undefine that domain first"
+            "a domain named \(UntrustedText.escaped(name)) exists on \(connection.uri); choose another --define NAME, or undefine that domain first"
         )
     }
 
@@ -49,7 +50,7 @@ public struct PendingDefinition: Sendable {
     public func define() async throws(BackupError) -> RestoredDomain.Defined {
         let (connection, xml) = (connection, definition.xml)
         do throws(BackupError) {
-            let domain = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+            let domain = try await RestoreStep.libvirt { () async throws(LibvirtError) in
                 try await connection.define(xml: xml)
             }
             await connection.close()

@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import UntrustedText
 
 #if canImport(FoundationXML)
     import FoundationXML
@@ -40,6 +41,32 @@ public enum RestoredDomain {
         from saved: String, name: String, images: [String: String], format: String,
         emulators: HostEmulators = .none
     ) throws(BackupError) -> Definition {
+        let (document, root) = try parsed(saved)
+        var dropped = DroppedKinds()
+        for element in root.elements(forName: "name") { element.stringValue = name }
+        for element in root.elements(forName: "uuid") { element.detach() }
+        for element in qemuElements(under: root) {
+            dropped.add("<\(element.name ?? "qemu")>")
+            element.detach()
+        }
+        root.namespaces = root.namespaces?.filter { $0.stringValue != qemuNamespace }
+        let architecture =
+            root.elements(forName: "os").first?.elements(forName: "type").first?.attribute(forName: "arch")?
+            .stringValue ?? ""
+        for devices in root.elements(forName: "devices") {
+            for emulator in devices.elements(forName: "emulator")
+            where !emulators.offers(emulator.stringValue ?? "", for: architecture) {
+                dropped.add("<emulator> \(UntrustedText.escaped(emulator.stringValue ?? ""))")
+                emulator.detach()
+            }
+            rewrite(devices, images: images, format: format, dropped: &dropped)
+        }
+        return Definition(xml: document.xmlString, dropped: dropped.kinds)
+    }
+
+    /// The saved XML as a document and its `<domain>` element; refused when it is not what libvirt writes, not
+    /// well-formed, or not a domain.
+    private static func parsed(_ saved: String) throws(BackupError) -> (XMLDocument, XMLElement) {
         if let refusal = SavedDomainXML.refusal(of: saved) {
             throw BackupError(
                 .invalidRequest,
@@ -60,44 +87,33 @@ public enum RestoredDomain {
         guard let root = document.rootElement(), root.name == "domain" else {
             throw BackupError(.invalidRequest, "the saved domain XML has no <domain> element")
         }
-        var dropped = DroppedKinds()
-        for element in root.elements(forName: "name") { element.stringValue = name }
-        for element in root.elements(forName: "uuid") { element.detach() }
-        for element in qemuElements(under: root) {
-            dropped.add("<\(element.name ?? "qemu")>")
-            element.detach()
-        }
-        root.namespaces = root.namespaces?.filter { $0.stringValue != qemuNamespace }
-        for devices in root.elements(forName: "devices") {
-            let architecture =
-                root.elements(forName: "os").first?.elements(forName: "type").first?.attribute(forName: "arch")?
-                .stringValue ?? ""
-            for emulator in devices.elements(forName: "emulator")
-            where !emulators.offers(emulator.stringValue ?? "", for: architecture) {
-                dropped.add("<emulator> \(PointChain.printable(emulator.stringValue ?? ""))")
-                emulator.detach()
-            }
-            for kind in ["hostdev", "filesystem"] {
-                for element in devices.elements(forName: kind) {
-                    dropped.add("<\(kind)>")
-                    element.detach()
-                }
-            }
-            for interface in devices.elements(forName: "interface") {
-                for mac in interface.elements(forName: "mac") { mac.detach() }
-            }
-            for disk in devices.elements(forName: "disk") {
-                let target = disk.elements(forName: "target").first?.attribute(forName: "dev")?.stringValue
-                let device = disk.attribute(forName: "device")?.stringValue ?? "disk"
-                guard device == "disk", let target, let image = images[target] else {
-                    dropped.add(device == "disk" ? "disks not restored" : "\(device) disks")
-                    disk.detach()
-                    continue
-                }
-                point(disk, at: image, format: format)
+        return (document, root)
+    }
+
+    /// Leaves out of `devices` the host's devices and folders, the MAC addresses and the disks not restored; points
+    /// each restored disk at its image.
+    private static func rewrite(
+        _ devices: XMLElement, images: [String: String], format: String, dropped: inout DroppedKinds
+    ) {
+        for kind in ["hostdev", "filesystem"] {
+            for element in devices.elements(forName: kind) {
+                dropped.add("<\(kind)>")
+                element.detach()
             }
         }
-        return Definition(xml: document.xmlString, dropped: dropped.kinds)
+        for interface in devices.elements(forName: "interface") {
+            for mac in interface.elements(forName: "mac") { mac.detach() }
+        }
+        for disk in devices.elements(forName: "disk") {
+            let target = disk.elements(forName: "target").first?.attribute(forName: "dev")?.stringValue
+            let device = disk.attribute(forName: "device")?.stringValue ?? "disk"
+            guard device == "disk", let target, let image = images[target] else {
+                dropped.add(device == "disk" ? "disks not restored" : "\(device) disks")
+                disk.detach()
+                continue
+            }
+            point(disk, at: image, format: format)
+        }
     }
 
     /// The rewritten XML alone; see ``definition(from:name:images:format:)``.

@@ -1,4 +1,5 @@
 import Foundation
+import UntrustedText
 
 /// Rules for a point's saved `domain.xml`, which comes from a repository and so is untrusted input: it is parsed only
 /// when it looks like what libvirt writes.
@@ -24,7 +25,7 @@ enum SavedDomainXML {
             return "it declares a document type (<!DOCTYPE>)"
         }
         if let encoding = declaredEncoding(of: xml), !["utf-8", "utf8"].contains(encoding.lowercased()) {
-            return "it declares the encoding \(encoding.escapingControlCharacters), not UTF-8"
+            return "it declares the encoding \(UntrustedText.escaped(encoding)), not UTF-8"
         }
         return nil
     }

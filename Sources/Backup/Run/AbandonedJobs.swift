@@ -27,14 +27,14 @@ enum AbandonedJobs {
             if ours {
                 logger.notice(
                     "ending the backup job an interrupted run of this repository left on \(domain.name) (point \(id))")
-                try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+                try await RunStep.libvirt { () async throws(LibvirtError) in
                     try await domain.endBackupJob(exporting: address)
                 }
             }
             if record.startedDomain, state == .paused {
                 logger.notice(
                     "shutting \(domain.name) off again: the interrupted run had started it paused for its backup")
-                try await BackupRun.libvirtStep { () async throws(LibvirtError) in try await domain.destroy() }
+                try await RunStep.libvirt { () async throws(LibvirtError) in try await domain.destroy() }
             }
             // The run's private folder held the export socket and nothing of value. Removed only when it can be
             // shown to be one a run of ours made: a record is repository content, and may name any folder.

@@ -28,12 +28,12 @@ public enum BackupRun {
         let clock = ContinuousClock.now
         // Refused before anything is made or libvirt is asked: the name becomes the domain's folder, and a path that
         // is not a repository is never made one here (`pullback init` does that).
-        let repository = try repositoryStep { () throws(RepositoryError) in
+        let repository = try RunStep.repository { () throws(RepositoryError) in
             try RepositoryNames.checkRequested(request.domain, as: "domain")
             return try BackupRepository.open(root: request.repository)
         }
         let exportHost = try remoteExportHost(of: request)
-        let connection = try await libvirtStep { () async throws(LibvirtError) in
+        let connection = try await RunStep.libvirt { () async throws(LibvirtError) in
             try await LibvirtConnection.open(uri: request.connectURI)
         }
         do throws(BackupError) {
@@ -53,7 +53,7 @@ public enum BackupRun {
         _ request: BackupRequest, repository: BackupRepository, connection: LibvirtConnection, exportHost: String?,
         started: Date, logger: Logger
     ) async throws(BackupError) -> BackupOutcome {
-        let domain = try await libvirtStep { () async throws(LibvirtError) in
+        let domain = try await RunStep.libvirt { () async throws(LibvirtError) in
             try await connection.domain(named: request.domain)
         }
         // Read before the lock: a request for disks the domain does not have is refused before anything is made.
@@ -61,11 +61,7 @@ public enum BackupRun {
         prepared.exportHost = exportHost
         // Only now that the domain and its disks are known: taking the lock makes the domain's folder.
         let lock: DomainLock
-        do {
-            lock = try repository.lock(request.domain)
-        } catch {
-            throw BackupError(.repository, error.message, cause: error)
-        }
+        do throws(RepositoryError) { lock = try repository.lock(request.domain) } catch { throw BackupError(error) }
         let tightened = repository.tightenPermissions(of: request.domain, lock: lock)
         if tightened.count > 0 {
             logger.notice(
@@ -82,8 +78,8 @@ public enum BackupRun {
                 logger.notice("skipping \(skipped.target): \(skipped.reason)")
             }
         }
-        let identity = try repositoryStep { () throws(RepositoryError) in try repository.identity() }
-        let points = try repositoryStep { () throws(RepositoryError) in try repository.points(of: request.domain) }
+        let identity = try RunStep.repository { () throws(RepositoryError) in try repository.identity() }
+        let points = try RunStep.repository { () throws(RepositoryError) in try repository.points(of: request.domain) }
         var base = try await LevelChoice.choose(
             request.level, domain: domain, points: points, maximumChain: request.maximumChain, logger: logger)
         if base.isSynthetic {
@@ -143,11 +139,11 @@ public enum BackupRun {
     private static func startIfShutOff(_ domain: Domain, progress: JobProgress?, logger: Logger)
         async throws(BackupError) -> Bool
     {
-        let state = try await libvirtStep { () async throws(LibvirtError) in try await domain.state() }
+        let state = try await RunStep.libvirt { () async throws(LibvirtError) in try await domain.state() }
         guard state == .shutOff else { return false }
         progress?.enter(.startingDomain)
         logger.notice("\(domain.name) is shut off: starting it paused for the backup")
-        try await libvirtStep { () async throws(LibvirtError) in try await domain.start(paused: true) }
+        try await RunStep.libvirt { () async throws(LibvirtError) in try await domain.start(paused: true) }
         return true
     }
 
@@ -164,7 +160,7 @@ public enum BackupRun {
         var sourceChecks: [SourceCheckReport]?
         func attempt() async throws(BackupError) -> BackupPoint {
             let base = base
-            return try await pointStep {
+            return try await RunStep.transaction {
                 try await repository.withNewPoint(of: prepared.request.domain, lock: lock, started: prepared.started) {
                     pending in
                     let name = CheckpointName.forPoint(pending.id, of: identity)
@@ -226,29 +222,5 @@ public enum BackupRun {
                     retries: retries[$0.target] ?? 0)
             },
             skipped: selection.skipped, missing: selection.missing, seconds: 0)
-    }
-
-    // MARK: Error mapping
-
-    static func libvirtStep<T>(_ body: () async throws(LibvirtError) -> T) async throws(BackupError) -> T {
-        do { return try await body() } catch {
-            throw BackupError(.libvirt, error.message, cause: error)
-        }
-    }
-
-    static func repositoryStep<T>(_ body: () throws(RepositoryError) -> T) throws(BackupError) -> T {
-        do { return try body() } catch {
-            throw BackupError(.repository, error.message, cause: error)
-        }
-    }
-
-    static func pointStep<T>(_ body: () async throws -> T) async throws(BackupError) -> T {
-        do { return try await body() } catch let error as BackupError {
-            throw error
-        } catch let error as RepositoryError {
-            throw BackupError(.repository, error.message, cause: error)
-        } catch {
-            throw BackupError(.copy, "\(error)")
-        }
     }
 }

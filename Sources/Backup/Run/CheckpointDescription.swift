@@ -1,4 +1,6 @@
+import FileIO
 import Foundation
+import SystemPackage
 
 /// The `<description>` of a checkpoint Pullback creates: which repository made it, by tag and absolute path, as
 /// `pullback repository 0a1b2c3d at /srv/backups/vms`. libvirt keeps nothing else about who made a checkpoint, and
@@ -16,10 +18,11 @@ enum CheckpointDescription {
     ///
     /// A path holding a character a description cannot carry (``BackupXML/isRecordable(_:)``) is left out, as
     /// `pullback repository 0a1b2c3d`: libvirt refuses the whole checkpoint over one, which would fail every backup
-    /// into the repository. Its checkpoints are then listed as of an unknown repository, which `--repo` can check.
+    /// into the repository. Its checkpoints are then listed as of an unknown repository, which `--repo` can check. So
+    /// is a relative path when the working folder cannot be read: a wrong path would name another folder.
     static func text(for name: String, repository root: String) -> String {
         let tag = lead + (CheckpointName.tag(of: name) ?? "")
-        let path = absolute(root)
+        guard let path = try? absolute(root) else { return tag }
         return path.unicodeScalars.allSatisfy(BackupXML.isRecordable) ? tag + separator + path : tag
     }
 
@@ -40,8 +43,9 @@ enum CheckpointDescription {
     }
 
     /// `root` as an absolute path without `.` and `..` components; symbolic links are kept as the user named them.
-    static func absolute(_ root: String) -> String {
-        let path = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
+    /// Throws when `root` is relative and the working folder cannot be read (it was removed, say).
+    static func absolute(_ root: String) throws(Errno) -> String {
+        let path = root.hasPrefix("/") ? root : try FileDescriptor.currentFolder() + "/" + root
         return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 }

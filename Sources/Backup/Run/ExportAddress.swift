@@ -1,4 +1,5 @@
 import Libvirt
+import NBD
 
 /// Where QEMU exports a backup's disks over NBD: a unix socket on this host, or a TCP port of the hypervisor for a
 /// backup host elsewhere. Named in the backup XML, in the job record (to recognise the job later) and in the URIs
@@ -20,15 +21,17 @@ enum ExportAddress: Sendable, Equatable {
         }
     }
 
-    /// The NBD URI of `target`'s export.
+    /// The NBD URI of `target`'s export, each part percent-encoded: a socket path or a target may hold any
+    /// character.
     func uri(of target: String) -> String {
         switch self {
         case .unixSocket(let path):
-            return "nbd+unix:///\(target)?socket=\(path)"
+            NBDURI(.unix(socket: path), exportName: target).description
         case .tcp(let host, let port, let certificates):
-            let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-            guard let certificates else { return "nbd://\(authority)/\(target)" }
-            return "nbds://\(authority)/\(target)?tls-certificates=\(certificates)"
+            NBDURI(
+                .tcp(host: host, port: port), requiresTLS: certificates != nil, exportName: target,
+                tlsCertificates: certificates
+            ).description
         }
     }
 

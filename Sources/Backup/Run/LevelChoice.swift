@@ -64,32 +64,42 @@ struct LevelChoice: Sendable {
                 repositoryLayers: [:])
         }
         let checkpoint = latest.manifest.checkpoint
-        let names = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+        let names = try await RunStep.libvirt { () async throws(LibvirtError) in
             try await domain.checkpointNames()
         }
         if names.contains(checkpoint) {
             return continuing("(checkpoint \(checkpoint))")
         }
-        let savedXML = (try? latest.savedFile("checkpoint.xml")) ?? ""
-        do throws(LibvirtError) {
-            guard !savedXML.isEmpty else {
-                throw LibvirtError(.noCheckpoint, "point \(latest.id) has no saved checkpoint XML")
-            }
-            _ = try await domain.createCheckpoint(xml: savedXML, redefine: true)
-            logger.notice("checkpoint \(checkpoint) was missing from libvirt; redefined it from point \(latest.id)")
+        guard let problem = await redefine(checkpoint, of: latest, in: domain, logger: logger) else {
             return continuing("(checkpoint \(checkpoint), redefined)")
-        } catch {
-            let reason =
-                "checkpoint \(checkpoint) of point \(latest.id) is gone from libvirt and cannot be redefined (\(error.message))"
-            if atLimit {
-                return LevelChoice(
-                    parent: nil, reason: "\(limit), and \(reason): the new full point reads the disks in full")
-            }
-            if level == .incremental {
-                throw BackupError(.invalidRequest, "cannot make an incremental backup: \(reason); run a full backup")
-            }
-            return LevelChoice(parent: nil, reason: reason)
         }
+        let reason =
+            "checkpoint \(checkpoint) of point \(latest.id) is gone from libvirt and cannot be redefined (\(problem))"
+        if atLimit {
+            return LevelChoice(
+                parent: nil, reason: "\(limit), and \(reason): the new full point reads the disks in full")
+        }
+        if level == .incremental {
+            throw BackupError(.invalidRequest, "cannot make an incremental backup: \(reason); run a full backup")
+        }
+        return LevelChoice(parent: nil, reason: reason)
+    }
+
+    /// Redefines `checkpoint`, which libvirt lost, from `point`'s saved XML: nil when that worked, else why not (no
+    /// saved XML, a saved XML the repository cannot read, or libvirt's refusal).
+    private static func redefine(
+        _ checkpoint: String, of point: BackupPoint, in domain: Domain, logger: Logger
+    ) async -> String? {
+        let savedXML: String?
+        do throws(RepositoryError) { savedXML = try point.savedFile("checkpoint.xml") } catch { return error.message }
+        guard let savedXML, !savedXML.isEmpty else { return "point \(point.id) has no saved checkpoint XML" }
+        do throws(LibvirtError) {
+            _ = try await domain.createCheckpoint(xml: savedXML, redefine: true)
+        } catch {
+            return error.message
+        }
+        logger.notice("checkpoint \(checkpoint) was missing from libvirt; redefined it from point \(point.id)")
+        return nil
     }
 
     /// Why a backup under `auto` starts a new chain after `point`, the end of a chain of `length` points.

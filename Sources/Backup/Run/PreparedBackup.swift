@@ -25,7 +25,7 @@ struct PreparedBackup: Sendable {
     static func read(_ domain: Domain, for request: BackupRequest, started: Date) async throws(BackupError)
         -> PreparedBackup
     {
-        let (uuid, domainXML, disks) = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+        let (uuid, domainXML, disks) = try await RunStep.libvirt { () async throws(LibvirtError) in
             (try await domain.uuid(), try await domain.xmlDescription(), try await domain.disks())
         }
         try DiskSelection.checkNamed(request.disks, option: "--disk", in: disks, of: request.domain)

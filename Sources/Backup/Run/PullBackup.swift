@@ -40,7 +40,7 @@ enum PullBackup {
                 entries, address: address, base: base, into: pending, request: prepared.request,
                 checkSource: prepared.checksSource, logger: logger)
             progress?.enter(.endingJob)
-            try await BackupRun.libvirtStep { [address] () async throws(LibvirtError) in
+            try await RunStep.libvirt { [address] () async throws(LibvirtError) in
                 try await domain.endBackupJob(exporting: address)
             }
             jobEnded = true
@@ -153,7 +153,7 @@ enum PullBackup {
             }
         }
         try pending.write(prepared.domainXML, to: "domain.xml")
-        let savedCheckpoint = try await BackupRun.libvirtStep { () async throws(LibvirtError) in
+        let savedCheckpoint = try await RunStep.libvirt { () async throws(LibvirtError) in
             try await domain.checkpoint(named: checkpoint).xmlDescription()
         }
         try pending.write(savedCheckpoint, to: "checkpoint.xml")

@@ -1,5 +1,6 @@
 import FileIO
 import Foundation
+import SystemPackage
 
 /// How a backup of a domain on another host reaches its disks: QEMU exports them over TCP on the hypervisor, with
 /// TLS unless the caller accepts plaintext. A local libvirt URI keeps the unix socket.
@@ -41,12 +42,18 @@ public struct RemoteExport: Sendable, Equatable {
         return transport == nil ? nil : "localhost"
     }
 
-    /// The problem with the client's TLS folder, or nil when it holds the three files as regular files.
+    /// The problem with the client's TLS folder, or nil when it holds the three files as regular files; a file that
+    /// cannot be looked at is a problem of its own, with its errno.
     func certificateProblem() -> String? {
-        let missing = Self.certificateFiles.filter { name in
-            var isDirectory: ObjCBool = false
-            return !FileManager.default.fileExists(atPath: certificates + "/" + name, isDirectory: &isDirectory)
-                || isDirectory.boolValue
+        var missing: [String] = []
+        for name in Self.certificateFiles {
+            let path = certificates + "/" + name
+            do throws(Errno) {
+                let status = try FileDescriptor.status(ofTarget: path)
+                if status == nil || status?.type == .directory { missing.append(name) }
+            } catch {
+                return "cannot look at \(path): \(error)"
+            }
         }
         guard !missing.isEmpty else { return nil }
         return "\(certificates) lacks \(missing.joined(separator: ", "))"

@@ -1,6 +1,7 @@
 import Engine
-import Foundation
+import FileIO
 import Repository
+import SystemPackage
 
 /// The digests of several images at once, each read on the I/O thread pool (``ImageDigest/of(_:like:reading:)``).
 enum ImageDigests {
@@ -15,7 +16,7 @@ enum ImageDigests {
         var digests: [String] = []
         for result in try await each(images, progress: progress) {
             do throws(RepositoryError) { digests.append(try result.get()) } catch {
-                throw BackupError(.repository, error.message, cause: error)
+                throw BackupError(error)
             }
         }
         return digests
@@ -57,8 +58,10 @@ enum ImageDigests {
         return results
     }
 
+    /// The size of the file at `path`, the total its progress counts up to; 0 when it cannot be looked at, since
+    /// reading it then fails with the reason.
     private static func fileSize(_ path: String) -> UInt64 {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        return (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
+        let status = try? FileDescriptor.status(ofTarget: path)
+        return status.map { UInt64(max(0, $0.size)) } ?? 0
     }
 }

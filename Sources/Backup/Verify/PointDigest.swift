@@ -52,8 +52,8 @@ public enum PointDigest {
         repository root: String, domain: String, at id: String, targets: [String] = [], progress: JobProgress? = nil
     ) async throws(BackupError) -> Report {
         let repository = BackupRepository(root: root)
-        let top = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.point(id, of: domain) }
-        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
+        let top = try VerifyStep.repository { () throws(RepositoryError) in try repository.point(id, of: domain) }
+        let points = try VerifyStep.repository { () throws(RepositoryError) in try repository.points(of: domain) }
         var chains = try PointVerification.chains(of: top, among: points, domain: domain, in: repository)
         if !targets.isEmpty {
             let available = chains.map(\.target)

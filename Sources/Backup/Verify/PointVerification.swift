@@ -65,8 +65,8 @@ public enum PointVerification {
         repository root: String, domain: String, at id: String, content: Bool = false, progress: JobProgress? = nil
     ) async throws(BackupError) -> Report {
         let repository = BackupRepository(root: root)
-        let top = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.point(id, of: domain) }
-        let points = try BackupRun.repositoryStep { () throws(RepositoryError) in try repository.points(of: domain) }
+        let top = try VerifyStep.repository { () throws(RepositoryError) in try repository.point(id, of: domain) }
+        let points = try VerifyStep.repository { () throws(RepositoryError) in try repository.points(of: domain) }
         let chains = try chains(of: top, among: points, domain: domain, in: repository)
         let images = try await check(
             imagesByPoint(chains).map { (domain, $0.target, $0.image) }, progress: progress)

@@ -62,7 +62,7 @@ public enum RepositoryVerification {
         progress: JobProgress? = nil
     ) async throws(BackupError) -> Report {
         let repository = BackupRepository(root: root)
-        let names = try BackupRun.repositoryStep { () throws(RepositoryError) in
+        let names = try VerifyStep.repository { () throws(RepositoryError) in
             if let domains {
                 try repository.requireRepository()
                 for domain in domains { try RepositoryNames.checkRequested(domain, as: "domain") }
@@ -71,37 +71,8 @@ public enum RepositoryVerification {
             return try repository.domainNames()
         }
         var report = Report(scope: scope, points: [], images: [], problems: [])
-        var entries: [(domain: String, target: String, image: PointChain.Image)] = []
-        var read = Set<String>()
-        var chainsByPoint: [(point: CheckedPoint, top: BackupPoint, chains: [PointChain])] = []
-        for domain in names {
-            let points: [BackupPoint]
-            do throws(RepositoryError) {
-                points = try repository.points(of: domain)
-            } catch {
-                report.problems.append(Problem(domain: domain, point: nil, message: error.message))
-                continue
-            }
-            if points.isEmpty, domains != nil {
-                throw BackupError(.repository, "the repository \(root) has no backup of \(domain)")
-            }
-            let chosen = scope == .all ? points.reversed() : points.suffix(1)
-            for point in chosen {
-                let chains: [PointChain]
-                do throws(BackupError) {
-                    chains = try PointVerification.chains(of: point, among: points, domain: domain, in: repository)
-                } catch {
-                    report.problems.append(Problem(domain: domain, point: point.id, message: error.message))
-                    continue
-                }
-                let checked = CheckedPoint(domain: domain, point: point.id)
-                report.points.append(checked)
-                chainsByPoint.append((checked, point, chains))
-                for (target, image) in PointVerification.imagesByPoint(chains) where read.insert(image.path).inserted {
-                    entries.append((domain, target, image))
-                }
-            }
-        }
+        let (entries, chainsByPoint) = try collect(
+            names, scope: scope, named: domains != nil, in: repository, root: root, into: &report)
         report.images = try await PointVerification.check(entries, progress: progress, namingDomains: domains == nil)
         // A chain whose images all read as committed is opened as a restore opens it, so that a header naming
         // another backing file than the manifests say is found too.
@@ -125,5 +96,48 @@ public enum RepositoryVerification {
             report.contents = contents
         }
         return report
+    }
+
+    /// The images to read, each once, and the chains of each chosen point of `names`; a domain or point that cannot
+    /// be followed is a problem in `report`. Throws when a domain the caller `named` has no point.
+    private static func collect(
+        _ names: [String], scope: Scope, named: Bool, in repository: BackupRepository, root: String,
+        into report: inout Report
+    ) throws(BackupError) -> (
+        entries: [(domain: String, target: String, image: PointChain.Image)],
+        chainsByPoint: [(point: CheckedPoint, top: BackupPoint, chains: [PointChain])]
+    ) {
+        var entries: [(domain: String, target: String, image: PointChain.Image)] = []
+        var read = Set<String>()
+        var chainsByPoint: [(point: CheckedPoint, top: BackupPoint, chains: [PointChain])] = []
+        for domain in names {
+            let points: [BackupPoint]
+            do throws(RepositoryError) {
+                points = try repository.points(of: domain)
+            } catch {
+                report.problems.append(Problem(domain: domain, point: nil, message: error.message))
+                continue
+            }
+            if points.isEmpty, named {
+                throw BackupError(.repository, "the repository \(root) has no backup of \(domain)")
+            }
+            let chosen = scope == .all ? points.reversed() : points.suffix(1)
+            for point in chosen {
+                let chains: [PointChain]
+                do throws(BackupError) {
+                    chains = try PointVerification.chains(of: point, among: points, domain: domain, in: repository)
+                } catch {
+                    report.problems.append(Problem(domain: domain, point: point.id, message: error.message))
+                    continue
+                }
+                let checked = CheckedPoint(domain: domain, point: point.id)
+                report.points.append(checked)
+                chainsByPoint.append((checked, point, chains))
+                for (target, image) in PointVerification.imagesByPoint(chains) where read.insert(image.path).inserted {
+                    entries.append((domain, target, image))
+                }
+            }
+        }
+        return (entries, chainsByPoint)
     }
 }

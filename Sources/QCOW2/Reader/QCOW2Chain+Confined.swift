@@ -1,3 +1,5 @@
+import UntrustedText
+
 extension QCOW2Chain {
     /// The most images a chain may have, whichever way it is opened.
     public static var maximumLayers: Int { BackingChainOpener.maximumDepth }
@@ -84,19 +86,19 @@ extension QCOW2Chain {
         let sameName = recorded == wanted && (recorded == nil || Int(header.backingFileSize) == recorded?.count)
         guard sameName else {
             let names =
-                header.backingFile.map { "names backing file \($0.escapingControlCharacters)" } ?? "has no backing file"
+                header.backingFile.map { "names backing file \(UntrustedText.escaped($0))" } ?? "has no backing file"
             let allowed =
-                expected.backingName.map { "may only be backed by \($0.escapingControlCharacters)" }
+                expected.backingName.map { "may only be backed by \(UntrustedText.escaped($0))" }
                 ?? "may only be standalone (no backing file)"
             throw QCOW2Error(.backingChain, "\(image.path) \(names); this image \(allowed)")
         }
         if let name = header.backingFile, header.backingFormat != QCOW2Chain.Layer.Format.qcow2.rawValue {
             let format =
-                header.backingFormat.map { "format \($0.escapingControlCharacters)" }
+                header.backingFormat.map { "format \(UntrustedText.escaped($0))" }
                 ?? "no format (it would be guessed)"
             throw QCOW2Error(
                 .backingChain,
-                "\(image.path) names its backing file \(name.escapingControlCharacters) with \(format); this image's backing file must be qcow2"
+                "\(image.path) names its backing file \(UntrustedText.escaped(name)) with \(format); this image's backing file must be qcow2"
             )
         }
     }
