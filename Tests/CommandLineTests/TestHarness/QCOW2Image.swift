@@ -1,3 +1,5 @@
+import Testing
+
 /// A qcow2 source image in the fixture, written with `qemu-io` and given persistent dirty bitmaps with `qemu-img`,
 /// exactly as a guest's writes would mark them. Only touch it while no server is running on it (image locks).
 struct QCOW2Image {
@@ -43,6 +45,17 @@ struct QCOW2Image {
         try await NBDServer.qemuNBD(
             fixture, image: path, bitmap: bitmap, exportName: exportName, shared: shared,
             throttleBytesPerSecond: throttleBytesPerSecond)
+    }
+
+    /// The start of an incremental test: `bitmap` added (clean from now on), then the whole image copied by pullback
+    /// to `fixture.target()`, which must succeed, with no bitmap asked for. Returns the target.
+    func fullCopyWithBitmap(_ bitmap: String) async throws -> String {
+        try await addBitmap(bitmap)
+        let target = fixture.target()
+        let server = try await serve()
+        try requireSuccess(try await Pullback.copy(fixture, [server.uri(), target]))
+        server.stop()
+        return target
     }
 
     /// The guest-visible content as a raw file (`qemu-img convert -O raw`), the reference to `cmp` targets against.
