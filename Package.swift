@@ -145,7 +145,7 @@ let package = Package(
             name: "QCOW2Tests",
             dependencies: ["QCOW2", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
-        .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository"]),
+        .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository", "TestSupport"]),
         /// End to end: the `pullback` executable against real NBD servers, qemu tools and libvirt.
         .testTarget(name: "CommandLineTests", dependencies: ["NBD", "TestSupport"]),
         /// The command line's own arithmetic (line fitting, completion words), without running the executable.
