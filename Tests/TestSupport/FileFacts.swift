@@ -6,6 +6,7 @@ import Foundation
 
 /// Facts about files on disk, read directly with stat(2) and friends.
 package enum FileFacts {
+    /// Something is at `path` (a dangling link counts).
     package static func exists(_ path: String) -> Bool {
         var info = Glibc.stat()
         return lstat(path, &info) == 0
@@ -21,6 +22,7 @@ package enum FileFacts {
         Int64(try statInfo(path).st_blocks) * 512
     }
 
+    /// The inode number, to tell a file replaced by rename from one rewritten in place.
     package static func inode(_ path: String) throws -> UInt64 {
         UInt64(try statInfo(path).st_ino)
     }
@@ -30,6 +32,7 @@ package enum FileFacts {
         try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
     }
 
+    /// The whole file.
     package static func contents(_ path: String) throws -> Data {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw HarnessError("cannot read \(path)")

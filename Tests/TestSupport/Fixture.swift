@@ -9,6 +9,7 @@ import Synchronization
 /// was left there), sockets and source images sit at the root. Set `PULLBACK_KEEP_TEST_DIRS=1` to keep the directory
 /// (and its logs) after the test; mounts are still undone.
 package final class Fixture: CommandRunner {
+    /// The fixture's directory, `/tmp/pbct-XXXXXX`.
     package let root: String
     private let state = Mutex(State())
 

@@ -17,6 +17,7 @@ package enum NBDInfo {
             self.description = description
         }
 
+        /// The export bytes the entry describes.
         package var range: Range<Int64> { offset..<(offset + length) }
     }
 

@@ -62,6 +62,7 @@ package enum Qemu {
         package let zero: Bool
         package let data: Bool
 
+        /// The guest bytes the entry describes.
         package var range: Range<Int64> { start..<(start + length) }
 
         package var description: String {
@@ -105,6 +106,7 @@ package enum Qemu {
             package let corrupt: Bool?
         }
 
+        /// The qcow2 version: `1.1` (v3) or `0.10` (v2).
         package var compat: String? { formatSpecific?.data?.compat }
 
         enum CodingKeys: String, CodingKey {
