@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Backup
@@ -9,8 +10,9 @@ import Testing
 struct PointCoverageTests {
     /// A point of `web1` holding `vda`, in a fresh folder that keeps `domainXML` as its `domain.xml` (none when nil).
     static func withPoint(domainXML: String?, _ body: (BackupPoint, String) throws -> Void) throws {
-        let root = NSTemporaryDirectory() + "pbcoverage-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: root) }
+        let directory = try TemporaryDirectory("pbcoverage")
+        defer { directory.remove() }
+        let root = directory.path
         let folder = root + "/web1/20261204T000000Z"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         if let domainXML { try Data(domainXML.utf8).write(to: URL(fileURLWithPath: folder + "/domain.xml")) }

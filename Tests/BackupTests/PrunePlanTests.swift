@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Backup
@@ -13,8 +14,9 @@ struct PrunePlanTests {
     static func withPoints(
         _ specs: [(String, String?)], _ body: ([BackupPoint], String) throws -> Void
     ) throws {
-        let domainFolder = NSTemporaryDirectory() + "pbplan-\(UUID().uuidString)/web1"
-        defer { try? FileManager.default.removeItem(atPath: (domainFolder as NSString).deletingLastPathComponent) }
+        let directory = try TemporaryDirectory("pbplan")
+        defer { directory.remove() }
+        let domainFolder = directory.file("web1")
         let points = try specs.map { id, parent in
             try FileManager.default.createDirectory(
                 atPath: domainFolder + "/" + id, withIntermediateDirectories: true)

@@ -173,14 +173,7 @@ extension CopyIntegration {
                 try await guest.write("vdb", "write -P 0x54 0 64k")
 
                 let child = try await Self.backupUnderWay(guest)
-                child.suspend()
-                do {
-                    try await #require(guest.daemon).restartLibvirtd(fx)
-                } catch {
-                    child.resume()
-                    throw error
-                }
-                child.resume()
+                try await child.whileSuspended { try await #require(guest.daemon).restartLibvirtd(fx) }
                 let result = try await child.waitForExit(timeout: .seconds(120))
                 try requireSuccess(result)
                 let summary = try BackupSummary.decode(result)

@@ -39,9 +39,9 @@ extension CopyIntegration {
                 sourceLocation: sourceLocation)
             for target in targets {
                 let image = "\(dir)/\(target).qcow2"
-                try await QemuImg.expectCheckClean(fx, image, sourceLocation: sourceLocation)
+                try await Qemu.expectCheckClean(fx, image, sourceLocation: sourceLocation)
                 let reference = try #require(references[target], sourceLocation: sourceLocation)
-                try await QemuImg.expectIdentical(fx, image, reference, sourceLocation: sourceLocation)
+                try await Qemu.expectIdentical(fx, image, reference, sourceLocation: sourceLocation)
             }
         }
 
@@ -312,8 +312,8 @@ extension CopyIntegration {
                     ])
                     try requireSuccess(restored)
                     #expect(try FileFacts.listing(out) == ["vda.qcow2"])
-                    try await QemuImg.expectCheckClean(fx, "\(out)/vda.qcow2")
-                    try await QemuImg.expectIdentical(fx, "\(out)/vda.qcow2", snap["vda"]!)
+                    try await Qemu.expectCheckClean(fx, "\(out)/vda.qcow2")
+                    try await Qemu.expectIdentical(fx, "\(out)/vda.qcow2", snap["vda"]!)
 
                     let original = try await guest.virshChecked(["dumpxml", guest.name]).stdout
                     let xml = try await guest.virshChecked(["dumpxml", copy]).stdout

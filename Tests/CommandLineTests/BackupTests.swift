@@ -46,9 +46,9 @@ extension CopyIntegration {
                 let raw = "\(rawDir)/\(target).raw"
                 try await expectSameBytes(fx, raw, reference, sourceLocation: sourceLocation)
                 let qcow2 = "\(qcow2Dir)/\(target).qcow2"
-                try await QemuImg.expectCheckClean(fx, qcow2, sourceLocation: sourceLocation)
-                try await QemuImg.expectIdentical(fx, qcow2, reference, sourceLocation: sourceLocation)
-                let chain = try await QemuImg.chain(fx, qcow2)
+                try await Qemu.expectCheckClean(fx, qcow2, sourceLocation: sourceLocation)
+                try await Qemu.expectIdentical(fx, qcow2, reference, sourceLocation: sourceLocation)
+                let chain = try await Qemu.chain(qcow2, using: fx)
                 #expect(
                     chain.count == 1 && chain.first?.backingFilename == nil,
                     "restored \(qcow2) is not standalone: \(chain.map(\.filename))", sourceLocation: sourceLocation)
@@ -68,11 +68,11 @@ extension CopyIntegration {
             let folder = "\(repo ?? guest.repo)/\(guest.name)/\(point)"
             for disk in guest.disks {
                 let image = "\(folder)/\(disk.target).qcow2"
-                try await QemuImg.expectCheckClean(fx, image, sourceLocation: sourceLocation)
+                try await Qemu.expectCheckClean(fx, image, sourceLocation: sourceLocation)
                 if let reference = snapshot[disk.target] {
-                    try await QemuImg.expectIdentical(fx, image, reference, sourceLocation: sourceLocation)
+                    try await Qemu.expectIdentical(fx, image, reference, sourceLocation: sourceLocation)
                 }
-                let chain = try await QemuImg.chain(fx, image)
+                let chain = try await Qemu.chain(image, using: fx)
                 if let parent {
                     #expect(
                         chain.first?.backingFilename == "../\(parent)/\(disk.target).qcow2",

@@ -69,7 +69,7 @@ extension CopyIntegration {
 
                 // The genuine chain restores byte for byte, into a new 0700 folder, and verifies.
                 try await BackupTests.expectRestores(guest, at: inc.point, matching: snapshot, label: "genuine")
-                #expect(try ChainEdits.mode(fx.target("genuine-raw")) == 0o700)
+                #expect(FileFacts.mode(fx.target("genuine-raw")) == 0o700)
                 try requireSuccess(try await guest.pullback(["verify", "--repo", guest.repo, guest.name]))
 
                 // A raw backing file outside, by absolute name; the manifest's digest updated to match, so that only

@@ -35,8 +35,8 @@ extension CopyIntegration {
                 if format == "raw" {
                     try await expectSameBytes(fx, target, image)
                 } else {
-                    try await QemuImg.expectIdentical(fx, target, image)
-                    try await QemuImg.expectCheckClean(fx, target)
+                    try await Qemu.expectIdentical(fx, target, image)
+                    try await Qemu.expectCheckClean(fx, target)
                 }
                 let sentence = try await Pullback.copy(
                     fx, [server.uri(), fx.target("again.raw"), "--request-size", "65536"])
@@ -89,7 +89,7 @@ extension CopyIntegration {
                 if format == "raw" {
                     try await expectSameBytes(fx, target, image)
                 } else {
-                    try await QemuImg.expectIdentical(fx, target, image)
+                    try await Qemu.expectIdentical(fx, target, image)
                 }
             }
         }

@@ -35,13 +35,13 @@ extension CopyIntegration {
                 let stats = try CopyStats.decode(stdout: result.stdout)
                 #expect(stats.mode == "incremental" && stats.exportSize == Int64(96 * mib), "\(stats)")
 
-                let chain = try await QemuImg.chain(fx, overlay)
+                let chain = try await Qemu.chain(overlay, using: fx)
                 #expect(chain.map(\.virtualSize) == [Int64(96 * mib), Int64(64 * mib)], "\(chain)")
-                try await QemuImg.expectCheckClean(fx, overlay)
+                try await Qemu.expectCheckClean(fx, overlay)
                 let reference = try await image.rawReference()
-                try await QemuImg.expectIdentical(fx, overlay, reference)
+                try await Qemu.expectIdentical(fx, overlay, reference)
                 let ours = fx.path("ours.raw")
-                try await QemuImg.convertToRaw(fx, overlay, to: ours)
+                try await Qemu.convertToRaw(overlay, to: ours, using: fx)
                 try await expectSameBytes(fx, ours, reference)
             }
         }

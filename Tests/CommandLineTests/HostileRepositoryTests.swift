@@ -317,7 +317,7 @@ extension CopyIntegration {
                     "backup", guest.name, "--repo", fresh, "--init", "--connect", guest.uri, "--json",
                 ])
                 try requireSuccess(scripted)
-                #expect(RepositoryInitTests.mode(fresh + "/repository.json") == 0o600)
+                #expect(FileFacts.mode(fresh + "/repository.json") == 0o600)
                 #expect(try await guest.list(repo: fresh).count == 1)
             }
         }
@@ -356,11 +356,7 @@ extension CopyIntegration {
                     }
                 }
                 expectPrivate("new repository")
-                func rootMode() -> UInt32 {
-                    var rootInfo = stat()
-                    return stat(repo, &rootInfo) == 0 ? UInt32(rootInfo.st_mode & 0o7777) : 0
-                }
-                #expect(rootMode() == 0o700, "the repository root")
+                #expect(FileFacts.mode(repo) == 0o700, "the repository root")
 
                 // As an older build left it: the whole repository, its root and repository.json too, 0755 and 0644.
                 let domainFolder = "\(repo)/\(guest.name)"
@@ -378,7 +374,7 @@ extension CopyIntegration {
                 #expect(
                     second.stderr.components(separatedBy: "tightened permissions").count == 2, "one note: \(second)")
                 expectPrivate("tightened repository")
-                #expect(rootMode() == 0o700, "the repository root after tightening")
+                #expect(FileFacts.mode(repo) == 0o700, "the repository root after tightening")
                 let third = try await RepositoryEdits.pullback(fx, umask: "022", backupArguments)
                 try requireSuccess(third)
                 #expect(!third.stderr.contains("tightened"), "\(third)")

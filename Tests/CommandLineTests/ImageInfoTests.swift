@@ -29,24 +29,12 @@ extension CopyIntegration {
             return decoder
         }
 
-        struct MapEntry: Decodable {
-            let start: Int64
-            let length: Int64
-            let depth: Int
-            let present: Bool?
-            let zero: Bool
-            let data: Bool
-        }
-
         /// Data and zero bytes qemu-img sees in one layer opened alone (its backing file cut off).
         func qemuLayerBytes(_ fx: Fixture, _ path: String) async throws -> (data: Int64, zero: Int64) {
-            let result = try await fx.runChecked([
-                "qemu-img", "map", "--output=json",
-                #"json:{"driver":"qcow2","file":{"driver":"file","filename":"\#(path)"},"backing":null}"#,
-            ])
-            let entries = try JSONDecoder().decode([MapEntry].self, from: Data(result.stdout.utf8))
+            let entries = try await Qemu.map(
+                #"json:{"driver":"qcow2","file":{"driver":"file","filename":"\#(path)"},"backing":null}"#, using: fx)
             let data = entries.filter { $0.depth == 0 && $0.data }.reduce(0) { $0 + $1.length }
-            let zero = entries.filter { $0.depth == 0 && $0.present == true && $0.zero && !$0.data }
+            let zero = entries.filter { $0.depth == 0 && $0.present && $0.zero && !$0.data }
                 .reduce(0) { $0 + $1.length }
             return (data, zero)
         }

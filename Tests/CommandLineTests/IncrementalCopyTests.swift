@@ -88,16 +88,11 @@ extension CopyIntegration {
             try await Fixture.run { fx in
                 let image = try await QCOW2Image.create(fx, size: 64 * mib)
                 try await image.io(GuestWrites.base)
-                try await image.addBitmap("b0")
-                let target = fx.target()
-
-                var server = try await image.serve()
-                try requireSuccess(try await Pullback.copy(fx, [server.uri(), target]))
-                server.stop()
+                let target = try await image.fullCopyWithBitmap("b0")
 
                 // Round one is big (8 MiB) so re-reading it later would show.
                 try await image.io(["write -P 0x41 40M 8M"] + GuestWrites.firstRound)
-                server = try await image.serve(bitmap: "b0")
+                var server = try await image.serve(bitmap: "b0")
                 let first = try await Pullback.copy(fx, [server.uri(), target, "--bitmap", "b0", "--json"])
                 try requireSuccess(first)
                 server.stop()
@@ -135,16 +130,12 @@ extension CopyIntegration {
             try await Fixture.run { fx in
                 let image = try await QCOW2Image.create(fx, size: 16 * mib)
                 try await image.io("write -P 0x11 0 1M")
-                try await image.addBitmap("b0")
-                let target = fx.target()
-                var server = try await image.serve()
-                try requireSuccess(try await Pullback.copy(fx, [server.uri(), target]))
-                server.stop()
+                let target = try await image.fullCopyWithBitmap("b0")
 
                 let marker = Pullback.markerPath(for: target)
                 try FileFacts.create(marker, with: Data())
                 try await image.io("write -P 0x22 0 64k", "write -z 512k 64k")
-                server = try await image.serve(bitmap: "b0")
+                let server = try await image.serve(bitmap: "b0")
                 let before = try FileFacts.contents(target)
                 let refused = try await Pullback.copy(fx, [server.uri(), target, "--bitmap", "b0"])
                 expectCleanFailure(refused, mentioning: ["--overwrite"])
@@ -209,11 +200,7 @@ extension CopyIntegration {
             try await Fixture.run { fx in
                 let image = try await QCOW2Image.create(fx, size: 64 * mib)
                 try await image.io(GuestWrites.base)
-                try await image.addBitmap("b0")
-                let target = fx.target()
-                var server = try await image.serve()
-                try requireSuccess(try await Pullback.copy(fx, [server.uri(), target]))
-                server.stop()
+                let target = try await image.fullCopyWithBitmap("b0")
 
                 // Marks in the target where the source stays clean: one in data, one in a hole.
                 let mark = Data(repeating: 0xEE, count: 4096)
@@ -221,7 +208,7 @@ extension CopyIntegration {
                 try FileFacts.overwrite(target, at: UInt64(32 * mib), with: mark)
 
                 try await image.io("write -P 0x21 4M 64k", "write -z 8M 64k", "write -P 0x22 50M 100")
-                server = try await image.serve(bitmap: "b0")
+                let server = try await image.serve(bitmap: "b0")
                 let result = try await Pullback.copy(fx, [server.uri(), target, "--bitmap", "b0", "--json"])
                 try requireSuccess(result)
                 server.stop()

@@ -61,15 +61,11 @@ extension CopyIntegration {
             try await Fixture.run { fx in
                 let image = try await QCOW2Image.create(fx, size: 64 * mib)
                 try await image.io("write -P 0x11 0 1M")
-                try await image.addBitmap("b0")
-                let target = fx.target()
-                var server = try await image.serve()
-                try requireSuccess(try await Pullback.copy(fx, [server.uri(), target]))
-                server.stop()
+                let target = try await image.fullCopyWithBitmap("b0")
 
                 // 32 MiB dirty, read at 2 MiB/s: the incremental would take about 16 s.
                 try await image.io("write -P 0x22 0 32M")
-                server = try await image.serve(bitmap: "b0", throttleBytesPerSecond: 2 * mib)
+                var server = try await image.serve(bitmap: "b0", throttleBytesPerSecond: 2 * mib)
                 let marker = Pullback.markerPath(for: target)
                 let copy = try Pullback.startCopy(fx, [server.uri(), target, "--bitmap", "b0"])
                 let result = try await Self.interrupt(copy, whenExists: marker)

@@ -18,17 +18,12 @@ extension CopyIntegration {
                 let asBegun = try await guest.snapshot("as-begun")
 
                 let child = try await BackupDisruptionTests.backupUnderWay(guest)
-                child.suspend()
-                do {
+                let written = try await child.whileSuspended {
                     // Over data already copied (the start), data not yet copied (the end), and a hole.
                     try await guest.write(
                         "vda", "write -P 0x81 1M 2M", "write -P 0x82 290M 4M", "write -P 0x83 450M 64k", "flush")
-                } catch {
-                    child.resume()
-                    throw error
+                    return try await guest.snapshot("written")
                 }
-                let written = try await guest.snapshot("written")
-                child.resume()
                 let result = try await child.waitForExit(timeout: .seconds(120))
                 try requireSuccess(result)
                 let during = try BackupSummary.decode(result)

@@ -12,8 +12,7 @@ extension CopyIntegration {
         }
 
         static func mode(_ path: String) throws -> Int {
-            let attributes = try FileManager.default.attributesOfItem(atPath: path)
-            return try #require(attributes[.posixPermissions] as? Int) & 0o7777
+            Int(try #require(FileFacts.mode(path), "nothing at \(path)"))
         }
 
         static func expectMode(

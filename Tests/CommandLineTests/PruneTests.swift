@@ -128,8 +128,8 @@ extension CopyIntegration {
         ) async throws {
             for disk in guest.disks {
                 let image = "\(guest.repo)/\(guest.name)/\(point)/\(disk.target).qcow2"
-                try await QemuImg.expectCheckClean(guest.fx, image, sourceLocation: sourceLocation)
-                let chain = try await QemuImg.chain(guest.fx, image)
+                try await Qemu.expectCheckClean(guest.fx, image, sourceLocation: sourceLocation)
+                let chain = try await Qemu.chain(image, using: guest.fx)
                 for layer in chain {
                     #expect(
                         !removed.contains { layer.filename.contains("/\($0)/") }, "\(image) reaches \(layer.filename)",

@@ -29,7 +29,7 @@ extension CopyIntegration {
             _ fx: Fixture, source: QCOW2Image, bitmap: String, parent: String, overlay: String
         ) async throws -> (stats: CopyStats, dirty: [Range<Int64>]) {
             let server = try await source.serve(bitmap: bitmap)
-            let dirty = try await QemuImg.dirtyRanges(fx, uri: server.uri(), bitmap: bitmap)
+            let dirty = try await NBDInfo.dirtyRanges(server.uri(), bitmap: bitmap, using: fx)
             let result = try await Pullback.copy(
                 fx,
                 [server.uri(), overlay, "--format", "qcow2", "--bitmap", bitmap, "--backing", parent, "--json"])
@@ -51,10 +51,10 @@ extension CopyIntegration {
             sourceLocation: SourceLocation = #_sourceLocation
         ) async throws {
             let top = points[points.count - 1]
-            try await QemuImg.expectCheckClean(fx, top.image, sourceLocation: sourceLocation)
-            try await QemuImg.expectIdentical(fx, top.image, top.reference, sourceLocation: sourceLocation)
+            try await Qemu.expectCheckClean(fx, top.image, sourceLocation: sourceLocation)
+            try await Qemu.expectIdentical(fx, top.image, top.reference, sourceLocation: sourceLocation)
 
-            let chain = try await QemuImg.chain(fx, top.image)
+            let chain = try await Qemu.chain(top.image, using: fx)
             let names = chain.map { ($0.filename as NSString).lastPathComponent }
             let expected = points.reversed().map { ($0.image as NSString).lastPathComponent }
             #expect(names == expected, "backing chain \(names) instead of \(expected)", sourceLocation: sourceLocation)
@@ -77,16 +77,16 @@ extension CopyIntegration {
             }
 
             guard let dirty else { return }
-            let map = try await QemuImg.map(fx, top.image)
+            let map = try await Qemu.map(top.image, using: fx)
             let own = map.filter { $0.depth == 0 && $0.present }
-            let ownClusters = QemuImg.clusters(own.map(\.range))
-            let dirtyClusters = QemuImg.clusters(dirty)
+            let ownClusters = Qemu.clusters(own.map(\.range))
+            let dirtyClusters = Qemu.clusters(dirty)
             let outside = ownClusters.subtracting(dirtyClusters).sorted()
             #expect(
                 outside.isEmpty, "the overlay holds clean clusters \(outside.prefix(20)) (dirty: \(dirty))",
                 sourceLocation: sourceLocation)
             let dataBytes = own.filter(\.data).reduce(Int64(0)) { $0 + $1.length }
-            let dirtyBytes = Int64(dirtyClusters.count) * QemuImg.clusterSize
+            let dirtyBytes = Int64(dirtyClusters.count) * Qemu.clusterSize
             #expect(
                 dataBytes <= dirtyBytes, "overlay data \(dataBytes) bytes > \(dirtyBytes) dirty bytes in clusters",
                 sourceLocation: sourceLocation)
@@ -135,12 +135,12 @@ extension CopyIntegration {
 
                 // Making overlays never changed an earlier point.
                 for point in points {
-                    try await QemuImg.expectCheckClean(fx, point.image)
-                    try await QemuImg.expectIdentical(fx, point.image, point.reference)
+                    try await Qemu.expectCheckClean(fx, point.image)
+                    try await Qemu.expectIdentical(fx, point.image, point.reference)
                 }
                 // The top, converted, is byte for byte the source now.
                 let top = fx.path("top.raw")
-                try await QemuImg.convertToRaw(fx, points[points.count - 1].image, to: top)
+                try await Qemu.convertToRaw(points[points.count - 1].image, to: top, using: fx)
                 try await expectSameBytes(fx, top, points[points.count - 1].reference)
                 #expect(try FileFacts.listing(chain) == points.map { ($0.image as NSString).lastPathComponent })
             }
@@ -197,7 +197,7 @@ extension CopyIntegration {
                     try await image.removeBitmap(bitmap)
                 }
                 for point in points {
-                    try await QemuImg.expectIdentical(fx, point.image, point.reference)
+                    try await Qemu.expectIdentical(fx, point.image, point.reference)
                 }
 
                 // Move the whole directory: relative backing names still find every parent.
@@ -208,18 +208,18 @@ extension CopyIntegration {
                     points[index].image = moved + "/" + (points[index].image as NSString).lastPathComponent
                 }
                 let top = points[points.count - 1].image
-                try await QemuImg.expectCheckClean(fx, top)
+                try await Qemu.expectCheckClean(fx, top)
                 try await Self.verifyTop(fx, points, size: size, dirty: nil)
-                let layers = try await QemuImg.chain(fx, top)
+                let layers = try await Qemu.chain(top, using: fx)
                 for layer in layers.dropLast() {
                     let full = layer.fullBackingFilename ?? ""
                     #expect(full.hasPrefix(moved + "/"), "backing resolved to \(full), not inside \(moved)")
                 }
                 for point in points {
-                    try await QemuImg.expectIdentical(fx, point.image, point.reference)
+                    try await Qemu.expectIdentical(fx, point.image, point.reference)
                 }
                 let topRaw = fx.path("top.raw")
-                try await QemuImg.convertToRaw(fx, top, to: topRaw)
+                try await Qemu.convertToRaw(top, to: topRaw, using: fx)
                 try await expectSameBytes(fx, topRaw, points[points.count - 1].reference)
             }
         }

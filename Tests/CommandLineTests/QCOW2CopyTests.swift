@@ -28,10 +28,10 @@ extension CopyIntegration {
                 #expect(stats.format == "qcow2", "--json must say the format: \(result.stdout)")
                 #expect(stats.mode == "full" && stats.exportSize == Int64(size), "\(stats)")
 
-                try await QemuImg.expectCheckClean(fx, target)
-                try await QemuImg.expectIdentical(fx, target, image.path, referenceFormat: "qcow2")
+                try await Qemu.expectCheckClean(fx, target)
+                try await Qemu.expectIdentical(fx, target, image.path, referenceFormat: "qcow2")
 
-                let info = try await QemuImg.chain(fx, target)
+                let info = try await Qemu.chain(target, using: fx)
                 try #require(info.count == 1, "a full copy has no backing file: \(info)")
                 #expect(info[0].format == "qcow2")
                 #expect(info[0].compat == "1.1", "qcow2 version 3 expected: \(info[0])")
@@ -45,7 +45,7 @@ extension CopyIntegration {
                 #expect(try FileFacts.allocated(target) < Int64(8 * mib))
 
                 let ours = fx.path("ours.raw")
-                try await QemuImg.convertToRaw(fx, target, to: ours)
+                try await Qemu.convertToRaw(target, to: ours, using: fx)
                 try await expectSameBytes(fx, ours, try await image.rawReference())
                 #expect(try FileFacts.listing(fx.outDir) == ["full.qcow2"], "leftovers beside the target")
             }
@@ -63,8 +63,8 @@ extension CopyIntegration {
                 try requireSuccess(
                     try await Pullback.copy(fx, [server.uri(), target, "--format", "qcow2", "--overwrite"]))
                 server.stop()
-                try await QemuImg.expectCheckClean(fx, target)
-                try await QemuImg.expectIdentical(fx, target, image.path, referenceFormat: "qcow2")
+                try await Qemu.expectCheckClean(fx, target)
+                try await Qemu.expectIdentical(fx, target, image.path, referenceFormat: "qcow2")
                 #expect(try FileFacts.size(target) < Int64(4 * mib), "the old 20 MiB file was not replaced")
                 expectNoCopyLeft(at: target, targetExistedBefore: true)
             }
@@ -100,7 +100,7 @@ extension CopyIntegration {
                 let stats = try CopyStats.decode(stdout: result.stdout)
                 #expect(stats.exportSize == Int64(odd.size) && stats.format == "qcow2", "\(stats)")
 
-                try await QemuImg.expectCheckClean(fx, target)
+                try await Qemu.expectCheckClean(fx, target)
                 let exported = fx.path("export.raw")
                 try await fx.runChecked(["nbdcopy", server.uri(), exported])
                 try #require(try FileFacts.size(exported) == Int64(odd.size))
@@ -108,12 +108,12 @@ extension CopyIntegration {
                 // qemu reads qcow2 sizes in whole sectors, so the image's size is the export's rounded up to 512
                 // bytes (as `qemu-img create` does); the bytes past the export's end read as zeros.
                 let rounded = UInt64((odd.size + 511) / 512 * 512)
-                #expect(try QemuImg.headerSize(target) == rounded, "header size for an export of \(odd.size) bytes")
-                let qemuSize = try await QemuImg.chain(fx, target)[0].virtualSize
+                #expect(try Qemu.headerSize(target) == rounded, "header size for an export of \(odd.size) bytes")
+                let qemuSize = try await Qemu.chain(target, using: fx)[0].virtualSize
                 #expect(qemuSize == Int64(rounded), "qemu sees \(qemuSize) bytes of \(odd.size)")
 
                 let converted = fx.path("converted.raw")
-                try await QemuImg.convertToRaw(fx, target, to: converted)
+                try await Qemu.convertToRaw(target, to: converted, using: fx)
                 #expect(try FileFacts.size(converted) == Int64(rounded))
                 let cmp = try await fx.run(["cmp", "-n", String(odd.size), converted, exported])
                 #expect(cmp.succeeded, "bytes differ from the export: \(cmp)")
@@ -154,19 +154,19 @@ extension CopyIntegration {
                 #expect(stats.exportSize == Self.tebibyte && stats.format == "qcow2", "\(stats)")
                 #expect(stats.bytesRead <= Int64(64 * mib), "holes were read: \(stats)")
 
-                try await QemuImg.expectCheckClean(fx, target)
+                try await Qemu.expectCheckClean(fx, target)
                 let fileSize = try FileFacts.size(target)
                 #expect(fileSize < Int64(64 * mib), "1 TiB qcow2 image is \(fileSize) bytes")
-                #expect(try await QemuImg.chain(fx, target)[0].virtualSize == Self.tebibyte)
+                #expect(try await Qemu.chain(target, using: fx)[0].virtualSize == Self.tebibyte)
 
                 // Data clusters are exactly the 64 KiB clusters holding the bytes.
-                let map = try await QemuImg.map(fx, target)
+                let map = try await Qemu.map(target, using: fx)
                 let dataRanges = map.filter(\.data).map(\.range)
                 let dataBytes = dataRanges.reduce(Int64(0)) { $0 + Int64($1.count) }
                 try #require(dataBytes < Int64(64 * mib), "\(dataBytes) bytes of data mapped")
-                let expected = QemuImg.clusters(
+                let expected = Qemu.clusters(
                     Self.sparseBytes.map { $0.offset..<($0.offset + Int64($0.bytes.count)) })
-                let mapped = QemuImg.clusters(dataRanges)
+                let mapped = Qemu.clusters(dataRanges)
                 #expect(
                     mapped == expected,
                     "data clusters \(mapped.sorted()) instead of \(expected.sorted())")
@@ -184,7 +184,7 @@ extension CopyIntegration {
                     if after > 0 { reads.append("read -P 0 \(end) \(after)") }
                 }
                 reads.append("read -P 0 \(300 << 30) 65536")
-                try await QemuImg.expectReads(fx, target, reads)
+                try await Qemu.expectReads(fx, target, reads)
             }
         }
 
@@ -332,8 +332,8 @@ extension CopyIntegration {
                             parent,
                         ]))
                 server.stop()
-                try await QemuImg.expectCheckClean(fx, target)
-                try await QemuImg.expectIdentical(fx, target, try await image.rawReference())
+                try await Qemu.expectCheckClean(fx, target)
+                try await Qemu.expectIdentical(fx, target, try await image.rawReference())
             }
         }
 

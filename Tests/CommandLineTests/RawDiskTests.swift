@@ -54,7 +54,7 @@ extension CopyIntegration {
                     let backing = try Self.backingImages(folder(point))
                     #expect(backing["vdb"] == .some(nil), "\(point): the raw disk's image is standalone: \(backing)")
                     #expect(backing["vda"] == .some(parent.map { "../\($0)/vda.qcow2" }), "\(point): \(backing)")
-                    let chain = try await QemuImg.chain(fx, folder(point) + "/vdb.qcow2")
+                    let chain = try await Qemu.chain(folder(point) + "/vdb.qcow2", using: fx)
                     #expect(chain.count == 1 && chain.first?.backingFilename == nil, "\(point): \(chain)")
                     // libvirt keeps no bitmap for the raw disk: the checkpoint leaves it out.
                     let checkpoint = try String(contentsOfFile: folder(point) + "/checkpoint.xml", encoding: .utf8)
@@ -88,14 +88,15 @@ extension CopyIntegration {
                     try await expectSameBytes(fx, served, reference)
                     if point != full.point {
                         // Nothing says what changed on a raw disk: the whole disk is marked.
-                        let dirty = ServeTests.merge(try await QemuImg.dirtyRanges(fx, uri: uri, bitmap: "backup-vdb"))
+                        let dirty = ServeTests.merge(
+                            try await NBDInfo.dirtyRanges(uri, bitmap: "backup-vdb", using: fx))
                         #expect(dirty == [0..<Int64(32 * mib)], "\(point): \(dirty)")
                     }
                     let replica = fx.target("replica-\(point)-vdb.qcow2")
                     var arguments = [uri, replica, "--format", "qcow2"]
                     if let replicaParent { arguments += ["--bitmap", "backup-vdb", "--backing", replicaParent] }
                     try requireSuccess(try await Pullback.copy(fx, arguments))
-                    try await QemuImg.expectIdentical(fx, replica, reference)
+                    try await Qemu.expectIdentical(fx, replica, reference)
                     replicaParent = replica
                     server.interrupt()
                     #expect(try await server.waitForExit(timeout: .seconds(20)).succeeded)

@@ -127,14 +127,7 @@ extension CopyIntegration {
                 try await guest.write("vda", "write -P 0x62 1M 300M", "write -P 0x63 400M 64k")
                 let child = try await BackupDisruptionTests.backupUnderWay(
                     guest, arguments: try Self.remoteArguments(guest))
-                child.suspend()
-                do {
-                    try await #require(guest.daemon).restartLibvirtd(fx)
-                } catch {
-                    child.resume()
-                    throw error
-                }
-                child.resume()
+                try await child.whileSuspended { try await #require(guest.daemon).restartLibvirtd(fx) }
                 let result = try await child.waitForExit(timeout: .seconds(120))
                 try requireSuccess(result)
                 let summary = try BackupSummary.decode(result)

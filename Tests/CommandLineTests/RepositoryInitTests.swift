@@ -19,12 +19,6 @@ extension CopyIntegration {
                 ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", folder, try Pullback.binaryPath()] + arguments)
         }
 
-        static func mode(_ path: String) -> UInt32? {
-            var info = stat()
-            guard lstat(path, &info) == 0 else { return nil }
-            return UInt32(info.st_mode & 0o7777)
-        }
-
         @Test(
             "init makes the folder (and its parents) 0700 and repository.json 0600, and refuses a second time",
             .timeLimit(.minutes(1)))
@@ -36,9 +30,11 @@ extension CopyIntegration {
                 #expect(made.stdout == "created the repository \(repo)\n", "\(made)")
                 #expect(try FileFacts.listing(repo) == ["repository.json"])
                 for folder in [fx.path("srv"), fx.path("srv/backups"), repo] {
-                    #expect(Self.mode(folder) == 0o700, "\(folder) is \(String(Self.mode(folder) ?? 0, radix: 8))")
+                    #expect(
+                        FileFacts.mode(folder) == 0o700, "\(folder) is \(String(FileFacts.mode(folder) ?? 0, radix: 8))"
+                    )
                 }
-                #expect(Self.mode(repo + "/repository.json") == 0o600)
+                #expect(FileFacts.mode(repo + "/repository.json") == 0o600)
                 let identity = try Data(contentsOf: URL(fileURLWithPath: repo + "/repository.json"))
 
                 let again = try await Pullback.run(fx, ["init", "--repo", repo])
@@ -52,7 +48,7 @@ extension CopyIntegration {
                 try FileManager.default.createDirectory(
                     atPath: empty, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
                 try requireSuccess(try await Pullback.run(fx, ["init", "--repo", empty]))
-                #expect(Self.mode(empty) == 0o700 && Self.mode(empty + "/repository.json") == 0o600)
+                #expect(FileFacts.mode(empty) == 0o700 && FileFacts.mode(empty + "/repository.json") == 0o600)
             }
         }
 
@@ -119,7 +115,7 @@ extension CopyIntegration {
                     fx, ["backup", "test", "--repo", typo, "--init"] + Self.testDriver)
                 // The test driver's domain has no disk: the backup fails after the repository is made.
                 expectCleanFailure(initialized, mentioning: ["no disk"])
-                #expect(Self.mode(typo) == 0o700 && Self.mode(typo + "/repository.json") == 0o600)
+                #expect(FileFacts.mode(typo) == 0o700 && FileFacts.mode(typo + "/repository.json") == 0o600)
             }
         }
 

@@ -52,12 +52,12 @@ extension CopyIntegration {
                 // The writes, widened to clusters: about 1.2 MiB, not the disk.
                 #expect((grown.disk("vda")?.bytesRead ?? 0) < Int64(4 * mib), "\(grown)")
                 let image = "\(guest.repo)/\(guest.name)/\(grown.point)/vda.qcow2"
-                let chain = try await QemuImg.chain(fx, image)
+                let chain = try await Qemu.chain(image, using: fx)
                 #expect(
                     chain.map(\.virtualSize) == [Int64(96 * mib), Int64(64 * mib)],
                     "the overlay is larger than its backing: \(chain)")
-                try await QemuImg.expectCheckClean(fx, image)
-                try await QemuImg.expectIdentical(fx, image, snap2["vda"]!)
+                try await Qemu.expectCheckClean(fx, image)
+                try await Qemu.expectIdentical(fx, image, snap2["vda"]!)
                 try await BackupTests.expectRestores(guest, at: grown.point, matching: snap2, label: "grown")
                 try await BackupTests.expectRestores(guest, at: full.point, matching: snap1, label: "before")
 
@@ -107,7 +107,7 @@ extension CopyIntegration {
                 #expect(shrunk.disk("vda")?.mode == "full", "\(shrunk)")
                 #expect(shrunk.disk("vdb")?.mode == "incremental", "\(shrunk)")
                 #expect(result.stderr.contains("vda shrank"), "no note about the shrunk disk: \(result.stderr)")
-                let chain = try await QemuImg.chain(fx, "\(guest.repo)/\(guest.name)/\(shrunk.point)/vda.qcow2")
+                let chain = try await Qemu.chain("\(guest.repo)/\(guest.name)/\(shrunk.point)/vda.qcow2", using: fx)
                 #expect(chain.count == 1 && chain.first?.virtualSize == Int64(48 * mib), "\(chain)")
                 try await BackupTests.expectRestores(guest, at: shrunk.point, matching: snap2, label: "shrunk")
                 try await BackupTests.expectRestores(guest, at: full.point, matching: snap1, label: "before")

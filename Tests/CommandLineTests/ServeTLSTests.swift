@@ -36,12 +36,12 @@ extension CopyIntegration {
                 try await fx.runChecked(["qemu-img", "compare", "-f", "raw", copied, "-F", "qcow2", top])
                 let ours = fx.target("tls.qcow2")
                 try requireSuccess(try await Pullback.copy(fx, [uri, ours, "--format", "qcow2"]))
-                try await QemuImg.expectIdentical(fx, ours, top, referenceFormat: "qcow2")
-                let served = try await QemuImg.statusMap(fx, uri: uri, context: "base:allocation")
+                try await Qemu.expectIdentical(fx, ours, top, referenceFormat: "qcow2")
+                let served = try await NBDInfo.map(uri, context: "base:allocation", using: fx)
                 let plainSocket = fx.path("plain.sock")
                 _ = try await ServeTests.serve(fx, images: [top], socket: plainSocket)
-                let plain = try await QemuImg.statusMap(
-                    fx, uri: "nbd+unix:///top.qcow2?socket=\(plainSocket)", context: "base:allocation")
+                let plain = try await NBDInfo.map(
+                    "nbd+unix:///top.qcow2?socket=\(plainSocket)", context: "base:allocation", using: fx)
                 #expect(served.map(\.range) == plain.map(\.range) && served.map(\.type) == plain.map(\.type))
 
                 // Refused: no TLS at all, and TLS without a client certificate (a folder with only the CA).

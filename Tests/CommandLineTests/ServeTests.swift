@@ -56,7 +56,7 @@ extension CopyIntegration {
                 let uri = "nbd+unix:///top.qcow2?socket=\(socket)"
                 let printed = try String(contentsOfFile: server.stdoutPath, encoding: .utf8)
                 #expect(printed == "\(uri)\nnbd+unix:///disk.raw?socket=\(socket)\n")
-                #expect(try ChainEdits.mode(socket) & 0o777 == 0o600, "the socket is the owner's only")
+                #expect(try #require(FileFacts.mode(socket)) & 0o777 == 0o600, "the socket is the owner's only")
 
                 let list = try await fx.runChecked(["nbdinfo", "--list", "nbd+unix:///?socket=\(socket)"])
                 #expect(list.stdout.contains("export=\"top.qcow2\"") && list.stdout.contains("export=\"disk.raw\""))
@@ -70,19 +70,19 @@ extension CopyIntegration {
                 try await fx.runChecked(["qemu-img", "compare", uri, "-F", "qcow2", top])
                 let converted = fx.target("converted.qcow2")
                 try await fx.runChecked(["qemu-img", "convert", "-O", "qcow2", uri, converted])
-                try await QemuImg.expectIdentical(fx, converted, top, referenceFormat: "qcow2")
+                try await Qemu.expectIdentical(fx, converted, top, referenceFormat: "qcow2")
                 let ours = fx.target("pullback.qcow2")
                 try requireSuccess(try await Pullback.copy(fx, [uri, ours, "--format", "qcow2"]))
-                try await QemuImg.expectIdentical(fx, ours, top, referenceFormat: "qcow2")
+                try await Qemu.expectIdentical(fx, ours, top, referenceFormat: "qcow2")
                 let rawCopy = fx.target("disk.copy")
                 try await fx.runChecked(["nbdcopy", "nbd+unix:///disk.raw?socket=\(socket)", rawCopy])
                 try await fx.runChecked(["cmp", rawCopy, raw])
 
                 // base:allocation says what qemu says: which bytes are data, which read as zeros.
                 let served = Self.merge(
-                    try await QemuImg.statusMap(fx, uri: uri, context: "base:allocation").filter { $0.type & 2 != 0 }
+                    try await NBDInfo.map(uri, context: "base:allocation", using: fx).filter { $0.type & 2 != 0 }
                         .map(\.range))
-                let local = Self.merge(try await QemuImg.map(fx, top).filter(\.zero).map(\.range))
+                let local = Self.merge(try await Qemu.map(top, using: fx).filter(\.zero).map(\.range))
                 #expect(served == local, "served map \(served), qemu-img map \(local)")
 
                 // qemu:allocation-depth says what qemu-nbd -A says of the same chain.
@@ -234,9 +234,9 @@ extension CopyIntegration {
 
                         // The dirty bitmap is exactly the clusters the point's own image holds.
                         let dirty = Self.merge(
-                            try await QemuImg.dirtyRanges(fx, uri: uri, bitmap: "backup-\(target)"))
+                            try await NBDInfo.dirtyRanges(uri, bitmap: "backup-\(target)", using: fx))
                         let own = Self.merge(
-                            try await QemuImg.map(fx, image).filter { $0.depth == 0 && $0.present }.map(\.range))
+                            try await Qemu.map(image, using: fx).filter { $0.depth == 0 && $0.present }.map(\.range))
                         #expect(dirty == own, "\(point) \(target): dirty \(dirty), own \(own)")
                         let unchanged = point == first.point && target == "vdb"  // the guest did not write it
                         #expect(dirty.isEmpty == unchanged, "\(point) \(target): dirty \(dirty)")
@@ -254,12 +254,12 @@ extension CopyIntegration {
                             let dirtyBytes = dirty.reduce(0) { $0 + $1.count }
                             #expect(stats.bytesRead + stats.zeroBytes <= dirtyBytes, "\(stats), \(dirtyBytes)")
                             let replicaOwn = Self.merge(
-                                try await QemuImg.map(fx, replicated).filter { $0.depth == 0 && $0.present }
+                                try await Qemu.map(replicated, using: fx).filter { $0.depth == 0 && $0.present }
                                     .map(\.range))
                             #expect(replicaOwn == own, "\(point) \(target): B holds \(replicaOwn), A \(own)")
                         }
-                        try await QemuImg.expectIdentical(fx, replicated, image, referenceFormat: "qcow2")
-                        try await QemuImg.expectIdentical(
+                        try await Qemu.expectIdentical(fx, replicated, image, referenceFormat: "qcow2")
+                        try await Qemu.expectIdentical(
                             fx, replicated, "\(restored)/\(target).raw", referenceFormat: "raw")
                         replicaParents[target] = replicated
                     }

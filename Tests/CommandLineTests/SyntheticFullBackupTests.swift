@@ -37,11 +37,11 @@ extension CopyIntegration {
         ) async throws {
             for disk in guest.disks {
                 let image = "\(guest.repo)/\(guest.name)/\(point)/\(disk.target).qcow2"
-                let chain = try await QemuImg.chain(guest.fx, image)
+                let chain = try await Qemu.chain(image, using: guest.fx)
                 #expect(
                     chain.count == 1 && chain.first?.backingFilename == nil, "\(image): \(chain.map(\.filename))",
                     sourceLocation: sourceLocation)
-                try await QemuImg.expectCheckClean(guest.fx, image, sourceLocation: sourceLocation)
+                try await Qemu.expectCheckClean(guest.fx, image, sourceLocation: sourceLocation)
             }
         }
 
@@ -179,9 +179,9 @@ extension CopyIntegration {
                 // The changes and what lies past the old end: not the 8 MiB before it.
                 #expect((synthetic.disk("vda")?.bytesRead ?? .max) < Int64(4 * mib), "\(synthetic)")
                 let image = "\(guest.repo)/\(guest.name)/\(synthetic.point)/vda.qcow2"
-                let chain = try await QemuImg.chain(fx, image)
+                let chain = try await Qemu.chain(image, using: fx)
                 #expect(chain.map(\.virtualSize) == [Int64(24 * mib)] && chain.first?.backingFilename == nil)
-                try await QemuImg.expectIdentical(fx, image, snap4["vda"]!)
+                try await Qemu.expectIdentical(fx, image, snap4["vda"]!)
                 try await BackupTests.expectRestores(guest, at: synthetic.point, matching: snap4, label: "grown")
                 try await BackupTests.expectRestores(guest, at: ids[2], matching: snap3, label: "before")
                 try requireSuccess(try await guest.pullback(["verify", "--repo", guest.repo, guest.name]))

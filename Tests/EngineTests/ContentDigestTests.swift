@@ -11,10 +11,10 @@ import Testing
 struct ContentDigestTests {
     static func referenceDigest(of image: String, size: UInt64, in dir: String) async throws -> String {
         let raw = dir + "/reference.raw"
-        try await qemu(["qemu-img", "convert", "-O", "raw", image, raw])
+        try await runTool(["qemu-img", "convert", "-O", "raw", image, raw])
         defer { try? FileManager.default.removeItem(atPath: raw) }
         let script = try ContentDigestReference.writeScript(into: dir)
-        return try await qemu(["python3", script, raw, String(size)]).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try await runTool(["python3", script, raw, String(size)]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test(
@@ -27,15 +27,15 @@ struct ContentDigestTests {
         let base = dir + "/base.qcow2"
         let top = dir + "/top.qcow2"
         let size: UInt64 = 40 * 65536 + 3 * 512
-        try await qemu(["qemu-img", "create", "-q", "-f", "qcow2", base, String(size)])
-        try await qemu([
+        try await runTool(["qemu-img", "create", "-q", "-f", "qcow2", base, String(size)])
+        try await runTool([
             "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 300k", "-c", "write -P 0x22 2M 100k",
             "-c", "write -P 0x5a \(size - 700) 700", base,
         ])
-        try await qemu(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top])
-        try await qemu(["qemu-io", "-f", "qcow2", "-c", "write -z 64k 128k", "-c", "write -P 0x33 1M 3", top])
+        try await runTool(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top])
+        try await runTool(["qemu-io", "-f", "qcow2", "-c", "write -z 64k 128k", "-c", "write -P 0x33 1M 3", top])
         let raw = dir + "/top.raw"
-        try await qemu(["qemu-img", "convert", "-O", "raw", top, raw])
+        try await runTool(["qemu-img", "convert", "-O", "raw", top, raw])
 
         let expected = try await Self.referenceDigest(of: top, size: size, in: dir)
         let ofTop = try await ContentDigest.ofImage(path: top)
@@ -48,7 +48,7 @@ struct ContentDigestTests {
         #expect(ofTop != ofBase)
 
         // One byte changed: another digest.
-        try await qemu(["qemu-io", "-f", "raw", "-c", "write -P 0x34 \(1 << 20) 1", raw])
+        try await runTool(["qemu-io", "-f", "raw", "-c", "write -P 0x34 \(1 << 20) 1", raw])
         let changed = try await ContentDigest.ofImage(path: raw)
         #expect(changed != expected)
     }
@@ -60,11 +60,11 @@ struct ContentDigestTests {
         let dir = directory.path
         let image = dir + "/sparse.qcow2"
         let size: UInt64 = 512 << 20
-        try await qemu(["qemu-img", "create", "-q", "-f", "qcow2", image, String(size)])
+        try await runTool(["qemu-img", "create", "-q", "-f", "qcow2", image, String(size)])
         let empty = try await ContentDigest.ofImage(path: image)
         let expectedEmpty = try await Self.referenceDigest(of: image, size: size, in: dir)
         #expect(empty == expectedEmpty)
-        try await qemu(["qemu-io", "-f", "qcow2", "-c", "write -P 0x77 \(size - 200_000) 200000", image])
+        try await runTool(["qemu-io", "-f", "qcow2", "-c", "write -P 0x77 \(size - 200_000) 200000", image])
         let written = try await ContentDigest.ofImage(path: image)
         let expectedWritten = try await Self.referenceDigest(of: image, size: size, in: dir)
         #expect(written == expectedWritten)
@@ -108,8 +108,8 @@ struct ContentDigestTests {
         defer { directory.remove() }
         let image = directory.path + "/disk.qcow2"
         let size: UInt64 = 64 << 20
-        try await qemu(["qemu-img", "create", "-q", "-f", "qcow2", image, String(size)])
-        try await qemu(["qemu-io", "-f", "qcow2", "-c", "write -P 1 0 200k", "-c", "write -P 2 10M 64k", image])
+        try await runTool(["qemu-img", "create", "-q", "-f", "qcow2", image, String(size)])
+        try await runTool(["qemu-io", "-f", "qcow2", "-c", "write -P 1 0 200k", "-c", "write -P 2 10M 64k", image])
         let source = try await QCOW2ChainSource.open(path: image)
         let table = try await ContentDigest.table(of: source)
         #expect(table.indices == [0, 1, 2, 3, 160])

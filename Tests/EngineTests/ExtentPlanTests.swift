@@ -1,5 +1,6 @@
 import Engine
 import NBD
+import TestSupport
 import Testing
 
 // The planner's arithmetic, on extents written by hand. The copy itself is tested against real servers.
@@ -177,7 +178,7 @@ import Testing
     }
 
     @Test func everyOperationIsClusterAlignedOnRandomExtents() {
-        var generator = SplitMix(seed: 7)
+        var generator = SeededRandom(seed: 7)
         for _ in 0..<200 {
             var extents: [SourceExtent] = []
             var offset: UInt64 = 0
@@ -204,18 +205,5 @@ import Testing
                 }
             }
         }
-    }
-}
-
-/// A small deterministic generator, so a failure reproduces.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -11,8 +11,8 @@ import Testing
 struct SharedBufferTests {
     /// A qcow2 image of 24 MiB whose data differs from image to image (`pattern`), in several extents.
     func makeImage(_ path: String, pattern: Int) async throws {
-        try await qemu(["qemu-img", "create", "-q", "-f", "qcow2", path, "24M"])
-        try await qemu([
+        try await runTool(["qemu-img", "create", "-q", "-f", "qcow2", path, "24M"])
+        try await runTool([
             "qemu-io", "-f", "qcow2", "-c", "write -P \(pattern) 0 9M", "-c", "write -P \(pattern + 1) 12M 5M",
             "-c", "write -P \(pattern + 2) 20M 3M", path,
         ])
@@ -49,7 +49,7 @@ struct SharedBufferTests {
         }
         for index in 0..<3 {
             let format = index == 1 ? "qcow2" : "raw"
-            let compare = try await qemu([
+            let compare = try await runTool([
                 "qemu-img", "compare", "-f", format, directory.file("copy\(index).\(format)"), "-F", "qcow2",
                 directory.file("source\(index).qcow2"),
             ])

@@ -9,16 +9,9 @@ import Testing
 /// test's own.
 @Suite("FileIO: swift-system calls, raw calls, offload")
 struct FileIOTests {
-    /// A fresh folder, removed when `body` ends, even when it throws.
-    func withFolder(_ body: (String) async throws -> Void) async throws {
-        let folder = try TemporaryDirectory("fileio")
-        defer { folder.remove() }
-        try await body(folder.path)
-    }
-
     @Test("write at offsets, read back, truncate, stat, close")
     func roundTrip() async throws {
-        try await withFolder { folder in
+        try await TemporaryDirectory.with("fileio") { folder in
             let path = folder + "/image"
             let file = try FileDescriptor.open(
                 path: path, .readWrite, options: [.create, .exclusiveCreate],
@@ -41,11 +34,11 @@ struct FileIOTests {
 
     @Test("a failed open throws its errno, and exclusive creation refuses an existing file")
     func errnoOfFailures() async throws {
-        try await withFolder { folder in
+        try await TemporaryDirectory.with("fileio") { folder in
             #expect(throws: Errno.noSuchFileOrDirectory) {
                 try FileDescriptor.open(path: folder + "/absent", .readOnly)
             }
-            touch(folder + "/present")
+            try FileFacts.create(folder + "/present", with: Data())
             #expect(throws: Errno.fileExists) {
                 try FileDescriptor.open(
                     path: folder + "/present", .writeOnly, options: [.create, .exclusiveCreate],
@@ -57,7 +50,7 @@ struct FileIOTests {
 
     @Test("a punched hole reads as zeros and keeps the size")
     func punchHole() async throws {
-        try await withFolder { folder in
+        try await TemporaryDirectory.with("fileio") { folder in
             let file = try FileDescriptor.open(
                 path: folder + "/raw", .readWrite, options: .create, permissions: FilePermissions(rawValue: 0o644))
             defer { file.closeAfterUse() }
@@ -78,7 +71,7 @@ struct FileIOTests {
 
     @Test("the lock is exclusive between descriptors and ends with the descriptor that holds it")
     func lock() async throws {
-        try await withFolder { folder in
+        try await TemporaryDirectory.with("fileio") { folder in
             let path = folder + "/.lock"
             let first = try FileDescriptor.open(
                 path: path, .readWrite, options: .create, permissions: FilePermissions(rawValue: 0o644))
@@ -93,9 +86,9 @@ struct FileIOTests {
 
     @Test("paths: rename replaces, remove forgets, folders flush")
     func paths() async throws {
-        try await withFolder { folder in
-            touch(folder + "/a")
-            touch(folder + "/b")
+        try await TemporaryDirectory.with("fileio") { folder in
+            try FileFacts.create(folder + "/a", with: Data())
+            try FileFacts.create(folder + "/b", with: Data())
             try FilePaths.rename(folder + "/a", to: folder + "/b")
             #expect(!FilePaths.exists(folder + "/a"))
             #expect(FilePaths.exists(folder + "/b"))
@@ -123,9 +116,4 @@ enum LayerError: BlockingWorkFailure, Equatable {
 
     static func interrupted() -> LayerError { .cancelled }
     static func threadPoolUnavailable(_ error: any Error) -> LayerError { .poolDown }
-}
-
-/// Creates an empty file at `path`.
-func touch(_ path: String) {
-    _ = FileManager.default.createFile(atPath: path, contents: Data())
 }

@@ -17,20 +17,17 @@ struct FileTreeTests {
     /// A fresh folder holding `tree/` (to be removed) and `outside/` (to survive), both with files; `body` gets
     /// the fixture's path and a descriptor of it.
     func withFolder(_ body: (String, FileDescriptor) async throws -> Void) async throws {
-        let folder = try TemporaryDirectory("filetree")
-        defer { folder.remove() }
-        try FileManager.default.createDirectory(atPath: folder.path + "/outside/sub", withIntermediateDirectories: true)
-        for name in ["a", "b", "sub/c"] { try write(folder.path + "/outside/" + name) }
-        let descriptor = try FileDescriptor.open(path: folder.path, .readOnly, options: .directory)
-        defer { descriptor.closeAfterUse() }
-        try await body(folder.path, descriptor)
-    }
-
-    func write(_ path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data("data".utf8)) else {
-            throw HarnessError("cannot create \(path)")
+        try await TemporaryDirectory.with("filetree") { folder in
+            try FileManager.default.createDirectory(atPath: folder + "/outside/sub", withIntermediateDirectories: true)
+            for name in ["a", "b", "sub/c"] { try write(folder + "/outside/" + name) }
+            let descriptor = try FileDescriptor.open(path: folder, .readOnly, options: .directory)
+            defer { descriptor.closeAfterUse() }
+            try await body(folder, descriptor)
         }
     }
+
+    /// A file holding `data`.
+    func write(_ path: String) throws { try FileFacts.create(path, with: Data("data".utf8)) }
 
     /// Every name under `folder`, not following links.
     func names(under folder: String) -> [String] {

@@ -13,28 +13,9 @@ struct EmbeddedBackupTests {
     static let vdbSize: UInt64 = 32 << 20
 
     static func guestXML(name: String, root: String) -> String {
-        """
-        <domain type='qemu'>
-          <name>\(name)</name>
-          <memory unit='MiB'>64</memory>
-          <vcpu>1</vcpu>
-          <os><type arch='x86_64' machine='pc'>hvm</type></os>
-          <devices>
-            <emulator>/usr/bin/qemu-system-x86_64</emulator>
-            <disk type='file' device='disk'>
-              <driver name='qemu' type='qcow2'/>
-              <source file='\(root)/vda.qcow2'/>
-              <target dev='vda' bus='virtio'/>
-            </disk>
-            <disk type='file' device='disk'>
-              <driver name='qemu' type='qcow2'/>
-              <source file='\(root)/vdb.qcow2'/>
-              <target dev='vdb' bus='virtio'/>
-            </disk>
-            <memballoon model='none'/>
-          </devices>
-        </domain>
-        """
+        TestGuest.xml(
+            name: name,
+            disks: ["vda", "vdb"].map { TestGuest.Disk(target: $0, path: "\(root)/\($0).qcow2") })
     }
 
     static func backupXML(root: String, incremental: String?) -> String {
@@ -50,38 +31,6 @@ struct EmbeddedBackupTests {
 
     static func checkpointXML(_ name: String) -> String {
         "<domaincheckpoint><name>\(name)</name><disks><disk name='vda'/><disk name='vdb'/></disks></domaincheckpoint>"
-    }
-
-    /// One line of `nbdinfo --map`: offset, length, type number, description.
-    struct MapEntry: Equatable, CustomStringConvertible {
-        var offset: UInt64
-        var length: UInt64
-        var type: UInt32
-        var text: String
-        var description: String { "\(offset)+\(length) \(type) \(text)" }
-    }
-
-    static func nbdinfo(_ arguments: [String]) async throws -> String {
-        let result = try await ChildProcess.run(["nbdinfo"] + arguments)
-        guard result.succeeded else { throw HarnessError("\(result)") }
-        return result.stdout
-    }
-
-    static func map(_ uri: String, context: String) async throws -> [MapEntry] {
-        try await nbdinfo(["--map=\(context)", uri]).split(separator: "\n").map { line in
-            let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
-            guard fields.count >= 3, let offset = UInt64(fields[0]), let length = UInt64(fields[1]),
-                let type = UInt32(fields[2])
-            else { throw HarnessError("unexpected nbdinfo --map line: \(line)") }
-            return MapEntry(
-                offset: offset, length: length, type: type,
-                text: fields.count > 3 ? String(fields[3]).trimmingCharacters(in: .whitespaces) : "")
-        }
-    }
-
-    static func makeImage(_ path: String, size: UInt64) async throws {
-        let result = try await ChildProcess.run(["qemu-img", "create", "-q", "-f", "qcow2", path, "\(size)"])
-        guard result.succeeded else { throw HarnessError("\(result)") }
     }
 
     /// The QOM path of the device each disk image is attached to, from HMP `info block`.
@@ -113,8 +62,8 @@ struct EmbeddedBackupTests {
 
     @Test func startPausedThenDestroy() async throws {
         try await withEmbeddedLibvirt { env in
-            try await Self.makeImage(env.root + "/vda.qcow2", size: Self.vdaSize)
-            try await Self.makeImage(env.root + "/vdb.qcow2", size: Self.vdbSize)
+            try await Qemu.create(env.root + "/vda.qcow2", size: Self.vdaSize)
+            try await Qemu.create(env.root + "/vdb.qcow2", size: Self.vdbSize)
             let domain = try await env.connection.define(xml: Self.guestXML(name: "pbv-paused", root: env.root))
             try await domain.start(paused: true)
             #expect(try await domain.state() == .paused)
@@ -142,8 +91,8 @@ struct EmbeddedBackupTests {
     @Test func fullAndIncrementalPullBackup() async throws {
         try await withEmbeddedLibvirt { env in
             let root = env.root
-            try await Self.makeImage(root + "/vda.qcow2", size: Self.vdaSize)
-            try await Self.makeImage(root + "/vdb.qcow2", size: Self.vdbSize)
+            try await Qemu.create(root + "/vda.qcow2", size: Self.vdaSize)
+            try await Qemu.create(root + "/vdb.qcow2", size: Self.vdbSize)
             let domain = try await env.connection.define(xml: Self.guestXML(name: "pbv-guest", root: root))
             #expect(domain.name == "pbv-guest")
             #expect(try await domain.state() == .shutOff)
@@ -171,9 +120,8 @@ struct EmbeddedBackupTests {
             #expect(liveBackupXML.contains(socket))
             for (disk, size) in [("vda", Self.vdaSize), ("vdb", Self.vdbSize)] {
                 let uri = "nbd+unix:///\(disk)?socket=\(socket)"
-                let sizeText = try await Self.nbdinfo(["--size", uri])
-                #expect(UInt64(sizeText.trimmingCharacters(in: .whitespacesAndNewlines)) == size)
-                let entries = try await Self.map(uri, context: "base:allocation")
+                #expect(try await NBDInfo.size(uri) == size)
+                let entries = try await NBDInfo.map(uri, context: "base:allocation")
                 #expect(entries.first?.offset == 0)
                 #expect(entries.reduce(0) { $0 + $1.length } == size)
             }
@@ -196,12 +144,13 @@ struct EmbeddedBackupTests {
                 backupXML: Self.backupXML(root: root, incremental: "cp1"), checkpointXML: Self.checkpointXML("cp2"))
             #expect(try await domain.jobInfo().isBackupActive)
             #expect(try await domain.backupXML().contains("<incremental>cp1</incremental>"))
-            let vdaDirty = try await Self.map(
+            let vdaDirty = try await NBDInfo.map(
                 "nbd+unix:///vda?socket=\(socket)", context: "qemu:dirty-bitmap:backup-vda"
             )
             .filter { $0.type & 1 == 1 }
-            #expect(vdaDirty == [MapEntry(offset: 1 << 20, length: 128 << 10, type: 1, text: "dirty")])
-            let vdbDirty = try await Self.map(
+            #expect(
+                vdaDirty == [NBDInfo.StatusEntry(offset: 1 << 20, length: 128 << 10, type: 1, description: "dirty")])
+            let vdbDirty = try await NBDInfo.map(
                 "nbd+unix:///vdb?socket=\(socket)", context: "qemu:dirty-bitmap:backup-vdb"
             )
             .filter { $0.type & 1 == 1 }

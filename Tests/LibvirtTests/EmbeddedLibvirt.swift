@@ -9,8 +9,7 @@ import Testing
 #endif
 
 /// A private root for libvirt's embedded QEMU driver (`qemu:///embed?root=DIR`), with the qemu.conf that
-/// running as root needs (and `stdio_handler = "file"`, so QEMU's output goes to a file instead of to a
-/// virtlogd daemon that is not running), and a connection to it. ``withEmbeddedLibvirt(_:)`` tears it all down.
+/// running as root needs (`TestGuest.embeddedQemuConf`), and a connection to it. ``withEmbeddedLibvirt(_:)`` tears it all down.
 struct EmbeddedLibvirt {
     let root: String
     let connection: LibvirtConnection
@@ -22,16 +21,7 @@ struct EmbeddedLibvirt {
     static func makeRoot() throws -> String {
         let root = try TemporaryDirectory.make("pbv")
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
-        let conf = """
-            user = "root"
-            group = "root"
-            security_driver = "none"
-            dynamic_ownership = 0
-            remember_owner = 0
-            stdio_handler = "file"
-
-            """
-        try conf.write(toFile: root + "/etc/qemu.conf", atomically: true, encoding: .utf8)
+        try TestGuest.embeddedQemuConf.write(toFile: root + "/etc/qemu.conf", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(
             atPath: root + "/b", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         return root

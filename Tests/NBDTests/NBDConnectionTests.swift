@@ -1,5 +1,6 @@
 import Foundation
 import NBD
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,8 +11,8 @@ import Testing
 struct NBDConnectionTests {
     @Test func readsAnOddSizedExportAsyncAndBlocking() async throws {
         // 5000 bytes: not a multiple of 4096. Bytes 1, 2, 3 at 0 and 0xff at 4097.
-        try await NBDKit.with(["data", "1 2 3 @4097 0xff", "size=5000"]) { server in
-            let connection = try await NBDConnection.connect(uri: server.uri)
+        try await NBDServer.withNBDKit(["data", "1 2 3 @4097 0xff", "size=5000"]) { server in
+            let connection = try await NBDConnection.connect(uri: server.uri())
             #expect(connection.info.size == 5000)
             var expected = [UInt8](repeating: 0, count: 5000)
             expected[0...2] = [1, 2, 3]
@@ -28,9 +29,9 @@ struct NBDConnectionTests {
     }
 
     @Test func manyConcurrentReadsEachGetTheirOwnBytes() async throws {
-        try await NBDKit.with(["pattern", "size=16M"]) { server in
+        try await NBDServer.withNBDKit(["pattern", "size=16M"]) { server in
             // The pattern plugin stores each 8-byte offset, big-endian, at that offset.
-            let connection = try await NBDConnection.connect(uri: server.uri)
+            let connection = try await NBDConnection.connect(uri: server.uri())
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<64 {
                     group.addTask {
@@ -51,9 +52,9 @@ struct NBDConnectionTests {
     @Test func blockStatusCoversATebibyteExportExactly() async throws {
         // Far more than one 32-bit block status command can ask about.
         let tib: UInt64 = 1 << 40
-        try await NBDKit.with(["data", "@1099511627000 1 2 3", "size=1T"]) { server in
+        try await NBDServer.withNBDKit(["data", "@1099511627000 1 2 3", "size=1T"]) { server in
             let connection = try await NBDConnection.connect(
-                uri: server.uri, metaContexts: [MetaContext.baseAllocation])
+                uri: server.uri(), metaContexts: [MetaContext.baseAllocation])
             #expect(connection.info.metaContexts == [MetaContext.baseAllocation])
             let map = try await connection.blockStatus(in: 0..<tib)
             let extents = try #require(map[MetaContext.baseAllocation])
@@ -70,17 +71,18 @@ struct NBDConnectionTests {
     }
 
     @Test func aBitmapTheServerLacksIsNotNegotiated() async throws {
-        try await NBDKit.with(["memory", "size=1M"]) { server in
+        try await NBDServer.withNBDKit(["memory", "size=1M"]) { server in
             let connection = try await NBDConnection.connect(
-                uri: server.uri, metaContexts: [MetaContext.baseAllocation, MetaContext.dirtyBitmap("b0")])
+                uri: server.uri(), metaContexts: [MetaContext.baseAllocation, MetaContext.dirtyBitmap("b0")])
             #expect(connection.info.metaContexts == [MetaContext.baseAllocation])
             await connection.close()
         }
     }
 
     @Test func aServerErrorCarriesItsErrno() async throws {
-        try await NBDKit.with(["--filter=error", "memory", "size=1M", "error=EIO", "error-pread-rate=100%"]) { server in
-            let connection = try await NBDConnection.connect(uri: server.uri)
+        try await NBDServer.withNBDKit(["--filter=error", "memory", "size=1M", "error=EIO", "error-pread-rate=100%"]) {
+            server in
+            let connection = try await NBDConnection.connect(uri: server.uri())
             let error = await #expect(throws: NBDError.self) {
                 _ = try await connection.read(count: 4096, at: 0)
             }
@@ -102,8 +104,8 @@ struct NBDConnectionTests {
         // Every read waits 30 s in the server; the server is killed while they wait. The delay is long so that a
         // loaded machine, which can stall this task for seconds before the kill, cannot let the reads finish first;
         // the kill ends them at once, so the test takes no longer for it.
-        try await NBDKit.with(["--filter=delay", "memory", "size=16M", "rdelay=30"]) { server in
-            let connection = try await NBDConnection.connect(uri: server.uri)
+        try await NBDServer.withNBDKit(["--filter=delay", "memory", "size=16M", "rdelay=30"]) { server in
+            let connection = try await NBDConnection.connect(uri: server.uri())
             let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for index in 0..<8 {
                     group.addTask {
@@ -116,7 +118,7 @@ struct NBDConnectionTests {
                     }
                 }
                 try await Task.sleep(for: .milliseconds(300))
-                server.process.kill()
+                server.kill()
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
             #expect(failures == 8)

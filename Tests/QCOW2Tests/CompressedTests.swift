@@ -15,9 +15,10 @@ extension QCOW2ReaderTests {
             let contents = Self.mixedContents(size: 5 * 1_048_576 + 4321)
             try ImageBytes.write(contents, to: source)
             let path = directory.file("compressed.qcow2")
-            try await Qemu.run(
-                "qemu-img",
-                ["convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=\(clusterSize)", source, path])
+            try await runTool([
+                "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=\(clusterSize)", source,
+                path,
+            ])
 
             let image = try QCOW2Image(path: path)
             var compressedClusters = 0
@@ -45,7 +46,7 @@ extension QCOW2ReaderTests {
         /// Compressible patterns, incompressible noise (stored uncompressed by qemu) and zero runs (left
         /// unallocated), in stretches that do not line up with clusters.
         static func mixedContents(size: Int) -> [UInt8] {
-            var generator = SplitMix64(seed: 42)
+            var generator = SeededRandom(seed: 42)
             var bytes = [UInt8](repeating: 0, count: size)
             var offset = 0
             var stretch = 0
@@ -53,7 +54,7 @@ extension QCOW2ReaderTests {
                 let length = min(size - offset, 10_000 + Int(generator.next() % 300_000))
                 switch stretch % 4 {
                 case 0: for index in 0..<length { bytes[offset + index] = UInt8(truncatingIfNeeded: index / 7) }
-                case 1: for index in 0..<length { bytes[offset + index] = UInt8(truncatingIfNeeded: generator.next()) }
+                case 1: bytes.replaceSubrange(offset..<offset + length, with: generator.bytes(length))
                 case 2: break
                 default: for index in 0..<length { bytes[offset + index] = index % 512 < 3 ? 0xEE : 0 }
                 }

@@ -32,7 +32,7 @@ extension QCOW2ReaderTests {
 
             let failures = Failures()
             DispatchQueue.concurrentPerform(iterations: 8) { worker in
-                var generator = SplitMix64(seed: UInt64(worker) + 100)
+                var generator = SeededRandom(seed: UInt64(worker) + 100)
                 for _ in 0..<300 {
                     let offset = Int(generator.next() % size)
                     let count = Int(generator.next() % UInt64(min(40_000, Int(size) - offset)))

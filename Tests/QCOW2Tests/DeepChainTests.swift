@@ -22,7 +22,7 @@ extension QCOW2ReaderTests {
             let template = directory.file("template.qcow2")
             try await Qemu.create(template, size: size, options: ["-o", "cluster_size=4096"])
             if dataClusters { try await Qemu.io(template, ["write -P 0x01 0 4k"]) }
-            try await Qemu.run("qemu-img", ["rebase", "-u", "-f", "qcow2", "-b", name(0), "-F", "qcow2", template])
+            try await runTool(["qemu-img", "rebase", "-u", "-f", "qcow2", "-b", name(0), "-F", "qcow2", template])
             let bytes = try ImageBytes.read(template)
             let nameOffset = Int(ImageBytes.u64(bytes, at: 8))
             #expect(bytes[nameOffset..<nameOffset + 11].elementsEqual(name(0).utf8))

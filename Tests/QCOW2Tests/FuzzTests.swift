@@ -22,8 +22,7 @@ extension QCOW2ReaderTests {
             try await Qemu.create(base, size: 300_000, options: ["-o", "cluster_size=4096"])
             try await Qemu.io(base, ["write -P 0x10 0 300000"])
             let compressed = directory.file("compressed.qcow2")
-            try await Qemu.run(
-                "qemu-img", ["convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096", base, compressed])
+            try await runTool(["qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096", base, compressed])
             try await Qemu.createOverlay(path, backing: "compressed.qcow2", backingFormat: "qcow2", size: 600_000)
             try await Qemu.io(
                 path,
@@ -42,7 +41,7 @@ extension QCOW2ReaderTests {
             // Regions worth damaging: the header cluster's used part, the L1 table and the L2 tables.
             let regions = [0..<512, l1Offset..<l1Offset + l1Size * 8] + l2Offsets.map { $0..<$0 + 4096 }
 
-            var generator = SplitMix64(seed: 0x5EED)
+            var generator = SeededRandom(seed: 0x5EED)
             var outcomes: [String: Int] = [:]
             let clock = ContinuousClock()
             let start = clock.now
@@ -78,7 +77,7 @@ extension QCOW2ReaderTests {
         }
 
         /// One random change: a byte, a bit, or a whole 64-bit entry set to a value chosen to hit edge cases.
-        static func mutate(_ bytes: inout [UInt8], in region: Range<Int>, _ generator: inout SplitMix64) {
+        static func mutate(_ bytes: inout [UInt8], in region: Range<Int>, _ generator: inout SeededRandom) {
             let clamped = region.clamped(to: 0..<bytes.count)
             guard clamped.count >= 8 else { return }
             let position = clamped.lowerBound + Int(generator.next() % UInt64(clamped.count))

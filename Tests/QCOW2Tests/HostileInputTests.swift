@@ -269,13 +269,13 @@ extension QCOW2ReaderTests {
             let b = directory.file("b.qcow2")
             try await Qemu.create(b, size: 1 << 20)
             try await Qemu.createOverlay(a, backing: "b.qcow2", backingFormat: "qcow2")
-            try await Qemu.run("qemu-img", ["rebase", "-u", "-b", "a.qcow2", "-F", "qcow2", b])
+            try await runTool(["qemu-img", "rebase", "-u", "-b", "a.qcow2", "-F", "qcow2", b])
             expectError(.backingChain) { _ = try QCOW2Chain.open(path: a) }
             expectError(.backingChain) { _ = try QCOW2Chain.open(path: b) }
 
             let selfLoop = directory.file("self.qcow2")
             try await Qemu.create(selfLoop, size: 1 << 20)
-            try await Qemu.run("qemu-img", ["rebase", "-u", "-b", "self.qcow2", "-F", "qcow2", selfLoop])
+            try await runTool(["qemu-img", "rebase", "-u", "-b", "self.qcow2", "-F", "qcow2", selfLoop])
             expectError(.backingChain) { _ = try QCOW2Chain.open(path: selfLoop) }
 
             // The same file under another name: caught by device and inode.
@@ -283,12 +283,13 @@ extension QCOW2ReaderTests {
             let link = directory.file("link.qcow2")
             try await Qemu.create(linked, size: 1 << 20)
             try FileManager.default.linkItem(atPath: linked, toPath: link)
-            try await Qemu.run("qemu-img", ["rebase", "-u", "-b", "link.qcow2", "-F", "qcow2", linked])
+            try await runTool(["qemu-img", "rebase", "-u", "-b", "link.qcow2", "-F", "qcow2", linked])
             expectError(.backingChain) { _ = try QCOW2Chain.open(path: linked) }
 
             let missing = directory.file("orphan.qcow2")
-            try await Qemu.run(
-                "qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", missing, "1M"])
+            try await runTool([
+                "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "gone.qcow2", "-F", "qcow2", missing, "1M",
+            ])
             let error = expectError(.backingChain) { _ = try QCOW2Chain.open(path: missing) }
             #expect(error?.message.contains("gone.qcow2") == true)
 

@@ -50,7 +50,7 @@ extension QCOW2ReaderTests {
             #expect(growth < 96 << 20, "resident memory grew by \(growth >> 20) MiB")
             // qemu agrees on where the data and zeros are.
             let qemuExtents = try await Qemu.map(path).filter(\.present)
-            #expect(qemuExtents.map(\.start) == extents.filter { $0.kind != .unallocated }.map(\.offset))
+            #expect(qemuExtents.map { UInt64($0.start) } == extents.filter { $0.kind != .unallocated }.map(\.offset))
         }
 
         /// Resident memory now, from /proc/self/statm.

@@ -11,14 +11,10 @@ import Testing
 struct WriterDigestTests {
     /// `sha256sum` of the first `head` bytes of `path` and of the rest, as hex.
     static func coreutilsDigest(_ path: String, head: Int) async throws -> (head: String, tail: String) {
-        func sum(_ command: String) async throws -> String {
-            let result = try await ChildProcess.run(["sh", "-c", command + " | sha256sum"])
-            guard result.succeeded, let hex = result.stdout.split(separator: " ").first else {
-                throw HarnessError("\(result)")
-            }
-            return String(hex)
-        }
-        return (try await sum("head -c \(head) '\(path)'"), try await sum("tail -c +\(head + 1) '\(path)'"))
+        (
+            try await Coreutils.sha256sum(of: "head -c \(head) '\(path)'"),
+            try await Coreutils.sha256sum(of: "tail -c +\(head + 1) '\(path)'")
+        )
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
@@ -34,8 +30,8 @@ struct WriterDigestTests {
         let writer = try QCOW2Writer(
             creating: path, size: size, backingFile: overlay ? "base.qcow2" : nil, digesting: true)
         defer { writer.close() }
-        var generator = SystemRandomNumberGenerator()
-        func data(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) } }
+        var generator = SeededRandom(seed: overlay ? 2 : 1)
+        func data(_ count: Int) -> [UInt8] { generator.bytes(count) }
         try data(3 * 65536).withUnsafeBytes { try writer.writeClusters($0, at: 0) }
         try writer.zeroClusters(at: 5 * 65536, length: 2 * 65536)
         try data(65536).withUnsafeBytes { try writer.writeClusters($0, at: 600 << 20) }  // the second L2 table
@@ -58,8 +54,7 @@ struct WriterDigestTests {
     func givenPieceHashes() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        var generator = SystemRandomNumberGenerator()
-        let data = (0..<(4 * 65536)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let data = SeededRandom.bytes(4 * 65536, seed: 3)
         func hashes(of bytes: [UInt8]) -> [UInt8] {
             stride(from: 0, to: bytes.count, by: 65536).flatMap { Array(SHA256.hash(data: bytes[$0..<$0 + 65536])) }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Repository
+import TestSupport
 import Testing
 
 /// A bounded fuzz run over manifest JSON: random edits of a genuine manifest (bytes flipped, cut, repeated; values
@@ -32,18 +33,6 @@ import Testing
         return try encoder.encode(manifest)
     }
 
-    /// SplitMix64: the same edits on every run, so a failure can be replayed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     static var hostileValues: [Any] {
         [
             "../../../outside.qcow2", "../escaped", "/etc/shadow", "vda\u{0}.qcow2", "\u{1b}[2J\u{1b}]0;owned\u{07}",
@@ -62,7 +51,7 @@ import Testing
     ]
 
     /// One random structural edit: a value replaced, a key removed or added, a disk repeated, or the disks replaced.
-    static func structuralEdit(_ object: inout [String: Any], using random: inout SeededGenerator) {
+    static func structuralEdit(_ object: inout [String: Any], using random: inout SeededRandom) {
         var disks = object["disks"] as? [[String: Any]] ?? []
         let value = hostileValues.randomElement(using: &random)!
         let key = fieldKeys.randomElement(using: &random)!
@@ -85,7 +74,7 @@ import Testing
     }
 
     /// One random byte edit of the JSON text.
-    static func byteEdit(_ bytes: inout [UInt8], using random: inout SeededGenerator) {
+    static func byteEdit(_ bytes: inout [UInt8], using random: inout SeededRandom) {
         guard !bytes.isEmpty else { return }
         let at = Int.random(in: 0..<bytes.count, using: &random)
         switch Int.random(in: 0..<5, using: &random) {
@@ -106,7 +95,7 @@ import Testing
         // The genuine manifest itself passes.
         _ = try BackupManifest.decodeValid(original, from: Self.file, id: Self.id, domain: "web1")
 
-        var random = SeededGenerator(state: 0x5eed_0009)
+        var random = SeededRandom(seed: 0x5eed_0009)
         var (accepted, rejected) = (0, 0)
         for round in 0..<3000 {
             var data: Data

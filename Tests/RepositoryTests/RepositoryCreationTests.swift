@@ -11,23 +11,15 @@ import Testing
 /// nothing, a folder with files in it is never adopted, and a URL is no path.
 @Suite struct RepositoryCreationTests {
     func withParent(_ body: (String) async throws -> Void) async throws {
-        let directory = try TemporaryDirectory("pbcreate")
-        defer { directory.remove() }
-        try await body(directory.path)
-    }
-
-    static func mode(_ path: String) -> UInt32? {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return nil }
-        return UInt32(info.st_mode & 0o7777)
+        try await TemporaryDirectory.with("pbcreate", body)
     }
 
     @Test func createMakesAPrivateRepositoryOnce() async throws {
         try await withParent { parent in
             let root = parent + "/a/b/repo/"
             let made = try BackupRepository.create(root: root)
-            #expect(Self.mode(parent + "/a") == 0o700 && Self.mode(parent + "/a/b/repo") == 0o700)
-            #expect(Self.mode(parent + "/a/b/repo/repository.json") == 0o600)
+            #expect(FileFacts.mode(parent + "/a") == 0o700 && FileFacts.mode(parent + "/a/b/repo") == 0o700)
+            #expect(FileFacts.mode(parent + "/a/b/repo/repository.json") == 0o600)
             let identity = try made.identity()
             let again = #expect(throws: RepositoryError.self) { _ = try BackupRepository.create(root: root) }
             #expect(again?.code == .alreadyARepository)
@@ -99,7 +91,7 @@ import Testing
             #expect(chmod(root, 0o755) == 0 && chmod(root + "/repository.json", 0o644) == 0)
             let tightened = repository.tightenPermissions(of: "web1", lock: lock)
             #expect(tightened.count == 2, "\(tightened)")
-            #expect(Self.mode(root) == 0o700 && Self.mode(root + "/repository.json") == 0o600)
+            #expect(FileFacts.mode(root) == 0o700 && FileFacts.mode(root + "/repository.json") == 0o600)
         }
     }
 }

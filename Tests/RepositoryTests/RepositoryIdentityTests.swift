@@ -7,9 +7,7 @@ import Testing
 /// clear error when damaged.
 @Suite struct RepositoryIdentityTests {
     func withRoot(_ body: (String) async throws -> Void) async throws {
-        let directory = try TemporaryDirectory("pbid")
-        defer { directory.remove() }
-        try await body(directory.path)
+        try await TemporaryDirectory.with("pbid", body)
     }
 
     @Test func theIdentityIsMadeOnceAndReadBackAfterAMove() async throws {

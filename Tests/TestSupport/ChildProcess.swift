@@ -108,6 +108,13 @@ package final class ChildProcess: Sendable {
     /// SIGCONT after `suspend()`.
     package func resume() { send(SIGCONT) }
 
+    /// Runs `body` while the child is stopped (`suspend()`), and lets it go on (`resume()`) however `body` ends.
+    package func whileSuspended<T>(_ body: () async throws -> T) async rethrows -> T {
+        suspend()
+        defer { resume() }
+        return try await body()
+    }
+
     /// SIGKILL to the process only, as a crash or `kill -9` would end it.
     package func kill() { send(SIGKILL) }
 

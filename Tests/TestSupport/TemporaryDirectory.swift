@@ -34,6 +34,13 @@ package final class TemporaryDirectory: Sendable {
         remove()
     }
 
+    /// Runs `body` with the path of a fresh `/tmp/<label>-XXXXXX`, removed when `body` ends, even when it throws.
+    package static func with<T>(_ label: String = "pbtest", _ body: (String) async throws -> T) async throws -> T {
+        let directory = try TemporaryDirectory(label)
+        defer { directory.remove() }
+        return try await body(directory.path)
+    }
+
     /// The path of `name` inside the directory.
     package func file(_ name: String) -> String { path + "/" + name }
 }

@@ -78,11 +78,4 @@ enum ChainEdits {
         }
         return found
     }
-
-    /// The permission bits of `path`.
-    static func mode(_ path: String) throws -> mode_t {
-        var info = Glibc.stat()
-        guard stat(path, &info) == 0 else { throw HarnessError("stat \(path) failed: errno \(errno)") }
-        return info.st_mode & 0o7777
-    }
 }

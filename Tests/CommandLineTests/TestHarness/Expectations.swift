@@ -87,10 +87,9 @@ func expectMatchesExport(
     uri: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) async throws {
-    let size = try await fixture.runChecked(["nbdinfo", "--size", uri]).stdout
-        .trimmingCharacters(in: .whitespacesAndNewlines)
+    let size = try await NBDInfo.size(uri, using: fixture)
     #expect(
-        String(try FileFacts.size(target)) == size, "target size differs from export size \(size)",
+        try FileFacts.size(target) == size, "target size differs from export size \(size)",
         sourceLocation: sourceLocation)
     let compare = try await fixture.run(["qemu-img", "compare", "-f", "raw", target, "-F", "raw", uri])
     #expect(

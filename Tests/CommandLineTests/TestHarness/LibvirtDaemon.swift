@@ -45,17 +45,6 @@ struct LibvirtDaemon: Sendable {
         ("/var/log/libvirt", "log"), ("/var/cache/libvirt", "cache"),
     ]
 
-    /// The QEMU driver's settings for tests, from the shared notes: QEMU runs as root, with no security driver and
-    /// no changes to file ownership.
-    static let qemuConf = """
-        user = "root"
-        group = "root"
-        security_driver = "none"
-        dynamic_ownership = 0
-        remember_owner = 0
-
-        """
-
     /// The lines qemu.conf gets in remote mode: backups' NBD exports over TCP use these certificates and require
     /// client certificates signed by their CA.
     static func backupTLSConf(_ certificates: TLSCertificates) -> String {
@@ -86,7 +75,7 @@ struct LibvirtDaemon: Sendable {
         for (_, name) in folders {
             try FileManager.default.createDirectory(atPath: "\(dir)/\(name)", withIntermediateDirectories: true)
         }
-        let conf = qemuConf + (certificates.map(backupTLSConf) ?? "")
+        let conf = TestGuest.qemuConf + (certificates.map(backupTLSConf) ?? "")
         try FileFacts.create("\(dir)/etc/qemu.conf", with: Data(conf.utf8))
         var port = Int.random(in: 20000...60000)
         if certificates != nil {

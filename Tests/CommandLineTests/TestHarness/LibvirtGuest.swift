@@ -84,33 +84,21 @@ final class LibvirtGuest: Sendable {
         }
     }
 
-    /// `acpi` adds `<features><acpi/></features>` (without it QEMU runs with ACPI off, so PCI hotplug is refused).
+    /// `acpi` adds `<features><acpi/></features>` (see `TestGuest.xml`).
     private func setUp(running: Bool, acpi: Bool = false) async throws {
         try await makeRepository(repo)
         if daemon == nil {
-            // The embedded driver has no virtlogd, hence `stdio_handler`.
             try FileManager.default.createDirectory(atPath: fx.path("etc"), withIntermediateDirectories: true)
-            let conf = LibvirtDaemon.qemuConf + "stdio_handler = \"file\"\n"
-            try FileFacts.create(fx.path("etc/qemu.conf"), with: Data(conf.utf8))
+            try FileFacts.create(fx.path("etc/qemu.conf"), with: Data(TestGuest.embeddedQemuConf.utf8))
         }
-        var diskXML = ""
         for disk in disks {
-            try await fx.runChecked([
-                "qemu-img", "create", "-q", "-f", disk.format, image(disk.target), String(disk.size),
-            ])
-            try await fx.runChecked([
-                "qemu-img", "create", "-q", "-f", "raw", reference(disk.target), String(disk.size),
-            ])
-            diskXML += """
-                <disk type='file' device='disk'><driver name='qemu' type='\(disk.format)'/>\
-                <source file='\(image(disk.target))'/><target dev='\(disk.target)' bus='virtio'/></disk>
-                """
+            try await Qemu.create(image(disk.target), size: disk.size, format: disk.format, using: fx)
+            try await Qemu.create(reference(disk.target), size: disk.size, format: "raw", using: fx)
         }
-        let xml = """
-            <domain type='qemu'><name>\(name)</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
-            <os><type arch='x86_64' machine='pc'>hvm</type></os>\(acpi ? "<features><acpi/></features>" : "")<devices>\
-            <emulator>/usr/bin/qemu-system-x86_64</emulator>\(diskXML)<memballoon model='none'/></devices></domain>
-            """
+        let xml = TestGuest.xml(
+            name: name,
+            disks: disks.map { TestGuest.Disk(target: $0.target, path: image($0.target), format: $0.format) },
+            acpi: acpi)
         let xmlPath = fx.path("domain.xml")
         try FileFacts.create(xmlPath, with: Data(xml.utf8))
         try await virshChecked(["define", xmlPath])
@@ -163,24 +151,12 @@ final class LibvirtGuest: Sendable {
 
     /// Writes to a shut-off guest's qcow2 image with `qemu-io -f qcow2` (and the same to the reference).
     func writeOffline(_ target: String, _ commands: String...) async throws {
-        var command = ["qemu-io", "-f", format(of: target)]
-        for each in commands { command += ["-c", each] }
-        command.append(image(target))
-        let result = try await fx.runChecked(command)
-        if (result.stdout + result.stderr).contains("failed") {
-            throw HarnessError("qemu-io on \(image(target)): \(result)")
-        }
+        try await Qemu.io(image(target), format: format(of: target), commands, using: fx)
         try await writeReference(target, commands)
     }
 
     private func writeReference(_ target: String, _ commands: [String]) async throws {
-        var command = ["qemu-io", "-f", "raw"]
-        for each in commands { command += ["-c", each] }
-        command.append(reference(target))
-        let result = try await fx.runChecked(command)
-        if (result.stdout + result.stderr).contains("failed") {
-            throw HarnessError("qemu-io on \(reference(target)): \(result)")
-        }
+        try await Qemu.io(reference(target), format: "raw", commands, using: fx)
     }
 
     /// Copies every reference raw to `ROOT/snap-<label>-<target>.raw` (sparse) and returns the paths by target.
@@ -226,13 +202,7 @@ final class LibvirtGuest: Sendable {
                 throw HarnessError("guest write `\(command)` on \(device): \(said)")
             }
         }
-        var command = ["qemu-io", "-f", "raw"]
-        for each in commands { command += ["-c", each] }
-        command.append(reference)
-        let result = try await fx.runChecked(command)
-        if (result.stdout + result.stderr).contains("failed") {
-            throw HarnessError("qemu-io on \(reference): \(result)")
-        }
+        try await Qemu.io(reference, format: "raw", commands, using: fx)
     }
 
     /// The pid of the guest's QEMU: from the `NAME.pid` file libvirt keeps under ROOT, else the `qemu-system`

@@ -1,3 +1,5 @@
+import Testing
+
 /// A qcow2 source image in the fixture, written with `qemu-io` and given persistent dirty bitmaps with `qemu-img`,
 /// exactly as a guest's writes would mark them. Only touch it while no server is running on it (image locks).
 struct QCOW2Image {
@@ -8,7 +10,7 @@ struct QCOW2Image {
     /// `qemu-img create -f qcow2 PATH SIZE` (64 KiB clusters, so the bitmap granularity is 64 KiB).
     static func create(_ fixture: Fixture, name: String = "src.qcow2", size: Int) async throws -> QCOW2Image {
         let path = fixture.path(name)
-        try await fixture.runChecked(["qemu-img", "create", "-q", "-f", "qcow2", path, String(size)])
+        try await Qemu.create(path, size: size, using: fixture)
         return QCOW2Image(path: path, size: size, fixture: fixture)
     }
 
@@ -20,15 +22,7 @@ struct QCOW2Image {
 
     /// Runs `qemu-io` commands given as an array.
     func io(_ commands: [String]) async throws {
-        var command = ["qemu-io", "-f", "qcow2"]
-        for each in commands {
-            command += ["-c", each]
-        }
-        command.append(path)
-        let result = try await fixture.runChecked(command)
-        if result.stdout.contains("failed") || result.stderr.contains("failed") {
-            throw HarnessError("qemu-io reported a failure: \(result)")
-        }
+        try await Qemu.io(path, commands, using: fixture)
     }
 
     /// `qemu-img bitmap --add`: a new persistent bitmap, clean from now on.
@@ -53,10 +47,21 @@ struct QCOW2Image {
             throttleBytesPerSecond: throttleBytesPerSecond)
     }
 
+    /// The start of an incremental test: `bitmap` added (clean from now on), then the whole image copied by pullback
+    /// to `fixture.target()`, which must succeed, with no bitmap asked for. Returns the target.
+    func fullCopyWithBitmap(_ bitmap: String) async throws -> String {
+        try await addBitmap(bitmap)
+        let target = fixture.target()
+        let server = try await serve()
+        try requireSuccess(try await Pullback.copy(fixture, [server.uri(), target]))
+        server.stop()
+        return target
+    }
+
     /// The guest-visible content as a raw file (`qemu-img convert -O raw`), the reference to `cmp` targets against.
     func rawReference(name: String = "reference.raw") async throws -> String {
         let reference = fixture.path(name)
-        try await fixture.runChecked(["qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", path, reference])
+        try await Qemu.convertToRaw(path, to: reference, using: fixture)
         return reference
     }
 }

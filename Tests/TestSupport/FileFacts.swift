@@ -5,32 +5,35 @@ import Foundation
 #endif
 
 /// Facts about files on disk, read directly with stat(2) and friends.
-enum FileFacts {
-    static func exists(_ path: String) -> Bool {
+package enum FileFacts {
+    /// Something is at `path` (a dangling link counts).
+    package static func exists(_ path: String) -> Bool {
         var info = Glibc.stat()
         return lstat(path, &info) == 0
     }
 
     /// Apparent size (st_size).
-    static func size(_ path: String) throws -> Int64 {
+    package static func size(_ path: String) throws -> Int64 {
         Int64(try statInfo(path).st_size)
     }
 
     /// Bytes really allocated on disk (st_blocks * 512).
-    static func allocated(_ path: String) throws -> Int64 {
+    package static func allocated(_ path: String) throws -> Int64 {
         Int64(try statInfo(path).st_blocks) * 512
     }
 
-    static func inode(_ path: String) throws -> UInt64 {
+    /// The inode number, to tell a file replaced by rename from one rewritten in place.
+    package static func inode(_ path: String) throws -> UInt64 {
         UInt64(try statInfo(path).st_ino)
     }
 
     /// Names in a directory, sorted, hidden ones included.
-    static func listing(_ directory: String) throws -> [String] {
+    package static func listing(_ directory: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
     }
 
-    static func contents(_ path: String) throws -> Data {
+    /// The whole file.
+    package static func contents(_ path: String) throws -> Data {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw HarnessError("cannot read \(path)")
         }
@@ -38,7 +41,7 @@ enum FileFacts {
     }
 
     /// `count` bytes at `offset`, for files too large to read whole.
-    static func bytes(_ path: String, at offset: UInt64, count: Int) throws -> Data {
+    package static func bytes(_ path: String, at offset: UInt64, count: Int) throws -> Data {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw HarnessError("cannot open \(path)")
         }
@@ -48,7 +51,7 @@ enum FileFacts {
     }
 
     /// Writes `data` at `offset` into an existing file without truncating it.
-    static func overwrite(_ path: String, at offset: UInt64, with data: Data) throws {
+    package static func overwrite(_ path: String, at offset: UInt64, with data: Data) throws {
         guard let handle = FileHandle(forWritingAtPath: path) else {
             throw HarnessError("cannot open \(path) for writing")
         }
@@ -58,14 +61,14 @@ enum FileFacts {
     }
 
     /// Creates (or replaces) a file holding `data`.
-    static func create(_ path: String, with data: Data) throws {
+    package static func create(_ path: String, with data: Data) throws {
         guard FileManager.default.createFile(atPath: path, contents: data) else {
             throw HarnessError("cannot create \(path) (errno \(errno))")
         }
     }
 
     /// A unix socket file with nobody listening on it: connecting gives ECONNREFUSED.
-    static func makeDeadSocket(_ path: String) throws {
+    package static func makeDeadSocket(_ path: String) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket() failed: errno \(errno)") }
         defer { close(fd) }
@@ -84,6 +87,13 @@ enum FileFacts {
             }
         }
         guard bound == 0 else { throw HarnessError("bind(\(path)) failed: errno \(errno)") }
+    }
+
+    /// The permission bits of `path` itself (a link is not followed), or nil when nothing is there.
+    package static func mode(_ path: String) -> UInt32? {
+        var info = Glibc.stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return UInt32(info.st_mode & 0o7777)
     }
 
     private static func statInfo(_ path: String) throws -> Glibc.stat {

@@ -1,5 +1,6 @@
 import Foundation
 import QCOW2
+import TestSupport
 import Testing
 
 /// Checks shared by the suites: a chain against qemu's own reading and mapping of the same image.
@@ -16,7 +17,7 @@ enum Check {
                 sourceLocation: sourceLocation)
         }
         // Unaligned pieces, so that reads starting and ending inside clusters are covered too.
-        var generator = SplitMix64(seed: 7)
+        var generator = SeededRandom(seed: 7)
         for _ in 0..<64 where chain.size > 0 {
             let offset = Int(generator.next() % chain.size)
             let count = Int(generator.next() % UInt64(min(300_000, Int(chain.size) - offset) + 1))
@@ -34,7 +35,7 @@ enum Check {
         let extents = try chain.map(0..<chain.size)
         try coversExactly(extents, 0..<chain.size, sourceLocation: sourceLocation)
         for entry in try await Qemu.map(path) {
-            for extent in try chain.map(entry.start..<entry.start + entry.length) {
+            for extent in try chain.map(UInt64(entry.start)..<UInt64(entry.start + entry.length)) {
                 let context = Comment(rawValue: "qemu \(entry) against \(extent)")
                 if !entry.present {
                     #expect(extent.kind == .unallocated && extent.layer == nil, context, sourceLocation: sourceLocation)
@@ -76,20 +77,6 @@ enum Check {
             next = extent.offset + extent.length
         }
         #expect(next == range.upperBound, sourceLocation: sourceLocation)
-    }
-}
-
-/// A small deterministic generator, so that fuzzing and random reads repeat exactly from run to run.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -8,8 +8,9 @@ import Synchronization
 /// Layout: `logs/` holds every command's output, `out/` is where targets go (so a test can check that nothing else
 /// was left there), sockets and source images sit at the root. Set `PULLBACK_KEEP_TEST_DIRS=1` to keep the directory
 /// (and its logs) after the test; mounts are still undone.
-final class Fixture: Sendable {
-    let root: String
+package final class Fixture: CommandRunner {
+    /// The fixture's directory, `/tmp/pbct-XXXXXX`.
+    package let root: String
     private let state = Mutex(State())
 
     private struct State {
@@ -25,7 +26,7 @@ final class Fixture: Sendable {
     }
 
     /// Runs `body` with a fresh fixture and always tears it down afterwards.
-    static func run<T>(_ body: (Fixture) async throws -> T) async throws -> T {
+    package static func run<T>(_ body: (Fixture) async throws -> T) async throws -> T {
         let fixture = try Fixture()
         do {
             let value = try await body(fixture)
@@ -38,23 +39,23 @@ final class Fixture: Sendable {
     }
 
     /// A path at the fixture root.
-    func path(_ name: String) -> String { root + "/" + name }
+    package func path(_ name: String) -> String { root + "/" + name }
 
     /// The directory targets are written to.
-    var outDir: String { root + "/out" }
+    package var outDir: String { root + "/out" }
 
     /// A path in the target directory.
-    func target(_ name: String = "target.raw") -> String { outDir + "/" + name }
+    package func target(_ name: String = "target.raw") -> String { outDir + "/" + name }
 
     /// Creates a directory at the fixture root and returns its path.
-    func makeDirectory(_ name: String) throws -> String {
+    package func makeDirectory(_ name: String) throws -> String {
         let dir = path(name)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
 
     /// Starts a process that lives until it ends or the fixture is torn down.
-    func spawn(_ command: [String], label: String) throws -> ChildProcess {
+    package func spawn(_ command: [String], label: String) throws -> ChildProcess {
         let child = ChildProcess(command, logBase: nextLogBase(label))
         state.withLock { $0.children.append(child) }
         try child.start()
@@ -62,24 +63,14 @@ final class Fixture: Sendable {
     }
 
     /// Runs a command to completion; past `timeout`, or when the test is cancelled, it is ended and this throws.
-    func run(_ command: [String], timeout: Duration = .seconds(120)) async throws -> CommandResult {
+    package func run(_ command: [String], timeout: Duration = .seconds(120)) async throws -> CommandResult {
         let label = (command.first.map { ($0 as NSString).lastPathComponent } ?? "cmd")
         return try await ChildProcess.run(command, logBase: nextLogBase(label), timeout: timeout)
     }
 
-    /// Runs a command that must succeed (a tool preparing or inspecting data, not the program under test).
-    @discardableResult
-    func runChecked(_ command: [String], timeout: Duration = .seconds(120)) async throws -> CommandResult {
-        let result = try await run(command, timeout: timeout)
-        guard result.succeeded else {
-            throw HarnessError("helper command failed: \(result)")
-        }
-        return result
-    }
-
     /// Mounts a tmpfs at `<root>/<name>` with the given mount options (e.g. `size=1M` or `ro,size=1M`); it is
     /// unmounted at teardown.
-    func mountTmpfs(_ name: String, options: String) async throws -> String {
+    package func mountTmpfs(_ name: String, options: String) async throws -> String {
         let dir = try makeDirectory(name)
         try await runChecked(["mount", "-t", "tmpfs", "-o", options, "tmpfs", dir])
         state.withLock { $0.mounts.append(dir) }
@@ -87,7 +78,7 @@ final class Fixture: Sendable {
     }
 
     /// Changes the options of a mount made by `mountTmpfs` (e.g. `remount,ro`).
-    func remount(_ dir: String, options: String) async throws {
+    package func remount(_ dir: String, options: String) async throws {
         try await runChecked(["mount", "-o", options, dir])
     }
 
@@ -100,7 +91,7 @@ final class Fixture: Sendable {
     }
 
     /// Runs a command for teardown, which a cancelled test must still run to the end; true when it exited with 0.
-    func runForTeardown(_ command: [String], label: String) async -> Bool {
+    package func runForTeardown(_ command: [String], label: String) async -> Bool {
         await withoutCancellation { [self] in
             let result = try? await ChildProcess.run(command, logBase: nextLogBase(label), timeout: .seconds(30))
             return result?.succeeded ?? false

@@ -5,12 +5,12 @@ import Foundation
 ///
 /// No `nbdkit --exit-with-parent`: it uses PR_SET_PDEATHSIG, which fires when the *thread* that spawned the server
 /// exits, and Swift concurrency's pool threads come and go.
-final class NBDServer: Sendable {
+package final class NBDServer: Sendable {
     /// The unix socket, or nil for a server on TCP.
-    let socket: String?
+    package let socket: String?
     /// The TCP port on 127.0.0.1, or nil for a server on a unix socket.
-    let port: Int?
-    let exportName: String
+    package let port: Int?
+    package let exportName: String
     private let process: ChildProcess
 
     private init(socket: String?, port: Int?, exportName: String, process: ChildProcess) {
@@ -21,7 +21,7 @@ final class NBDServer: Sendable {
     }
 
     /// The URI of this server's export, or of another export name on the same server.
-    func uri(export: String? = nil) -> String {
+    package func uri(export: String? = nil) -> String {
         if let port {
             return "nbd://127.0.0.1:\(port)/\(export ?? exportName)"
         }
@@ -29,15 +29,20 @@ final class NBDServer: Sendable {
     }
 
     /// Stops the server and waits until it has exited (so its image lock is released).
-    func stop() {
+    package func stop() {
         process.stop()
+    }
+
+    /// SIGKILL to the server, as a crash would end it: its clients see the connection drop.
+    package func kill() {
+        process.kill()
     }
 
     /// `qemu-nbd -r -t -k SOCK -f FORMAT -e SHARED [-x NAME] [-B BITMAP] IMAGE`.
     ///
     /// `shared` above 1 makes qemu-nbd advertise multi-conn. `throttleBytesPerSecond` puts a throttle filter in front
     /// of the image so a copy takes long enough to be interrupted; the bitmap is still found through the filter.
-    static func qemuNBD(
+    package static func qemuNBD(
         _ fixture: Fixture,
         image: String,
         format: String = "qcow2",
@@ -68,14 +73,14 @@ final class NBDServer: Sendable {
     }
 
     /// `nbdkit -U SOCK -f ARGS...`, e.g. `["data", "0x5a", "size=1"]` or `["--filter=rate", "memory", ...]`.
-    static func nbdkit(_ fixture: Fixture, _ arguments: [String]) async throws -> NBDServer {
+    package static func nbdkit(_ fixture: Fixture, _ arguments: [String]) async throws -> NBDServer {
         let socket = fixture.path("nbdkit-\(UInt32.random(in: 0...UInt32.max)).sock")
         let command = ["nbdkit", "-U", socket, "-f"] + arguments
         return try await start(fixture, command: command, socket: socket, exportName: "", label: "nbdkit")
     }
 
     /// `nbdkit -i 127.0.0.1 -p PORT -f ARGS...` on a free port picked at random (a few tries).
-    static func nbdkitTCP(_ fixture: Fixture, _ arguments: [String]) async throws -> NBDServer {
+    package static func nbdkitTCP(_ fixture: Fixture, _ arguments: [String]) async throws -> NBDServer {
         for _ in 0..<5 {
             let port = Int.random(in: 20000...60000)
             let command = ["nbdkit", "-i", "127.0.0.1", "-p", String(port), "-f"] + arguments
@@ -90,6 +95,14 @@ final class NBDServer: Sendable {
             server.stop()
         }
         throw HarnessError("nbdkit did not start on any of 5 random TCP ports")
+    }
+
+    /// `nbdkit ARGS...` on a unix socket in a fixture of its own for the length of `body`, for tests that need
+    /// nothing else from a fixture; the server is stopped and the fixture removed however `body` ends.
+    package static func withNBDKit<T>(_ arguments: [String], _ body: (NBDServer) async throws -> T) async throws -> T {
+        try await Fixture.run { fixture in
+            try await body(try await nbdkit(fixture, arguments))
+        }
     }
 
     private static func start(
