@@ -49,7 +49,7 @@ extension ContentDigest {
     ) async throws(CopyError) -> BlockHashTable {
         let target = HashingTarget(DiscardingTarget(), size: source.size, base: nil)
         let pipeline = CopyPipeline(
-            requestSize: CopyRequest.defaultRequestSize,
+            requestSize: TransferOptions.defaultRequestSize,
             requestsInFlight: requestsInFlight ?? Self.requestsPerConnection * source.connectionCount)
         try await pipeline.run(from: source, to: target, mode: .full, progress: progress)
         guard let table = target.table() else {
