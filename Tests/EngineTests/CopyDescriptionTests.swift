@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import QCOW2
 import TestSupport
 import Testing
 
