@@ -147,7 +147,7 @@ let package = Package(
             ],
             path: "Tests/TestSupport"
         ),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "QCOW2", "TestSupport"]),
         .testTarget(name: "FileIOTests", dependencies: ["FileIO", "TestSupport"]),
         .testTarget(name: "NBDTests", dependencies: ["NBD", "TestSupport"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"]),

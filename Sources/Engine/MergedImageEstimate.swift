@@ -1,9 +1,9 @@
 import FileIO
 import QCOW2
 
-extension ImageRestore {
-    /// The bytes the standalone qcow2 image ``runDigested(exactly:to:progress:buffers:)`` would write from `layers`
-    /// takes on disk (``StandaloneImageSize/allocatedBytes(blockSize:)``), found from the chain's tables alone (no
+extension Copy {
+    /// The bytes the standalone qcow2 image a merge of `layers` writes (a ``CopySource/chain(_:)`` copied into a
+    /// ``CopyTarget/qcow2(_:replacing:)``) takes on disk (``StandaloneImageSize/allocatedBytes(blockSize:)``), found from the chain's tables alone (no
     /// data is read): what `prune --dry-run` says a merge takes.
     public static func mergedFileBytes(exactly layers: [QCOW2Chain.ExpectedLayer]) async throws(CopyError) -> UInt64 {
         let chain = try await QCOW2ChainSource.open(exactly: layers).chain

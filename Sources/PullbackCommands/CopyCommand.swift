@@ -55,10 +55,10 @@ struct CopyCommand: AsyncParsableCommand {
     var json = false
 
     @Option(help: ArgumentHelp("Bytes per read request, a power of two from 64 KiB to 32 MiB.", visibility: .hidden))
-    var requestSize = CopyRequest.defaultRequestSize
+    var requestSize = TransferOptions.defaultRequestSize
 
     @Option(help: ArgumentHelp("Requests in flight per connection (1-64).", visibility: .hidden))
-    var requestsPerConnection = CopyRequest.defaultRequestsPerConnection
+    var requestsPerConnection = TransferOptions.defaultRequestsPerConnection
 
     func validate() throws {
         try tls.validate(source: source)
@@ -76,18 +76,19 @@ struct CopyCommand: AsyncParsableCommand {
             Terminal.printError(problem)
             throw ExitCode.failure
         }
-        var options = CopyRequest(
-            sourceURI: tls.uri(for: source), targetPath: target, format: format, backingPath: backing, bitmap: bitmap,
-            connections: connections.count, overwrite: overwrite,
-            requestSize: requestSize, requestsPerConnection: requestsPerConnection)
-        options.backingMayBeDevice = allowDevices
-        (options.retry, options.stallTimeout) = (faults.retry, faults.stall)
-        let request = options
+        var request = CopyRequest(sourceURI: tls.uri(for: source), targetPath: target, format: format)
+        (request.backingPath, request.bitmap, request.overwrite) = (backing, bitmap, overwrite)
+        request.backingMayBeDevice = allowDevices
+        request.transfer = TransferOptions(connections: connections.count)
+        (request.transfer.requestSize, request.transfer.requestsPerConnection) = (requestSize, requestsPerConnection)
+        (request.transfer.retry, request.transfer.stallTimeout) = (faults.retry, faults.stall)
         let showProgress = progress.isShown
+        request.transfer.measureTotal = showProgress
+        let copy = request
         let counters = CopyProgress()
         let summary = try await Interruptible.run { () throws(CopyError) in
             try await ProgressBar.while(showing: showProgress, counters) { () throws(CopyError) in
-                try await CopyOperation.run(request, progress: counters, measureTotal: showProgress)
+                try await Copy.run(CopyDescription(copy), progress: counters)
             }
         }
         if json {

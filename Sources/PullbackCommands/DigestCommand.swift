@@ -86,14 +86,14 @@ struct DigestCommand: AsyncParsableCommand {
             Terminal.printError(problem)
             throw ExitCode.failure
         }
-        let (uri, count, retry, stall, showing) = (
-            tls.uri(for: source), connections.count, faults.retry, faults.stall, progress.isShown
-        )
+        let (uri, showing) = (tls.uri(for: source), progress.isShown)
+        var transfer = TransferOptions(connections: connections.count)
+        (transfer.retry, transfer.stallTimeout) = (faults.retry, faults.stall)
+        let options = transfer
         let digest = try await Interruptible.run { () async throws(CopyError) -> String in
             let counters = CopyProgress()
             return try await ProgressBar.while(showing: showing, counters) { () async throws(CopyError) in
-                try await ContentDigest.ofExport(
-                    uri: uri, connections: count, retry: retry, stallTimeout: stall, progress: counters)
+                try await ContentDigest.ofExport(uri: uri, transfer: options, progress: counters)
             }
         }
         try printDigest(digest)

@@ -46,17 +46,7 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (repo, domain, at) = (selection.repository.path, selection.domain, selection.at)
-        let point: BackupPoint
-        let savedXML: String
-        do {
-            point = try BackupRepository(root: repo).point(at, of: domain)
-            // Read before anything is written, and confined like every repository file (no link, FIFO or device).
-            savedXML = define == nil ? "" : try point.savedFile("domain.xml") ?? ""
-        } catch {
-            Terminal.printError(error.message)
-            throw ExitCode.failure
-        }
+        let (point, savedXML) = try readPoint()
         let plan: PointRestore.Plan
         do {
             plan = try PointRestore.plan(point, disks: disks, to: to, format: format, overwrite: overwrite)
@@ -82,23 +72,9 @@ struct RestoreCommand: AsyncParsableCommand {
                 $0.message
             }
         }
-        let (verifying, showing) = (!noVerify, progress.isShown)
         let restored: [PointRestore.Restored]
         do {
-            restored = try await Interruptible.run { () async throws(BackupError) -> [PointRestore.Restored] in
-                if verifying {
-                    let reading = JobProgress()
-                    try await ProgressBar.while(showing: showing, reading) { () async throws(BackupError) in
-                        try await PointRestore.check(plan, progress: showing ? reading : nil)
-                    }
-                }
-                let counters = JobProgress()
-                return try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
-                    try await PointRestore.write(plan, progress: showing ? counters : nil)
-                }
-            } describe: {
-                $0.message
-            }
+            restored = try await restore(plan)
         } catch {
             await pending?.close()
             throw error
@@ -109,20 +85,55 @@ struct RestoreCommand: AsyncParsableCommand {
                     "\(disk.target): point \(point.id) restored to \(disk.path) (\(ByteCount(disk.bytesWritten)) of data)"
                 ))
         }
-        if let pending {
-            let defined = try await Interruptible.run { () async throws(BackupError) -> RestoredDomain.Defined in
-                try await pending.define()
-            } describe: {
-                $0.message
-            }
-            if !defined.dropped.isEmpty {
-                Terminal.writeError(
-                    Terminal.escaped(
-                        "the new domain leaves out of the saved XML what it must not share with the host or the original: "
-                            + defined.dropped.joined(separator: ", ")) + "\n")
-            }
-            print(Terminal.escaped("defined domain \(defined.name) with the restored disks"))
+        if let pending { try await Self.define(pending) }
+    }
+
+    /// The point asked for, and with `--define` its saved domain XML; says what is wrong and fails when either cannot
+    /// be read.
+    private func readPoint() throws -> (point: BackupPoint, savedXML: String) {
+        do {
+            let point = try BackupRepository(root: selection.repository.path).point(selection.at, of: selection.domain)
+            // Read before anything is written, and confined like every repository file (no link, FIFO or device).
+            return (point, define == nil ? "" : try point.savedFile("domain.xml") ?? "")
+        } catch {
+            Terminal.printError(error.message)
+            throw ExitCode.failure
         }
+    }
+
+    /// Checks the plan's chains unless `--no-verify`, then writes its images, each step with its progress bar.
+    private func restore(_ plan: PointRestore.Plan) async throws -> [PointRestore.Restored] {
+        let (verifying, showing) = (!noVerify, progress.isShown)
+        return try await Interruptible.run { () async throws(BackupError) -> [PointRestore.Restored] in
+            if verifying {
+                let reading = JobProgress()
+                try await ProgressBar.while(showing: showing, reading) { () async throws(BackupError) in
+                    try await PointRestore.check(plan, progress: showing ? reading : nil)
+                }
+            }
+            let counters = JobProgress()
+            return try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
+                try await PointRestore.write(plan, progress: showing ? counters : nil)
+            }
+        } describe: {
+            $0.message
+        }
+    }
+
+    /// Defines the new domain over the restored images, and says what it left out of the saved XML.
+    private static func define(_ pending: PendingDefinition) async throws {
+        let defined = try await Interruptible.run { () async throws(BackupError) -> RestoredDomain.Defined in
+            try await pending.define()
+        } describe: {
+            $0.message
+        }
+        if !defined.dropped.isEmpty {
+            Terminal.writeError(
+                Terminal.escaped(
+                    "the new domain leaves out of the saved XML what it must not share with the host or the original: "
+                        + defined.dropped.joined(separator: ", ")) + "\n")
+        }
+        print(Terminal.escaped("defined domain \(defined.name) with the restored disks"))
     }
 
     /// The path a domain's XML names an image by: absolute, as libvirt needs.

@@ -22,7 +22,7 @@ struct ImageRestoreTests {
         ])
 
         let target = dir + "/restored." + format.rawValue
-        let summary = try await ImageRestore.run(image: top, to: target, format: format)
+        let summary = try await Copy.run(CopyDescription(from: .image(path: top), to: .new(target, format: format)))
         #expect(summary.exportSize == 20_000_256)
         #expect(summary.bytesRead < 6 << 20, "only data is read: \(summary)")
         let compare = try await runTool(["qemu-img", "compare", "-f", format.rawValue, target, "-F", "qcow2", top])

@@ -16,7 +16,7 @@ import Repository
 ///    reads a fresh digest.
 /// 2. Each kept incremental point based on a point that is not kept, oldest first, is rewritten as a synthetic full:
 ///    each disk's chain is read through the QCOW2 chain reader and written by the QCOW2 writer into a standalone image
-///    (``Engine/ImageRestore``, as `restore` does), hashed as it is written, and the point's folder is swapped for the
+///    (``Engine/Copy``, as `restore` does), hashed as it is written, and the point's folder is swapped for the
 ///    new one atomically. Its children's backing files name the same path, which reads the same disk.
 /// 3. The points not kept are removed one at a time, newest first: a point goes only when no listed point is based on
 ///    it, so none of those still listed loses a parent.
@@ -135,7 +135,7 @@ public enum PointPruning {
         for (disk, chain) in zip(point.manifest.disks, chains) {
             let merged: UInt64
             do throws(CopyError) {
-                merged = try await ImageRestore.mergedFileBytes(exactly: chain.expectedLayers)
+                merged = try await Copy.mergedFileBytes(exactly: chain.expectedLayers)
             } catch {
                 throw BackupError(
                     .copy, "cannot size the merge of point \(point.id) of \(domain): \(error.message)", cause: error)
@@ -173,8 +173,7 @@ public enum PointPruning {
                 manifest.parent = nil
                 manifest.synthetic = true
                 // One pool for the disks, which are merged one after the other.
-                let buffers = BufferPool(
-                    count: ImageRestore.requestsInFlight, bufferSize: CopyRequest.defaultRequestSize)
+                let buffers = TransferOptions.chainReading.sharedBuffers()
                 for (index, disk) in manifest.disks.enumerated() {
                     let image = staging.imagePath(for: disk.target)
                     let digest = try await merge(layers[index], to: image, buffers: buffers)
@@ -215,8 +214,10 @@ public enum PointPruning {
         _ layers: [QCOW2Chain.ExpectedLayer], to image: String, buffers: BufferPool
     ) async throws(BackupError) -> String {
         do throws(CopyError) {
-            let written = try await ImageRestore.runDigested(exactly: layers, to: image, buffers: buffers)
-            if let digest = written.digest {
+            let copy = CopyDescription(
+                from: .chain(layers), to: .qcow2(image).digested(),
+                transfer: TransferOptions.chainReading.reading(into: buffers))
+            if let digest = try await Copy.run(copy).imageDigest {
                 return ImageDigest.recorded(
                     headLength: digest.headLength, head: digest.head, tail: digest.tail, piecewise: digest.piecewise)
             }

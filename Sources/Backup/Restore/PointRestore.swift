@@ -120,19 +120,22 @@ public enum PointRestore {
         for disk in plan.disks { try disk.image.removeLeftover() }
         progress?.expect(parts: plan.disks.count)
         // One pool for all the disks: memory stays that of one disk's restore however many are written.
-        let buffers = BufferPool(count: ImageRestore.requestsInFlight, bufferSize: CopyRequest.defaultRequestSize)
+        var transfer = TransferOptions.chainReading
+        transfer = transfer.reading(into: transfer.sharedBuffers())
+        transfer.measureTotal = progress != nil
         let format = plan.format
         let restored: [Restored]
         do {
             restored = try await withThrowingTaskGroup(of: (Int, Restored).self) { group in
                 for (index, disk) in plan.disks.enumerated() {
-                    let (target, layers, image) = (disk.chain.target, disk.chain.expectedLayers, disk.image)
+                    let (target, image) = (disk.chain.target, disk.image)
+                    let copy = CopyDescription(
+                        from: .chain(disk.chain.expectedLayers), to: .new(image.stagedPath, format: format),
+                        transfer: transfer)
                     group.addTask {
                         let counters = progress?.start(target) ?? CopyProgress()
                         defer { progress?.finish(counters) }
-                        let summary = try await ImageRestore.run(
-                            exactly: layers, to: image.stagedPath, format: format, progress: counters,
-                            measureTotal: progress != nil, buffers: buffers)
+                        let summary = try await Copy.run(copy, progress: counters)
                         return (index, Restored(target: target, path: image.path, bytesWritten: summary.bytesWritten))
                     }
                 }

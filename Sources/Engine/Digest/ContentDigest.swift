@@ -49,7 +49,7 @@ extension ContentDigest {
     ) async throws(CopyError) -> BlockHashTable {
         let target = HashingTarget(DiscardingTarget(), size: source.size, base: nil)
         let pipeline = CopyPipeline(
-            requestSize: CopyRequest.defaultRequestSize,
+            requestSize: TransferOptions.defaultRequestSize,
             requestsInFlight: requestsInFlight ?? Self.requestsPerConnection * source.connectionCount)
         try await pipeline.run(from: source, to: target, mode: .full, progress: progress)
         guard let table = target.table() else {
@@ -65,14 +65,12 @@ extension ContentDigest {
         return try await table(of: source, progress: progress).digest
     }
 
-    /// The digest of the NBD export `uri`, read over up to `connections` connections.
+    /// The digest of the NBD export `uri`, opened with `transfer`'s connections, retries and stall timeout (its reads
+    /// are as deep as ``requestsPerConnection`` says, whatever `transfer` asks of a copy).
     public static func ofExport(
-        uri: String, connections: Int = 4, retry: RetryPolicy = RetryPolicy(), stallTimeout: Duration? = .seconds(120),
-        progress: CopyProgress = CopyProgress()
+        uri: String, transfer: TransferOptions = TransferOptions(), progress: CopyProgress = CopyProgress()
     ) async throws(CopyError) -> String {
-        try await NBDBlockSource.withSource(
-            uri: uri, bitmap: nil, connections: connections, retry: retry, stallTimeout: stallTimeout
-        ) { source throws(CopyError) in
+        try await NBDBlockSource.withSource(uri: uri, bitmap: nil, transfer: transfer) { source throws(CopyError) in
             try await table(of: source, progress: progress).digest
         }
     }

@@ -43,7 +43,7 @@ public final class NBDBlockSource: BlockSource {
     /// The first connection is not retried: a server that cannot be reached at the start is a mistake to report
     /// at once. Later requests follow `retry`; with a `stallTimeout`, a connection whose requests get no reply for
     /// that long fails the copy.
-    public static func withSource<Result: Sendable>(
+    static func withSource<Result: Sendable>(
         uri: String, bitmap: String?, connections: Int, retry: RetryPolicy = RetryPolicy(),
         stallTimeout: Duration? = nil, _ body: (NBDBlockSource) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {

@@ -6,7 +6,7 @@ import SystemPackage
 /// A new qcow2 image as a copy target: standalone for a full copy, or an overlay over a backing image for
 /// an incremental one, written by ``QCOW2Writer`` in one pass.
 ///
-/// Use it through ``withNewImage(at:size:backing:replacing:_:)``: the image is written under a temporary
+/// ``Copy/run(_:progress:)`` uses it through ``write(at:size:backing:replacing:digesting:_:)``: the image is written under a temporary
 /// name and renamed to its path only once finalized and flushed, so a failure leaves nothing behind and an
 /// existing file at the path untouched.
 public final class QCOW2FileTarget: BlockTarget {
@@ -95,7 +95,7 @@ public final class QCOW2FileTarget: BlockTarget {
     ///
     /// The image is 0600 whatever the umask, or when it replaces a regular file, has that file's mode. A
     /// `size` above ``QCOW2Writer/maximumSize(clusterBits:)`` is refused before anything is created.
-    public static func withNewImage<Result: Sendable>(
+    static func withNewImage<Result: Sendable>(
         at path: String, size: UInt64, backing: Backing?, replacing: Bool,
         _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {
@@ -103,17 +103,8 @@ public final class QCOW2FileTarget: BlockTarget {
     }
 
     /// Writes a new qcow2 image as ``withNewImage(at:size:backing:replacing:_:)`` does, and hashes it as it is
-    /// written (``QCOW2Writer/digest``): returns `body`'s result and the committed image's digest, which is nil
-    /// when the image must be read back for it.
-    public static func withNewDigestedImage<Result: Sendable>(
-        at path: String, size: UInt64, backing: Backing?, replacing: Bool,
-        _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
-    ) async throws(CopyError) -> (result: Result, digest: SplitDigest?) {
-        try await write(at: path, size: size, backing: backing, replacing: replacing, digesting: true, body)
-    }
-
-    /// Writes a new qcow2 image, hashed as it is written when `digesting`: the one writer behind
-    /// ``withNewImage(at:size:backing:replacing:_:)`` and ``withNewDigestedImage(at:size:backing:replacing:_:)``.
+    /// written when `digesting` (``QCOW2Writer/digest``): returns `body`'s result and the committed image's digest,
+    /// which is nil when the image must be read back for it.
     static func write<Result: Sendable>(
         at path: String, size: UInt64, backing: Backing?, replacing: Bool, digesting: Bool,
         _ body: (QCOW2FileTarget) async throws(CopyError) -> Result

@@ -4,7 +4,8 @@ import SystemPackage
 /// A raw disk image file as a copy target: a new sparse file for a full copy, or an existing one updated in
 /// place by an incremental copy.
 ///
-/// Use it through ``withNewFile(at:size:replacing:_:)`` or ``withUpdate(of:size:describing:_:)``: the scope
+/// ``Copy/run(_:progress:)`` uses it through ``withNewFile(at:size:replacing:_:)`` or
+/// ``withUpdate(of:size:describing:_:)`` (a ``CopyTarget`` says which): the scope
 /// commits the file (durably) when the body returns, and leaves nothing that looks like a good copy when
 /// it throws.
 public final class RawFileTarget: BlockTarget {
@@ -28,7 +29,7 @@ public final class RawFileTarget: BlockTarget {
     /// `body` succeeds; a failure removes it, so an existing file at `path` stays as it was. An existing
     /// file is replaced only when `replacing` is true, and keeps its mode; a new file is 0600 whatever the
     /// umask. A successful copy also clears an update marker.
-    public static func withNewFile<Result: Sendable>(
+    static func withNewFile<Result: Sendable>(
         at path: String, size: UInt64, replacing: Bool,
         _ body: (RawFileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {
@@ -72,7 +73,7 @@ public final class RawFileTarget: BlockTarget {
     ///
     /// An update marker is written durably before `body` runs and removed only after the file is flushed;
     /// while it exists, further updates are refused (see ``UpdateMarker``).
-    public static func withUpdate<Result: Sendable>(
+    static func withUpdate<Result: Sendable>(
         of path: String, size: UInt64, describing update: String,
         _ body: (RawFileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> Result {
