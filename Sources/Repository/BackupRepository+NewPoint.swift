@@ -48,13 +48,14 @@ extension BackupRepository {
     }
 
     /// Removes every `.partial` entry of `domain`'s folder: a backup's pending point, a prune's staged rewrite or
-    /// half-removed point (see ``rewrite(_:of:lock:_:)``), all of killed runs when the caller holds the lock. Each is
+    /// half-removed point (see ``rewrite(_:of:lock:_:)``), all of killed runs when the caller holds the lock; and the
+    /// temporary file of a job record a killed run was writing. Each is
     /// removed through the store, which for a folder removes relative to descriptors (``FileIO/FileTree``): a writer
     /// racing the removal cannot steer it out of the repository, and a symbolic link loses only its name.
     static func removePartials(of domain: String, in store: any ObjectStore) throws(RepositoryError) {
         try storeStep { () throws(StoreError) in
             let domainKey = try RepositoryLayout.domain(domain)
-            for entry in try store.list(under: domainKey) where entry.name.hasSuffix(RepositoryLayout.partialSuffix) {
+            for entry in try store.list(under: domainKey) where RepositoryLayout.isLeftover(entry.name) {
                 try store.deleteTree(domainKey.appending(entry.name))
             }
         }

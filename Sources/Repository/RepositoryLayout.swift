@@ -10,6 +10,12 @@ enum RepositoryLayout {
     static let manifestName = "manifest.json"
     /// The suffix of every staging folder: never listed as a point, removed under the lock as a leftover.
     static let partialSuffix = ".partial"
+    /// Whether the entry `name` of a domain's folder is what a killed run left: a staging folder (`.partial`), or a
+    /// folder store's temporary file (`.<name>.<random>.tmp`) of an object it was writing.
+    static func isLeftover(_ name: String) -> Bool {
+        name.hasSuffix(partialSuffix) || (name.hasPrefix(".") && name.hasSuffix(".tmp"))
+    }
+
     /// The lock of a domain, in its folder.
     static let lockName = ".lock"
 

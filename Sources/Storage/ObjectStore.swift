@@ -68,8 +68,8 @@ public protocol ObjectStore: Sendable {
     /// Makes the group written under `written` (what ``beginGroup(_:stagingAt:)`` returned) visible as `group`,
     /// once each of its objects is durable. With `replacing`, `group` exists and is swapped for the new one in one
     /// step; its old objects are then under `written`, to be deleted (``StoreError/Code/unsupported`` where the
-    /// store cannot swap atomically). Once the group is visible, a failure to flush that is not reported: the group
-    /// is committed either way.
+    /// store cannot swap atomically, as a store that writes groups in place cannot). Once the group is visible, a
+    /// failure to flush that is not reported: the group is committed either way.
     func publish(_ written: ObjectKey, as group: ObjectKey, replacing: Bool) throws(StoreError)
 
     /// Takes the group `group` out of every listing at once and returns the prefix where what is left of it is, to

@@ -127,4 +127,16 @@ import Testing
             #expect(repository.allocatedBytes(of: point) == expected)
         }
     }
+
+    @Test func aKilledWritersTemporaryFileIsRemovedWithThePartialFolders() async throws {
+        try await withRepository { repository, root in
+            let lock = try repository.lock("web1")
+            let leftovers = ["..job-20270115T080000Z.json.0123abcd.tmp", "20270115T080000Z.partial"]
+            FileManager.default.createFile(atPath: root + "/web1/" + leftovers[0], contents: Data([1]))
+            try FileManager.default.createDirectory(
+                atPath: root + "/web1/" + leftovers[1], withIntermediateDirectories: false)
+            try await repository.discardUnfinishedWork(of: "web1", lock: lock)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/web1") == [".lock"])
+        }
+    }
 }
