@@ -117,12 +117,9 @@ public struct BackupRepository: Sendable {
     /// ``RepositoryError/Code/unsupportedLocation``; a root that cannot be read is an error with its cause.
     public func requireRepository() throws(RepositoryError) {
         try RepositoryLocation.check(root)
+        // The identity is found through the root, so the root is a folder (or the store's own) then.
+        if (try? store.kind(of: RepositoryLayout.identity())) == .object { return }
         let state = try storeStep { () throws(StoreError) in try store.rootState() }
-        if state == .populated,
-            try storeStep({ () throws(StoreError) in try store.kind(of: RepositoryLayout.identity()) }) == .object
-        {
-            return
-        }
         let initHint =
             "; check --repo, or create it with `pullback init --repo \(RepositoryLocation.shellWord(root))` (or `pullback backup --init`)"
         let why: String
