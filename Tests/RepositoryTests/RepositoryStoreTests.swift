@@ -139,4 +139,22 @@ import Testing
             #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/web1") == [".lock"])
         }
     }
+
+    @Test func aDomainFolderThatIsALinkIsAnErrorForEveryListingNeverAnEmptyOne() async throws {
+        try await withRepository { repository, root in
+            let lock = try repository.lock("web1")
+            let elsewhere = root + "/../elsewhere"
+            try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: false)
+            try FileManager.default.moveItem(atPath: root + "/web1", toPath: root + "/web1-real")
+            try FileManager.default.createSymbolicLink(atPath: root + "/web1", withDestinationPath: elsewhere)
+            let records = #expect(throws: RepositoryError.self) {
+                _ = try repository.jobRecords(of: "web1", lock: lock)
+            }
+            #expect(records?.code == .corrupt)
+            #expect(
+                records?.message.contains(root + "/web1 is a symbolic link") == true, "\(String(describing: records))")
+            let points = #expect(throws: RepositoryError.self) { _ = try repository.points(of: "web1") }
+            #expect(points?.code == .corrupt)
+        }
+    }
 }
