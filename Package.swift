@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "NBD", targets: ["NBD"]),
         .library(name: "QCOW2", targets: ["QCOW2"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Storage", targets: ["Storage"]),
         .library(name: "Repository", targets: ["Repository"]),
         .library(name: "Backup", targets: ["Backup"]),
         .library(name: "Libvirt", targets: ["Libvirt"]),
@@ -86,11 +87,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        /// The on-disk layout of backups: points, manifests, image digests, locking, commit by rename.
+        /// Named objects under one root (the seam where a folder can become a bucket): ranged reads, streamed writes
+        /// visible when complete, listing, deletion, locks; the local folder store.
+        .target(
+            name: "Storage",
+            dependencies: ["FileIO", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        /// The layout of backups over a store: points, manifests, image digests, locking, commit.
         .target(
             name: "Repository",
             dependencies: [
                 "FileIO",
+                "QCOW2",
+                "Storage",
                 "UntrustedText",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -154,7 +163,14 @@ let package = Package(
         .testTarget(
             name: "QCOW2Tests",
             dependencies: ["QCOW2", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "TestSupport", .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(
+            name: "RepositoryTests",
+            dependencies: [
+                "Repository", "Storage", "TestSupport", .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository", "TestSupport"]),
         /// The NBD server's framing, negotiation and requests, on NIO's EmbeddedChannel.
         .testTarget(

@@ -142,50 +142,58 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         var targets = Set<String>()
         var total: UInt64 = 0
         for (index, disk) in disks.enumerated() {
-            let field = "disks[\(index)]"
-            try RepositoryNames.check(disk.target, field: field + ".target", in: file)
-            guard targets.insert(disk.target).inserted else {
-                throw bad(field + ".target", "\(RepositoryNames.quoted(disk.target)) appears twice")
-            }
-            let image = PendingPoint.imageName(for: disk.target)
-            guard disk.image == image else {
-                throw bad(field + ".image", "is \(RepositoryNames.quoted(disk.image)), not \(image)")
-            }
-            if let backing = disk.backingImage {
-                guard let parent, backing == "../\(parent)/\(image)" else {
-                    throw bad(
-                        field + ".backingImage",
-                        "is \(RepositoryNames.quoted(backing)), not the parent point's ../\(parent ?? "<no parent>")/\(image)"
-                    )
-                }
-            }
-            guard disk.virtualSize <= RepositoryNames.maxVirtualSize else {
-                throw bad(field + ".virtualSize", "is \(disk.virtualSize), more than 2^63 bytes")
-            }
-            // No backup reads more than 2^64 bytes: a total that overflows is a forged number.
-            let (sum, overflow) = total.addingReportingOverflow(disk.bytesCopied)
-            guard !overflow else { throw bad(field + ".bytesCopied", "makes the point's total exceed 2^64 bytes") }
-            total = sum
-            if let digest = disk.imageDigest, !RepositoryNames.isValidDigest(digest) {
+            try validate(disk, field: "disks[\(index)]", file: file, targets: &targets, total: &total)
+        }
+    }
+
+    /// Checks one disk of the manifest (see ``validate(id:domain:file:)``), called `field` in messages; `targets`
+    /// collects the targets seen so far and `total` the bytes copied, which must not overflow.
+    private func validate(
+        _ disk: Disk, field: String, file: String, targets: inout Set<String>, total: inout UInt64
+    ) throws(RepositoryError) {
+        func bad(_ field: String, _ problem: String) -> RepositoryError {
+            RepositoryError(.corrupt, "\(file): \(field) \(problem); the repository is damaged")
+        }
+        try RepositoryNames.check(disk.target, field: field + ".target", in: file)
+        guard targets.insert(disk.target).inserted else {
+            throw bad(field + ".target", "\(RepositoryNames.quoted(disk.target)) appears twice")
+        }
+        let image = PendingPoint.imageName(for: disk.target)
+        guard disk.image == image else {
+            throw bad(field + ".image", "is \(RepositoryNames.quoted(disk.image)), not \(image)")
+        }
+        if let backing = disk.backingImage {
+            guard let parent, backing == RepositoryLayout.backingName(parent: parent, target: disk.target) else {
                 throw bad(
-                    field + ".imageDigest",
-                    "\(RepositoryNames.quoted(digest)) is neither sha256:<hex> nor sha256-split:<length>:<hex>:<hex> (64 lowercase hex digits each)"
+                    field + ".backingImage",
+                    "is \(RepositoryNames.quoted(backing)), not the parent point's ../\(parent ?? "<no parent>")/\(image)"
                 )
             }
-            if let digest = disk.contentDigest, !RepositoryNames.isValidContentDigest(digest) {
-                throw bad(
-                    field + ".contentDigest",
-                    "\(RepositoryNames.quoted(digest)) is not sha256-tree:<64 lowercase hex digits>")
+        }
+        guard disk.virtualSize <= RepositoryNames.maxVirtualSize else {
+            throw bad(field + ".virtualSize", "is \(disk.virtualSize), more than 2^63 bytes")
+        }
+        // No backup reads more than 2^64 bytes: a total that overflows is a forged number.
+        let (sum, overflow) = total.addingReportingOverflow(disk.bytesCopied)
+        guard !overflow else { throw bad(field + ".bytesCopied", "makes the point's total exceed 2^64 bytes") }
+        total = sum
+        if let digest = disk.imageDigest, !RepositoryNames.isValidDigest(digest) {
+            throw bad(
+                field + ".imageDigest",
+                "\(RepositoryNames.quoted(digest)) is neither sha256:<hex> nor sha256-split:<length>:<hex>:<hex> (64 lowercase hex digits each)"
+            )
+        }
+        if let digest = disk.contentDigest, !RepositoryNames.isValidContentDigest(digest) {
+            throw bad(
+                field + ".contentDigest",
+                "\(RepositoryNames.quoted(digest)) is not sha256-tree:<64 lowercase hex digits>")
+        }
+        if let blocks = disk.blockHashes {
+            let name = PendingPoint.blockHashesName(for: disk.target)
+            guard blocks == name else {
+                throw bad(field + ".blockHashes", "is \(RepositoryNames.quoted(blocks)), not \(name)")
             }
-            if let blocks = disk.blockHashes {
-                let name = PendingPoint.blockHashesName(for: disk.target)
-                guard blocks == name else {
-                    throw bad(field + ".blockHashes", "is \(RepositoryNames.quoted(blocks)), not \(name)")
-                }
-                guard disk.contentDigest != nil else {
-                    throw bad(field + ".blockHashes", "is set without contentDigest")
-                }
-            }
+            guard disk.contentDigest != nil else { throw bad(field + ".blockHashes", "is set without contentDigest") }
         }
     }
 

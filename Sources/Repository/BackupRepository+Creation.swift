@@ -1,4 +1,5 @@
 import FileIO
+import Storage
 import SystemPackage
 
 extension BackupRepository {
@@ -9,32 +10,36 @@ extension BackupRepository {
     /// ``RepositoryError/Code/unsupportedLocation``. This is `pullback init`.
     public static func create(root: String) throws(RepositoryError) -> BackupRepository {
         try RepositoryLocation.check(root)
-        let status: Stat?
-        do throws(Errno) { status = try Self.status(following: root) } catch {
-            throw RepositoryError(failed: "inspect", root, error)
-        }
-        switch status?.type {
-        case nil:
-            try makeFolders(root)
-        case .directory:
-            if try RepositoryIdentity.load(root: root) != nil {
+        return try create(in: FolderStore(root: root))
+    }
+
+    /// Makes a new repository in `store`, as ``create(root:)`` does in a folder.
+    public static func create(in store: any ObjectStore) throws(RepositoryError) -> BackupRepository {
+        let root = store.location(of: nil)
+        let state = try storeStep { () throws(StoreError) in try store.rootState() }
+        switch state {
+        case .absent:
+            try storeStep { () throws(StoreError) in try store.createRoot() }
+        case .notAStore:
+            throw RepositoryError(.notARepository, "\(root) is not a folder; choose another path for the repository")
+        case .populated, .empty:
+            if try RepositoryIdentity.load(from: store) != nil {
                 throw RepositoryError(.alreadyARepository, "\(root) is a Pullback repository already")
             }
-            guard try isEmptyFolder(root) else {
+            // Only the temporary identity files of other processes making the repository at the same time (of which
+            // one wins: see ``RepositoryIdentity/create(in:)``) may be there.
+            let temporary = "." + RepositoryIdentity.fileName + "."
+            guard case .empty(let temporaries) = state, temporaries.allSatisfy({ $0.hasPrefix(temporary) }) else {
                 throw RepositoryError(
                     .notARepository,
                     "\(root) is a folder with files in it and not a Pullback repository; pullback makes a repository only in a new or empty folder: choose another path"
                 )
             }
             // An empty folder made by someone else (mkdir under umask 022, say) becomes as private as a new one.
-            do throws(Errno) { try FilePaths.setPermissions(root, FileSync.folderPermissions) } catch {
-                throw RepositoryError(failed: "set the mode of", root, error)
-            }
-        default:
-            throw RepositoryError(.notARepository, "\(root) is not a folder; choose another path for the repository")
+            try storeStep { () throws(StoreError) in try store.createRoot() }
         }
-        _ = try RepositoryIdentity.create(root: root)
-        return BackupRepository(root: root)
+        _ = try RepositoryIdentity.create(in: store)
+        return BackupRepository(store: store)
     }
 
     /// The repository at `root`, after checking that it is one (see ``requireRepository()``): a URL, a missing path
@@ -60,45 +65,8 @@ extension BackupRepository {
         }
     }
 
-    /// What `path` is, following a symbolic link (a repository's root may be a link to where the space is), or nil
-    /// when nothing has that name.
-    static func status(following path: String) throws(Errno) -> Stat? {
-        do {
-            return try Stat(FilePath(path))
-        } catch .noSuchFileOrDirectory {
-            return nil
-        }
-    }
-
-    /// Whether the folder `path` has no entries but the temporary identity files of other processes making the
-    /// repository at the same time (of which one wins: see ``RepositoryIdentity/create(root:)``).
-    private static func isEmptyFolder(_ path: String) throws(RepositoryError) -> Bool {
-        let temporary = "." + RepositoryIdentity.fileName + "."
-        return try names(in: path).allSatisfy { $0.hasPrefix(temporary) && $0.hasSuffix(".tmp") }
-    }
-
     /// Makes `path` and every missing folder above it, each 0700; an error names the folder and the errno's text.
     package static func makeFolders(_ path: String) throws(RepositoryError) {
-        func trimmed(_ path: Substring) -> String {
-            var path = path
-            while path.count > 1, path.hasSuffix("/") { path = path.dropLast() }
-            return String(path)
-        }
-        var missing: [String] = []
-        var current = trimmed(path[...])
-        while !current.isEmpty, current != "/", !FilePaths.exists(current) {
-            missing.append(current)
-            guard let slash = current.lastIndex(of: "/") else { break }
-            current = trimmed(current[..<slash])
-        }
-        for folder in missing.reversed() {
-            do throws(Errno) {
-                try FilePaths.makeFolder(folder, permissions: FileSync.folderPermissions)
-            } catch  where error == .fileExists {
-                // Made in between by another process making the same repository.
-            } catch {
-                throw RepositoryError(failed: "create", folder, error)
-            }
-        }
+        try storeStep { () throws(StoreError) in try FolderStore.makeFolders(path) }
     }
 }

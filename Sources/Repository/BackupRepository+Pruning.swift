@@ -1,18 +1,20 @@
 import FileIO
 import Foundation
-import SystemPackage
+import Storage
 
-/// The on-disk steps of `prune`, each of which leaves every listed point restorable and verifiable, whenever the
-/// process is killed:
+/// The steps of `prune` in the store, each of which leaves every listed point restorable and verifiable, whenever
+/// the process is killed:
 ///
 /// 1. **Rewrite** an incremental point as a synthetic full (``rewrite(_:of:lock:_:)``). The new images, manifest and
-///    saved XML are written into `<domain>/<id>.rewrite.partial/` (never listed) and flushed, then that folder and the
+///    saved XML are written as a group staged at `<domain>/<id>.rewrite.partial/` (never listed) and published
+///    replacing the point (``Storage/ObjectStore/publish(_:as:replacing:)``): in a folder, that folder and the
 ///    point's folder swap names in one atomic `renameat2(RENAME_EXCHANGE)`, and the domain folder is flushed. Before
 ///    the swap the point is its old self, after it the new one: manifest and images change together, and a child's
 ///    backing file `../<id>/<target>.qcow2` names the same disk content either way. The old folder, now under the
 ///    `.partial` name, is removed afterwards.
-/// 2. **Remove** a point (``remove(_:of:lock:)``) once no listed point is based on it: its folder is renamed to
-///    `<domain>/<id>.removed.partial` (gone from the listing in one step), the domain folder flushed, then emptied.
+/// 2. **Remove** a point (``remove(_:of:lock:)``) once no listed point is based on it: it is withdrawn
+///    (``Storage/ObjectStore/withdraw(_:to:commit:)``: in a folder, renamed to `<domain>/<id>.removed.partial`, gone
+///    from the listing in one step, the domain folder flushed), then emptied.
 ///
 /// A killed prune leaves at most `.partial` folders, which no reader lists and which the next prune or backup removes
 /// (``discardUnfinishedWork(of:lock:)``, as a backup's own `.partial` folder). Whether a rewrite's swap happened or
@@ -32,92 +34,130 @@ extension BackupRepository {
     /// a tree may hold thousands of files.
     public func discardUnfinishedWork(of domain: String, lock: borrowing DomainLock) async throws(RepositoryError) {
         try RepositoryNames.checkRequested(domain, as: "domain")
-        let domainFolder = folder(of: domain)
-        try await BlockingWork.run { () throws(RepositoryError) in try Self.removePartials(in: domainFolder) }
+        let store = self.store
+        try await BlockingWork.run { () throws(RepositoryError) in try Self.removePartials(of: domain, in: store) }
     }
 
     /// Replaces `point` with the point `body` writes, atomically (see the type's description): `body` fills the
-    /// staging folder with every disk's image (`imagePath(for:)`) and returns the new manifest; the point's saved XML
-    /// is carried over. If `body` throws, the staging folder is removed and the point is left as it was. Returns the
-    /// new point. Fails with ``RepositoryError/Code/io`` where the file system cannot swap two folders atomically.
+    /// staged point with every disk's image (`imagePath(for:)`) and returns the new manifest; the point's saved XML
+    /// is carried over. If `body` throws, the staged point is removed and the point is left as it was. Returns the
+    /// new point. Fails with ``RepositoryError/Code/io`` where the store cannot replace a point atomically.
     public func rewrite(
         _ point: BackupPoint, of domain: String, lock: borrowing DomainLock,
         _ body: (PendingPoint) async throws -> BackupManifest
     ) async throws -> BackupPoint {
         precondition(lock.folder == folder(of: domain), "the lock must be the domain's")
-        let domainFolder = folder(of: domain)
-        let target = domainFolder + "/" + point.id
-        let staging = PendingPoint(id: point.id, folder: target + Self.rewriteSuffix)
-        try await BlockingWork.run { () throws(RepositoryError) in
-            try Self.removeTree(staging.folder)
-            try FileSync.makeFolder(staging.folder)
+        let store = self.store
+        let (pointKey, stagingKey) = try storeStep { () throws(StoreError) in
+            (
+                try RepositoryLayout.point(point.id, of: domain),
+                try RepositoryLayout.staging(point.id, of: domain, suffix: Self.rewriteSuffix)
+            )
+        }
+        let staging = try await BlockingWork.run { () throws(RepositoryError) -> PendingPoint in
+            try storeStep { () throws(StoreError) in try store.deleteTree(stagingKey) }
+            let written = try storeStep { () throws(StoreError) in
+                try store.beginGroup(pointKey, stagingAt: stagingKey)
+            }
+            let staging = PendingPoint(id: point.id, domain: domain, key: written, store: store)
             for name in Self.savedFiles {
                 if let text = try point.savedFile(name) { try staging.write(text, to: name) }
             }
+            return staging
         }
         do {
             let manifest = try await body(staging)
-            try manifest.validate(id: point.id, domain: domain, file: staging.folder + "/manifest.json")
+            let manifestKey = try storeStep { () throws(StoreError) in
+                try staging.key.appending(RepositoryLayout.manifestName)
+            }
+            try manifest.validate(id: point.id, domain: domain, file: store.location(of: manifestKey))
             let bytes = Array(try BackupManifest.encoder.encode(manifest))
             try await BlockingWork.run { () throws(RepositoryError) in
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: staging.folder)) ?? [] {
-                    Self.tighten(staging.folder + "/" + name, as: .regular)
-                }
-                try FileSync.writeDurably(bytes, to: staging.folder + "/manifest.json")
-                try FileSync.syncFolder(staging.folder)
-                guard try Self.isRealFolder(target) else {
-                    throw RepositoryError(.notFound, "point \(point.id) of \(domain) vanished during the prune")
-                }
-                do throws(Errno) { try FilePaths.exchange(staging.folder, with: target) } catch {
-                    throw RepositoryError(
-                        .io,
-                        error == .invalidArgument
-                            ? "the file system of \(domainFolder) cannot swap two folders atomically (renameat2 RENAME_EXCHANGE), which rewriting point \(point.id) as a full one needs; keep more points, so that the oldest kept one is full"
-                            : "cannot swap \(staging.folder) and \(target): \(error)", cause: error)
-                }
-                // The swap is the commit; if this flush fails and the machine crashes, the point is its old self.
-                try? FileSync.syncFolder(domainFolder)
+                try storeStep { () throws(StoreError) in try store.write(bytes, to: manifestKey) }
+                try Self.requirePoint(pointKey, of: domain, in: store)
+                try Self.publishReplacing(staging.key, as: pointKey, in: store)
                 // The old point, now under the staging name: the next prune or backup removes what is left.
-                try? Self.removeTree(staging.folder)
+                try? store.deleteTree(staging.key)
             }
-            return BackupPoint(id: point.id, folder: target, manifest: manifest)
+            return BackupPoint(id: point.id, manifest: manifest, key: pointKey, in: store)
         } catch {
             // In a task of its own: a cancelled prune (SIGINT) must still remove its staging folder.
-            let folder = staging.folder
+            let written = staging.key
             await Task {
-                _ = try? await BlockingWork.run { () throws(RepositoryError) in try Self.removeTree(folder) }
+                _ = try? await BlockingWork.run { () throws(RepositoryError) in
+                    try storeStep { () throws(StoreError) in try store.deleteTree(written) }
+                }
             }.value
             throw error
         }
     }
 
-    /// Removes `point` from the repository: gone from the listing in one rename, then emptied (see the type's
+    /// Publishes the rewritten point staged at `written` in place of `pointKey`: the swap is the commit.
+    private static func publishReplacing(_ written: ObjectKey, as pointKey: ObjectKey, in store: any ObjectStore)
+        throws(RepositoryError)
+    {
+        do throws(StoreError) {
+            try store.publish(written, as: pointKey, replacing: true)
+        } catch  where error.code == .unsupported {
+            throw RepositoryError(
+                .io,
+                "\(error.message), which rewriting point \(pointKey.name) as a full one needs; keep more points, so that the oldest kept one is full",
+                cause: error.cause ?? error)
+        } catch {
+            throw RepositoryError(error)
+        }
+    }
+
+    /// Throws unless the point `pointKey` of `domain` is still there (a prefix, not a symbolic link to one).
+    private static func requirePoint(_ pointKey: ObjectKey, of domain: String, in store: any ObjectStore)
+        throws(RepositoryError)
+    {
+        switch try storeStep({ () throws(StoreError) in try store.kind(of: pointKey) }) {
+        case .prefix:
+            return
+        case .symbolicLink:
+            throw RepositoryError(
+                .corrupt,
+                "\(store.location(of: pointKey)) is a symbolic link; a repository's folders must be its own, not links to elsewhere"
+            )
+        default:
+            throw RepositoryError(.notFound, "point \(pointKey.name) of \(domain) vanished during the prune")
+        }
+    }
+
+    /// Removes `point` from the repository: gone from the listing in one step, then emptied (see the type's
     /// description). The caller makes sure that no listed point is based on it.
     public func remove(_ point: BackupPoint, of domain: String, lock: borrowing DomainLock)
         async throws(RepositoryError)
     {
         precondition(lock.folder == folder(of: domain), "the lock must be the domain's")
         try RepositoryNames.checkRequested(point.id, as: "point")
-        let domainFolder = folder(of: domain)
-        let path = domainFolder + "/" + point.id
-        let removed = path + Self.removalSuffix
+        let store = self.store
         try await BlockingWork.run { () throws(RepositoryError) in
-            guard try Self.isRealFolder(path) else {
-                throw RepositoryError(.notFound, "point \(point.id) of \(domain) vanished during the prune")
+            let (pointKey, removedKey) = try storeStep { () throws(StoreError) in
+                (
+                    try RepositoryLayout.point(point.id, of: domain),
+                    try RepositoryLayout.staging(point.id, of: domain, suffix: Self.removalSuffix)
+                )
             }
-            try Self.removeTree(removed)
-            try FileSync.rename(path, to: removed)
-            try FileSync.syncFolder(domainFolder)
-            try Self.removeTree(removed)
+            try Self.requirePoint(pointKey, of: domain, in: store)
+            try storeStep { () throws(StoreError) in
+                try store.deleteTree(removedKey)
+                let left = try store.withdraw(pointKey, to: removedKey, commit: RepositoryLayout.manifestName)
+                try store.deleteTree(left)
+            }
         }
     }
 
-    /// The bytes the files of `point`'s folder take on disk (allocated blocks, not apparent sizes); symbolic links,
-    /// FIFOs and devices count nothing. Saturates rather than traps.
+    /// The bytes the files of `point` take in the store (in a folder: allocated blocks, not apparent sizes); symbolic
+    /// links, FIFOs and devices count nothing, and so does a point that cannot be listed. Saturates rather than traps.
     public func allocatedBytes(of point: BackupPoint) -> UInt64 {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: point.folder)) ?? []
-        return names.reduce(0) { total, name in
-            let (sum, overflow) = total.addingReportingOverflow(allocatedBytes(ofFile: point.folder + "/" + name))
+        guard let pointKey = try? RepositoryLayout.point(point.id, of: point.manifest.domainName),
+            let entries = try? store.list(under: pointKey)
+        else { return 0 }
+        return entries.reduce(0) { total, entry in
+            guard entry.kind == .object, let key = try? pointKey.appending(entry.name) else { return total }
+            let (sum, overflow) = total.addingReportingOverflow(store.storedBytes(of: key))
             return overflow ? .max : sum
         }
     }
@@ -128,14 +168,5 @@ extension BackupRepository {
         else { return 0 }
         let (bytes, overflow) = UInt64(status.blocksAllocated).multipliedReportingOverflow(by: 512)
         return overflow ? .max : bytes
-    }
-
-    /// Removes the folder `path` and everything in it; nothing when there is nothing by that name, and only the name
-    /// when it is not a real folder (a symbolic link loses its name, never what it points to). Removed through
-    /// descriptors (``FileIO/FileTree``), so a writer racing the removal cannot steer it out of the repository.
-    static func removeTree(_ path: String) throws(RepositoryError) {
-        do throws(FileTreeError) { try FileTree.remove(atPath: path) } catch {
-            throw RepositoryError(.io, error.description, cause: error)
-        }
     }
 }

@@ -1,59 +1,38 @@
-import FileIO
 import Foundation
-import SystemPackage
+import Storage
 
 /// An exclusive lock on one domain's folder in a repository, so that two backups (or prunes) of the same domain
-/// never write into it at once. It is an `flock` on `<domain>/.lock`, released when the owner ends or
-/// when the process dies, so a crashed run never leaves the domain locked.
+/// never write into it at once: the store's lock `<domain>/.lock` (``Storage/ObjectStore/acquireLock(_:owner:expiry:)``),
+/// owned by this process's id. In a folder it is an `flock`, released when the owner ends or when the process dies,
+/// so a crashed run never leaves the domain locked.
 public struct DomainLock: ~Copyable {
-    private let descriptor: FileDescriptor
+    /// How long a store whose locks outlive their process keeps a lock before another run may take it over: longer
+    /// than any backup.
+    static let expiry = Duration.seconds(7 * 86_400)
+
+    private let lock: any ObjectLock
     /// The domain folder the lock protects.
     public let folder: String
 
-    /// Takes the lock, or fails at once with `.locked` naming the process that holds it.
-    public init(folder: String) throws(RepositoryError) {
-        if !(try BackupRepository.isRealFolder(folder)) {
-            do throws(Errno) { try FilePaths.makeFolder(folder, permissions: FileSync.folderPermissions) } catch {
-                // A concurrent first run may have made it; a symbolic link made meanwhile is refused below.
-                guard error == .fileExists, try BackupRepository.isRealFolder(folder) else {
-                    throw RepositoryError(failed: "create", folder, error)
-                }
-            }
-        }
-        let path = folder + "/.lock"
-        // Never through a symbolic link: the pid written below would land in whatever file it names.
-        let file = try FileSync.openConfined(
-            path, .readWrite, options: .create, permissions: FileSync.filePermissions
-        ).file
-        let locked: Bool
-        do throws(Errno) { locked = try file.tryLock() } catch {
-            file.closeAfterUse()
-            throw RepositoryError(failed: "lock", path, error)
-        }
-        guard locked else {
-            let holder = Self.holder(of: file)
-            file.closeAfterUse()
+    /// Takes the lock of `domain` in `repository`, making the domain's folder when it is not there, or fails at once
+    /// with `.locked` naming the process that holds it.
+    init(domain: String, in repository: BackupRepository) throws(RepositoryError) {
+        let store = repository.store
+        let owner = "\(ProcessInfo.processInfo.processIdentifier)"
+        do throws(StoreError) {
+            lock = try store.acquireLock(RepositoryLayout.lock(of: domain), owner: owner, expiry: Self.expiry)
+        } catch  where error.code == .locked {
             throw RepositoryError(
                 .locked,
-                "another backup or prune of this domain in \(folder) is running (process \(holder ?? "unknown")); wait for it to finish"
-            )
+                "another backup or prune of this domain in \(repository.folder(of: domain)) is running (process \(error.lockOwner ?? "unknown")); wait for it to finish",
+                cause: error)
+        } catch {
+            throw RepositoryError(error)
         }
-        // Only to name the holder in the message above; the lock works without it.
-        try? file.truncate(to: 0)
-        try? file.write(Array("\(ProcessInfo.processInfo.processIdentifier)\n".utf8), at: 0)
-        descriptor = file
-        self.folder = folder
+        folder = repository.folder(of: domain)
     }
 
     deinit {
-        descriptor.closeAfterUse()  // releases the flock
-    }
-
-    /// The process id the holder wrote into the lock file, if it could be read.
-    private static func holder(of file: FileDescriptor) -> String? {
-        var bytes = [UInt8](repeating: 0, count: 32)
-        let count = (try? bytes.withUnsafeMutableBytes { buffer in try file.read(into: buffer, at: 0) }) ?? 0
-        let pid = String(decoding: bytes.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return pid.isEmpty ? nil : pid
+        lock.release()
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import FileIO
 import Foundation
+import Storage
 import Synchronization
 import SystemPackage
 
@@ -75,86 +76,49 @@ public enum ImageDigest {
     /// Reads `path` from start to end and returns its digest in the form of `recorded` (a whole file's when nil).
     /// Blocking: call it from a thread of its own, not from Swift's cooperative pool. `isCancelled` is asked between
     /// reads (an image can take minutes); when it says yes, the read stops with ``RepositoryError/Code/cancelled``.
+    /// The file is read through a folder store of its folder: a symbolic link is not followed, and a FIFO or device
+    /// is refused before anything is read (a FIFO would block, and /dev/zero would be read forever).
     public static func ofFile(
         _ path: String, like recorded: String? = nil, isCancelled: () -> Bool = { false },
         reading: (Int) -> Void = { _ in }
     ) throws(RepositoryError) -> String {
-        // Confined: a symbolic link is not followed, and a FIFO or device is refused before anything is read (a
-        // FIFO would block open without O_NONBLOCK, and /dev/zero would be read forever).
-        let file = try FileSync.openConfined(path).file
-        defer { file.closeAfterUse() }
-        // Read once, in order: the kernel reads ahead, and the pages are of no further use to the backup.
-        file.advise(.sequential)
-        let chunk = 4 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
-        defer { buffer.deallocate() }
-        var offset: UInt64 = 0
-        // Hashes the file from `offset` up to `end` or its end, whichever comes first.
-        func hash(upTo end: UInt64, into hasher: inout SHA256) throws(RepositoryError) {
-            while offset < end {
-                if isCancelled() { throw RepositoryError(.cancelled, "reading \(path) for its digest was interrupted") }
-                let wanted = Int(min(UInt64(chunk), end - offset))
-                let count: Int
-                do throws(Errno) {
-                    count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]), at: offset)
-                } catch {
-                    throw RepositoryError(failed: "read", path, error)
-                }
-                if count == 0 { return }
-                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-                offset += UInt64(count)
-                reading(count)
-            }
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = String(slash.map { path[path.index(after: $0)...] } ?? path[...])
+        let key = try storeStep { () throws(StoreError) in try ObjectKey(components: [name]) }
+        return try of(key, in: FolderStore(root: folder), like: recorded, isCancelled: isCancelled, reading: reading)
+    }
+
+    /// Reads the object `key` of `store` from start to end and returns its digest in the form of `recorded` (a
+    /// whole object's when nil), as ``ofFile(_:like:isCancelled:reading:)`` does for a file.
+    public static func of(
+        _ key: ObjectKey, in store: any ObjectStore, like recorded: String? = nil, isCancelled: () -> Bool = { false },
+        reading: (Int) -> Void = { _ in }
+    ) throws(RepositoryError) -> String {
+        let location = store.location(of: key)
+        guard let reader = try storeStep({ () throws(StoreError) in try store.open(key) }) else {
+            throw RepositoryError(
+                .io, "cannot open \(location): \(Errno.noSuchFileOrDirectory)", cause: Errno.noSuchFileOrDirectory)
         }
-        defer { file.advise(.dontNeed) }
+        // Read once, in order: the store reads ahead, and the pages are of no further use to the backup.
+        reader.readsOnceInOrder()
+        var digest = DigestReading(reader: reader, location: location)
         guard let split = recorded.flatMap(splitLength(of:)) else {
             var whole = SHA256()
-            try hash(upTo: .max, into: &whole)
+            try digest.hash(upTo: .max, into: &whole, isCancelled: isCancelled, reading: reading)
             return prefix + hex(Array(whole.finalize()))
         }
         // A file shorter than the first part gets the digest of what there is, which cannot match a recorded one.
         var head = SHA256()
-        try hash(upTo: UInt64(split), into: &head)
+        try digest.hash(upTo: UInt64(split), into: &head, isCancelled: isCancelled, reading: reading)
         var tail = SHA256()
         let piecewise = recorded?.hasPrefix(piecesPrefix) == true
         if piecewise {
-            // A chunk of whole pieces at a time (the last may be short), each hashed on its own and its hash hashed into
-            // the tail's.
-            while true {
-                var filled = 0
-                while filled < chunk {
-                    if isCancelled() {
-                        throw RepositoryError(.cancelled, "reading \(path) for its digest was interrupted")
-                    }
-                    let count: Int
-                    do throws(Errno) {
-                        count = try file.read(
-                            into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]), at: offset)
-                    } catch {
-                        throw RepositoryError(failed: "read", path, error)
-                    }
-                    if count == 0 { break }
-                    filled += count
-                    offset += UInt64(count)
-                    reading(count)
-                }
-                var start = 0
-                while start < filled {
-                    let end = min(start + pieceSize, filled)
-                    var piece = SHA256()
-                    piece.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
-                    if end - start < pieceSize {
-                        piece.update(data: [UInt8](repeating: 0, count: pieceSize - (end - start)))
-                    }
-                    tail.update(data: Array(piece.finalize()))
-                    start = end
-                }
-                if filled < chunk { break }
-            }
+            try digest.hashPieces(into: &tail, isCancelled: isCancelled, reading: reading)
             // The tail's length last, as the writer hashes it: padding must not hide a cut or added zero.
-            withUnsafeBytes(of: (offset - UInt64(split)).bigEndian) { tail.update(bufferPointer: $0) }
+            withUnsafeBytes(of: (digest.offset - UInt64(split)).bigEndian) { tail.update(bufferPointer: $0) }
         } else {
-            try hash(upTo: .max, into: &tail)
+            try digest.hash(upTo: .max, into: &tail, isCancelled: isCancelled, reading: reading)
         }
         return Self.recorded(
             headLength: split, head: Array(head.finalize()), tail: Array(tail.finalize()), piecewise: piecewise)

@@ -1,5 +1,5 @@
-import FileIO
 import Foundation
+import Storage
 
 /// The libvirt backup job of a run, kept as `<domain>/.job-<id>.json` from just before the job is begun until it
 /// is known to be over. A run that is killed (SIGKILL, a crash, the machine), or that cannot end its job, leaves
@@ -36,7 +36,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
 
 extension PendingPoint {
     /// Records the job this run is about to begin, durably: the record must outlive a kill at any later instant.
-    /// It sits beside the pending folder, not in it, because a failed run removes that folder.
+    /// It sits beside the pending point, not in it, because a failed run removes that.
     public func recordJob(_ record: JobRecord) throws(RepositoryError) {
         let bytes: Data
         do {
@@ -44,33 +44,35 @@ extension PendingPoint {
         } catch {
             throw RepositoryError(.io, "cannot encode the job record: \(error)")
         }
-        try FileSync.writeDurably(Array(bytes), to: jobRecordPath)
-        try FileSync.syncFolder(domainFolder)
+        try storeStep { () throws(StoreError) in
+            try store.write(Array(bytes), to: RepositoryLayout.jobRecord(id, of: domain))
+        }
     }
 
     /// Forgets the job once it is over.
     public func clearJobRecord() {
-        try? FilePaths.remove(jobRecordPath)
+        try? store.delete(RepositoryLayout.jobRecord(id, of: domain))
     }
-
-    private var domainFolder: String { (folder as NSString).deletingLastPathComponent }
-    private var jobRecordPath: String { domainFolder + "/" + JobRecord.filePrefix + id + JobRecord.fileSuffix }
 }
 
 extension BackupRepository {
     /// The jobs that runs of `domain` recorded and did not see end, by the id of the run's point. Only meaningful
-    /// under the domain's lock, when no run of this repository is alive.
-    public func jobRecords(of domain: String, lock: borrowing DomainLock) -> [(id: String, record: JobRecord)] {
-        let domainFolder = folder(of: domain)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: domainFolder)) ?? []
-        return names.sorted().compactMap { name in
-            // Read confined: a record that is a symbolic link, a FIFO or too large is no record of ours.
-            guard name.hasPrefix(JobRecord.filePrefix), name.hasSuffix(JobRecord.fileSuffix),
-                let bytes = try? FileSync.readSmallFile(domainFolder + "/" + name),
-                let record = try? JSONDecoder().decode(JobRecord.self, from: Data(bytes))
+    /// under the domain's lock, when no run of this repository is alive. A domain folder that cannot be listed is
+    /// an error with its cause; a record that cannot be read (a symbolic link, a FIFO, too large, not JSON) is no
+    /// record of ours.
+    public func jobRecords(of domain: String, lock: borrowing DomainLock) throws(RepositoryError)
+        -> [(id: String, record: JobRecord)]
+    {
+        let entries = try storeStep { () throws(StoreError) in try store.list(under: RepositoryLayout.domain(domain)) }
+        return entries.compactMap { entry -> (id: String, record: JobRecord)? in
+            let name = entry.name
+            guard entry.kind == .object, name.hasPrefix(JobRecord.filePrefix), name.hasSuffix(JobRecord.fileSuffix)
             else { return nil }
             let id = String(name.dropFirst(JobRecord.filePrefix.count).dropLast(JobRecord.fileSuffix.count))
-            guard RepositoryNames.isValid(id) else { return nil }
+            guard RepositoryNames.isValid(id), let key = try? RepositoryLayout.jobRecord(id, of: domain),
+                let bytes = try? readSmall(key),
+                let record = try? JSONDecoder().decode(JobRecord.self, from: Data(bytes))
+            else { return nil }
             return (id, record)
         }
     }
@@ -79,6 +81,6 @@ extension BackupRepository {
     /// what a symbolic link by that name points to.
     public func forgetJob(_ id: String, of domain: String, lock: borrowing DomainLock) {
         guard RepositoryNames.isValid(id) else { return }
-        try? FilePaths.remove(folder(of: domain) + "/" + JobRecord.filePrefix + id + JobRecord.fileSuffix)
+        try? store.delete(RepositoryLayout.jobRecord(id, of: domain))
     }
 }

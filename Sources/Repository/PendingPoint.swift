@@ -1,34 +1,45 @@
-/// A backup point being written, in `<id>.partial`: never listed and never a parent until committed.
+import Storage
+
+/// A backup point being written: never listed and never a parent until committed. In a folder store it is the
+/// staging folder `<id>.partial`.
 public final class PendingPoint: Sendable {
     /// The id the point will have.
     public let id: String
-    /// The folder being written (`<id>.partial`).
+    /// The folder being written (`<id>.partial`), where images are made.
     public let folder: String
+    /// The domain the point belongs to.
+    let domain: String
+    /// The prefix its objects are written under (see ``Storage/ObjectStore/beginGroup(_:stagingAt:)``).
+    let key: ObjectKey
+    let store: any ObjectStore
 
-    init(id: String, folder: String) {
+    init(id: String, domain: String, key: ObjectKey, store: any ObjectStore) {
         self.id = id
-        self.folder = folder
+        self.domain = domain
+        self.key = key
+        self.store = store
+        self.folder = store.localPath(of: key) ?? store.location(of: key)
     }
 
     /// Where disk `target`'s image goes: `<folder>/<target>.qcow2`.
     public func imagePath(for target: String) -> String { folder + "/" + Self.imageName(for: target) }
 
     /// The image file name of disk `target` inside a point.
-    public static func imageName(for target: String) -> String { target + ".qcow2" }
+    public static func imageName(for target: String) -> String { RepositoryLayout.imageName(for: target) }
 
     /// Where disk `target`'s block hashes go: `<folder>/<target>.blocks`.
     public func blockHashesPath(for target: String) -> String { folder + "/" + Self.blockHashesName(for: target) }
 
     /// The name of disk `target`'s block hashes file inside a point.
-    public static func blockHashesName(for target: String) -> String { target + ".blocks" }
+    public static func blockHashesName(for target: String) -> String { RepositoryLayout.blockHashesName(for: target) }
 
     /// Writes a small file (domain or checkpoint XML) into the point, durably.
     public func write(_ contents: String, to name: String) throws(RepositoryError) {
         try writeFile(Array(contents.utf8), to: name)
     }
 
-    /// Writes the file `name` (a disk's block hashes) into the point, durably.
+    /// Writes the file `name` (a disk's block hashes) into the point, durably, as a new object of the store.
     public func writeFile(_ bytes: [UInt8], to name: String) throws(RepositoryError) {
-        try FileSync.writeDurably(bytes, to: folder + "/" + name)
+        try storeStep { () throws(StoreError) in try store.write(bytes, to: key.appending(name)) }
     }
 }

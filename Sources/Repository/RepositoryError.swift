@@ -1,4 +1,5 @@
 import FileIO
+import SystemPackage
 
 /// Why a repository operation failed: a code, a one-line message that says what to do, and the cause.
 public struct RepositoryError: Error, Sendable, CustomStringConvertible {
@@ -69,5 +70,19 @@ extension RepositoryError: BlockingWorkFailure {
 
     package static func threadPoolUnavailable(_ error: any Error) -> RepositoryError {
         RepositoryError(.io, "the I/O thread pool is not running: \(error)")
+    }
+}
+
+extension RepositoryError {
+    /// A failed file call, with the errno as the cause. A full disk (or quota) gets its own code and says what to
+    /// do, so that a commit that runs out of space is recognisable.
+    init(failed what: String, _ path: String, _ errno: Errno) {
+        switch errno {
+        case .noSpace, .diskQuotaExceeded:
+            self.init(
+                .noSpace, "no space left for \(path) (\(errno)); free space or choose another repository", cause: errno)
+        default:
+            self.init(.io, "cannot \(what) \(path): \(errno)", cause: errno)
+        }
     }
 }

@@ -1,13 +1,12 @@
-import FileIO
 import Foundation
-import SystemPackage
+import Storage
 
 /// Who a repository is: a random id kept in `<root>/repository.json`, made with the repository
 /// (``BackupRepository/create(root:)``, `pullback init`). The checkpoints a repository creates carry its ``tag`` in
 /// their names, so it recognises its own checkpoints and leaves alone those of another repository backing up the same
 /// domain, or of another tool. The file moves and is copied with the repository, and so does the identity.
 public struct RepositoryIdentity: Codable, Sendable, Equatable {
-    public static let fileName = "repository.json"
+    public static let fileName = RepositoryLayout.identityName
     static let schemaVersion = 1
 
     public var schema: Int
@@ -18,18 +17,11 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
     /// domain differ in it but once in four billion.
     public var tag: String { String(id.filter(\.isHexDigit).prefix(8)) }
 
-    /// The identity of the repository at `root`, or nil when it has none (it is not a repository).
-    static func load(root: String) throws(RepositoryError) -> RepositoryIdentity? {
-        try load(root + "/" + fileName)
-    }
-
-    /// Gives the folder `root`, which must exist, a new identity: it is a repository from then on. Of two processes
-    /// making one at once, one wins and the other fails with ``RepositoryError/Code/alreadyARepository``: the file
-    /// appears by `link`, which fails if the other was first.
-    static func create(root: String) throws(RepositoryError) -> RepositoryIdentity {
-        let path = root + "/" + fileName
+    /// Gives the store, which must exist, a new identity: it is a repository from then on. Of two processes making
+    /// one at once, one wins and the other fails with ``RepositoryError/Code/alreadyARepository``: the identity is a
+    /// new object, which is never made over an existing one.
+    static func create(in store: any ObjectStore) throws(RepositoryError) -> RepositoryIdentity {
         let made = RepositoryIdentity(schema: schemaVersion, id: UUID().uuidString.lowercased())
-        let temporary = root + "/.\(fileName).\(made.id).tmp"
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let bytes: [UInt8]
@@ -38,25 +30,27 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
         } catch {
             throw RepositoryError(.io, "cannot encode the repository identity: \(error)")
         }
-        try FileSync.writeDurably(bytes, to: temporary)
-        defer { try? FilePaths.remove(temporary) }
-        do throws(Errno) {
-            try FilePaths.link(temporary, as: path)
-        } catch  where error == .fileExists {
-            throw RepositoryError(.alreadyARepository, "\(root) is a Pullback repository already")
+        do throws(StoreError) {
+            try store.write(bytes, to: RepositoryLayout.identity())
+        } catch  where error.code == .alreadyExists {
+            throw RepositoryError(.alreadyARepository, "\(store.location(of: nil)) is a Pullback repository already")
         } catch {
-            throw RepositoryError(failed: "create", path, error)
+            throw RepositoryError(error)
         }
-        try FileSync.syncFolder(root)
         return made
     }
 
-    private static func load(_ path: String) throws(RepositoryError) -> RepositoryIdentity? {
-        guard let bytes = try FileSync.readSmallFile(path) else { return nil }
-        let data = Data(bytes)
+    /// The identity of the repository in `store`, or nil when it has none (it is not a repository).
+    static func load(from store: any ObjectStore) throws(RepositoryError) -> RepositoryIdentity? {
+        let key = try storeStep { () throws(StoreError) in try RepositoryLayout.identity() }
+        let path = store.location(of: key)
+        let read = try storeStep { () throws(StoreError) in
+            try store.read(key, limit: UInt64(RepositoryNames.maxSmallFileSize))
+        }
+        guard let bytes = read else { return nil }
         let identity: RepositoryIdentity
         do {
-            identity = try JSONDecoder().decode(RepositoryIdentity.self, from: data)
+            identity = try JSONDecoder().decode(RepositoryIdentity.self, from: Data(bytes))
         } catch {
             throw RepositoryError(
                 .corrupt, "\(path) is not a repository identity (\(error)); restore it from a copy of the repository")

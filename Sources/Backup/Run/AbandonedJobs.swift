@@ -15,7 +15,11 @@ enum AbandonedJobs {
     static func end(
         _ domain: Domain, repository: BackupRepository, lock: borrowing DomainLock, logger: Logger
     ) async throws(BackupError) {
-        for (id, record) in repository.jobRecords(of: domain.name, lock: lock) {
+        let records: [(id: String, record: JobRecord)]
+        do throws(RepositoryError) { records = try repository.jobRecords(of: domain.name, lock: lock) } catch {
+            throw BackupError(.repository, error.message, cause: error)
+        }
+        for (id, record) in records {
             guard let address = record.address else {
                 repository.forgetJob(id, of: domain.name, lock: lock)  // names no export: no job can be its
                 continue

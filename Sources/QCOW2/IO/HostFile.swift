@@ -1,9 +1,39 @@
 import FileIO
 import SystemPackage
 
+/// Where the qcow2 writer puts an image: clusters placed one after another from the start of the image (each written
+/// once, several at a time from different threads, so not necessarily in order), then, last, the tables and the
+/// header at the start, rewritten once everything they point to is durable. ``HostFile`` is the file; an object
+/// being uploaded can be another. Writes are the hot path: the caller's buffer is written as it is, no copy.
+protocol ImageSink: Sendable {
+    /// The image's name, for messages.
+    var path: String { get }
+    /// Hashes what is written, when the writer was asked for its digest.
+    var digest: AppendDigest? { get }
+
+    /// Writes `bytes` at `offset`, and hashes them unless the caller did already (data clusters are hashed where
+    /// they are placed).
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, hashing: Bool) throws(QCOW2Error)
+    /// Sets the image's size: its clusters end there.
+    func truncate(to size: UInt64) throws(QCOW2Error)
+    /// Makes what was written durable.
+    func sync() throws(QCOW2Error)
+    /// Lets the image go.
+    func close()
+}
+
+extension ImageSink {
+    /// Writes the array `bytes` at `offset` (tables, the header), hashing them.
+    func write(_ bytes: [UInt8], at offset: UInt64) throws(QCOW2Error) {
+        try bytes.withUnsafeBytes { buffer in
+            Result { () throws(QCOW2Error) in try write(buffer, at: offset, hashing: true) }
+        }.get()
+    }
+}
+
 /// An open image file and the few calls the writer makes on it, each retried on EINTR and turned into a
 /// QCOW2Error naming the file. The calls block; callers run them off Swift's cooperative threads.
-struct HostFile: Sendable {
+struct HostFile: ImageSink {
     let descriptor: FileDescriptor
     let path: String
     /// The file's writes on their way to the disk.
@@ -24,9 +54,7 @@ struct HostFile: Sendable {
         }
     }
 
-    /// Writes `bytes` (a borrowed buffer or an array) at `offset`, and hashes them unless the caller did already
-    /// (data clusters are hashed where they are placed).
-    func write(_ bytes: some Collection<UInt8>, at offset: UInt64, hashing: Bool = true) throws(QCOW2Error) {
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, hashing: Bool) throws(QCOW2Error) {
         do throws(Errno) { try descriptor.write(bytes, at: offset) } catch {
             throw QCOW2Error(failed: "write", path, error)
         }

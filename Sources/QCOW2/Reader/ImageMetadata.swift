@@ -39,7 +39,9 @@ struct ImageMetadata: Sendable {
     /// Reads the refcount table and checks the layout: L1 entries sharing an L2 table, naming more L2 tables than
     /// the file has clusters, or tables overlapping one another are corruption. An L1 entry that is unaligned or
     /// points past the end of the file is left for the walk that reaches it to report, as before.
-    init(header: QCOW2Header, l1Table: [UInt64], file: ReadOnlyFile, geometry: ClusterGeometry) throws(QCOW2Error) {
+    init(header: QCOW2Header, l1Table: [UInt64], file: any RandomAccessImage, geometry: ClusterGeometry)
+        throws(QCOW2Error)
+    {
         self.geometry = geometry
         let clusterSize = geometry.clusterSize
         var tables: [(range: Range<UInt64>, kind: Kind)] = [(0..<clusterSize, .header)]
@@ -132,7 +134,7 @@ struct ImageMetadata: Sendable {
     /// than qemu allows; a block entry that is unaligned or past the end of the file is skipped: the reader never
     /// uses refcounts, so only where the blocks really are matters here.
     private static func refcountStructures(
-        _ header: QCOW2Header, file: ReadOnlyFile, geometry: ClusterGeometry
+        _ header: QCOW2Header, file: any RandomAccessImage, geometry: ClusterGeometry
     ) throws(QCOW2Error) -> [(Range<UInt64>, Kind)] {
         guard header.refcountTableClusters > 0 else { return [] }
         let bytes = UInt64(header.refcountTableClusters) * geometry.clusterSize

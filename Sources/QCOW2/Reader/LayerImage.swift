@@ -10,7 +10,7 @@ enum LayerImage: Sendable {
         }
     }
 
-    var file: ReadOnlyFile {
+    var file: any RandomAccessImage {
         switch self {
         case .raw(let image): image.file
         case .qcow2(let image): image.file

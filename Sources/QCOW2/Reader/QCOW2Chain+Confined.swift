@@ -51,7 +51,7 @@ extension QCOW2Chain {
         var images: [LayerImage] = []
         var seen: Set<[UInt64]> = []
         for (index, layer) in expected.enumerated() {
-            let file: ReadOnlyFile
+            let file: any RandomAccessImage
             do {
                 file = try ReadOnlyFile(path: layer.path, followingSymlinks: false, allowingDevices: false)
             } catch {

@@ -97,7 +97,7 @@ struct BackingChainOpener {
     }
 
     /// qcow2 if the file starts with the qcow2 magic, raw otherwise.
-    private static func probe(_ file: ReadOnlyFile) throws(QCOW2Error) -> QCOW2Chain.Layer.Format {
+    private static func probe(_ file: any RandomAccessImage) throws(QCOW2Error) -> QCOW2Chain.Layer.Format {
         guard file.size >= 4 else { return .raw }
         let magic = try file.read(count: 4, at: 0)
         return magic.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } == QCOW2Header.magic ? .qcow2 : .raw
@@ -105,7 +105,7 @@ struct BackingChainOpener {
 
     /// A backing file that cannot be opened is a broken chain, reported with the image that names it; the
     /// top image keeps the plain I/O error.
-    private func openFile(_ path: String, namedBy overlay: String?) throws(QCOW2Error) -> ReadOnlyFile {
+    private func openFile(_ path: String, namedBy overlay: String?) throws(QCOW2Error) -> any RandomAccessImage {
         do {
             return try ReadOnlyFile(path: path, allowingDevices: allowDevices)
         } catch {
@@ -118,7 +118,7 @@ struct BackingChainOpener {
 
     /// Refuses a file already in the chain, by resolved path or by device and inode (a hard link or a
     /// bind mount reaches the same file under another name).
-    private mutating func checkNotSeen(_ file: ReadOnlyFile, namedBy overlay: String?) throws(QCOW2Error) {
+    private mutating func checkNotSeen(_ file: any RandomAccessImage, namedBy overlay: String?) throws(QCOW2Error) {
         let canonical = Self.canonicalPath(file.path)
         let isNewPath = seenPaths.insert(canonical).inserted
         let isNewFile = seenFiles.insert(FileIdentity(device: file.device, inode: file.inode)).inserted

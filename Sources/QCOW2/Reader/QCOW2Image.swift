@@ -8,7 +8,7 @@ public final class QCOW2Image: Sendable {
     /// The parsed header, including the backing file name and format as written in the image.
     public let header: QCOW2Header
 
-    let file: ReadOnlyFile
+    let file: any RandomAccessImage
     let geometry: ClusterGeometry
     /// The whole L1 table, decoded. At most `QCOW2Header.maximumL1Bytes`, which the header parser enforces.
     let l1Table: [UInt64]
@@ -28,7 +28,7 @@ public final class QCOW2Image: Sendable {
     }
 
     /// Opens the image in `file` as layer `layer` of a chain whose metadata shares `caches`.
-    init(file: ReadOnlyFile, caches: MetadataCaches = MetadataCaches(), layer: Int = 0) throws(QCOW2Error) {
+    init(file: any RandomAccessImage, caches: MetadataCaches = MetadataCaches(), layer: Int = 0) throws(QCOW2Error) {
         let header: QCOW2Header
         do {
             header = try Self.readHeader(file)
@@ -158,7 +158,8 @@ public final class QCOW2Image: Sendable {
     }
 
     /// Reads a table of big-endian 64-bit entries (L1 or L2).
-    static func readTable(_ file: ReadOnlyFile, at offset: UInt64, entries: Int) throws(QCOW2Error) -> [UInt64] {
+    static func readTable(_ file: any RandomAccessImage, at offset: UInt64, entries: Int) throws(QCOW2Error) -> [UInt64]
+    {
         // Read straight into the table and swapped in place: a chain of a thousand images reads thousands of tables,
         // and a copy of each through a byte array would be most of the cost of opening it.
         var table = [UInt64](repeating: 0, count: entries)
@@ -174,7 +175,7 @@ public final class QCOW2Image: Sendable {
 
     /// Reads the fixed header first, then the first cluster (or the whole file if shorter), which holds
     /// the header extensions and backing file name that `QCOW2Header.parse` needs.
-    private static func readHeader(_ file: ReadOnlyFile) throws(QCOW2Error) -> QCOW2Header {
+    private static func readHeader(_ file: any RandomAccessImage) throws(QCOW2Error) -> QCOW2Header {
         let fixed = try file.read(count: Int(min(UInt64(QCOW2Header.minimumReadLength), file.size)), at: 0)
         let reader = BigEndianReader(fixed)
         guard fixed.count >= 72, try reader.u32(at: 0) == QCOW2Header.magic else {

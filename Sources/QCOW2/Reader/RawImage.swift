@@ -1,9 +1,9 @@
 /// A raw image file as a layer, usually the base of a chain: guest offset and file offset are the same,
 /// and the disk is as large as the file.
 final class RawImage: Sendable {
-    let file: ReadOnlyFile
+    let file: any RandomAccessImage
 
-    init(file: ReadOnlyFile) { self.file = file }
+    init(file: any RandomAccessImage) { self.file = file }
 
     var virtualSize: UInt64 { file.size }
 

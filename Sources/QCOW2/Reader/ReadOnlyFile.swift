@@ -2,12 +2,49 @@ import FileIO
 import Synchronization
 import SystemPackage
 
+/// What the chain reader reads an image through: its size, reads of any range, where its data and holes are, and
+/// what identifies it (so that a chain reaching the same image twice is caught). ``ReadOnlyFile`` is the file; an
+/// object of a store can be another, without the reader knowing. Reads are the hot path: one call per cluster run,
+/// into the caller's buffer, without copies or allocations in between.
+package protocol RandomAccessImage: AnyObject, Sendable {
+    /// The name the image was opened by, for error messages.
+    var path: String { get }
+    /// The size when opened.
+    var size: UInt64 { get }
+    /// What identifies the image's bytes: a file's device and inode.
+    var device: UInt64 { get }
+    var inode: UInt64 { get }
+
+    /// Fills `buffer` from `offset`; what lies past the end reads as zeros.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(QCOW2Error)
+    /// Where data starts again at or after `offset`, or nil when only a hole (or the end) follows.
+    func nextData(from offset: UInt64) -> UInt64?
+    /// Where the data from `offset` ends: the next hole, or the end.
+    func nextHole(from offset: UInt64) -> UInt64
+    /// Reads from now on are of each range once (a copy): the file drops them from its cache.
+    func readsOnce()
+    /// Bytes the image occupies where it is stored.
+    func allocatedBytes() throws(QCOW2Error) -> UInt64
+}
+
+extension RandomAccessImage {
+    /// Reads `count` bytes at `offset` into a new array, zeros past the end of the image.
+    func read(count: Int, at offset: UInt64) throws(QCOW2Error) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let result = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(QCOW2Error) in try read(into: buffer, at: offset) }
+        }
+        try result.get()
+        return bytes
+    }
+}
+
 /// An image file opened read-only, and the only place in the reader that makes system calls on it.
 ///
 /// A class so that every layer, cache and concurrent reader shares one descriptor, closed when the last
 /// of them lets go. Its stored properties never change after `init` but for an atomic flag, so it is `Sendable`
 /// as is; `pread` carries its own offset, so concurrent reads need no lock.
-final class ReadOnlyFile: Sendable {
+final class ReadOnlyFile: RandomAccessImage {
     /// The path the file was opened by, for error messages.
     let path: String
     let descriptor: FileDescriptor
@@ -113,16 +150,6 @@ final class ReadOnlyFile: Sendable {
         if !directDescriptor.compareExchange(expected: -1, desired: direct.rawValue, ordering: .relaxed).exchanged {
             direct.closeAfterUse()
         }
-    }
-
-    /// Reads `count` bytes at `offset` into a new array, zeros past the end of the file.
-    func read(count: Int, at offset: UInt64) throws(QCOW2Error) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        let result = bytes.withUnsafeMutableBytes { buffer in
-            Result { () throws(QCOW2Error) in try read(into: buffer, at: offset) }
-        }
-        try result.get()
-        return bytes
     }
 
     /// Where data starts again at or after `offset`: `offset` itself inside data, the start of the next data past a

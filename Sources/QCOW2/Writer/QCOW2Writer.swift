@@ -22,7 +22,7 @@ public final class QCOW2Writer: Sendable {
     public let backingFile: String?
 
     private let template: QCOW2Header
-    private let file: HostFile
+    private let file: any ImageSink
     private let state: Mutex<State>
 
     private struct State {

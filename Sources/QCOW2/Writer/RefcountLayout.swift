@@ -33,7 +33,7 @@ struct RefcountLayout {
     var totalClusters: UInt64 { usedClusters + tableClusters + blockCount }
 
     /// Writes the table at cluster `start`, then the blocks after it.
-    func write(to file: HostFile, startingAt start: UInt64) throws(QCOW2Error) {
+    func write(to file: any ImageSink, startingAt start: UInt64) throws(QCOW2Error) {
         let cluster = UInt64(clusterSize)
         let firstBlock = start + tableClusters
         var table = [UInt64](repeating: 0, count: Int(tableClusters * cluster / 8))
