@@ -175,7 +175,7 @@ vm_rows() {
     row vm-pb-base '`pullback copy` of the baseline build'
     row vm-full-base '`pullback backup --level full` of the baseline build'
     row vm-inc-base '`pullback backup --level incremental` of the baseline build, after 50 guest writes'
-    row vm-restore-base '`pullback restore` of the baseline build (the same point as the restore row)'
+    row vm-restore-base '`pullback restore` of the baseline build'"'"'s last point (made by the baseline rows)'
   fi
   if [[ -n $vm_peer ]]; then
     row vnb-full '`virtnbdbackup -l full`, then `sync`'
@@ -255,11 +255,12 @@ vm_run_row() {
       vm_bytes=$(json_field bytes_read)
       ;;
     vm-restore | vm-restore-base)
-      local tool=$bin
-      [[ $1 == vm-restore ]] || tool=$baseline_bin
+      # Each build restores the newest point of its own chain (a full and an incremental), the guest's disk now.
+      local tool=$bin repo=$work/repo
+      [[ $1 == vm-restore ]] || tool=$baseline_bin repo=$work/repo-base
       rm -rf "$work/restored"
       sync
-      timed sync "$tool" restore --repo "$work/repo" "$vm" --to "$work/restored" --no-progress
+      timed sync "$tool" restore --repo "$repo" "$vm" --to "$work/restored" --no-progress
       ;;
     vnb-full)
       rm -rf "$work/vnb" "$work/vnb-restored"
