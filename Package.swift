@@ -119,7 +119,7 @@ let package = Package(
         .target(
             name: "Backup",
             dependencies: [
-                "Libvirt", "NBD", "Engine", "Repository", "Server", "UntrustedText", "FileIO",
+                "Libvirt", "NBD", "Engine", "Repository", "Storage", "Server", "UntrustedText", "FileIO",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]

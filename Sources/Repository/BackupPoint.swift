@@ -33,6 +33,11 @@ public struct BackupPoint: Sendable, Equatable {
         a.id == b.id && a.folder == b.folder && a.manifest == b.manifest
     }
 
+    /// The backing file name an overlay of disk `target` based on point `parent` records: `../<parent>/<target>.qcow2`.
+    public static func backingName(parent: String, target: String) -> String {
+        RepositoryLayout.backingName(parent: parent, target: target)
+    }
+
     /// The image file of disk `target`, or nil if the point has no such disk.
     public func imagePath(for target: String) -> String? {
         manifest.disks.first { $0.target == target }.map { folder + "/" + $0.image }

@@ -57,12 +57,31 @@ public enum ImageDigest {
     public static func of(
         _ path: String, like recorded: String? = nil, reading: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws(RepositoryError) -> String {
+        try await offThePool { isCancelled throws(RepositoryError) in
+            try ofFile(path, like: recorded, isCancelled: isCancelled, reading: reading)
+        }
+    }
+
+    /// The digest of `layer`'s image, a file or an object of a store, read as ``of(_:like:reading:)`` reads a file.
+    package static func of(
+        _ layer: ImageLayer, like recorded: String? = nil, reading: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws(RepositoryError) -> String {
+        guard let object = layer.object else { return try await of(layer.path, like: recorded, reading: reading) }
+        return try await offThePool { isCancelled throws(RepositoryError) in
+            try of(object.key, in: object.store, like: recorded, isCancelled: isCancelled, reading: reading)
+        }
+    }
+
+    /// Runs `read` on NIO's I/O thread pool; cancelling the task makes `read`'s `isCancelled` say yes.
+    private static func offThePool(
+        _ read: @escaping @Sendable (_ isCancelled: () -> Bool) throws(RepositoryError) -> String
+    ) async throws(RepositoryError) -> String {
         let cancelled = CancellationFlag()
         let outcome = await withTaskCancellationHandler { () async -> Result<String, RepositoryError> in
             do throws(RepositoryError) {
                 return .success(
                     try await BlockingWork.run { () throws(RepositoryError) -> String in
-                        try ofFile(path, like: recorded, isCancelled: { cancelled.isSet }, reading: reading)
+                        try read { cancelled.isSet }
                     })
             } catch {
                 return .failure(error)

@@ -21,6 +21,10 @@ public final class PendingPoint: Sendable {
         self.folder = store.localPath(of: key) ?? store.location(of: key)
     }
 
+    /// Whether images are files at ``imagePath(for:)`` (a folder store), or objects written through
+    /// ``imageOutput(for:maximumSize:)`` (a bucket).
+    public var imagesAreFiles: Bool { store.localPath(of: key) != nil }
+
     /// Where disk `target`'s image goes: `<folder>/<target>.qcow2`.
     public func imagePath(for target: String) -> String { folder + "/" + Self.imageName(for: target) }
 

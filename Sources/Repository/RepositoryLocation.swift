@@ -1,12 +1,15 @@
-/// What a `--repo` string may be. A repository is a local folder for now: a URL (`s3://bucket/x`, `sftp://host/x`)
-/// would otherwise be taken for a relative path and become a folder named `s3:` in the working directory.
+/// What a `--repo` string may be: a local folder, or a bucket (`s3://BUCKET/PREFIX`, ``BucketAddress``). Any other
+/// URL (`sftp://host/x`) is refused: it would otherwise be taken for a relative path and become a folder named
+/// `sftp:` in the working directory.
 public enum RepositoryLocation {
-    /// Throws ``RepositoryError/Code/unsupportedLocation`` when `root` starts like a URL, `scheme://`.
+    /// Throws ``RepositoryError/Code/unsupportedLocation`` when `root` starts like a URL, `scheme://`, of any scheme
+    /// but `s3`, and ``RepositoryError/Code/invalidName`` for an `s3://` URL that names no valid bucket and prefix.
     static func check(_ root: String) throws(RepositoryError) {
         guard let scheme = scheme(of: root) else { return }
+        if try BucketAddress.parse(root) != nil { return }
         throw RepositoryError(
             .unsupportedLocation,
-            "\(root) is a URL (\(scheme)://), and pullback keeps repositories only in local folders for now; give the path of a folder (mount the storage first if it is remote)"
+            "\(root) is a URL (\(scheme)://), and pullback keeps repositories in local folders or S3 buckets (s3://BUCKET/PREFIX); give the path of a folder (mount the storage first if it is remote) or a bucket"
         )
     }
 

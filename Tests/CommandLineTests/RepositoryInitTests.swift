@@ -80,7 +80,7 @@ extension CopyIntegration {
             try await Fixture.run { fx in
                 let cwd = fx.path("cwd")
                 try FileManager.default.createDirectory(atPath: cwd, withIntermediateDirectories: false)
-                for url in ["s3://bucket/x", "sftp://host/x"] {
+                for url in ["sftp://host/x", "gs://bucket/x"] {
                     for arguments in [
                         ["backup", "test", "--repo", url] + Self.testDriver,
                         ["backup", "test", "--repo", url, "--init"] + Self.testDriver,

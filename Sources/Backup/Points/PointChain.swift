@@ -22,7 +22,7 @@ public struct PointChain: Sendable, Equatable {
 
     /// The chain as the images a reader must open, top first.
     public var expectedLayers: [QCOW2Chain.ExpectedLayer] {
-        images.map { QCOW2Chain.ExpectedLayer(path: $0.path, backingName: $0.backingName) }
+        images.map(\.expectedLayer)
     }
 
     /// The chain of disk `target` at `point`, one of the committed points `points` of `domain`, whose folder in the

@@ -175,7 +175,7 @@ public enum PointPruning {
                 // One pool for the disks, which are merged one after the other.
                 let buffers = TransferOptions.chainReading.sharedBuffers()
                 for (index, disk) in manifest.disks.enumerated() {
-                    let image = staging.imagePath(for: disk.target)
+                    let image = staging.imageTarget(disk.target, over: nil)
                     let digest = try await merge(layers[index], to: image, buffers: buffers)
                     manifest.disks[index].backingImage = nil
                     manifest.disks[index].imageDigest = digest
@@ -211,11 +211,11 @@ public enum PointPruning {
     /// Writes the disk `layers` describe to the new standalone image `image`, and returns its digest as a backup
     /// records it.
     private static func merge(
-        _ layers: [QCOW2Chain.ExpectedLayer], to image: String, buffers: BufferPool
+        _ layers: [QCOW2Chain.ExpectedLayer], to image: CopyTarget, buffers: BufferPool
     ) async throws(BackupError) -> String {
         do throws(CopyError) {
             let copy = CopyDescription(
-                from: .chain(layers), to: .qcow2(image).digested(),
+                from: .chain(layers), to: image.digested(),
                 transfer: TransferOptions.chainReading.reading(into: buffers))
             if let digest = try await Copy.run(copy).imageDigest {
                 return ImageDigest.recorded(
@@ -224,10 +224,10 @@ public enum PointPruning {
         } catch {
             throw BackupError(
                 error.code == .interrupted || Task.isCancelled ? .interrupted : .copy,
-                "merging \(layers.first?.path ?? image) into a full image failed: \(error.message)", cause: error)
+                "merging \(layers.first?.path ?? image.path) into a full image failed: \(error.message)", cause: error)
         }
         // The writer could not hash it as it wrote: read back, as a backup does then.
-        return try await ImageDigests.of([(name: image, path: image, like: nil)])[0]
+        return try await ImageDigests.of([(name: image.path, path: image.path, like: nil, object: nil)])[0]
     }
 
     /// Removes `removing`, each once no listed point is based on it.

@@ -75,7 +75,7 @@ extension PullBackup {
             var backing: QCOW2FileTarget.Backing?
             if let parent {
                 backing = try await self.backing(
-                    parent.image, of: parent.point.id, for: image, export: export, disk: target,
+                    parent.image, of: parent.point, for: image, export: export, disk: target,
                     hasHashes: parentHashes != nil)
             }
             // With a check, the blocks where the disk differs from the parent are copied whatever the bitmap says. A
@@ -90,7 +90,7 @@ extension PullBackup {
             let checked = CheckedSource(
                 export, differing: differing,
                 previousEnd: backing.flatMap { $0.virtualSize < export.size ? $0.virtualSize : nil })
-            let newImage: CopyTarget = backing.map { .overlay(image, over: .opened($0)) } ?? .qcow2(image)
+            let newImage = pending.imageTarget(target, over: backing)
             let copy = CopyDescription(
                 from: .checkedExport(checked), to: newImage.digested().hashingBlocks(over: parentHashes),
                 transfer: transfer)
@@ -105,10 +105,14 @@ extension PullBackup {
         /// disk must be copied in full: it shrank since point `parent`, or a check has no block hashes to check
         /// against.
         private func backing(
-            _ parentImage: String, of parent: String, for image: String, export: NBDBlockSource, disk target: String,
+            _ parentImage: String, of parentPoint: BackupPoint, for image: String, export: NBDBlockSource, disk target: String,
             hasHashes: Bool
         ) async throws(CopyError) -> QCOW2FileTarget.Backing? {
-            let previous = try await QCOW2FileTarget.Backing.open(parentImage, for: image)
+            let parent = parentPoint.id
+            let previous =
+                pending.imagesAreFiles
+                ? try await QCOW2FileTarget.Backing.open(parentImage, for: image)
+                : try await QCOW2FileTarget.Backing.repositoryImage(of: target, at: parentPoint)
             if previous.isLarger(than: export.size) {
                 logger.notice(
                     "\(target) shrank from \(previous.virtualSize) to \(export.size) bytes since point \(parent): copying it in full, which starts a new chain for it"

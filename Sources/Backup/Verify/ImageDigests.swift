@@ -9,7 +9,7 @@ enum ImageDigests {
     /// file's when nil); with `progress`, each image is a part named `name`, whose total is the file's size. The first
     /// image that cannot be read fails them all.
     static func of(
-        _ images: [(name: String, path: String, like: String?)], progress: JobProgress? = nil
+        _ images: [(name: String, path: String, like: String?, object: StoredObject?)], progress: JobProgress? = nil
     ) async throws(BackupError)
         -> [String]
     {
@@ -25,7 +25,7 @@ enum ImageDigests {
     /// Like ``of(_:progress:)``, with the outcome of each image on its own: one that cannot be read (a read error, a
     /// FIFO by its name) does not stop the others. Throws only when interrupted.
     static func each(
-        _ images: [(name: String, path: String, like: String?)], progress: JobProgress? = nil
+        _ images: [(name: String, path: String, like: String?, object: StoredObject?)], progress: JobProgress? = nil
     ) async throws(BackupError) -> [Result<String, RepositoryError>] {
         progress?.expect(parts: images.count)
         let results = await withTaskGroup(of: (Int, Result<String, RepositoryError>).self) { group in
@@ -33,9 +33,10 @@ enum ImageDigests {
                 group.addTask {
                     let counters = progress?.start(image.name) ?? CopyProgress()
                     defer { progress?.finish(counters) }
-                    counters.setTotal(fileSize(image.path))
+                    counters.setTotal(image.object.map { $0.store.storedBytes(of: $0.key) } ?? fileSize(image.path))
                     do throws(RepositoryError) {
-                        let digest = try await ImageDigest.of(image.path, like: image.like) { bytes in
+                        let layer = ImageLayer(point: "", path: image.path, object: image.object)
+                        let digest = try await ImageDigest.of(layer, like: image.like) { bytes in
                             counters.addRead(UInt64(bytes))
                         }
                         return (index, .success(digest))

@@ -3,6 +3,7 @@ import FileIO
 import Foundation
 import QCOW2
 import Repository
+import Storage
 import SystemPackage
 
 /// `pullback verify`: every image a point needs (its own and its parents' down to the full point) is read again and
@@ -91,13 +92,13 @@ public enum PointVerification {
         namingDomains: Bool = false
     ) async throws(BackupError) -> [ImageCheck] {
         var images: [ImageCheck] = []
-        var toRead: [(index: Int, name: String, path: String)] = []
+        var toRead: [(index: Int, name: String, image: PointChain.Image)] = []
         for (domain, target, image) in entries {
             var check = ImageCheck(
                 domain: domain, point: image.point, target: target, path: image.path, status: .ok,
                 recorded: image.recordedDigest, actual: nil)
             let readable: Bool
-            do throws(BackupError) { readable = try isReadable(image.path) } catch {
+            do throws(BackupError) { readable = try isReadable(image) } catch {
                 check.status = .unreadable
                 check.problem = error.message
                 images.append(check)
@@ -109,12 +110,13 @@ public enum PointVerification {
                 check.status = .unrecorded
             } else {
                 let name = (namingDomains ? domain + " " : "") + "\(image.point) \(target)"
-                toRead.append((images.count, name, image.path))
+                toRead.append((images.count, name, image))
             }
             images.append(check)
         }
         let digests = try await ImageDigests.each(
-            toRead.map { (name: $0.name, path: $0.path, like: images[$0.index].recorded) }, progress: progress)
+            toRead.map { (name: $0.name, path: $0.image.path, like: images[$0.index].recorded, object: $0.image.object) },
+            progress: progress)
         for (entry, digest) in zip(toRead, digests) {
             switch digest {
             case .success(let digest):
@@ -158,7 +160,13 @@ public enum PointVerification {
 
     /// Whether `path` is there to be read: false when nothing has that name; an error when it is not a regular file
     /// (a symbolic link, a FIFO, a device, a folder), which is never read.
-    private static func isReadable(_ path: String) throws(BackupError) -> Bool {
+    private static func isReadable(_ image: PointChain.Image) throws(BackupError) -> Bool {
+        let path = image.path
+        if let object = image.object {
+            do throws(StoreError) { return try object.store.kind(of: object.key) == .object } catch {
+                throw BackupError(.repository, "cannot read \(path): \(error.message)", cause: error)
+            }
+        }
         do throws(ImageFileRefusal) {
             let (descriptor, _) = try FileDescriptor.openChecked(
                 path: path, followingSymlinks: false, allowingDevices: false)

@@ -43,6 +43,13 @@ public struct CopyTarget: Sendable {
     public var previousBlockHashes: BlockHashTable?
     /// Whether a failed copy's message says what it left at ``path`` (`pullback copy`'s wording).
     public var explainsFailure = false
+    /// For a qcow2 layout: makes the object the image is written into instead of a new file at ``path`` (which then
+    /// only names it), given the most bytes the image file can take. Nothing is visible there until the copy
+    /// succeeds; a failed copy discards it.
+    public var output: ImageOutputMaker?
+
+    /// Makes the output a qcow2 image is written into, given an upper bound of its file size.
+    public typealias ImageOutputMaker = @Sendable (_ maximumFileSize: UInt64) throws(CopyError) -> any ImageOutput
 
     /// A target of `layout` at `path`.
     public init(_ path: String, layout: Layout, replacing: Bool = false) {
@@ -54,6 +61,16 @@ public struct CopyTarget: Sendable {
     /// A new sparse raw file at `path`, replacing an existing file only when `replacing`.
     public static func raw(_ path: String, replacing: Bool = false) -> CopyTarget {
         CopyTarget(path, layout: .raw, replacing: replacing)
+    }
+
+    /// A new qcow2 image written into the output `output` makes (an object of a store), named `name` in messages:
+    /// standalone, or an overlay over `backing`, an image the caller opened.
+    public static func qcow2(
+        into output: @escaping ImageOutputMaker, named name: String, over backing: QCOW2FileTarget.Backing? = nil
+    ) -> CopyTarget {
+        var target = CopyTarget(name, layout: .qcow2(backing: backing.map { .opened($0) }))
+        target.output = output
+        return target
     }
 
     /// The existing raw file at `path` updated in place; `update` is written in its update marker.

@@ -40,6 +40,14 @@ public final class QCOW2FileTarget: BlockTarget {
         /// as zeros, as qemu reads a backing file shorter than its overlay.
         public var virtualSize: UInt64
 
+        /// A backing image the caller opened itself (a repository's chain read through its store): its name for
+        /// messages, the name the overlay stores, and its virtual size.
+        public init(path: String, storedName: String, virtualSize: UInt64) {
+            self.path = path
+            self.storedName = storedName
+            self.virtualSize = virtualSize
+        }
+
         /// Checks that `path` is a qcow2 image whose whole backing chain opens and whose virtual size fits
         /// a source of `size` bytes (no larger: a disk may have grown since, not shrunk), and computes its name
         /// relative to `overlay`. The chain is opened by qemu's rules; a FIFO or socket in it is refused, and a
@@ -104,12 +112,14 @@ public final class QCOW2FileTarget: BlockTarget {
 
     /// Writes a new qcow2 image as ``withNewImage(at:size:backing:replacing:_:)`` does, and hashes it as it is
     /// written when `digesting` (``QCOW2Writer/digest``): returns `body`'s result and the committed image's digest,
-    /// which is nil when the image must be read back for it.
+    /// which is nil when the image must be read back for it. With `output`, the image goes into the object it makes
+    /// (`path` only names it): finished when complete, discarded on failure.
     static func write<Result: Sendable>(
         at path: String, size: UInt64, backing: Backing?, replacing: Bool, digesting: Bool,
+        output: CopyTarget.ImageOutputMaker? = nil,
         _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> (result: Result, digest: SplitDigest?) {
-        try NewFile.checkReplaceable(path, replacing: replacing)
+        if output == nil { try NewFile.checkReplaceable(path, replacing: replacing) }
         if let backing, backing.isLarger(than: size) {
             throw CopyError(
                 .targetMismatch,
@@ -123,20 +133,12 @@ public final class QCOW2FileTarget: BlockTarget {
                 "the source is \(size) bytes, more than the \(maximum) bytes (\(maximum >> 50) PiB) a qcow2 image with 64 KiB clusters can hold; copy it to a raw image (--format raw) instead"
             )
         }
+        let destination = Destination(path: path, replacing: replacing, output: output)
         return try await WriterThread.with { thread async throws(CopyError) -> (Result, SplitDigest?) in
             try await WriterThread.with(if: digesting) { hashing async throws(CopyError) -> (Result, SplitDigest?) in
-                let temporary = NewFile.temporaryPath(for: path)
                 let imageSize = imageSize(for: size)
                 let writer = try await thread.run { () throws(CopyError) -> QCOW2Writer in
-                    TargetPaths.remove(temporary)  // a leftover of a run that was killed
-                    let permissions = NewFile.permissions(for: path, replacing: replacing)
-                    do throws(QCOW2Error) {
-                        return try QCOW2Writer(
-                            creating: temporary, size: imageSize, backingFile: backing?.storedName,
-                            permissions: permissions, digesting: digesting)
-                    } catch {
-                        throw CopyError(error, target: path)
-                    }
+                    try destination.makeWriter(size: imageSize, backing: backing, digesting: digesting)
                 }
                 // A backing shorter than the image (a disk grown since) reads as zeros past its end.
                 let previousEnd = backing.flatMap { $0.virtualSize < imageSize ? $0.virtualSize : nil }
@@ -151,12 +153,53 @@ public final class QCOW2FileTarget: BlockTarget {
                     }
                 } catch {
                     writer.close()
-                    TargetPaths.remove(temporary)
+                    destination.removeTemporary()
                     throw error
                 }
-                try await NewFile.commit(temporary, as: path)
+                try await destination.commit()
                 return (result, writer.digest)
             }
+        }
+    }
+
+    /// Where a new image is written: a temporary file renamed to its path once complete, or an output object that
+    /// the writer finishes itself.
+    private struct Destination: Sendable {
+        var path: String
+        var replacing: Bool
+        var output: CopyTarget.ImageOutputMaker?
+
+        var temporary: String { NewFile.temporaryPath(for: path) }
+
+        func makeWriter(size: UInt64, backing: Backing?, digesting: Bool) throws(CopyError) -> QCOW2Writer {
+            if let output {
+                var estimate = StandaloneImageSize(size: size)
+                estimate.addData(0..<size)
+                let object = try output(estimate.fileBytes)
+                do throws(QCOW2Error) {
+                    return try QCOW2Writer(
+                        into: object, size: size, backingFile: backing?.storedName, digesting: digesting)
+                } catch {
+                    object.discard()
+                    throw CopyError(error, target: path)
+                }
+            }
+            do throws(QCOW2Error) {
+                TargetPaths.remove(temporary)  // a leftover of a run that was killed
+                return try QCOW2Writer(
+                    creating: temporary, size: size, backingFile: backing?.storedName,
+                    permissions: NewFile.permissions(for: path, replacing: replacing), digesting: digesting)
+            } catch {
+                throw CopyError(error, target: path)
+            }
+        }
+
+        func removeTemporary() {
+            if output == nil { TargetPaths.remove(temporary) }
+        }
+
+        func commit() async throws(CopyError) {
+            if output == nil { try await NewFile.commit(temporary, as: path) }
         }
     }
 

@@ -18,11 +18,17 @@ protocol ImageSink: Sendable {
     func truncate(to size: UInt64) throws(QCOW2Error)
     /// Makes what was written durable.
     func sync() throws(QCOW2Error)
+    /// Makes the finished image visible (an object is, once its upload completes); after the header is written and
+    /// synced.
+    func seal() throws(QCOW2Error)
     /// Lets the image go.
     func close()
 }
 
 extension ImageSink {
+    /// A file is visible from the start and durable once synced: nothing more to do.
+    func seal() throws(QCOW2Error) {}
+
     /// Writes the array `bytes` at `offset` (tables, the header), hashing them.
     func write(_ bytes: [UInt8], at offset: UInt64) throws(QCOW2Error) {
         try bytes.withUnsafeBytes { buffer in

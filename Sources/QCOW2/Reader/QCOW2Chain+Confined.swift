@@ -12,11 +12,34 @@ extension QCOW2Chain {
         /// The backing file name the image's header must record, byte for byte, with backing format `qcow2`; nil
         /// for the base of the chain, which must record none.
         public var backingName: String?
+        /// How to open the image when it is not a local file at ``path`` (an object of a store, ``path`` then being
+        /// its name for messages); nil opens the file.
+        package var opener: (@Sendable () throws(QCOW2Error) -> any RandomAccessImage)?
 
         /// Creates the description of one expected image.
         public init(path: String, backingName: String?) {
             self.path = path
             self.backingName = backingName
+        }
+
+        /// The description of an image opened by `opener` rather than from a file; `name` names it in messages.
+        package init(
+            name: String, backingName: String?, opener: @escaping @Sendable () throws(QCOW2Error) -> any RandomAccessImage
+        ) {
+            self.path = name
+            self.backingName = backingName
+            self.opener = opener
+        }
+
+        /// Equal when they name the same image with the same expected backing name, however it is opened.
+        public static func == (a: ExpectedLayer, b: ExpectedLayer) -> Bool {
+            a.path == b.path && a.backingName == b.backingName
+        }
+
+        /// Opens the image: through its opener, or as a file reached without a symbolic link.
+        func open() throws(QCOW2Error) -> any RandomAccessImage {
+            if let opener { return try opener() }
+            return try ReadOnlyFile(path: path, followingSymlinks: false, allowingDevices: false)
         }
     }
 
@@ -53,7 +76,7 @@ extension QCOW2Chain {
         for (index, layer) in expected.enumerated() {
             let file: any RandomAccessImage
             do {
-                file = try ReadOnlyFile(path: layer.path, followingSymlinks: false, allowingDevices: false)
+                file = try layer.open()
             } catch {
                 guard index > 0 else { throw error }
                 throw QCOW2Error(

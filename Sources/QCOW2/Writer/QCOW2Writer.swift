@@ -45,10 +45,44 @@ public final class QCOW2Writer: Sendable {
     /// `backingFile` is stored as given (pass a path relative to the image's directory so the pair can be
     /// moved); its format is recorded as `backingFormat`. A `size` above ``maximumSize(clusterBits:)`` is
     /// refused. With `digesting`, the file is hashed as it is written (see ``digest``).
-    public init(
+    public convenience init(
         creating path: String, size: UInt64, backingFile: String? = nil, backingFormat: String = "qcow2",
         clusterBits: Int = 16, permissions: FilePermissions = [.ownerRead, .ownerWrite], digesting: Bool = false
     ) throws(QCOW2Error) {
+        let header = try Self.header(
+            size: size, backingFile: backingFile, backingFormat: backingFormat, clusterBits: clusterBits)
+        let file = try HostFile.create(
+            path, permissions: permissions,
+            digest: digesting ? AppendDigest(headLength: header.clusterSize, piecewise: true) : nil)
+        self.init(header: header, sink: file)
+    }
+
+    /// Writes a new image into `output` (an object of a store) rather than a file, as ``init(creating:size:backingFile:backingFormat:clusterBits:permissions:digesting:)``
+    /// does: ``finalize()`` finishes the output, and ``close()`` before that discards it.
+    public convenience init(
+        into output: any ImageOutput, size: UInt64, backingFile: String? = nil, backingFormat: String = "qcow2",
+        clusterBits: Int = 16, digesting: Bool = false
+    ) throws(QCOW2Error) {
+        let header = try Self.header(
+            size: size, backingFile: backingFile, backingFormat: backingFormat, clusterBits: clusterBits)
+        let digest = digesting ? AppendDigest(headLength: header.clusterSize, piecewise: true) : nil
+        self.init(header: header, sink: OutputSink(output, digest: digest))
+    }
+
+    private init(header: QCOW2Header, sink: any ImageSink) {
+        self.size = header.size
+        self.clusterSize = header.clusterSize
+        self.backingFile = header.backingFile
+        self.template = header
+        self.file = sink
+        self.state = Mutex(State(l1: Array(repeating: 0, count: Int(header.l1Size))))
+    }
+
+    /// The header of a new image, checked: cluster bits in range, a size the L1 table can map, a backing name that
+    /// fits the header cluster.
+    private static func header(size: UInt64, backingFile: String?, backingFormat: String, clusterBits: Int)
+        throws(QCOW2Error) -> QCOW2Header
+    {
         guard (9...21).contains(clusterBits) else {
             throw QCOW2Error(.invalidArgument, "cluster bits \(clusterBits) is outside 9-21")
         }
@@ -70,14 +104,7 @@ public final class QCOW2Writer: Sendable {
         guard header.encoded().count <= header.clusterSize else {
             throw QCOW2Error(.invalidArgument, "the backing file name is too long for the header cluster")
         }
-        self.size = size
-        self.clusterSize = header.clusterSize
-        self.backingFile = backingFile
-        self.template = header
-        self.file = try HostFile.create(
-            path, permissions: permissions,
-            digest: digesting ? AppendDigest(headLength: header.clusterSize, piecewise: true) : nil)
-        self.state = Mutex(State(l1: Array(repeating: 0, count: Int(header.l1Size))))
+        return header
     }
 
     /// The largest virtual size an image with clusters of `1 << clusterBits` bytes can have: the L1 table
@@ -219,6 +246,7 @@ public final class QCOW2Writer: Sendable {
             try file.sync()  // everything the header points to is on disk before the header is
             try file.write(header.encoded(), at: 0)
             try file.sync()
+            try file.seal()
             state.finalized = true
             state.digest = file.digest?.finish(fileSize: state.nextCluster * UInt64(clusterSize))
         }

@@ -4,18 +4,6 @@ import Storage
 import SystemPackage
 import UntrustedText
 
-/// One image of a disk's chain at a point: the point's own image, or one of the parent points' it is based on.
-public struct ImageLayer: Sendable, Equatable {
-    /// The id of the point the image belongs to.
-    public var point: String
-    /// The image's path: `<repository>/<domain>/<point>/<target>.qcow2`.
-    public var path: String
-    /// The backing file name the image must record (`../<parent>/<target>.qcow2`), nil for the base.
-    public var backingName: String?
-    /// The image's digest as the point's manifest recorded it, if it did.
-    public var recordedDigest: String?
-}
-
 /// The images one disk of a point is read from, by the repository's rules of names: the point's own image, then its
 /// parent point's, down to a standalone image, each with the backing file name its header must record.
 ///
@@ -98,8 +86,12 @@ struct ImageChain {
         try requireFolder(pointKey)
         let imageKey = try storeStep { () throws(StoreError) in try pointKey.appending(imageName) }
         let path = store.localPath(of: imageKey) ?? store.location(of: imageKey)
+        // An image that is no local file is read from its object.
+        let object = store.localPath(of: imageKey) == nil ? StoredObject(store: store, key: imageKey) : nil
         guard let backing = disk.backingImage else {
-            return (ImageLayer(point: current.id, path: path, backingName: nil, recordedDigest: disk.imageDigest), nil)
+            let layer = ImageLayer(
+                point: current.id, path: path, backingName: nil, recordedDigest: disk.imageDigest, object: object)
+            return (layer, nil)
         }
         guard let parentID = current.manifest.parent, RepositoryNames.isValid(parentID) else {
             throw RepositoryError(
@@ -114,7 +106,8 @@ struct ImageChain {
                 "the manifest of point \(current.id) of \(domain) gives disk \(target) the backing image \(printable(backing)); a repository image may only be backed by \(printable(expected))"
             )
         }
-        let layer = ImageLayer(point: current.id, path: path, backingName: expected, recordedDigest: disk.imageDigest)
+        let layer = ImageLayer(
+            point: current.id, path: path, backingName: expected, recordedDigest: disk.imageDigest, object: object)
         return (layer, parentID)
     }
 
