@@ -34,17 +34,7 @@ final class FolderObjectWriter: ObjectWriter {
         do throws(Errno) { try descriptor.sync() } catch {
             throw StoreError(failed: "flush", folder.location(of: name), error)
         }
-        do throws(Errno) {
-            try FilePaths.link(folder.entryPath(temporary), as: folder.entryPath(name))
-        } catch .fileExists {
-            discard()
-            throw StoreError(.alreadyExists, "\(folder.location(of: name)) exists already")
-        } catch {
-            discard()
-            throw StoreError(failed: "create", folder.location(of: name), error)
-        }
-        discard()
-        try folder.sync()
+        try folder.link(temporary, as: name, thenRelease: discard)
     }
 
     func discard() {
@@ -52,5 +42,24 @@ final class FolderObjectWriter: ObjectWriter {
         descriptor.closeAfterUse()
         self.descriptor = nil
         try? folder.descriptor.removeEntry(named: EntryName(temporary), isFolder: false)
+    }
+}
+
+extension OpenFolder {
+    /// Gives the flushed temporary file `temporary` the name `name` as well, never replacing a file by that name
+    /// (``StoreError/Code/alreadyExists``); then runs `release`, which removes the temporary name, whether that
+    /// worked or not, and flushes the folder once it did.
+    func link(_ temporary: String, as name: String, thenRelease release: () -> Void) throws(StoreError) {
+        do throws(Errno) {
+            try FilePaths.link(entryPath(temporary), as: entryPath(name))
+        } catch .fileExists {
+            release()
+            throw StoreError(.alreadyExists, "\(location(of: name)) exists already")
+        } catch {
+            release()
+            throw StoreError(failed: "create", location(of: name), error)
+        }
+        release()
+        try sync()
     }
 }

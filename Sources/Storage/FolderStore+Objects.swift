@@ -27,6 +27,19 @@ extension FolderStore {
     }
 
     public func create(_ key: ObjectKey) throws(StoreError) -> any ObjectWriter {
+        let (parent, temporary, descriptor) = try createTemporary(for: key)
+        return FolderObjectWriter(folder: parent, temporary: temporary, name: key.name, descriptor: descriptor)
+    }
+
+    public func createPlaced(_ key: ObjectKey, expectedSize: UInt64) throws(StoreError) -> any PlacedObjectWriter {
+        let (parent, temporary, descriptor) = try createTemporary(for: key)
+        return FolderPlacedObjectWriter(folder: parent, temporary: temporary, name: key.name, descriptor: descriptor)
+    }
+
+    /// The new temporary file of `key`'s object in its folder (made when missing), open for writing.
+    private func createTemporary(
+        for key: ObjectKey
+    ) throws(StoreError) -> (folder: OpenFolder, temporary: String, descriptor: FileDescriptor) {
         guard let parent = try parent(of: key, creating: true) else {
             throw StoreError(.io, "cannot create the folder of \(location(of: key))")
         }
@@ -35,7 +48,7 @@ extension FolderStore {
         do throws(Errno) {
             let descriptor = try FileDescriptor.createNew(
                 path: parent.entryPath(temporary), .writeOnly, permissions: Self.filePermissions)
-            return FolderObjectWriter(folder: parent, temporary: temporary, name: key.name, descriptor: descriptor)
+            return (parent, temporary, descriptor)
         } catch {
             throw StoreError(failed: "create", parent.location(of: temporary), error)
         }

@@ -4,8 +4,9 @@
 ///
 /// What a store offers: a byte range of an object and its size (``open(_:)``), a new object written as a stream
 /// that is visible only once complete (``create(_:)``: an ``ObjectWriter`` to ``ObjectWriter/append(_:)`` to, then
-/// ``ObjectWriter/finish()`` or ``ObjectWriter/discard()``), the children of a prefix (``list(under:)``), deleting
-/// an object or everything under a prefix, and a lock made by "create if absent" (``acquireLock(_:owner:expiry:)``).
+/// ``ObjectWriter/finish()`` or ``ObjectWriter/discard()``), a new object written at offsets from several threads
+/// (``createPlaced(_:expectedSize:)``), the children of a prefix (``list(under:)``), deleting an object or everything
+/// under a prefix, and a lock made by "create if absent" (``acquireLock(_:owner:expiry:)``).
 /// Calls block (file calls, later network round trips): callers run them off Swift's cooperative pool.
 ///
 /// ## Committing a group of objects
@@ -47,6 +48,12 @@ public protocol ObjectStore: Sendable {
     /// Starts the new object `key`: nothing is visible under `key` until ``ObjectWriter/finish()`` returns, and an
     /// object that exists by then is not replaced (``StoreError/Code/alreadyExists``).
     func create(_ key: ObjectKey) throws(StoreError) -> any ObjectWriter
+
+    /// Starts the new object `key`, written at offsets (``PlacedObjectWriter``) rather than appended: nothing is
+    /// visible under `key` until ``PlacedObjectWriter/finish(size:)`` returns, and an object that exists by then is
+    /// not replaced. `expectedSize` is about how large the object will be (it may end larger): a bucket sizes its
+    /// multipart upload's parts by it.
+    func createPlaced(_ key: ObjectKey, expectedSize: UInt64) throws(StoreError) -> any PlacedObjectWriter
 
     /// The children of `prefix` (of the root when nil), sorted by name: objects and prefixes one level down.
     /// Empty when nothing is under it; an unreadable prefix is an error with its cause, never an empty list.

@@ -7,7 +7,7 @@ import SystemPackage
 /// FileIO has `openat`-style calls for folders and removals; for the other calls (opening a file, `link`,
 /// `rename`, `mkdir`) the entry is named `/proc/self/fd/<n>/<name>`, which Linux resolves in the folder the
 /// descriptor has open, exactly as the `*at` calls do (the last component still obeys `O_NOFOLLOW`).
-final class OpenFolder {
+final class OpenFolder: Sendable {
     let descriptor: FileDescriptor
     /// The folder's location, for messages only.
     let location: String
