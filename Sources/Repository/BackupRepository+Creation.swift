@@ -10,7 +10,7 @@ extension BackupRepository {
     /// ``RepositoryError/Code/unsupportedLocation``. This is `pullback init`.
     public static func create(root: String) throws(RepositoryError) -> BackupRepository {
         try RepositoryLocation.check(root)
-        return try create(in: FolderStore(root: root))
+        return try create(in: RepositoryStores.store(for: root))
     }
 
     /// Makes a new repository in `store`, as ``create(root:)`` does in a folder.

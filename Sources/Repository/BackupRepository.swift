@@ -15,12 +15,12 @@ public struct BackupRepository: Sendable {
     /// Where its objects are.
     public let store: any ObjectStore
 
-    /// The repository in the folder `root`, not yet checked: every call that reads or writes checks that `root` is
-    /// one (see ``requireRepository()``), and none makes it. ``open(root:)`` checks at once; ``create(root:)`` makes
-    /// one.
+    /// The repository at `root`, a folder or a bucket (`s3://BUCKET/PREFIX`), not yet checked: every call that
+    /// reads or writes checks that `root` is one (see ``requireRepository()``), and none makes it. ``open(root:)``
+    /// checks at once; ``create(root:)`` makes one.
     public init(root: String) {
         self.root = root
-        self.store = FolderStore(root: root)
+        self.store = RepositoryStores.store(for: root)
     }
 
     /// The repository in `store`, not yet checked, as ``init(root:)``.

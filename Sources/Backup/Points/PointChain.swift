@@ -39,6 +39,18 @@ public struct PointChain: Sendable, Equatable {
         return PointChain(target: target, images: images)
     }
 
+    /// The chain of disk `target` at `point`, one of the committed points `points` of `domain` in `repository` (a
+    /// folder or a bucket); see ``of(_:at:among:domain:in:)-(_,_,_,_,String)``.
+    public static func of(
+        _ target: String, at point: BackupPoint, among points: [BackupPoint], domain: String,
+        in repository: BackupRepository
+    ) throws(BackupError) -> PointChain {
+        let images = try chainStep { () throws(RepositoryError) in
+            try repository.imageLayers(of: target, at: point, among: points, domain: domain)
+        }
+        return PointChain(target: target, images: images)
+    }
+
     /// The chain of disk `target` at `point` of `domain` in `repository`; see
     /// ``of(_:at:among:domain:in:)``.
     public static func of(

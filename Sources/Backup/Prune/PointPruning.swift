@@ -33,7 +33,6 @@ public enum PointPruning {
         logger: Logger = Logger(label: "pullback.prune", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws(BackupError) -> PruneOutcome {
         let repository = BackupRepository(root: request.repository)
-        let domainFolder = repository.folder(of: request.domain)
         // Nothing is made or locked for a domain the repository does not have, nor in a dry run.
         let points = try PruneStep.repository { () throws(RepositoryError) -> [BackupPoint] in
             try repository.requireRepository()
@@ -46,7 +45,7 @@ public enum PointPruning {
         }
         if request.dryRun {
             let plan = try PrunePlan.make(
-                points, rule: request.rule, now: request.now, domain: request.domain, in: domainFolder)
+                points, rule: request.rule, now: request.now, domain: request.domain, in: repository)
             var bytesFreed = freed(by: plan, repository)
             for point in plan.merged {
                 let change = try await mergeChange(point, among: points, of: request.domain, in: repository)
@@ -77,8 +76,7 @@ public enum PointPruning {
             try repository.points(of: request.domain)
         }
         let plan = try PrunePlan.make(
-            listed, rule: request.rule, now: request.now, domain: request.domain,
-            in: repository.folder(of: request.domain))
+            listed, rule: request.rule, now: request.now, domain: request.domain, in: repository)
         // A merge writes a fresh digest over whatever it reads: damage in the chain would come out looking whole.
         for point in plan.merged {
             try await requireIntact(point, of: request.domain, in: repository)
@@ -140,7 +138,10 @@ public enum PointPruning {
                 throw BackupError(
                     .copy, "cannot size the merge of point \(point.id) of \(domain): \(error.message)", cause: error)
             }
-            let current = point.imagePath(for: disk.target).map { repository.allocatedBytes(ofFile: $0) } ?? 0
+            let current =
+                chain.images.first.map { image in
+                    image.object.map { $0.store.storedBytes(of: $0.key) } ?? repository.allocatedBytes(ofFile: image.path)
+                } ?? 0
             change = change.addingReportingOverflow(Int64(clamping: current)).partialValue
             change = change.subtractingReportingOverflow(Int64(clamping: merged)).partialValue
         }

@@ -15,12 +15,29 @@ struct PrunePlan: Sendable {
     static func make(
         _ points: [BackupPoint], rule: RetentionRule, now: Date, domain: String, in domainFolder: String
     ) throws(BackupError) -> PrunePlan {
+        try make(points, rule: rule, now: now) { target, point throws(BackupError) in
+            _ = try PointChain.of(target, at: point, among: points, domain: domain, in: domainFolder)
+        }
+    }
+
+    /// The plan for `points` (oldest first) of `domain` in `repository`, a folder or a bucket, under `rule` at `now`.
+    static func make(
+        _ points: [BackupPoint], rule: RetentionRule, now: Date, domain: String, in repository: BackupRepository
+    ) throws(BackupError) -> PrunePlan {
+        try make(points, rule: rule, now: now) { target, point throws(BackupError) in
+            _ = try PointChain.of(target, at: point, among: points, domain: domain, in: repository)
+        }
+    }
+
+    /// The plan, once `checkChain` accepted the chain of each disk of each kept point.
+    private static func make(
+        _ points: [BackupPoint], rule: RetentionRule, now: Date,
+        checkChain: (String, BackupPoint) throws(BackupError) -> Void
+    ) throws(BackupError) -> PrunePlan {
         let kept = rule.kept(points, now: now)
         let keptIDs = Set(kept.map(\.id))
         for point in kept {
-            for disk in point.manifest.disks {
-                _ = try PointChain.of(disk.target, at: point, among: points, domain: domain, in: domainFolder)
-            }
+            for disk in point.manifest.disks { try checkChain(disk.target, point) }
         }
         // By induction from the oldest: a kept point whose parent is kept reads only kept points once each point
         // below it that is based on a removed one has become full.

@@ -18,7 +18,7 @@ enum SyntheticBase {
             for target in disks where targets.contains(target) {
                 chains.append(
                     try PointChain.of(
-                        target, at: parent, among: points, domain: domain, in: repository.folder(of: domain)))
+                        target, at: parent, among: points, domain: domain, in: repository))
             }
             let checks = try await PointVerification.check(
                 PointVerification.imagesByPoint(chains).map { (domain, $0.target, $0.image) }, progress: nil)

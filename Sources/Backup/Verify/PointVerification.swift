@@ -138,7 +138,7 @@ public enum PointVerification {
         for disk in top.manifest.disks {
             chains.append(
                 try PointChain.of(
-                    disk.target, at: top, among: points, domain: domain, in: repository.folder(of: domain)))
+                    disk.target, at: top, among: points, domain: domain, in: repository))
         }
         return chains
     }
