@@ -1,7 +1,26 @@
 import ArgumentParser
+import Repository
 
-/// `--repo DIR`: the repository a command works on.
+/// `--repo DIR|s3://BUCKET/PREFIX`: the repository a command works on, and `--allow-http` for a bucket behind a
+/// plain-HTTP endpoint that is not on this machine.
 struct RepositoryOption: ParsableArguments {
-    @Option(name: .customLong("repo"), help: "The repository folder (made by `pullback init`).", completion: .directory)
+    @Option(
+        name: .customLong("repo"),
+        help: ArgumentHelp(
+            "The repository: a folder (made by `pullback init`) or a bucket, s3://BUCKET/PREFIX.",
+            discussion:
+                "A bucket's endpoint, keys and region come from the environment as for every S3 tool: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), AWS_REGION, AWS_CA_BUNDLE."
+        ),
+        completion: .directory)
     var path: String
+
+    @Flag(
+        name: .customLong("allow-http"),
+        help: "Allow a plain http:// S3 endpoint that is not on this machine (credentials and data then travel unencrypted).")
+    var allowHTTP = false
+
+    /// Applies `--allow-http` before any repository is opened.
+    func validate() throws {
+        RepositoryLocation.allowPlainHTTP(allowHTTP)
+    }
 }
