@@ -93,7 +93,7 @@ let package = Package(
         /// visible when complete, listing, deletion, locks; the local folder store.
         .target(
             name: "Storage",
-            dependencies: ["FileIO", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["FileIO", "S3", .product(name: "SystemPackage", package: "swift-system")]
         ),
         /// The layout of backups over a store: points, manifests, image digests, locking, commit.
         .target(
@@ -101,6 +101,7 @@ let package = Package(
             dependencies: [
                 "FileIO",
                 "QCOW2",
+                "S3",
                 "Storage",
                 "UntrustedText",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -198,7 +199,9 @@ let package = Package(
             dependencies: ["S3", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         /// End to end: the `pullback` executable against real NBD servers, qemu tools and libvirt.
-        .testTarget(name: "CommandLineTests", dependencies: ["NBD", "TestSupport"]),
+        .testTarget(
+            name: "CommandLineTests",
+            dependencies: ["NBD", "S3", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         /// The command line's own arithmetic (line fitting, completion words), without running the executable.
         .testTarget(name: "PullbackCommandsTests", dependencies: ["PullbackCommands", "Engine", "UntrustedText"]),
     ]

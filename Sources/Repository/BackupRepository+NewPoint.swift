@@ -58,6 +58,19 @@ extension BackupRepository {
             for entry in try store.list(under: domainKey) where RepositoryLayout.isLeftover(entry.name) {
                 try store.deleteTree(domainKey.appending(entry.name))
             }
+            if let bucket = store as? BucketStore { try removeUncommitted(of: domainKey, in: bucket) }
+        }
+    }
+
+    /// A bucket writes a point in place and commits it by its manifest: what a killed run left is a point prefix
+    /// without a manifest, and multipart uploads never completed. Both go, under the domain's lock.
+    private static func removeUncommitted(of domainKey: ObjectKey, in bucket: BucketStore) throws(StoreError) {
+        _ = try bucket.abortLeftoverUploads(under: domainKey)
+        for entry in try bucket.list(under: domainKey) where entry.kind == .prefix && RepositoryNames.isValid(entry.name) {
+            let pointKey = try domainKey.appending(entry.name)
+            if try bucket.kind(of: pointKey.appending(RepositoryLayout.manifestName)) == nil {
+                try bucket.deleteTree(pointKey)
+            }
         }
     }
 

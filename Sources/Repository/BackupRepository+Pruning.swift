@@ -59,6 +59,14 @@ extension BackupRepository {
             let written = try storeStep { () throws(StoreError) in
                 try store.beginGroup(pointKey, stagingAt: stagingKey)
             }
+            // A store that writes groups in place (a bucket) would write over the live point, and clean up by
+            // deleting it: nothing is written then.
+            guard written != pointKey else {
+                throw RepositoryError(
+                    .io,
+                    "\(store.location(of: pointKey)) cannot be rewritten as a full point in place, which a bucket cannot do atomically; keep more points, so that the oldest kept one is full"
+                )
+            }
             let staging = PendingPoint(id: point.id, domain: domain, key: written, store: store)
             for name in Self.savedFiles {
                 if let text = try point.savedFile(name) { try staging.write(text, to: name) }
