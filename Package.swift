@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         // 1.16: LogHandler's log(event:), which replaces the deprecated flat-parameter requirement.
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The S3 target's HTTP client: connection pool, TLS, timeouts.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
         // Tests only: every tool and server the tests start runs through Subprocess (TestSupport).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
     ],
@@ -116,6 +118,16 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        /// An S3 client: configuration from the AWS environment, Signature Version 4, the object and multipart calls
+        /// with retries, XML responses; each call blocks its caller.
+        .target(
+            name: "S3",
+            dependencies: [
+                "UntrustedText", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "Backup",
             dependencies: [
@@ -179,6 +191,11 @@ let package = Package(
                 "Server", "QCOW2", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
+        ),
+        /// The S3 client: the signer against AWS's published vectors, configuration, and calls against SeaweedFS.
+        .testTarget(
+            name: "S3Tests",
+            dependencies: ["S3", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
         /// End to end: the `pullback` executable against real NBD servers, qemu tools and libvirt.
         .testTarget(name: "CommandLineTests", dependencies: ["NBD", "TestSupport"]),

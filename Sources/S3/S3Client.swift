@@ -1,0 +1,133 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOSSL
+
+/// An S3 client over one shared `HTTPClient` (a pool of up to 16 connections to the store).
+///
+/// Every method BLOCKS the calling thread until the call has succeeded or failed for good: it runs AsyncHTTPClient's
+/// `EventLoopFuture` API and waits. Call it from a thread of your own or a blocking-work pool, never from Swift's
+/// cooperative pool (blocking it while a task finishes the request could deadlock a 2-core pool) and never from a NIO
+/// event loop. Failures worth retrying (5xx, 429 and SlowDown, timeouts, lost connections) are retried inside each
+/// call with exponential backoff, up to `configuration.retries` times; other 4xx fail at once.
+public final class S3Client: Sendable {
+    /// What the client was made with.
+    public let configuration: S3Configuration
+    let httpClient: HTTPClient
+    let signer: SignatureV4
+
+    /// A client for the store `configuration` describes. Throws when the CA bundle cannot be read.
+    public init(_ configuration: S3Configuration) throws(S3Error) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let path = configuration.caBundlePath {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+            } catch {
+                throw S3Error(
+                    .configuration, "cannot read the certificates in \(path): check AWS_CA_BUNDLE", cause: error)
+            }
+        }
+        var httpConfiguration = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16),
+            decompression: .disabled)
+        httpConfiguration.httpVersion = .http1Only
+        self.configuration = configuration
+        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        self.signer = SignatureV4(
+            accessKeyID: configuration.credentials.accessKeyID,
+            secretAccessKey: configuration.credentials.secretAccessKey, region: configuration.region, service: "s3")
+    }
+
+    /// Closes the connections; blocks until the HTTP client is shut down. No call may follow.
+    public func shutdown() {
+        try? httpClient.syncShutdown()
+    }
+
+    /// Creates the bucket (in the configured region); `.badRequest` with S3's code when it exists already.
+    public func createBucket(_ bucket: String) throws(S3Error) {
+        var request = S3Request(operation: "CreateBucket", method: "PUT", bucket: bucket, key: nil)
+        if configuration.region != "us-east-1" {
+            request.body = ByteBuffer(
+                string: "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                    + "<LocationConstraint>\(XMLEscaping.escape(configuration.region))</LocationConstraint>"
+                    + "</CreateBucketConfiguration>")
+        }
+        _ = try send(request)
+    }
+
+    /// Succeeds when the bucket exists and the keys may use it: `.noSuchBucket`, `.accessDenied`, ... otherwise.
+    public func headBucket(_ bucket: String) throws(S3Error) {
+        let request = S3Request(operation: "HeadBucket", method: "HEAD", bucket: bucket, key: nil, accepted: [404])
+        let response = try send(request)
+        if response.status == 404 {
+            throw S3Failure.error(for: request, status: 404, code: "NoSuchBucket", message: "")
+        }
+    }
+
+    /// The object's size and entity tag; nil when there is no such object.
+    public func headObject(bucket: String, key: String) throws(S3Error) -> S3ObjectHead? {
+        let request = S3Request(operation: "HeadObject", method: "HEAD", bucket: bucket, key: key, accepted: [404])
+        let response = try send(request)
+        if response.status == 404 { return nil }
+        let size = try S3Responses.size(response.headers.first(name: "content-length"), context: request.context)
+        return S3ObjectHead(size: size, etag: try response.etag(request))
+    }
+
+    /// The object's bytes, or those in `range` (offsets in the object). `.noSuchKey` when there is no such object.
+    /// Without a range at most 2 GiB are accepted.
+    public func getObject(bucket: String, key: String, range: Range<UInt64>?) throws(S3Error) -> ByteBuffer {
+        var request = S3Request(operation: "GetObject", method: "GET", bucket: bucket, key: key)
+        request.maxResponseBytes = 1 << 31
+        if let range {
+            guard !range.isEmpty else { return ByteBuffer() }
+            guard range.count <= UInt64(request.maxResponseBytes), range.upperBound <= UInt64(Int64.max) else {
+                throw S3Error(.badRequest, "\(request.context): range \(range) is over 2 GiB or past 2^63")
+            }
+            request.headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)"))
+            request.maxResponseBytes = Int(range.count)
+        }
+        let response = try send(request)
+        if range != nil, response.status != 206 {
+            throw S3Error(
+                .invalidResponse,
+                "\(request.context): the store answered a ranged GET with HTTP \(response.status) instead of 206: "
+                    + "check AWS_ENDPOINT_URL", status: response.status)
+        }
+        return response.body
+    }
+
+    /// Stores `body` as the object and returns its entity tag. `ifNoneMatch` creates it only if absent, `ifMatch`
+    /// replaces it only if its entity tag is that; `.preconditionFailed` when the condition does not hold.
+    @discardableResult
+    public func putObject(
+        bucket: String, key: String, body: ByteBuffer, ifNoneMatch: Bool = false, ifMatch: String? = nil
+    ) throws(S3Error) -> String {
+        var request = S3Request(operation: "PutObject", method: "PUT", bucket: bucket, key: key, body: body)
+        if ifNoneMatch { request.headers.append(("if-none-match", "*")) }
+        if let ifMatch { request.headers.append(("if-match", ifMatch)) }
+        return try send(request).etag(request)
+    }
+
+    /// Deletes the object; no such object is success too.
+    public func deleteObject(bucket: String, key: String) throws(S3Error) {
+        let request = S3Request(operation: "DeleteObject", method: "DELETE", bucket: bucket, key: key, accepted: [404])
+        _ = try send(request)
+    }
+
+    /// One page of the keys under `prefix` (ListObjectsV2), rolled up at `delimiter` when given; pass the page's
+    /// `nextContinuationToken` back for the next one.
+    public func listObjects(
+        bucket: String, prefix: String, delimiter: String?, continuationToken: String?, maxKeys: Int = 1000
+    ) throws(S3Error) -> S3ListPage {
+        var request = S3Request(operation: "ListObjectsV2", method: "GET", bucket: bucket, key: nil)
+        request.query = [
+            ("list-type", "2"), ("prefix", prefix), ("max-keys", String(max(1, min(maxKeys, 1000)))),
+            ("encoding-type", "url"),
+        ]
+        if let delimiter { request.query.append(("delimiter", delimiter)) }
+        if let continuationToken { request.query.append(("continuation-token", continuationToken)) }
+        let response = try send(request)
+        return try S3Responses.listPage(Data(response.body.readableBytesView), context: request.context)
+    }
+}
