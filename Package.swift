@@ -90,10 +90,13 @@ let package = Package(
             ]
         ),
         /// Named objects under one root (the seam where a folder can become a bucket): ranged reads, streamed writes
-        /// visible when complete, listing, deletion, locks; the local folder store.
+        /// visible when complete, listing, deletion, locks; the local folder store and the S3 bucket store.
         .target(
             name: "Storage",
-            dependencies: ["FileIO", "S3", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: [
+                "FileIO", "S3", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         /// The layout of backups over a store: points, manifests, image digests, locking, commit.
         .target(
@@ -178,7 +181,10 @@ let package = Package(
             dependencies: ["QCOW2", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["Storage", "TestSupport", .product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: [
+                "Storage", "S3", "TestSupport", .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "RepositoryTests",
             dependencies: [
