@@ -1,0 +1,134 @@
+import Engine
+import Foundation
+import Repository
+
+/// `pullback sync`: copies the committed points a target repository lacks from a source repository, domain by
+/// domain, oldest first, each object checked against its recorded digest on the way (``PointCopy``). Only new points
+/// move, so a nightly sync costs what changed. Everything goes through the two repositories' stores, so any pair of
+/// stores works.
+///
+/// Per domain the target's lock is held throughout, and what killed runs left there is removed first, so a killed
+/// sync's next run redoes the point it was copying. A point that fails its checks is named in the report and not
+/// copied, nor is any later point based on it; the other points and domains go on. A point the target has with
+/// another manifest is a conflict: named, never overwritten.
+public enum PointSync {
+    /// Runs `request`. Throws when a repository cannot be opened, both are the same, a named domain has no point in
+    /// the source, a target domain is locked, the target is full, or the run is interrupted; points not copied are
+    /// in the report. `progress` gets one part per object copied.
+    public static func sync(_ request: SyncRequest, progress: JobProgress? = nil) async throws(BackupError)
+        -> SyncReport
+    {
+        let (source, target) = (request.source, request.target)
+        try SyncStep.repository { () throws(RepositoryError) in try source.requireRepository() }
+        if resolvedLocation(of: source) == resolvedLocation(of: target) {
+            throw BackupError(
+                .invalidRequest,
+                "--from and --to are the same repository (\(source.root)); sync copies points from one repository into another"
+            )
+        }
+        let domains = try SyncStep.repository { () throws(RepositoryError) -> [String] in
+            guard !request.domains.isEmpty else { return try source.domainNames() }
+            var unique: [String] = []
+            for domain in request.domains where !unique.contains(domain) {
+                _ = try source.requiredPoints(of: domain)
+                unique.append(domain)
+            }
+            return unique
+        }
+        try SyncStep.repository { () throws(RepositoryError) in
+            if request.createsTarget { try createIfAbsent(target) }
+            try target.requireRepository()
+        }
+        progress?.expect(parts: 0)
+        var report = SyncReport(source: source.root, target: target.root, scope: request.scope, domains: [])
+        for domain in domains {
+            let points = try SyncStep.repository { () throws(RepositoryError) in try source.points(of: domain) }
+            // A domain of the source without points has nothing to copy: the target gets no folder for it.
+            guard !points.isEmpty else { continue }
+            report.domains.append(
+                try await sync(domain, points: points, into: target, scope: request.scope, progress: progress))
+        }
+        return report
+    }
+
+    /// Copies what `scope` asks of `points` (the source's, oldest first) of `domain` into `target`, under its lock.
+    private static func sync(
+        _ domain: String, points: [BackupPoint], into target: BackupRepository, scope: SyncRequest.Scope,
+        progress: JobProgress?
+    ) async throws(BackupError) -> SyncReport.Domain {
+        let lock = try SyncStep.lock(domain, in: target)
+        let held = try SyncStep.repository { () throws(RepositoryError) in
+            try target.removeLeftovers(of: domain, lock: lock)
+            return try target.points(of: domain)
+        }
+        var plan = SyncPlan(source: points, target: held, scope: scope)
+        var result = SyncReport.Domain(domain: domain, copied: [], present: 0, failed: [], skipped: [], bytes: 0)
+        for point in plan.candidates {
+            switch plan.decision(for: point) {
+            case .present:
+                result.present += 1
+            case .conflict:
+                result.failed.append(
+                    .init(
+                        point: point.id, reason: .conflict,
+                        message:
+                            "\(target.folder(of: domain))/\(point.id) has another manifest than the source's point by that id; it is left as it is"
+                    ))
+            case .dependent(let parent, let inSource):
+                let why = inSource ? "which was not copied" : "which neither repository has"
+                result.skipped.append(
+                    .init(
+                        point: point.id, reason: .dependent, basedOn: parent,
+                        message: "point \(point.id) is based on \(parent), \(why)"))
+            case .copy:
+                do {
+                    result.bytes += try await PointCopy.copy(
+                        point, of: domain, into: target, lock: lock, progress: progress)
+                    result.copied.append(point.id)
+                    plan.copied(point)
+                } catch {
+                    result.failed.append(try notCopied(point, after: error))
+                }
+            }
+        }
+        return result
+    }
+
+    /// Why `point` was not copied, for the report; rethrows what ends the whole sync (an interruption, a full
+    /// target).
+    private static func notCopied(_ point: BackupPoint, after error: any Error) throws(BackupError)
+        -> SyncReport.NotCopied
+    {
+        if let damage = error as? PointCopy.Damage {
+            return .init(point: point.id, reason: .damaged, object: damage.object, message: damage.message)
+        }
+        let failure = BackupError(thrownBy: error)
+        let noSpace = (failure.cause as? RepositoryError)?.code == .noSpace
+        if failure.code == .interrupted || noSpace || Task.isCancelled { throw failure }
+        let reason: SyncReport.NotCopied.Reason =
+            (failure.cause as? RepositoryError)?.code == .corrupt ? .damaged : .failed
+        return .init(point: point.id, reason: reason, message: failure.message)
+    }
+
+    /// Makes `repository` a new repository (``BackupRepository/create(in:)``) unless it is one already: nothing or
+    /// an empty folder there becomes one; anything else is refused as `create` refuses it.
+    private static func createIfAbsent(_ repository: BackupRepository) throws(RepositoryError) {
+        do {
+            try repository.requireRepository()
+        } catch  where error.code == .notARepository {
+            do {
+                _ = try BackupRepository.create(in: repository.store)
+            } catch  where error.code == .alreadyARepository {
+                // Another process made it in between.
+            }
+        }
+    }
+
+    /// Where `repository` is, with symbolic links resolved for a folder, so that two spellings of one folder are
+    /// known as one.
+    private static func resolvedLocation(of repository: BackupRepository) -> String {
+        let location = repository.store.location(of: nil)
+        guard !location.contains("://") else { return location }
+        return URL(fileURLWithPath: location).resolvingSymlinksInPath().standardizedFileURL.path
+    }
+}

@@ -1,0 +1,39 @@
+import Storage
+
+extension BackupPoint {
+    /// The names of the objects the point holds besides its manifest (its images, block hashes and saved XML),
+    /// sorted; the leftover temporary objects of a writer (`.<name>.tmp`) are not among them. A folder, a symbolic
+    /// link or anything else that is not an object inside a point is ``RepositoryError/Code/corrupt``.
+    public func objectNames() throws(RepositoryError) -> [String] {
+        let entries = try storeStep { () throws(StoreError) in
+            if let location { return try location.store.list(under: location.key) }
+            return try FolderStore(root: folder).list(under: nil)
+        }
+        var names: [String] = []
+        for entry in entries where entry.name != RepositoryLayout.manifestName && !entry.name.hasPrefix(".") {
+            guard entry.kind == .object else {
+                throw RepositoryError(
+                    .corrupt,
+                    "\(folder)/\(RepositoryNames.quoted(entry.name)) is not a file; a point holds only files, and this one is damaged"
+                )
+            }
+            names.append(entry.name)
+        }
+        return names.sorted()
+    }
+
+    /// The point's manifest exactly as committed (its bytes, not re-encoded), read confined as ``file(_:limit:)``.
+    public func committedManifest() throws(RepositoryError) -> [UInt8] {
+        guard let bytes = try file(RepositoryLayout.manifestName, limit: UInt64(RepositoryNames.maxSmallFileSize))
+        else {
+            throw RepositoryError(.notFound, "\(folder)/\(RepositoryLayout.manifestName) vanished")
+        }
+        return bytes
+    }
+
+    /// The store and key of the object `name` of the point.
+    func object(_ name: String) throws(StoreError) -> (store: any ObjectStore, key: ObjectKey) {
+        if let location { return (location.store, try location.key.appending(name)) }
+        return (FolderStore(root: folder), try ObjectKey(components: [name]))
+    }
+}
