@@ -1,10 +1,10 @@
 import Storage
 
 extension BackupPoint {
-    /// The names of the objects the point holds besides its manifest (its images, block hashes and saved XML),
-    /// sorted; the leftover temporary objects of a writer (`.<name>.tmp`) are not among them. A folder, a symbolic
-    /// link or anything else that is not an object inside a point is ``RepositoryError/Code/corrupt``.
-    public func objectNames() throws(RepositoryError) -> [String] {
+    /// The objects the point holds besides its manifest (its images, block hashes and saved XML), by name, each
+    /// with its size; the leftover temporary objects of a writer (`.<name>.tmp`) are not among them. A folder, a
+    /// symbolic link or anything else that is not an object inside a point is ``RepositoryError/Code/corrupt``.
+    public func objects() throws(RepositoryError) -> [(name: String, size: UInt64)] {
         let entries = try storeStep { () throws(StoreError) in
             if let location { return try location.store.list(under: location.key) }
             return try FolderStore(root: folder).list(under: nil)
@@ -19,7 +19,16 @@ extension BackupPoint {
             }
             names.append(entry.name)
         }
-        return names.sorted()
+        var objects: [(name: String, size: UInt64)] = []
+        for name in names.sorted() {
+            let reader = try storeStep { () throws(StoreError) in
+                let (store, key) = try object(name)
+                return try store.open(key)
+            }
+            // Gone since it was listed: a prune withdrawing the point. Copying it fails then, naming it.
+            objects.append((name, reader?.size ?? 0))
+        }
+        return objects
     }
 
     /// The point's manifest exactly as committed (its bytes, not re-encoded), read confined as ``file(_:limit:)``.

@@ -59,14 +59,20 @@ extension BackupRepository {
     }
 
     /// Throws unless point `id` of `domain` can be made here: no committed point by that id, and `parent` (when
-    /// set) committed. What a killed copy left under the point's own key (a group written in place, without its
-    /// manifest) is removed.
+    /// set) committed. Only the manifests' keys are looked at, not every point's manifest read: a sync of many points
+    /// into a bucket makes one request per check. What a killed copy left under the point's own key (a group written
+    /// in place, without its manifest) is removed.
     private func checkFree(_ id: String, of domain: String, parent: String?) throws(RepositoryError) {
-        let points = try points(of: domain)
-        if points.contains(where: { $0.id == id }) {
+        let (committed, parentCommitted) = try storeStep { () throws(StoreError) -> (Bool, Bool) in
+            let manifest = RepositoryLayout.manifestName
+            let committed = try store.kind(of: RepositoryLayout.file(manifest, of: id, in: domain)) != nil
+            guard let parent else { return (committed, true) }
+            return (committed, try store.kind(of: RepositoryLayout.file(manifest, of: parent, in: domain)) == .object)
+        }
+        if committed {
             throw RepositoryError(.io, "\(folder(of: domain))/\(id) is a committed point already")
         }
-        if let parent, !points.contains(where: { $0.id == parent }) {
+        if let parent, !parentCommitted {
             throw RepositoryError(
                 .notFound,
                 "point \(id) of \(domain) is based on \(parent), which \(root) does not have; a point is copied only after its parent"

@@ -17,20 +17,19 @@ public final class IncomingPoint: Sendable {
     }
 
     /// Streams the object `name` of `source` into this point, reader to writer a chunk at a time (never whole in
-    /// memory), and returns its digest in the form of `recorded` (a whole object's when nil), taken from the very
-    /// bytes written: the caller compares it with the record before committing. `sized` is told the object's size
-    /// once it is open, `reading` the size of each chunk; `isCancelled` is asked between chunks. A source object
-    /// that is missing, is not an object, or changes size while it is read fails the copy, and nothing of it stays.
+    /// memory), and returns its size and its digest in the form of `recorded` (a whole object's when nil), taken
+    /// from the very bytes written: the caller compares it with the record before committing. `reading` is told
+    /// the size of each chunk; `isCancelled` is asked between chunks. A source object that is missing, is not an
+    /// object, or changes size while it is read fails the copy, and nothing of it stays.
     public func copy(
         _ name: String, of source: BackupPoint, like recorded: String?, isCancelled: () -> Bool,
-        sized: (UInt64) -> Void, reading: (Int) -> Void
-    ) throws(RepositoryError) -> String {
+        reading: (Int) -> Void
+    ) throws(RepositoryError) -> (digest: String, size: UInt64) {
         let (sourceStore, sourceKey) = try storeStep { () throws(StoreError) in try source.object(name) }
         let location = sourceStore.location(of: sourceKey)
         guard let reader = try storeStep({ () throws(StoreError) in try sourceStore.open(sourceKey) }) else {
             throw RepositoryError(.notFound, "\(location) is missing")
         }
-        sized(reader.size)
         let writer = try storeStep { () throws(StoreError) in try store.create(key.appending(name)) }
         do throws(RepositoryError) {
             let copying = CopyingReader(reader: reader, writer: writer)
@@ -41,7 +40,7 @@ public final class IncomingPoint: Sendable {
                     .corrupt, "\(location) changed while it was copied (\(writer.count) bytes, not \(reader.size))")
             }
             try storeStep { () throws(StoreError) in try writer.finish() }
-            return digest
+            return (digest, reader.size)
         } catch {
             writer.discard()
             throw error

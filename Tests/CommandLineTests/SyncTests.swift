@@ -186,6 +186,21 @@ extension CopyIntegration {
                 #expect(try FileFacts.listing("\(latest)/\(guest.name)") == [".lock", full2.point, inc4.point])
                 try await Self.expectVerifies(guest, latest)
 
+                // The target's inc4 with another manifest: a conflict, named and left as it is.
+                let edited = "\(Self.folder(guest, inc4.point, in: latest))/manifest.json"
+                var manifest =
+                    try JSONSerialization.jsonObject(with: FileFacts.contents(edited)) as? [String: Any] ?? [:]
+                manifest["checkpoint"] = "another-checkpoint"
+                try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: edited))
+                let editedBytes = try FileFacts.contents(edited)
+                let conflict = try await Self.sync(guest, to: latest, ["--points", "latest"])
+                #expect(conflict.exitCode == 1 && conflict.stderrLines.count == 1, "\(conflict)")
+                #expect(conflict.stderr.contains("\(inc4.point) has another manifest"), "\(conflict)")
+                let conflictReport = try Self.domain(conflict)
+                #expect(conflictReport.copied.isEmpty && conflictReport.present == 0, "\(conflict)")
+                #expect(conflictReport.failed.map(\.reason) == ["conflict"], "\(conflict)")
+                #expect(try FileFacts.contents(edited) == editedBytes, "a conflicting point was overwritten")
+
                 let all = chain + [inc3.point, full2.point, inc4.point]
                 try await Self.damagedSource(guest, all: all)
                 try await Self.killedAndLocked(guest, all: all)
@@ -266,6 +281,12 @@ extension CopyIntegration {
             let ended = try await child.waitForExit(timeout: .seconds(30))
             #expect(ended.signal == SIGKILL, "\(ended)")
             #expect(try await guest.list(repo: killed).isEmpty, "a killed sync left a listed point")
+
+            // What a store that writes groups in place (a bucket) leaves of a killed copy: objects under the point's
+            // own name, without a manifest. Not a point; the next run replaces it.
+            let inPlace = folder(guest, all[1], in: killed)
+            try FileManager.default.createDirectory(atPath: inPlace, withIntermediateDirectories: false)
+            try FileFacts.create("\(inPlace)/vda.qcow2", with: Data("half an image".utf8))
 
             let rerun = try await sync(guest, to: killed)
             try requireSuccess(rerun)

@@ -15,23 +15,27 @@ enum PointCopy {
 
     /// Copies `point` of `domain` into `target`, whose lock for the domain the caller holds, and returns the bytes
     /// copied. Throws ``Damage`` for an object that fails its check, a ``BackupError`` otherwise; the point is then
-    /// not in the target. `progress` gets one part per object, named `<domain> <point> <object>`.
+    /// not in the target. `objects` are the point's objects when the caller listed them already; `counters` count
+    /// the bytes of its objects as they are read.
     static func copy(
         _ point: BackupPoint, of domain: String, into target: BackupRepository, lock: borrowing DomainLock,
-        progress: JobProgress?
+        objects listed: [(name: String, size: UInt64)]?, counters: CopyProgress
     ) async throws -> UInt64 {
-        let (names, manifest) = try await BlockingWork.run { () throws(RepositoryError) in
-            (try point.objectNames(), try point.committedManifest())
+        let (objects, manifest) = try await BlockingWork.run { () throws(RepositoryError) in
+            // Not with `??`: its autoclosure would lose the error's type.
+            let objects = if let listed { listed } else { try point.objects() }
+            return (objects, try point.committedManifest())
         }
-        for disk in point.manifest.disks where !names.contains(disk.image) {
-            throw Damage(object: disk.image, message: "\(point.folder)/\(disk.image) is missing")
+        let names = objects.map(\.name)
+        for disk in point.manifest.disks {
+            for name in [disk.image] + (disk.blockHashes.map { [$0] } ?? []) where !names.contains(name) {
+                throw Damage(object: name, message: "\(point.folder)/\(name) is missing")
+            }
         }
         let total = Mutex<UInt64>(UInt64(manifest.count))
         _ = try await target.withCopiedPoint(point.id, of: domain, manifest: manifest, lock: lock) { incoming in
             for name in names {
                 if Task.isCancelled { throw BackupError(.interrupted, "interrupted while copying point \(point.id)") }
-                let counters = progress?.start("\(domain) \(point.id) \(name)") ?? CopyProgress()
-                defer { progress?.finish(counters) }
                 let bytes = try await copyObject(name, of: point, into: incoming, counters: counters)
                 total.withLock { $0 += bytes }
             }
@@ -50,16 +54,10 @@ enum PointCopy {
         let cancelled = CancelFlag()
         let copied = await withTaskCancellationHandler {
             await attempt { () async throws(RepositoryError) in
-                try await BlockingWork.run { () throws(RepositoryError) -> (String, UInt64) in
-                    var size: UInt64 = 0
-                    let digest = try incoming.copy(
+                try await BlockingWork.run { () throws(RepositoryError) -> (digest: String, size: UInt64) in
+                    try incoming.copy(
                         name, of: point, like: recorded, isCancelled: { cancelled.isSet },
-                        sized: {
-                            size = $0
-                            counters.setTotal($0)
-                        },
                         reading: { counters.addRead(UInt64($0)) })
-                    return (digest, size)
                 }
             }
         } onCancel: {
@@ -87,7 +85,6 @@ enum PointCopy {
         guard let bytes = try checked(read, object: name, of: point) else {
             throw Damage(object: name, message: "\(point.folder)/\(name) is missing")
         }
-        counters.setTotal(UInt64(bytes.count))
         let digest = BlockHashFile.decode(bytes, size: disk.virtualSize)?.digest
         guard let digest, digest == disk.contentDigest else {
             throw Damage(

@@ -19,7 +19,8 @@ public enum PointSync {
         -> SyncReport
     {
         let (source, target) = (request.source, request.target)
-        try SyncStep.repository { () throws(RepositoryError) in try source.requireRepository() }
+        try SyncStep.requireRepository(
+            source, as: "--from", hint: "give the repository to copy points from (made by `pullback init`)")
         if resolvedLocation(of: source) == resolvedLocation(of: target) {
             throw BackupError(
                 .invalidRequest,
@@ -35,18 +36,21 @@ public enum PointSync {
             }
             return unique
         }
-        try SyncStep.repository { () throws(RepositoryError) in
-            if request.createsTarget { try createIfAbsent(target) }
-            try target.requireRepository()
+        if request.createsTarget {
+            try SyncStep.repository { () throws(RepositoryError) in try createIfAbsent(target) }
         }
-        progress?.expect(parts: 0)
+        try SyncStep.requireRepository(
+            target, as: "--to",
+            hint: "make it with `pullback init --repo`, or add --init to make a new or empty folder one")
         var report = SyncReport(source: source.root, target: target.root, scope: request.scope, domains: [])
         for domain in domains {
             let points = try SyncStep.repository { () throws(RepositoryError) in try source.points(of: domain) }
             // A domain of the source without points has nothing to copy: the target gets no folder for it.
             guard !points.isEmpty else { continue }
             report.domains.append(
-                try await sync(domain, points: points, into: target, scope: request.scope, progress: progress))
+                try await sync(
+                    domain, points: points, into: target, scope: request.scope,
+                    progress: progress.map { ($0, report.domains.count) }))
         }
         return report
     }
@@ -54,7 +58,7 @@ public enum PointSync {
     /// Copies what `scope` asks of `points` (the source's, oldest first) of `domain` into `target`, under its lock.
     private static func sync(
         _ domain: String, points: [BackupPoint], into target: BackupRepository, scope: SyncRequest.Scope,
-        progress: JobProgress?
+        progress: (job: JobProgress, partsBefore: Int)?
     ) async throws(BackupError) -> SyncReport.Domain {
         let lock = try SyncStep.lock(domain, in: target)
         let held = try SyncStep.repository { () throws(RepositoryError) in
@@ -62,6 +66,10 @@ public enum PointSync {
             return try target.points(of: domain)
         }
         var plan = SyncPlan(source: points, target: held, scope: scope)
+        let (counters, listed) =
+            progress.map { start(domain, copying: plan.copies, in: $0.job, after: $0.partsBefore) }
+            ?? (CopyProgress(), [:])
+        defer { progress?.job.finish(counters) }
         var result = SyncReport.Domain(domain: domain, copied: [], present: 0, failed: [], skipped: [], bytes: 0)
         for point in plan.candidates {
             switch plan.decision(for: point) {
@@ -83,7 +91,7 @@ public enum PointSync {
             case .copy:
                 do {
                     result.bytes += try await PointCopy.copy(
-                        point, of: domain, into: target, lock: lock, progress: progress)
+                        point, of: domain, into: target, lock: lock, objects: listed[point.id], counters: counters)
                     result.copied.append(point.id)
                     plan.copied(point)
                 } catch {
@@ -92,6 +100,27 @@ public enum PointSync {
             }
         }
         return result
+    }
+
+    /// Starts `progress`'s part for `domain`, which follows `partsBefore` parts (one per domain synced before),
+    /// whose total is the size of the objects of `points`, the points it is to copy; returns its counters and the
+    /// objects of each point, listed for that.
+    private static func start(
+        _ domain: String, copying points: [BackupPoint], in progress: JobProgress, after partsBefore: Int
+    ) -> (
+        CopyProgress, [String: [(name: String, size: UInt64)]]
+    ) {
+        var listed: [String: [(name: String, size: UInt64)]] = [:]
+        for point in points {
+            // A point whose objects cannot be listed fails its copy, which says why.
+            listed[point.id] = try? point.objects()
+        }
+        let total = listed.values.joined().reduce(UInt64(0)) { $0 + $1.size }
+        // One part per domain, begun once its points are known: the total is the domains' so far.
+        progress.expect(parts: partsBefore + 1)
+        let counters = progress.start(domain)
+        counters.setTotal(total)
+        return (counters, listed)
     }
 
     /// Why `point` was not copied, for the report; rethrows what ends the whole sync (an interruption, a full

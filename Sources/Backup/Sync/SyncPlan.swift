@@ -56,6 +56,17 @@ struct SyncPlan {
         return .copy
     }
 
+    /// The points the plan copies if every copy succeeds, oldest first.
+    var copies: [BackupPoint] {
+        var plan = self
+        var points: [BackupPoint] = []
+        for point in candidates where plan.decision(for: point) == .copy {
+            plan.copied(point)
+            points.append(point)
+        }
+        return points
+    }
+
     /// Records that `point` is in the target now.
     mutating func copied(_ point: BackupPoint) {
         targetManifests[point.id] = point.manifest

@@ -9,6 +9,21 @@ enum SyncStep {
         do { return try body() } catch { throw BackupError(error) }
     }
 
+    /// Throws unless `repository`, given as `option` (`--from`, `--to`), is a repository: one line naming the option,
+    /// as the repository's own message names `--repo`.
+    static func requireRepository(_ repository: BackupRepository, as option: String, hint: String)
+        throws(BackupError)
+    {
+        do throws(RepositoryError) {
+            try repository.requireRepository()
+        } catch  where error.code == .notARepository {
+            throw BackupError(
+                .repository, "\(option) \(repository.root) is not a Pullback repository; \(hint)", cause: error)
+        } catch {
+            throw BackupError(error)
+        }
+    }
+
     /// The target domain's lock, or a one-line error naming the process that holds it.
     static func lock(_ domain: String, in target: BackupRepository) throws(BackupError) -> DomainLock {
         do throws(RepositoryError) {
