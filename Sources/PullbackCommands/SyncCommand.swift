@@ -66,9 +66,15 @@ struct SyncCommand: AsyncParsableCommand {
             let missed = report.domains.flatMap { domain in
                 (domain.failed + domain.skipped).map { "\(domain.domain) \($0.point): \($0.message)" }
             }
-            Terminal.printError(
-                "\(Counted(missed.count, "point")) not copied: \(missed.joined(separator: "; ")); the points copied are complete"
-            )
+            let unread = report.domains.compactMap { domain in domain.problem.map { "\(domain.domain): \($0)" } }
+            var parts: [String] = []
+            if !missed.isEmpty {
+                parts.append("\(Counted(missed.count, "point")) not copied: " + missed.joined(separator: "; "))
+            }
+            if !unread.isEmpty {
+                parts.append("\(Counted(unread.count, "domain")) not read: " + unread.joined(separator: "; "))
+            }
+            Terminal.printError(parts.joined(separator: "; ") + "; the points copied are complete")
             throw ExitCode.failure
         }
     }

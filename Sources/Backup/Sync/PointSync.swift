@@ -44,7 +44,18 @@ public enum PointSync {
             hint: "make it with `pullback init --repo`, or add --init to make a new or empty folder one")
         var report = SyncReport(source: source.root, target: target.root, scope: request.scope, domains: [])
         for domain in domains {
-            let points = try SyncStep.repository { () throws(RepositoryError) in try source.points(of: domain) }
+            let points: [BackupPoint]
+            do throws(RepositoryError) {
+                points = try source.points(of: domain)
+            } catch {
+                // A domain whose manifests cannot be read (a damaged one, say) is named; the others go on.
+                if Task.isCancelled { throw BackupError(.interrupted, "interrupted while listing \(domain)") }
+                report.domains.append(
+                    .init(
+                        domain: domain, copied: [], present: 0, failed: [], skipped: [], bytes: 0,
+                        problem: error.message))
+                continue
+            }
             // A domain of the source without points has nothing to copy: the target gets no folder for it.
             guard !points.isEmpty else { continue }
             report.domains.append(

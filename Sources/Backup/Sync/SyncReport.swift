@@ -39,6 +39,9 @@ public struct SyncReport: Sendable, Codable, Equatable {
         public var skipped: [NotCopied]
         /// The bytes of the objects copied into the target.
         public var bytes: UInt64
+        /// Why none of the domain's points could be considered (its points cannot be listed in the source); nil
+        /// (absent from JSON) otherwise.
+        public var problem: String?
     }
 
     /// Where the points came from.
@@ -51,7 +54,9 @@ public struct SyncReport: Sendable, Codable, Equatable {
     public var domains: [Domain]
 
     /// Whether every point asked for is in the target now.
-    public var isComplete: Bool { domains.allSatisfy { $0.failed.isEmpty && $0.skipped.isEmpty } }
+    public var isComplete: Bool {
+        domains.allSatisfy { $0.failed.isEmpty && $0.skipped.isEmpty && $0.problem == nil }
+    }
     /// The points copied, over all domains.
     public var copiedCount: Int { domains.reduce(0) { $0 + $1.copied.count } }
     /// The bytes copied, over all domains.
