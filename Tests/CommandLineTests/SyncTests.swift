@@ -19,6 +19,11 @@ extension CopyIntegration {
                 let reason: String
                 let object: String?
                 let basedOn: String?
+
+                enum CodingKeys: String, CodingKey {
+                    case point, reason, object
+                    case basedOn = "based_on"
+                }
             }
 
             struct Domain: Decodable {
@@ -270,9 +275,9 @@ extension CopyIntegration {
             }
             child.suspend()
             try #require(child.isRunning, "the sync ended before the test could stop it: \(child.result())")
-            #expect(
-                try FileFacts.listing("\(killed)/\(guest.name)") == [".lock", "\(all[0]).partial"],
-                "the sync was not stopped in the first point's copy")
+            // Stopped in a point's copy: the first full's, unless that was committed between the look and the stop.
+            let stopped = try FileFacts.listing("\(killed)/\(guest.name)")
+            #expect(stopped.filter { $0.hasSuffix(".partial") }.count == 1, "not stopped mid-copy: \(stopped)")
 
             let locked = try await guest.pullback(["sync", "--from", guest.repo, "--to", killed])
             expectCleanFailure(locked, mentioning: ["locked by process \(child.pid)", "\(killed)/\(guest.name)"])
@@ -280,7 +285,8 @@ extension CopyIntegration {
             child.kill()
             let ended = try await child.waitForExit(timeout: .seconds(30))
             #expect(ended.signal == SIGKILL, "\(ended)")
-            #expect(try await guest.list(repo: killed).isEmpty, "a killed sync left a listed point")
+            let listed = try await guest.list(repo: killed).map(\.id)
+            #expect(all.starts(with: listed) && listed.count < 2, "a killed sync listed another point: \(listed)")
 
             // What a store that writes groups in place (a bucket) leaves of a killed copy: objects under the point's
             // own name, without a manifest. Not a point; the next run replaces it.
@@ -290,7 +296,7 @@ extension CopyIntegration {
 
             let rerun = try await sync(guest, to: killed)
             try requireSuccess(rerun)
-            #expect(try domain(rerun).copied == all, "\(rerun)")
+            #expect(try domain(rerun).copied == Array(all.dropFirst(listed.count)), "\(rerun)")
             #expect(try FileFacts.listing("\(killed)/\(guest.name)") == [".lock"] + all, "a staging folder was left")
             for id in all { try await expectSameFiles(guest, id, in: killed) }
             try await expectVerifies(guest, killed)

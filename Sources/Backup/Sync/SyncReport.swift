@@ -23,6 +23,12 @@ public struct SyncReport: Sendable, Codable, Equatable {
         public var basedOn: String?
         /// One line saying what is wrong.
         public var message: String
+
+        // Snake case, as the other commands' JSON summaries.
+        enum CodingKeys: String, CodingKey {
+            case point, reason, object, message
+            case basedOn = "based_on"
+        }
     }
 
     /// One domain.
