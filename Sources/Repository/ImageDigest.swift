@@ -119,6 +119,15 @@ public enum ImageDigest {
             throw RepositoryError(
                 .io, "cannot open \(location): \(Errno.noSuchFileOrDirectory)", cause: Errno.noSuchFileOrDirectory)
         }
+        return try of(reader: reader, location: location, like: recorded, isCancelled: isCancelled, reading: reading)
+    }
+
+    /// Reads `reader`'s object (at `location`, for messages) from start to end, in order, and returns its digest in
+    /// the form of `recorded`, as ``of(_:in:like:isCancelled:reading:)`` does for an object it opens.
+    static func of(
+        reader: any ObjectReader, location: String, like recorded: String?, isCancelled: () -> Bool,
+        reading: (Int) -> Void
+    ) throws(RepositoryError) -> String {
         // Read once, in order: the store reads ahead, and the pages are of no further use to the backup.
         reader.readsOnceInOrder()
         var digest = DigestReading(reader: reader, location: location)
