@@ -66,7 +66,8 @@ extension BackupRepository {
     /// without a manifest, and multipart uploads never completed. Both go, under the domain's lock.
     private static func removeUncommitted(of domainKey: ObjectKey, in bucket: BucketStore) throws(StoreError) {
         _ = try bucket.abortLeftoverUploads(under: domainKey)
-        for entry in try bucket.list(under: domainKey) where entry.kind == .prefix && RepositoryNames.isValid(entry.name) {
+        for entry in try bucket.list(under: domainKey)
+        where entry.kind == .prefix && RepositoryNames.isValid(entry.name) {
             let pointKey = try domainKey.appending(entry.name)
             if try bucket.kind(of: pointKey.appending(RepositoryLayout.manifestName)) == nil {
                 try bucket.deleteTree(pointKey)

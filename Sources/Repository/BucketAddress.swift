@@ -26,7 +26,8 @@ public struct BucketAddress: Sendable, Equatable {
                 "\(UntrustedText.escaped(location)) names no valid bucket: a bucket name has 3 to 63 lowercase letters, digits, dots and hyphens, and starts and ends with a letter or digit"
             )
         }
-        var parts = rest.dropFirst(bucket.count).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        var parts = rest.dropFirst(bucket.count).split(separator: "/", omittingEmptySubsequences: false).map(
+            String.init)
         if parts.first == "" { parts.removeFirst() }
         if parts.last == "" { parts.removeLast() }
         guard !parts.isEmpty else { return BucketAddress(bucket: bucket, prefix: nil) }

@@ -7,7 +7,9 @@ import Testing
 /// machine, an `s3://` URL that names no bucket. No VM: a SeaweedFS server only.
 @Suite("bucket repositories refused in one line (SeaweedFS)")
 struct BucketRefusalTests {
-    @Test("wrong keys, missing bucket, wrong endpoint, no keys, plain HTTP off loopback, a bad bucket name", .timeLimit(.minutes(2)))
+    @Test(
+        "wrong keys, missing bucket, wrong endpoint, no keys, plain HTTP off loopback, a bad bucket name",
+        .timeLimit(.minutes(2)))
     func refusals() async throws {
         try await Fixture.run { fx in
             let server = try await ObjectStoreServer.start(fx)
@@ -18,7 +20,8 @@ struct BucketRefusalTests {
             func pullback(_ environment: [String: String], _ arguments: [String]) async throws -> CommandResult {
                 // `env -i`: nothing of the test's own environment (a developer's ~/.aws, AWS_PROFILE) leaks in.
                 try await fx.run(
-                    ["env", "-i", "PATH=/usr/bin:/bin"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                    ["env", "-i", "PATH=/usr/bin:/bin"]
+                        + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                         + [binary] + arguments, timeout: .seconds(90))
             }
             // pullback never makes a bucket: a missing one is named.
@@ -38,7 +41,8 @@ struct BucketRefusalTests {
             expectCleanFailure(unreachable, mentioning: ["127.0.0.1:9"])
 
             let noKeys = try await pullback(
-                ["HOME": "/nonexistent", "AWS_ENDPOINT_URL": server.endpointURL], ["list", "--repo", "s3://\(bucketName)/x"])
+                ["HOME": "/nonexistent", "AWS_ENDPOINT_URL": server.endpointURL],
+                ["list", "--repo", "s3://\(bucketName)/x"])
             expectCleanFailure(noKeys, mentioning: ["AWS_ACCESS_KEY_ID"])
 
             var offLoopback = good

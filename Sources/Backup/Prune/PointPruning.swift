@@ -140,7 +140,8 @@ public enum PointPruning {
             }
             let current =
                 chain.images.first.map { image in
-                    image.object.map { $0.store.storedBytes(of: $0.key) } ?? repository.allocatedBytes(ofFile: image.path)
+                    image.object.map { $0.store.storedBytes(of: $0.key) }
+                        ?? repository.allocatedBytes(ofFile: image.path)
                 } ?? 0
             change = change.addingReportingOverflow(Int64(clamping: current)).partialValue
             change = change.subtractingReportingOverflow(Int64(clamping: merged)).partialValue

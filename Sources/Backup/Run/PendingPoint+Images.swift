@@ -35,7 +35,8 @@ extension QCOW2FileTarget.Backing {
             let (repository, domain) = try PointChain.location(of: point)
             chain = try PointChain.of(target, at: point, domain: domain, in: repository)
         } catch {
-            throw CopyError(.targetMismatch, "the previous point \(point.id) is not usable: \(error.message)", cause: error)
+            throw CopyError(
+                .targetMismatch, "the previous point \(point.id) is not usable: \(error.message)", cause: error)
         }
         let layers = chain.expectedLayers
         let size = try await BlockingWork.run { () throws(CopyError) -> UInt64 in

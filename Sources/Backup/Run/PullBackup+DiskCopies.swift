@@ -105,7 +105,8 @@ extension PullBackup {
         /// disk must be copied in full: it shrank since point `parent`, or a check has no block hashes to check
         /// against.
         private func backing(
-            _ parentImage: String, of parentPoint: BackupPoint, for image: String, export: NBDBlockSource, disk target: String,
+            _ parentImage: String, of parentPoint: BackupPoint, for image: String, export: NBDBlockSource,
+            disk target: String,
             hasHashes: Bool
         ) async throws(CopyError) -> QCOW2FileTarget.Backing? {
             let parent = parentPoint.id

@@ -79,7 +79,9 @@ enum PullBackup {
         let unhashed = disks.indices.filter { disks[$0].imageDigest == nil }
         if !unhashed.isEmpty { prepared.request.progress?.enter(.checkingDigests) }
         let digests = try await ImageDigests.of(
-            unhashed.map { (name: disks[$0].target, path: pending.folder + "/" + disks[$0].image, like: nil, object: nil) })
+            unhashed.map {
+                (name: disks[$0].target, path: pending.folder + "/" + disks[$0].image, like: nil, object: nil)
+            })
         for (index, digest) in zip(unhashed, digests) { disks[index].imageDigest = digest }
         logger.debug(
             "image digests: \(disks.map { "\($0.image) \($0.imageDigest ?? "")" }.joined(separator: ", "))")

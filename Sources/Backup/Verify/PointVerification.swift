@@ -115,7 +115,9 @@ public enum PointVerification {
             images.append(check)
         }
         let digests = try await ImageDigests.each(
-            toRead.map { (name: $0.name, path: $0.image.path, like: images[$0.index].recorded, object: $0.image.object) },
+            toRead.map {
+                (name: $0.name, path: $0.image.path, like: images[$0.index].recorded, object: $0.image.object)
+            },
             progress: progress)
         for (entry, digest) in zip(toRead, digests) {
             switch digest {

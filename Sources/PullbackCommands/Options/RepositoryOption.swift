@@ -16,7 +16,9 @@ struct RepositoryOption: ParsableArguments {
 
     @Flag(
         name: .customLong("allow-http"),
-        help: "Allow a plain http:// S3 endpoint that is not on this machine (credentials and data then travel unencrypted).")
+        help:
+            "Allow a plain http:// S3 endpoint that is not on this machine (credentials and data then travel unencrypted)."
+    )
     var allowHTTP = false
 
     /// Applies `--allow-http` before any repository is opened.

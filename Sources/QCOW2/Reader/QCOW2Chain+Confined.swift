@@ -24,7 +24,8 @@ extension QCOW2Chain {
 
         /// The description of an image opened by `opener` rather than from a file; `name` names it in messages.
         package init(
-            name: String, backingName: String?, opener: @escaping @Sendable () throws(QCOW2Error) -> any RandomAccessImage
+            name: String, backingName: String?,
+            opener: @escaping @Sendable () throws(QCOW2Error) -> any RandomAccessImage
         ) {
             self.path = name
             self.backingName = backingName

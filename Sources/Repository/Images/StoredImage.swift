@@ -34,7 +34,8 @@ final class StoredImage: RandomAccessImage {
             let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
             let count: Int
             do throws(StoreError) { count = try reader.read(into: rest, at: offset + UInt64(done)) } catch {
-                throw QCOW2Error(.io, "cannot read \(path) at offset \(offset + UInt64(done)): \(error.message)", cause: error)
+                throw QCOW2Error(
+                    .io, "cannot read \(path) at offset \(offset + UInt64(done)): \(error.message)", cause: error)
             }
             if count == 0 { break }
             done += count
