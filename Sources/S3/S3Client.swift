@@ -35,6 +35,9 @@ public final class S3Client: Sendable {
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16),
             decompression: .disabled)
         httpConfiguration.httpVersion = .http1Only
+        // A refused or failed connect fails the attempt at once, for the client's own retries and backoff to count;
+        // AHC's pool would otherwise retry the connect by itself until the connect timeout, per attempt.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.configuration = configuration
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         self.signer = SignatureV4(

@@ -130,7 +130,7 @@ extension CopyIntegration {
                 damaged[damaged.count / 2] ^= 0xff
                 try await bucket.put(damagedKey, damaged)
                 let caught = try await bucket.pullback(fx, ["verify", "--repo", repo, guest.name])
-                #expect(!caught.succeeded && caught.stdout.contains("\(inc1.point)/vda.qcow2"), "\(caught)")
+                #expect(!caught.succeeded && caught.stderr.contains("\(inc1.point)/vda.qcow2"), "\(caught)")
                 try await bucket.put(damagedKey, original)
 
                 // The point served from the bucket reads as the disk did.
@@ -148,7 +148,7 @@ extension CopyIntegration {
                 let missingKey = "hosts/one/\(guest.name)/\(full.point)/vdb.qcow2"
                 try await bucket.delete(missingKey)
                 let missing = try await bucket.pullback(fx, ["verify", "--repo", repo, guest.name])
-                #expect(!missing.succeeded && missing.stdout.contains("\(full.point)/vdb.qcow2"), "\(missing)")
+                #expect(!missing.succeeded && missing.stderr.contains("\(full.point)/vdb.qcow2"), "\(missing)")
                 await bucket.close()
             }
         }
