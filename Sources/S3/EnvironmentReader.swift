@@ -79,7 +79,7 @@ struct EnvironmentReader {
         if endpoint.scheme == "http", !endpoint.isLoopback, !allowHTTP {
             throw S3Error(
                 .configuration,
-                "\(source) \(url) is plain http to a host that is not loopback: use https, or allow http explicitly")
+                "\(source) \(url) is plain http to a host that is not loopback: use https, or allow plain http explicitly (pullback: --allow-http)")
         }
         return endpoint
     }
