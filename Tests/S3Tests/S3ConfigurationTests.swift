@@ -133,7 +133,7 @@ import Testing
         #expect(
             error?.message
                 == "AWS_ENDPOINT_URL http://127.0.0.1.example.com:8333 is plain http to a host that is not loopback: "
-                + "use https, or allow http explicitly")
+                + "use https, or allow plain http explicitly (pullback: --allow-http)")
         let allowed = try S3Configuration.fromEnvironment(environment, allowHTTP: true)
         #expect(allowed.endpoint.scheme == "http")
     }
