@@ -69,7 +69,7 @@ extension CopyIntegration {
             sourceLocation: SourceLocation = #_sourceLocation
         ) async throws {
             let fx = guest.fx
-            let folder = fx.target("restore-\(id)")
+            let folder = fx.target("restore-\(id)-\(UInt32.random(in: 0...UInt32.max))")
             let restored = try await bucket.pullback(
                 fx, ["restore", "--repo", repo, guest.name, "--at", id, "--to", folder, "--format", "raw"])
             try requireSuccess(restored, sourceLocation: sourceLocation)
@@ -143,6 +143,23 @@ extension CopyIntegration {
                 #expect(compare.succeeded, "\(compare)")
                 server.interrupt()
                 _ = try await server.waitForExit(timeout: .seconds(20))
+
+                // sync: bucket -> folder -> another prefix of the bucket -> another folder; the last restores identical
+                // and verifies, and a second sync into the bucket copies nothing.
+                let folder = fx.path("synced-folder")
+                let otherPrefix = "s3://\(bucket.name)/hosts/copy"
+                let last = fx.path("synced-again")
+                for (from, to) in [(repo, folder), (folder, otherPrefix), (otherPrefix, last)] {
+                    let synced = try await bucket.pullback(fx, ["sync", "--from", from, "--to", to, "--init", "--json"])
+                    try requireSuccess(synced)
+                }
+                let again = try await bucket.pullback(fx, ["sync", "--from", folder, "--to", otherPrefix, "--json"])
+                try requireSuccess(again)
+                #expect(again.stdout.contains("\"bytes\" : 0") || again.stdout.contains("\"bytes\":0"), "\(again.stdout)")
+                for (point, snapshot) in [(full.point, snap1), (inc1.point, snap2), (inc2.point, snap3)] {
+                    try await Self.expectRestores(guest, bucket, repo: last, at: point, matching: snapshot)
+                }
+                try requireSuccess(try await bucket.pullback(fx, ["verify", "--repo", last, guest.name, "--at", "all"]))
 
                 // A missing object is named.
                 let missingKey = "hosts/one/\(guest.name)/\(full.point)/vdb.qcow2"
