@@ -41,6 +41,23 @@ extension BucketSuites {
             }
         }
 
+        @Test func anObjectThatShrankWhileOpenIsAnErrorNotAShortRead() async throws {
+            try await BucketTestStore.with { bucket in
+                let store = bucket.store
+                let object = try key("d/data")
+                try store.write(Array(1...7), to: object)
+                let reader = try #require(try store.open(object))
+                try store.delete(object)
+                try store.write([9, 9, 9], to: object)
+                var buffer = [UInt8](repeating: 0, count: 7)
+                let error = #expect(throws: StoreError.self) {
+                    _ = try buffer.withUnsafeMutableBytes { try reader.read(into: $0, at: 0) }
+                }
+                #expect(error?.code == .io)
+                #expect(error?.message.contains("3 bytes") == true, "\(String(describing: error))")
+            }
+        }
+
         @Test func anObjectOfSeveralPartsStreamsThroughAMultipartUpload() async throws {
             try await BucketTestStore.with { bucket in
                 let store = bucket.store
