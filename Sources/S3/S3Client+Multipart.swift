@@ -22,15 +22,17 @@ extension S3Client {
         return try send(request).etag(request)
     }
 
-    /// Makes the object from the uploaded parts (given in any order; sent in ascending order).
-    public func completeMultipartUpload(bucket: String, key: String, uploadID: String, parts: [S3CompletedPart])
-        throws(S3Error)
-    {
+    /// Makes the object from the uploaded parts (given in any order; sent in ascending order). With `ifNoneMatch`,
+    /// only if no object has the key yet (`.preconditionFailed` otherwise; the upload stays and can be aborted).
+    public func completeMultipartUpload(
+        bucket: String, key: String, uploadID: String, parts: [S3CompletedPart], ifNoneMatch: Bool = false
+    ) throws(S3Error) {
         var request = S3Request(
             operation: "CompleteMultipartUpload", method: "POST", bucket: bucket, key: key,
             body: ByteBuffer(string: S3Responses.completeBody(parts)))
         request.query = [("uploadId", uploadID)]
         request.headers = [("content-type", "application/xml")]
+        if ifNoneMatch { request.headers.append(("if-none-match", "*")) }
         let response = try send(request)
         // S3 can answer 200 and still fail: the error document then comes in the body.
         if let (code, message) = S3Responses.error(Data(response.body.readableBytesView)) {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOSSL
+import Synchronization
 
 /// An S3 client over one shared `HTTPClient` (a pool of up to 16 connections to the store).
 ///
@@ -15,6 +16,7 @@ public final class S3Client: Sendable {
     public let configuration: S3Configuration
     let httpClient: HTTPClient
     let signer: SignatureV4
+    private let isShutDown = Mutex(false)
 
     /// A client for the store `configuration` describes. Throws when the CA bundle cannot be read.
     public init(_ configuration: S3Configuration) throws(S3Error) {
@@ -28,7 +30,8 @@ public final class S3Client: Sendable {
             }
         }
         var httpConfiguration = HTTPClient.Configuration(
-            tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)),
+            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            timeout: .init(connect: TimeAmount(configuration.connectTimeout)),
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16),
             decompression: .disabled)
         httpConfiguration.httpVersion = .http1Only
@@ -41,7 +44,22 @@ public final class S3Client: Sendable {
 
     /// Closes the connections; blocks until the HTTP client is shut down. No call may follow.
     public func shutdown() {
+        guard markShutDown() else { return }
         try? httpClient.syncShutdown()
+    }
+
+    /// A client dropped without `shutdown()` (a caller that threw on the way) still closes its connections, in the
+    /// background: AsyncHTTPClient would otherwise end the process.
+    deinit {
+        guard markShutDown() else { return }
+        httpClient.shutdown(queue: .global()) { _ in }
+    }
+
+    private func markShutDown() -> Bool {
+        isShutDown.withLock { done in
+            defer { done = true }
+            return !done
+        }
     }
 
     /// Creates the bucket (in the configured region); `.badRequest` with S3's code when it exists already.
@@ -109,9 +127,11 @@ public final class S3Client: Sendable {
         return try send(request).etag(request)
     }
 
-    /// Deletes the object; no such object is success too.
-    public func deleteObject(bucket: String, key: String) throws(S3Error) {
-        let request = S3Request(operation: "DeleteObject", method: "DELETE", bucket: bucket, key: key, accepted: [404])
+    /// Deletes the object; no such object is success too. With `ifMatch`, only while its entity tag is that
+    /// (`.preconditionFailed` otherwise; SeaweedFS 4.48 and AWS honour it).
+    public func deleteObject(bucket: String, key: String, ifMatch: String? = nil) throws(S3Error) {
+        var request = S3Request(operation: "DeleteObject", method: "DELETE", bucket: bucket, key: key, accepted: [404])
+        if let ifMatch { request.headers.append(("if-match", ifMatch)) }
         _ = try send(request)
     }
 

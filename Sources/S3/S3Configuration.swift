@@ -15,6 +15,9 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     public var retries: Int
     /// How long one attempt may take, from connecting to the last byte of the answer.
     public var requestTimeout: Duration
+    /// How long one attempt may spend connecting (AsyncHTTPClient tries again within it while a connection is
+    /// refused).
+    public var connectTimeout: Duration = .seconds(10)
 
     /// A configuration from its parts; `retries` 5 and 60 s per attempt unless given.
     public init(

@@ -45,6 +45,7 @@ struct S3FaultTests {
                 "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
             ], allowHTTP: false)
         configuration.retries = 1
+        configuration.connectTimeout = .milliseconds(300)
         let client = try S3Client(configuration)
         let result = try await blocking {
             Result { () throws(S3Error) in try client.headObject(bucket: "bucket", key: "some/key") }

@@ -62,6 +62,9 @@ package final class ObjectStoreServer: Sendable {
         throw HarnessError("weed server did not start on any of 5 random sets of ports")
     }
 
+    /// The running server's process id (for its CPU time), nil while stopped.
+    package var pid: pid_t? { process.withLock { $0?.pid } }
+
     /// SIGTERM, then SIGKILL after the grace period; returns once it has exited. Its data stays.
     package func stop() {
         let running = process.withLock { current in
@@ -100,7 +103,7 @@ package final class ObjectStoreServer: Sendable {
             weed, "server", "-dir=\(dataDirectory)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-master.port=\(base)", "-volume.port=\(base + 1)", "-filer.port=\(base + 2)", "-s3",
             "-s3.port=\(base + 3)", "-s3.config=\(identities)", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-s3.autoCreateBucket=false", "-master.volumeSizeLimitMB=64", "-volume.max=16",
+            "-s3.autoCreateBucket=false", "-master.volumeSizeLimitMB=64", "-volume.max=300",
             "-filer.localSocket=\(dataDirectory)/filer.sock", "-s3.localSocket=\(dataDirectory)/s3.sock",
         ]
     }
