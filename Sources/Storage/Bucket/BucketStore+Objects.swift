@@ -114,9 +114,8 @@ extension BucketStore {
         (try? client.headObject(bucket: bucket, key: objectName(key)))??.size ?? 0
     }
 
-    /// Aborts every multipart upload under `prefix` that a writer never finished (its run was killed), so that the
-    /// parts it sent stop taking space; returns how many it aborted. Only while no writer of the store works there:
-    /// the caller holds the repository's lock.
+    /// Aborts every multipart upload under `prefix` (ListMultipartUploads by prefix): those of writers never
+    /// finished, whose parts take space (and are billed) without being listed.
     public func abortLeftoverUploads(under prefix: ObjectKey) throws(StoreError) -> Int {
         let listed = listPrefix(prefix)
         let uploads = try bucketStep { () throws(S3Error) in
