@@ -124,7 +124,14 @@ public final class S3Client: Sendable {
         var request = S3Request(operation: "PutObject", method: "PUT", bucket: bucket, key: key, body: body)
         if ifNoneMatch { request.headers.append(("if-none-match", "*")) }
         if let ifMatch { request.headers.append(("if-match", ifMatch)) }
-        return try send(request).etag(request)
+        do {
+            return try send(request).etag(request)
+        } catch  where error.code == .preconditionFailed && error.attempts > 1 {
+            // An earlier attempt may have written the object and lost its answer: then the object is ours.
+            let expected = ConditionalWriteCheck.singlePartETag(body)
+            guard let head = try headObject(bucket: bucket, key: key), head.etag == expected else { throw error }
+            return head.etag
+        }
     }
 
     /// Deletes the object; no such object is success too. With `ifMatch`, only while its entity tag is that
