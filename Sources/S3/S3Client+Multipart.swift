@@ -52,7 +52,7 @@ extension S3Client {
         var request = S3Request(
             operation: "AbortMultipartUpload", method: "DELETE", bucket: bucket, key: key, accepted: [404])
         request.query = [("uploadId", uploadID)]
-        _ = try send(request)
+        try send(request).failOnMissingBucket(request)
     }
 
     /// Every upload started under `prefix` and neither completed nor aborted, all pages.

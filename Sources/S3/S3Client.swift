@@ -139,7 +139,7 @@ public final class S3Client: Sendable {
     public func deleteObject(bucket: String, key: String, ifMatch: String? = nil) throws(S3Error) {
         var request = S3Request(operation: "DeleteObject", method: "DELETE", bucket: bucket, key: key, accepted: [404])
         if let ifMatch { request.headers.append(("if-match", ifMatch)) }
-        _ = try send(request)
+        try send(request).failOnMissingBucket(request)
     }
 
     /// One page of the keys under `prefix` (ListObjectsV2), rolled up at `delimiter` when given; pass the page's

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import UntrustedText
@@ -37,5 +38,14 @@ struct S3Response {
         guard start == range.lowerBound, end < range.upperBound, UInt64(body.readableBytes) == end - start + 1 else {
             throw invalid("Content-Range \(UntrustedText.quoted(header)) and \(body.readableBytes) bytes")
         }
+    }
+
+    /// For calls that take 404 as success (the object or upload is gone already): a 404 that says the bucket is
+    /// missing is still an error.
+    func failOnMissingBucket(_ request: S3Request) throws(S3Error) {
+        guard status == 404, let (code, message) = S3Responses.error(Data(body.readableBytesView)),
+            code == "NoSuchBucket"
+        else { return }
+        throw S3Failure.error(for: request, status: status, code: code, message: message)
     }
 }

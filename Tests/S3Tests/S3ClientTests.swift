@@ -220,15 +220,16 @@ struct S3ClientTests {
 
     @Test func missingBucketIsNoSuchBucket() async throws {
         let store = try await TestStore.make(try ObjectStoreScope.current(), bucket: false)
-        let (head, put) = try await blocking {
+        let (head, put, delete) = try await blocking {
             (
                 Result { () throws(S3Error) in try store.client.headBucket(store.bucket) },
                 Result { () throws(S3Error) in
                     try store.client.putObject(bucket: store.bucket, key: "k", body: ByteBuffer(string: "x"))
-                }
+                },
+                Result { () throws(S3Error) in try store.client.deleteObject(bucket: store.bucket, key: "k") }
             )
         }
-        for result in [head.map { "" }, put] {
+        for result in [head.map { "" }, put, delete.map { "" }] {
             guard case .failure(let error) = result else {
                 Issue.record("a missing bucket was found")
                 continue
