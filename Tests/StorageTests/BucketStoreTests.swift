@@ -112,6 +112,24 @@ extension BucketSuites {
             }
         }
 
+        @Test func listingAndTreeDeletionReadEveryPage() async throws {
+            try await BucketTestStore.with { bucket in
+                var store = bucket.store
+                store.listPageSize = 2
+                let objects = ["a", "b", "c", "d", "e"]
+                let prefixes = ["p", "q", "r"]
+                for name in objects { try store.write([1], to: key("d/" + name)) }
+                for name in prefixes { try store.write([2], to: key("d/\(name)/m")) }
+                #expect(
+                    try store.list(under: key("d"))
+                        == (objects.map { ObjectEntry(name: $0, kind: .object) }
+                        + prefixes.map { ObjectEntry(name: $0, kind: .prefix) })
+                        .sorted { $0.name < $1.name })
+                try store.deleteTree(key("d"))
+                #expect(try bucket.allKeys().isEmpty)
+            }
+        }
+
         @Test func aGroupIsWrittenInPlaceAndWithdrawnByItsCommitObjectFirst() async throws {
             try await BucketTestStore.with { bucket in
                 let store = bucket.store

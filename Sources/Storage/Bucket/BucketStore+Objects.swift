@@ -47,7 +47,8 @@ extension BucketStore {
         var token: String?
         repeat {
             let page = try bucketStep { () throws(S3Error) in
-                try client.listObjects(bucket: bucket, prefix: listed, delimiter: "/", continuationToken: token)
+                try client.listObjects(
+                    bucket: bucket, prefix: listed, delimiter: "/", continuationToken: token, maxKeys: listPageSize)
             }
             for object in page.objects {
                 // A folder marker ("<prefix>/", as consoles make) is the prefix itself, not a child.
@@ -82,7 +83,8 @@ extension BucketStore {
         var token: String?
         repeat {
             let page = try bucketStep { () throws(S3Error) in
-                try client.listObjects(bucket: bucket, prefix: listed, delimiter: nil, continuationToken: token)
+                try client.listObjects(
+                    bucket: bucket, prefix: listed, delimiter: nil, continuationToken: token, maxKeys: listPageSize)
             }
             names += page.objects.map(\.key).filter { $0.utf8.starts(with: listed.utf8) }
             token = page.nextContinuationToken
