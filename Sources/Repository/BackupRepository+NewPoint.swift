@@ -58,13 +58,13 @@ extension BackupRepository {
             for entry in try store.list(under: domainKey) where RepositoryLayout.isLeftover(entry.name) {
                 try store.deleteTree(domainKey.appending(entry.name))
             }
-            if let bucket = store as? BucketStore { try removeUncommitted(of: domainKey, in: bucket) }
+            if store.localPath(of: domainKey) == nil { try removeUncommitted(of: domainKey, in: store) }
         }
     }
 
     /// A bucket writes a point in place and commits it by its manifest: what a killed run left is a point prefix
     /// without a manifest, and multipart uploads never completed. Both go, under the domain's lock.
-    private static func removeUncommitted(of domainKey: ObjectKey, in bucket: BucketStore) throws(StoreError) {
+    private static func removeUncommitted(of domainKey: ObjectKey, in bucket: any ObjectStore) throws(StoreError) {
         _ = try bucket.abortLeftoverUploads(under: domainKey)
         for entry in try bucket.list(under: domainKey)
         where entry.kind == .prefix && RepositoryNames.isValid(entry.name) {

@@ -1,4 +1,5 @@
 import Foundation
+import UntrustedText
 
 /// Reads the AWS environment variables and profile files for `S3Configuration.fromEnvironment`. No message it makes
 /// contains a secret.
@@ -71,7 +72,7 @@ struct EnvironmentReader {
         guard let (source, url) = named.first(where: { $0.1 != nil }).map({ ($0.0, $0.1 ?? "") }) else {
             guard region.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }), region.allSatisfy(\.isASCII) else {
                 throw S3Error(
-                    .configuration, "region \(String(reflecting: region)) is not a region name: check AWS_REGION")
+                    .configuration, "region \(UntrustedText.quoted(region)) is not a region name: check AWS_REGION")
             }
             return S3Endpoint(scheme: "https", host: "s3.\(region).amazonaws.com", port: nil, pathStyle: false)
         }
@@ -79,14 +80,16 @@ struct EnvironmentReader {
         if endpoint.scheme == "http", !endpoint.isLoopback, !allowHTTP {
             throw S3Error(
                 .configuration,
-                "\(source) \(url) is plain http to a host that is not loopback: use https, or allow plain http explicitly (pullback: --allow-http)")
+                "\(source) \(UntrustedText.escaped(url)) is plain http to a host that is not loopback: use https, or "
+                    + "allow plain http explicitly (pullback: --allow-http)")
         }
         return endpoint
     }
 
     private static func parseEndpoint(_ url: String, source: String) throws(S3Error) -> S3Endpoint {
-        let invalid = S3Error(
-            .configuration, "\(source) \(String(reflecting: url)) is not an http(s)://HOST[:PORT] URL: check \(source)")
+        // A URL with user:password@ is refused without being repeated: the password is a secret.
+        let shown = url.contains("@") ? "" : " " + UntrustedText.quoted(url)
+        let invalid = S3Error(.configuration, "\(source)\(shown) is not an http(s)://HOST[:PORT] URL: check \(source)")
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             scheme == "http" || scheme == "https", var host = components.host, !host.isEmpty,
             components.user == nil, components.password == nil, components.query == nil,

@@ -33,10 +33,17 @@ extension S3Client {
         request.query = [("uploadId", uploadID)]
         request.headers = [("content-type", "application/xml")]
         if ifNoneMatch { request.headers.append(("if-none-match", "*")) }
-        let response = try send(request)
-        // S3 can answer 200 and still fail: the error document then comes in the body.
-        if let (code, message) = S3Responses.error(Data(response.body.readableBytesView)) {
-            throw S3Failure.error(for: request, status: response.status, code: code, message: message)
+        do throws(S3Error) {
+            let response = try send(request)
+            // S3 can answer 200 and still fail: the error document then comes in the body.
+            if let (code, message) = S3Responses.error(Data(response.body.readableBytesView)) {
+                throw S3Failure.error(for: request, status: response.status, code: code, message: message)
+            }
+        } catch  where error.attempts > 1 && (error.code == .preconditionFailed || error.code == .noSuchKey) {
+            // An earlier attempt may have completed the upload and lost its answer (the retry then finds no upload,
+            // or with ifNoneMatch the object): then the object's entity tag is the one these parts make.
+            let expected = ConditionalWriteCheck.multipartETag(parts)
+            guard let head = try headObject(bucket: bucket, key: key), head.etag == expected else { throw error }
         }
     }
 
@@ -45,7 +52,7 @@ extension S3Client {
         var request = S3Request(
             operation: "AbortMultipartUpload", method: "DELETE", bucket: bucket, key: key, accepted: [404])
         request.query = [("uploadId", uploadID)]
-        _ = try send(request)
+        try send(request).failOnMissingBucket(request)
     }
 
     /// Every upload started under `prefix` and neither completed nor aborted, all pages.

@@ -147,7 +147,9 @@ struct SendableDescription: Error, Sendable, CustomStringConvertible {
 extension S3Error {
     /// The same error, its message saying how many attempts were made.
     func afterAttempts(_ count: Int) -> S3Error {
-        S3Error(code, message + " (after \(count) attempts)", status: status, cause: cause)
+        var error = S3Error(code, message + " (after \(count) attempts)", status: status, cause: cause)
+        error.attempts = count
+        return error
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOSSL
 import Synchronization
+import UntrustedText
 
 /// An S3 client over one shared `HTTPClient` (a pool of up to 16 connections to the store).
 ///
@@ -22,12 +23,16 @@ public final class S3Client: Sendable {
     public init(_ configuration: S3Configuration) throws(S3Error) {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let path = configuration.caBundlePath {
+            let message = "cannot read the certificates in \(UntrustedText.escaped(path)): check AWS_CA_BUNDLE"
+            let certificates: [NIOSSLCertificate]
             do {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+                certificates = try NIOSSLCertificate.fromPEMFile(path)
             } catch {
-                throw S3Error(
-                    .configuration, "cannot read the certificates in \(path): check AWS_CA_BUNDLE", cause: error)
+                throw S3Error(.configuration, message, cause: SendableDescription(error))
             }
+            // A file without a single certificate would make every TLS connection fail later, less clearly.
+            guard !certificates.isEmpty else { throw S3Error(.configuration, message) }
+            tls.trustRoots = .certificates(certificates)
         }
         var httpConfiguration = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .disallow,
@@ -109,12 +114,7 @@ public final class S3Client: Sendable {
             request.maxResponseBytes = Int(range.count)
         }
         let response = try send(request)
-        if range != nil, response.status != 206 {
-            throw S3Error(
-                .invalidResponse,
-                "\(request.context): the store answered a ranged GET with HTTP \(response.status) instead of 206: "
-                    + "check AWS_ENDPOINT_URL", status: response.status)
-        }
+        if let range { try response.checkRange(range, request) }
         return response.body
     }
 
@@ -127,7 +127,14 @@ public final class S3Client: Sendable {
         var request = S3Request(operation: "PutObject", method: "PUT", bucket: bucket, key: key, body: body)
         if ifNoneMatch { request.headers.append(("if-none-match", "*")) }
         if let ifMatch { request.headers.append(("if-match", ifMatch)) }
-        return try send(request).etag(request)
+        do {
+            return try send(request).etag(request)
+        } catch  where error.code == .preconditionFailed && error.attempts > 1 {
+            // An earlier attempt may have written the object and lost its answer: then the object is ours.
+            let expected = ConditionalWriteCheck.singlePartETag(body)
+            guard let head = try headObject(bucket: bucket, key: key), head.etag == expected else { throw error }
+            return head.etag
+        }
     }
 
     /// Deletes the object; no such object is success too. With `ifMatch`, only while its entity tag is that
@@ -135,7 +142,7 @@ public final class S3Client: Sendable {
     public func deleteObject(bucket: String, key: String, ifMatch: String? = nil) throws(S3Error) {
         var request = S3Request(operation: "DeleteObject", method: "DELETE", bucket: bucket, key: key, accepted: [404])
         if let ifMatch { request.headers.append(("if-match", ifMatch)) }
-        _ = try send(request)
+        try send(request).failOnMissingBucket(request)
     }
 
     /// One page of the keys under `prefix` (ListObjectsV2), rolled up at `delimiter` when given; pass the page's

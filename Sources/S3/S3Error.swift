@@ -45,6 +45,9 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
     public var status: Int?
     /// The error underneath (a connection error, a parse error), when there is one.
     public var cause: (any Error & Sendable)?
+    /// How many attempts the call made: above 1, an earlier attempt may have taken effect without its answer
+    /// arriving.
+    public var attempts = 1
 
     /// An error with the given parts.
     public init(_ code: Code, _ message: String, status: Int? = nil, cause: (any Error & Sendable)? = nil) {

@@ -24,6 +24,10 @@ enum S3Failure {
             return (.noSuchBucket, "check the bucket name and AWS_REGION")
         case (_, "NoSuchKey"):
             return (.noSuchKey, "the object does not exist: check the key")
+        case (_, "NoSuchUpload"):
+            return (.noSuchKey, "the upload was completed or aborted already")
+        case (_, "RequestTimeTooSkewed"):
+            return (.badRequest, "this host's clock is off: check its time synchronisation")
         case (412, _), (_, "PreconditionFailed"):
             return (.preconditionFailed, "the object changed or exists already: another writer got there first")
         case (403, _), (_, "AccessDenied"), (_, "InvalidAccessKeyId"), (_, "SignatureDoesNotMatch"):

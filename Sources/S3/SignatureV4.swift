@@ -65,7 +65,7 @@ struct SignatureV4: Sendable {
         let day = String(timestamp.prefix(8))
         let signature = HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: signingKey(day: day))
         return "AWS4-HMAC-SHA256 Credential=\(accessKeyID)/\(scope(day: day)), SignedHeaders=\(signedHeaders), "
-            + "Signature=\(Self.hex(signature))"
+            + "Signature=\(signature.lowercaseHex)"
     }
 
     /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, day), region), service), "aws4_request")`.
@@ -88,13 +88,9 @@ struct SignatureV4: Sendable {
     }
 
     /// Lower-case hex of the SHA-256 of `data`.
-    static func hexSHA256<D: DataProtocol>(_ data: D) -> String { hex(SHA256.hash(data: data)) }
+    static func hexSHA256<D: DataProtocol>(_ data: D) -> String { SHA256.hash(data: data).lowercaseHex }
 
     private func scope(day: String) -> String { "\(day)/\(region)/\(service)/aws4_request" }
-
-    private static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        bytes.map { String(format: "%02x", $0) }.joined()
-    }
 
     /// Leading and trailing spaces removed, runs of spaces inside made one, as the canonical headers want.
     private static func collapseSpaces(_ value: String) -> String {

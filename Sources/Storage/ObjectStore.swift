@@ -68,6 +68,12 @@ public protocol ObjectStore: Sendable {
     /// The bytes the object `key` takes in the store (folder store: allocated blocks); 0 when there is none.
     func storedBytes(of key: ObjectKey) -> UInt64
 
+    /// Gives up what writers that never finished (their run was killed) left under `prefix` where no listing shows
+    /// it, so that it stops taking space, and returns how many it gave up: a bucket's multipart uploads. Only while
+    /// no writer works under `prefix` (the caller holds the repository's lock). A store whose unfinished objects
+    /// are listed (the folder store's temporary files) has none and returns 0.
+    func abortLeftoverUploads(under prefix: ObjectKey) throws(StoreError) -> Int
+
     /// Begins the group `group` (see the type's description) and returns the prefix its objects are written under:
     /// `staging`, made new, for a store that stages; `group` itself for one that writes in place.
     func beginGroup(_ group: ObjectKey, stagingAt staging: ObjectKey) throws(StoreError) -> ObjectKey
@@ -137,6 +143,11 @@ public struct ObjectEntry: Sendable, Equatable {
 }
 
 extension ObjectStore {
+    /// None: by default a store's unfinished objects are listed, as the folder store's temporary files are.
+    public func abortLeftoverUploads(under prefix: ObjectKey) throws(StoreError) -> Int {
+        0
+    }
+
     /// Writes `bytes` as the new object `key` (see ``create(_:)``).
     public func write(_ bytes: [UInt8], to key: ObjectKey) throws(StoreError) {
         let writer = try create(key)

@@ -185,9 +185,32 @@ import Testing
         #expect(
             endpoint?.message
                 == "AWS_ENDPOINT_URL \"ftp://host\" is not an http(s)://HOST[:PORT] URL: check AWS_ENDPOINT_URL")
+        let withPassword = #expect(throws: S3Error.self) {
+            try S3Configuration.fromEnvironment(
+                keys.merging(["AWS_ENDPOINT_URL": "https://user:pass-word-secret@host"]) { $1 }, allowHTTP: false)
+        }
+        #expect(withPassword?.message == "AWS_ENDPOINT_URL is not an http(s)://HOST[:PORT] URL: check AWS_ENDPOINT_URL")
         let region = #expect(throws: S3Error.self) {
             try S3Configuration.fromEnvironment(keys.merging(["AWS_REGION": "evil.com/x"]) { $1 }, allowHTTP: false)
         }
         #expect(region?.code == .configuration)
+    }
+
+    @Test func unreadableCABundleFailsInOneLine() throws {
+        let home = try Home()
+        defer { home.remove() }
+        try "not a certificate\n".write(toFile: home.path + "/ca.pem", atomically: true, encoding: .utf8)
+        var configuration = try S3Configuration.fromEnvironment(
+            [
+                "HOME": home.path, "AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S",
+                "AWS_CA_BUNDLE": home.path + "/ca.pem",
+            ], allowHTTP: false)
+        #expect(configuration.caBundlePath == home.path + "/ca.pem")
+        for path in [home.path + "/ca.pem", home.path + "/missing.pem"] {
+            configuration.caBundlePath = path
+            let error = #expect(throws: S3Error.self) { _ = try S3Client(configuration) }
+            #expect(error?.code == .configuration)
+            #expect(error?.message == "cannot read the certificates in \(path): check AWS_CA_BUNDLE")
+        }
     }
 }

@@ -55,6 +55,17 @@ extension BucketSuites {
             }
         }
 
+        @Test func releaseLeavesALockAnotherOwnerTookOver() async throws {
+            try await BucketTestStore.with { bucket in
+                let held = try bucket.store.acquireLock(key("d/lock"), owner: "backup 2", expiry: .seconds(60))
+                // As if this holder had stalled past its expiry and "backup 3" had taken the lock over.
+                let other = BucketLockRecord(owner: "backup 3", token: "t3", expiry: .seconds(60))
+                try bucket.plant("repo/d/lock", ByteBuffer(bytes: other.encoded()))
+                held.release()
+                #expect(try Self.record(in: bucket)?.token == "t3", "the other owner's lock object stays")
+            }
+        }
+
         @Test(.timeLimit(.minutes(1))) func aHeldLockIsRefreshedBeforeItExpires() async throws {
             try await BucketTestStore.with { bucket in
                 let store = bucket.store

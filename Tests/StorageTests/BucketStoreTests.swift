@@ -41,6 +41,23 @@ extension BucketSuites {
             }
         }
 
+        @Test func anObjectThatShrankWhileOpenIsAnErrorNotAShortRead() async throws {
+            try await BucketTestStore.with { bucket in
+                let store = bucket.store
+                let object = try key("d/data")
+                try store.write(Array(1...7), to: object)
+                let reader = try #require(try store.open(object))
+                try store.delete(object)
+                try store.write([9, 9, 9], to: object)
+                var buffer = [UInt8](repeating: 0, count: 7)
+                let error = #expect(throws: StoreError.self) {
+                    _ = try buffer.withUnsafeMutableBytes { try reader.read(into: $0, at: 0) }
+                }
+                #expect(error?.code == .io)
+                #expect(error?.message.contains("3 bytes") == true, "\(String(describing: error))")
+            }
+        }
+
         @Test func anObjectOfSeveralPartsStreamsThroughAMultipartUpload() async throws {
             try await BucketTestStore.with { bucket in
                 let store = bucket.store
@@ -92,6 +109,24 @@ extension BucketSuites {
                 #expect(try store.list(under: nil).isEmpty, "emptied folders are not listed")
                 #expect(try store.rootState() == .empty(temporaries: []))
                 #expect(try bucket.allKeys() == outside.sorted())
+            }
+        }
+
+        @Test func listingAndTreeDeletionReadEveryPage() async throws {
+            try await BucketTestStore.with { bucket in
+                var store = bucket.store
+                store.listPageSize = 2
+                let objects = ["a", "b", "c", "d", "e"]
+                let prefixes = ["p", "q", "r"]
+                for name in objects { try store.write([1], to: key("d/" + name)) }
+                for name in prefixes { try store.write([2], to: key("d/\(name)/m")) }
+                #expect(
+                    try store.list(under: key("d"))
+                        == (objects.map { ObjectEntry(name: $0, kind: .object) }
+                        + prefixes.map { ObjectEntry(name: $0, kind: .prefix) })
+                        .sorted { $0.name < $1.name })
+                try store.deleteTree(key("d"))
+                #expect(try bucket.allKeys().isEmpty)
             }
         }
 

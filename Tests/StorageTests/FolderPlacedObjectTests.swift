@@ -44,6 +44,7 @@ import Testing
             #expect(throws: StoreError.self) { try tooShort.finish(size: 9) }
             #expect(try store.read(key, limit: 10) == [1])
             #expect(try FileManager.default.contentsOfDirectory(atPath: store.root) == ["image"])
+            #expect(try store.abortLeftoverUploads(under: key) == 0)
         }
     }
 }

@@ -103,7 +103,8 @@ package final class ObjectStoreServer: Sendable {
             weed, "server", "-dir=\(dataDirectory)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-master.port=\(base)", "-volume.port=\(base + 1)", "-filer.port=\(base + 2)", "-s3",
             "-s3.port=\(base + 3)", "-s3.config=\(identities)", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-s3.autoCreateBucket=false", "-master.volumeSizeLimitMB=64", "-volume.max=300",
+            "-s3.autoCreateBucket=false", "-master.volumeSizeLimitMB=64", "-master.electionTimeout=1s",
+            "-volume.max=300",
             "-filer.localSocket=\(dataDirectory)/filer.sock", "-s3.localSocket=\(dataDirectory)/s3.sock",
         ]
     }

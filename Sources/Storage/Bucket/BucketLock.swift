@@ -81,7 +81,7 @@ final class BucketLockLease: Sendable {
         } catch {}
     }
 
-    /// Stops refreshing (after a refresh under way) and deletes the object if it is still this holder's.
+    /// Stops refreshing (after a refresh under way) and deletes the object if it is still the one this holder wrote.
     func release() {
         let first = state.withLock { state in
             defer { state.released = true }
@@ -90,9 +90,9 @@ final class BucketLockLease: Sendable {
         guard first else { return }
         wake.signal()
         ended.wait()
-        let (token, held) = state.withLock { ($0.record.token, $0.etag != nil) }
-        guard held, (try? BucketLockLease.holder(of: object))??.record?.token == token else { return }
-        try? object.client.deleteObject(bucket: object.bucket, key: object.name)
+        // Only the object this holder last wrote: one another owner took over after its time was over stays.
+        guard let etag = state.withLock({ $0.etag }) else { return }
+        try? object.client.deleteObject(bucket: object.bucket, key: object.name, ifMatch: etag)
     }
 
     /// The record in the lock object and the object's entity tag; nil when there is no lock object. The record is

@@ -77,20 +77,17 @@ extension BucketPlacedObjectWriter {
     }
 
     /// Sends the parts not sent yet (part 1, parts with gaps, parts never written) and completes the upload in part
-    /// order, unless an object has the key by then.
+    /// order, only if no object has the key by then (`If-None-Match: *`, which S3 and SeaweedFS both honour).
     private func completeUpload(size: UInt64, partCount: Int) throws(StoreError) {
-        // The check and the completion are two requests: an object made in between is replaced. The repository
-        // writes each image under a point of its own, holding the repository's lock, so nothing else makes one.
-        if try bucketStep({ () throws(S3Error) in
-            try object.client.headObject(bucket: object.bucket, key: object.name)
-        }) != nil {
-            throw StoreError(.alreadyExists, "\(object.location) exists already")
-        }
         let parts = try sendRemaining(size: size, partCount: partCount)
         let id = try startedUpload()
-        try bucketStep { () throws(S3Error) in
+        do throws(S3Error) {
             try object.client.completeMultipartUpload(
-                bucket: object.bucket, key: object.name, uploadID: id, parts: parts)
+                bucket: object.bucket, key: object.name, uploadID: id, parts: parts, ifNoneMatch: true)
+        } catch  where error.code == .preconditionFailed {
+            throw StoreError(.alreadyExists, "\(object.location) exists already")
+        } catch {
+            throw StoreError(error)
         }
         uploadID.withLock { $0 = nil }
     }

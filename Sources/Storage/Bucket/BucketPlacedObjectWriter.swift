@@ -144,21 +144,11 @@ final class BucketPlacedObjectWriter: PlacedObjectWriter, @unchecked Sendable { 
 
     /// An upload thread: sends queued parts until none is left or a send failed.
     private func sendQueuedParts() {
-        while true {
-            condition.lock()
-            if state.failure != nil { state.queued.removeAll() }
-            guard !state.queued.isEmpty else {
-                state.uploading -= 1
-                condition.broadcast()
-                condition.unlock()
-                return
-            }
-            let part = state.queued.removeFirst()
-            condition.unlock()
-            let result = Result { () throws(StoreError) in try send(part) }
+        while let (index, body) = takeQueuedPart() {
+            let result = Result { () throws(StoreError) in try send(body, as: index) }
             condition.lock()
             switch result {
-            case .success(let etag): state.etags[part.index] = etag
+            case .success(let etag): state.etags[index] = etag
             case .failure(let error): state.failure = state.failure ?? error
             }
             condition.broadcast()
@@ -166,13 +156,29 @@ final class BucketPlacedObjectWriter: PlacedObjectWriter, @unchecked Sendable { 
         }
     }
 
-    /// Sends `part` as its part of the upload (started now if this is the first) and returns its entity tag.
-    private func send(_ part: ReadyPart) throws(StoreError) -> String {
+    /// The next queued part's index and its bytes copied out of its buffer, which is freed on return rather than
+    /// after the send; nil when no part is queued or a send failed, and the thread then ends.
+    private func takeQueuedPart() -> (index: Int, body: ByteBuffer)? {
+        condition.lock()
+        if state.failure != nil { state.queued.removeAll() }
+        guard !state.queued.isEmpty else {
+            state.uploading -= 1
+            condition.broadcast()
+            condition.unlock()
+            return nil
+        }
+        let part = state.queued.removeFirst()
+        condition.unlock()
+        return (part.index, Self.body(of: part))
+    }
+
+    /// Sends `body` as the part `index` of the upload (started now if this is the first) and returns its entity
+    /// tag.
+    private func send(_ body: ByteBuffer, as index: Int) throws(StoreError) -> String {
         let id = try startedUpload()
-        let body = Self.body(of: part)
         return try bucketStep { () throws(S3Error) in
             try object.client.uploadPart(
-                bucket: object.bucket, key: object.name, uploadID: id, partNumber: part.index + 1, body: body)
+                bucket: object.bucket, key: object.name, uploadID: id, partNumber: index + 1, body: body)
         }
     }
 

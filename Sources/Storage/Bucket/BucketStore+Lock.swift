@@ -22,7 +22,7 @@ extension BucketStore {
             }
             guard holder.isExpired else { throw Self.locked(object, owner: holder.owner, "") }
             // Its holder stopped refreshing it (killed, or cut off): taken over only if nobody changed it since it
-            // was read. SeaweedFS and S3 both refuse a PutObject whose If-Match names an older entity tag.
+            // was read. S3 and SeaweedFS (4.48, measured) refuse a PutObject whose If-Match names an older entity tag.
             guard let taken = try Self.put(record, at: object, ifMatch: etag) else { continue }
             let lease = BucketLockLease(object: object, record: record, etag: taken, expiry: expiry)
             return BucketLock(key: key, owner: owner, lease: lease)

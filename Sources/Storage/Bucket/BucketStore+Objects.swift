@@ -47,7 +47,8 @@ extension BucketStore {
         var token: String?
         repeat {
             let page = try bucketStep { () throws(S3Error) in
-                try client.listObjects(bucket: bucket, prefix: listed, delimiter: "/", continuationToken: token)
+                try client.listObjects(
+                    bucket: bucket, prefix: listed, delimiter: "/", continuationToken: token, maxKeys: listPageSize)
             }
             for object in page.objects {
                 // A folder marker ("<prefix>/", as consoles make) is the prefix itself, not a child.
@@ -82,7 +83,8 @@ extension BucketStore {
         var token: String?
         repeat {
             let page = try bucketStep { () throws(S3Error) in
-                try client.listObjects(bucket: bucket, prefix: listed, delimiter: nil, continuationToken: token)
+                try client.listObjects(
+                    bucket: bucket, prefix: listed, delimiter: nil, continuationToken: token, maxKeys: listPageSize)
             }
             names += page.objects.map(\.key).filter { $0.utf8.starts(with: listed.utf8) }
             token = page.nextContinuationToken
@@ -114,9 +116,8 @@ extension BucketStore {
         (try? client.headObject(bucket: bucket, key: objectName(key)))??.size ?? 0
     }
 
-    /// Aborts every multipart upload under `prefix` that a writer never finished (its run was killed), so that the
-    /// parts it sent stop taking space; returns how many it aborted. Only while no writer of the store works there:
-    /// the caller holds the repository's lock.
+    /// Aborts every multipart upload under `prefix` (ListMultipartUploads by prefix): those of writers never
+    /// finished, whose parts take space (and are billed) without being listed.
     public func abortLeftoverUploads(under prefix: ObjectKey) throws(StoreError) -> Int {
         let listed = listPrefix(prefix)
         let uploads = try bucketStep { () throws(S3Error) in

@@ -20,6 +20,8 @@ public struct BucketStore: ObjectStore {
     public let bucket: String
     /// The prefix the store's objects are under, nil for the bucket's root.
     public let prefix: ObjectKey?
+    /// How many keys a listing asks for per page: S3's most, smaller in tests of paging.
+    var listPageSize = 1000
 
     /// The store under `prefix` (components separated by `/`; empty for the bucket's root) of `bucket`, through
     /// `client`. A prefix with an empty, `.` or `..` component is ``StoreError/Code/invalidKey``.
