@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// Daily backups without prune: a chain past the 64 points the reader once opened goes on, restores at its start,
     /// middle and end, and `--max-chain` starts a new chain with a full.
     @Suite("backup chains of many points", .serialized)
