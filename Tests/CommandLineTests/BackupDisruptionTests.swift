@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// `pullback backup` while the VM or its NBD export goes away mid-copy (through a libvirtd, so that virsh can act
     /// while pullback holds its connection), and across the domain being undefined and defined again. After each
     /// failure: one line on stderr, no new point, no pending folder, no job, no new checkpoint, and the next backup

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// `pullback checkpoints` on a real TCG guest backed up into two repositories: each checkpoint is listed with the
     /// repository that made it and whether that repository holds a point for it; one repository's checkpoints are
     /// removed and no other's, and the other repository's next backup still continues incrementally and restores byte

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// The content digest of a running guest's disk, read from a pull-mode export that libvirt serves, against the
     /// digest the point just made of it recorded.
     @Suite("content digest of a live disk (private libvirtd)", .serialized)

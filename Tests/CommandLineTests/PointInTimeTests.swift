@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// A backup is of one instant: the guest writes while pullback copies (pullback stopped with SIGSTOP once its
     /// pending point holds data, so that the writes surely land mid-copy), and the point still reads as the disk did
     /// when the job began; the next incremental carries those writes.

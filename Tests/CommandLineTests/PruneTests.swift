@@ -5,7 +5,7 @@ import Testing
     import Glibc
 #endif
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// `pullback prune` on real chains of points of a TCG guest: the points kept restore byte for byte as the disks
     /// were, their images are clean and reach no removed point, `verify` passes, the chain continues; a dry run and
     /// bad input change no byte; a prune killed at any moment leaves only points that restore and verify.

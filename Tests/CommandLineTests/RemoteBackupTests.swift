@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// Backups of a domain through a libvirtd reached over `qemu+tcp://` (the harness's private daemon listening on
     /// loopback), whose disks QEMU exports over TCP with TLS: nothing crosses through a unix socket of this host but
     /// the harness's own virsh calls.

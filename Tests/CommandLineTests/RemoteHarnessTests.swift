@@ -5,7 +5,7 @@ import Testing
     import Glibc
 #endif
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// The harness for remote hypervisors: a guest under a private libvirtd that also listens on
     /// `qemu+tcp://127.0.0.1:PORT/system` (`LibvirtDriver.remoteDaemon`), whose pull backups export over NBD on TCP with
     /// TLS. Only virsh and libnbd's tools are used here; the exported bytes are compared with the guest's reference.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// A disk resized between two backups (issue 19, item 9): grown with `virsh blockresize`, its chain goes on
     /// incrementally, the overlay larger than its backing; shrunk on a shut-off domain, that disk starts a new chain
     /// with a full copy and a note. Every restore is compared with a reference raw file that received the same

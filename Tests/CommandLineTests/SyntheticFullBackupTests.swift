@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// `--level auto` at `--max-chain` (issue 19, item 8): the new chain starts with a synthetic full, built from the
     /// repository's chain and the changes since its newest point (an incremental job, a standalone image), not with a
     /// full read of the disks; a damaged chain makes it a plain full read instead. Every restore is compared byte for

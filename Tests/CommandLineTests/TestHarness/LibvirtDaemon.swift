@@ -75,6 +75,7 @@ struct LibvirtDaemon: Sendable {
         for (_, name) in folders {
             try FileManager.default.createDirectory(atPath: "\(dir)/\(name)", withIntermediateDirectories: true)
         }
+        try CapabilitiesCache.seed("\(dir)/cache", for: .daemon)
         let conf = TestGuest.qemuConf + (certificates.map(backupTLSConf) ?? "")
         try FileFacts.create("\(dir)/etc/qemu.conf", with: Data(conf.utf8))
         var port = Int.random(in: 20000...60000)

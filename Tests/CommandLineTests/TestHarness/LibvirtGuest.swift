@@ -44,6 +44,9 @@ final class LibvirtGuest: Sendable {
         self.daemon = daemon
     }
 
+    /// The folder libvirt caches QEMU's capabilities under: `ROOT/cache`, or the daemon's `/var/cache/libvirt`.
+    private var libvirtCache: String { daemon.map { $0.dir + "/cache" } ?? fx.path("cache") }
+
     func image(_ target: String) -> String { fx.path("\(target).\(format(of: target))") }
     func format(of target: String) -> String { disks.first { $0.target == target }?.format ?? "qcow2" }
     func reference(_ target: String) -> String { fx.path("\(target).ref") }
@@ -101,7 +104,9 @@ final class LibvirtGuest: Sendable {
             acpi: acpi)
         let xmlPath = fx.path("domain.xml")
         try FileFacts.create(xmlPath, with: Data(xml.utf8))
+        if daemon == nil { try CapabilitiesCache.seed(libvirtCache, for: .embedded) }
         try await virshChecked(["define", xmlPath])
+        CapabilitiesCache.keep(libvirtCache, for: daemon == nil ? .embedded : .daemon)
         defined.withLock { $0 = true }
         if running {
             try await virshChecked(["start", name])
