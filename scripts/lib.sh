@@ -5,7 +5,8 @@
 # libvirt's QEMU driver and a TCG-capable qemu for backups of real guests, openssl for the TLS tests' certificates.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 PULLBACK_PACKAGES=(libnbd-dev libnbd-bin nbdkit qemu-utils qemu-block-extra libvirt-dev pkg-config zlib1g-dev
-  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 openssl python3-libnbd libgnutls28-dev)
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 openssl python3-libnbd libgnutls28-dev
+  python3-venv curl)
 
 # libvirt's QEMU driver resolves its compiled-in default user before reading qemu.conf, so the user and
 # groups must exist even when qemu.conf says to run guests as root.
