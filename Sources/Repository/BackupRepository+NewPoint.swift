@@ -49,12 +49,15 @@ extension BackupRepository {
 
     /// Removes every `.partial` entry of `domain`'s folder: a backup's pending point, a prune's staged rewrite or
     /// half-removed point (see ``rewrite(_:of:lock:_:)``), all of killed runs when the caller holds the lock; and the
-    /// temporary file of a job record a killed run was writing. Each is
+    /// temporary file of a job record a killed run was writing. A rewrite a bucket staged whole (with its manifest)
+    /// is first installed over its point, not deleted (``rollForwardStagedRewrites(of:in:)``). Each is
     /// removed through the store, which for a folder removes relative to descriptors (``FileIO/FileTree``): a writer
     /// racing the removal cannot steer it out of the repository, and a symbolic link loses only its name.
     static func removePartials(of domain: String, in store: any ObjectStore) throws(RepositoryError) {
         try storeStep { () throws(StoreError) in
             let domainKey = try RepositoryLayout.domain(domain)
+            // Before the leftovers are deleted: a whole staged rewrite is installed, not lost.
+            try rollForwardStagedRewrites(of: domainKey, in: store)
             for entry in try store.list(under: domainKey) where RepositoryLayout.isLeftover(entry.name) {
                 try store.deleteTree(domainKey.appending(entry.name))
             }

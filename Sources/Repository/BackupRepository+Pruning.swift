@@ -12,6 +12,8 @@ import Storage
 ///    the swap the point is its old self, after it the new one: manifest and images change together, and a child's
 ///    backing file `../<id>/<target>.qcow2` names the same disk content either way. The old folder, now under the
 ///    `.partial` name, is removed afterwards.
+///    A bucket cannot swap: it stages the new point at `<domain>/<id>.rewrite.copy.partial/` and installs it by
+///    replacing the point's objects one by one, manifest last (see `BackupRepository+Installing.swift`).
 /// 2. **Remove** a point (``remove(_:of:lock:)``) once no listed point is based on it: it is withdrawn
 ///    (``Storage/ObjectStore/withdraw(_:to:commit:)``: in a folder, renamed to `<domain>/<id>.removed.partial`, gone
 ///    from the listing in one step, the domain folder flushed), then emptied.
@@ -38,34 +40,29 @@ extension BackupRepository {
         try await BlockingWork.run { () throws(RepositoryError) in try Self.removePartials(of: domain, in: store) }
     }
 
-    /// Replaces `point` with the point `body` writes, atomically (see the type's description): `body` fills the
-    /// staged point with every disk's image (`imagePath(for:)`) and returns the new manifest; the point's saved XML
+    /// Replaces `point` with the point `body` writes (see the type's description): `body` fills the staged point
+    /// with every disk's image (`imageTarget`, `imagePath(for:)`) and returns the new manifest; the point's saved XML
     /// is carried over. If `body` throws, the staged point is removed and the point is left as it was. Returns the
-    /// new point. Fails with ``RepositoryError/Code/io`` where the store cannot replace a point atomically.
+    /// new point. A folder swaps the new point in atomically (``RepositoryError/Code/io`` where its file system
+    /// cannot); a bucket installs it object by object, which a killed run's successor finishes.
     public func rewrite(
         _ point: BackupPoint, of domain: String, lock: borrowing DomainLock,
         _ body: (PendingPoint) async throws -> BackupManifest
     ) async throws -> BackupPoint {
         precondition(lock.folder == folder(of: domain), "the lock must be the domain's")
         let store = self.store
-        let (pointKey, stagingKey) = try storeStep { () throws(StoreError) in
+        let (domainKey, pointKey, stagingKey, copyStagingKey) = try storeStep { () throws(StoreError) in
             (
+                try RepositoryLayout.domain(domain),
                 try RepositoryLayout.point(point.id, of: domain),
-                try RepositoryLayout.staging(point.id, of: domain, suffix: Self.rewriteSuffix)
+                try RepositoryLayout.staging(point.id, of: domain, suffix: Self.rewriteSuffix),
+                try RepositoryLayout.staging(point.id, of: domain, suffix: Self.rewriteByCopySuffix)
             )
         }
         let staging = try await BlockingWork.run { () throws(RepositoryError) -> PendingPoint in
-            try storeStep { () throws(StoreError) in try store.deleteTree(stagingKey) }
             let written = try storeStep { () throws(StoreError) in
-                try store.beginGroup(pointKey, stagingAt: stagingKey)
-            }
-            // A store that writes groups in place (a bucket) would write over the live point, and clean up by
-            // deleting it: nothing is written then.
-            guard written != pointKey else {
-                throw RepositoryError(
-                    .io,
-                    "\(store.location(of: pointKey)) cannot be rewritten as a full point in place, which a bucket cannot do atomically; keep more points, so that the oldest kept one is full"
-                )
+                try Self.beginRewrite(
+                    of: pointKey, in: domainKey, staging: stagingKey, copyStaging: copyStagingKey, store: store)
             }
             let staging = PendingPoint(id: point.id, domain: domain, key: written, store: store)
             for name in Self.savedFiles {
@@ -73,8 +70,10 @@ extension BackupRepository {
             }
             return staging
         }
+        let installedByCopies = staging.key == copyStagingKey
+        let manifest: BackupManifest
         do {
-            let manifest = try await body(staging)
+            manifest = try await body(staging)
             let manifestKey = try storeStep { () throws(StoreError) in
                 try staging.key.appending(RepositoryLayout.manifestName)
             }
@@ -83,21 +82,44 @@ extension BackupRepository {
             try await BlockingWork.run { () throws(RepositoryError) in
                 try storeStep { () throws(StoreError) in try store.write(bytes, to: manifestKey) }
                 try Self.requirePoint(pointKey, of: domain, in: store)
+                guard !installedByCopies else { return }
                 try Self.publishReplacing(staging.key, as: pointKey, in: store)
                 // The old point, now under the staging name: the next prune or backup removes what is left.
                 try? store.deleteTree(staging.key)
             }
-            return BackupPoint(id: point.id, manifest: manifest, key: pointKey, in: store)
         } catch {
             // In a task of its own: a cancelled prune (SIGINT) must still remove its staging folder.
             let written = staging.key
             await Task {
                 _ = try? await BlockingWork.run { () throws(RepositoryError) in
-                    try storeStep { () throws(StoreError) in try store.deleteTree(written) }
+                    try storeStep { () throws(StoreError) in try Self.discardStaged(written, in: store) }
                 }
             }.value
             throw error
         }
+        if installedByCopies {
+            // Whole from its manifest on: never deleted here, the next run under the lock installs it if this fails.
+            try await BlockingWork.run { () throws(RepositoryError) in
+                try storeStep { () throws(StoreError) in try Self.install(staging.key, over: pointKey, in: store) }
+            }
+        }
+        return BackupPoint(id: point.id, manifest: manifest, key: pointKey, in: store)
+    }
+
+    /// Begins the rewrite of the point `pointKey` of the domain `domainKey` and returns the prefix the new point is
+    /// written under: `staging` in a store that stages (swapped in whole), `copyStaging` in one that writes groups
+    /// in place (a bucket), which would otherwise write over the live point (installed by copies). What a killed
+    /// rewrite left is installed when whole, deleted when not.
+    private static func beginRewrite(
+        of pointKey: ObjectKey, in domainKey: ObjectKey, staging: ObjectKey, copyStaging: ObjectKey,
+        store: any ObjectStore
+    ) throws(StoreError) -> ObjectKey {
+        try rollForwardStagedRewrites(of: domainKey, in: store)
+        try store.deleteTree(staging)
+        try discardStaged(copyStaging, in: store)
+        let written = try store.beginGroup(pointKey, stagingAt: staging)
+        guard written == pointKey else { return written }
+        return try store.beginGroup(copyStaging, stagingAt: copyStaging)
     }
 
     /// Publishes the rewritten point staged at `written` in place of `pointKey`: the swap is the commit.

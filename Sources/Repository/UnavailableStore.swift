@@ -20,6 +20,7 @@ struct UnavailableStore: ObjectStore {
     func delete(_ key: ObjectKey) throws(StoreError) { throw error }
     func deleteTree(_ prefix: ObjectKey) throws(StoreError) { throw error }
     func storedBytes(of key: ObjectKey) -> UInt64 { 0 }
+    func copy(_ source: ObjectKey, replacing target: ObjectKey) throws(StoreError) { throw error }
     func beginGroup(_ group: ObjectKey, stagingAt staging: ObjectKey) throws(StoreError) -> ObjectKey { throw error }
     func publish(_ written: ObjectKey, as group: ObjectKey, replacing: Bool) throws(StoreError) { throw error }
     func withdraw(_ group: ObjectKey, to staging: ObjectKey, commit: String) throws(StoreError) -> ObjectKey {

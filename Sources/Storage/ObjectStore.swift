@@ -74,6 +74,13 @@ public protocol ObjectStore: Sendable {
     /// are listed (the folder store's temporary files) has none and returns 0.
     func abortLeftoverUploads(under prefix: ObjectKey) throws(StoreError) -> Int
 
+    /// Replaces the object `target` (there or not) with a copy of the object `source`, in one step: a reader of
+    /// `target` sees the old object or the new one, whole, never a mix. For a store that writes groups in place (a
+    /// bucket: a server-side copy), which replaces a committed group object by object, its commit object last;
+    /// ``StoreError/Code/unsupported`` in a store that swaps whole groups instead (the folder store). No object
+    /// `source` is ``StoreError/Code/notAnObject``.
+    func copy(_ source: ObjectKey, replacing target: ObjectKey) throws(StoreError)
+
     /// Begins the group `group` (see the type's description) and returns the prefix its objects are written under:
     /// `staging`, made new, for a store that stages; `group` itself for one that writes in place.
     func beginGroup(_ group: ObjectKey, stagingAt staging: ObjectKey) throws(StoreError) -> ObjectKey

@@ -17,14 +17,15 @@ import Repository
 /// 2. Each kept incremental point based on a point that is not kept, oldest first, is rewritten as a synthetic full:
 ///    each disk's chain is read through the QCOW2 chain reader and written by the QCOW2 writer into a standalone image
 ///    (``Engine/Copy``, as `restore` does), hashed as it is written, and the point's folder is swapped for the
-///    new one atomically. Its children's backing files name the same path, which reads the same disk.
+///    new one atomically (in a bucket: the new point is staged whole, then copied over the point's objects, its
+///    manifest last). Its children's backing files name the same path, which reads the same disk.
 /// 3. The points not kept are removed one at a time, newest first: a point goes only when no listed point is based on
 ///    it, so none of those still listed loses a parent.
 /// 4. The repository's checkpoints that no kept point has are deleted from libvirt when the domain can be reached
 ///    (a note when not): the kept points' checkpoints stay, so the next backup continues incrementally.
 ///
 /// A kill between steps, or within one, leaves `.partial` folders at most; running prune again (or a backup)
-/// removes them, and prune then finishes what the rule asks.
+/// removes them (installing first a bucket's rewrite staged whole), and prune then finishes what the rule asks.
 public enum PointPruning {
     /// Runs `request`. Notes (the domain cannot be reached, checkpoints deleted) go to `logger` at `notice`, as a
     /// backup's do.

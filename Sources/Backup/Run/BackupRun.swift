@@ -62,6 +62,10 @@ public enum BackupRun {
         // Only now that the domain and its disks are known: taking the lock makes the domain's folder.
         let lock: DomainLock
         do throws(RepositoryError) { lock = try repository.lock(request.domain) } catch { throw BackupError(error) }
+        // Before the points are read: a killed prune's staged rewrite changes the point it replaces.
+        do throws(RepositoryError) {
+            try await repository.finishStagedRewrites(of: request.domain, lock: lock)
+        } catch { throw BackupError(error) }
         let tightened = repository.tightenPermissions(of: request.domain, lock: lock)
         if tightened.count > 0 {
             logger.notice(
