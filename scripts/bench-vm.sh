@@ -29,6 +29,7 @@ vm_virsh() {
 }
 
 vm_cleanup() {
+  s3_stop
   [[ -n $vm_root ]] || return 0
   local pid i
   if [[ -n $vm_daemon_pid ]]; then
@@ -167,6 +168,12 @@ vm_rows() {
   row vm-full '`pullback backup --level full` (whole VM, libvirt job included)'
   row vm-inc '`pullback backup --level incremental` after 50 scattered 2 MiB guest writes'
   row vm-restore '`pullback restore` of the last point → qcow2, then `sync`'
+  if ((with_s3)); then
+    row vm-s3-full '`pullback backup --level full` straight into a bucket (SeaweedFS on loopback)'
+    row vm-s3-inc '`pullback backup --level incremental` into the bucket after 50 scattered 2 MiB guest writes'
+    row vm-s3-restore '`pullback restore` of the bucket'"'"'s last point → qcow2, then `sync`'
+    row vm-folder-plus-cp '`pullback backup --level full` into a folder, then `aws s3 cp --recursive` of the point'
+  fi
   # After the restore row, whose check compares with the guest's disk as the last point saw it.
   row vm-full-check '`pullback backup --level full --check-source` (a full read already: nothing more is read)'
   row vm-inc-check '`pullback backup --level incremental --check-source` after 50 guest writes'
@@ -253,6 +260,8 @@ vm_run_row() {
       timed nosync "$tool" backup "$vm" --repo "$repo" --level incremental --connect "$vm_uri" --json --no-progress \
         "${extra[@]}"
       vm_bytes=$(json_field bytes_read)
+      # The folder's incremental point on disk, beside what the bucket's incremental uploads.
+      [[ $1 != vm-inc ]] || folder_inc_bytes=$(du -sb "$repo/$vm/$(json_point)" | cut -f1)
       ;;
     vm-restore | vm-restore-base)
       # Each build restores the newest point of its own chain (a full and an incremental), the guest's disk now.
@@ -261,6 +270,54 @@ vm_run_row() {
       rm -rf "$work/restored"
       sync
       timed sync "$tool" restore --repo "$repo" "$vm" --to "$work/restored" --no-progress
+      ;;
+    vm-s3-full)
+      # Each run starts a new repository under the same prefix (the previous one's objects removed, untimed).
+      aws s3 rm --recursive --quiet "$s3_repo" >/dev/null
+      "$bin" init --repo "$s3_repo" >/dev/null
+      vm_drop_checkpoints
+      sync
+      s3_cpu_begin
+      timed nosync "$bin" backup "$vm" --repo "$s3_repo" --level full --connect "$vm_uri" --json --no-progress
+      s3_cpu_end "$1"
+      vm_bytes=$(json_field bytes_read)
+      s3_point=$(json_point)
+      ;;
+    vm-s3-inc)
+      vm_guest_writes
+      sync
+      s3_cpu_begin
+      timed nosync "$bin" backup "$vm" --repo "$s3_repo" --level incremental --connect "$vm_uri" --json --no-progress
+      s3_cpu_end "$1"
+      vm_bytes=$(json_field bytes_read)
+      s3_point=$(json_point)
+      s3_inc_uploaded=$(s3_prefix_bytes "$s3_repo/$vm/$s3_point/")
+      ;;
+    vm-s3-restore)
+      rm -rf "$work/restored-s3"
+      sync
+      s3_cpu_begin
+      timed sync "$bin" restore --repo "$s3_repo" "$vm" --to "$work/restored-s3" --no-progress
+      s3_cpu_end "$1"
+      ;;
+    vm-folder-plus-cp)
+      # What a user would otherwise script: a backup into a local folder, then the AWS CLI (its default settings)
+      # copies the new point's folder into the bucket. Timed together, as one command.
+      rm -rf "$work/repo-cp"
+      "$bin" init --repo "$work/repo-cp" >/dev/null
+      aws s3 rm --recursive --quiet "$s3_cp_repo" >/dev/null
+      vm_drop_checkpoints
+      sync
+      s3_cpu_begin
+      # shellcheck disable=SC2016 # the script's variables are its own positional parameters
+      timed nosync bash -c 'set -e
+        "$1" backup "$2" --repo "$3" --level full --connect "$4" --json --no-progress
+        point=$(dirname "$3/$2"/*/manifest.json)
+        aws s3 cp --recursive --quiet "$point" "$5/$2/${point##*/}" >&2' \
+        _ "$bin" "$vm" "$work/repo-cp" "$vm_uri" "$s3_cp_repo"
+      s3_cpu_end "$1"
+      vm_bytes=$(json_field bytes_read)
+      s3_point=$(json_point)
       ;;
     vnb-full)
       rm -rf "$work/vnb" "$work/vnb-restored"
@@ -292,6 +349,32 @@ vm_check_row() {
     vm-pbq | vm-pbq-base) qemu-img compare -q -f qcow2 -F raw "$work/out.qcow2" "$work/ref.raw" || die "$1: the copy differs from the guest's disk" ;;
     vm-restore | vm-restore-base) qemu-img compare -q -f qcow2 -F raw "$work/restored/vda.qcow2" "$work/ref.raw" ||
       die "$1: the restored disk differs from the guest's disk" ;;
+    vm-s3-full)
+      # The point restored from the bucket must read as the guest's disk when it was taken (ref.raw, still).
+      rm -rf "$work/check-s3"
+      "$bin" restore --repo "$s3_repo" "$vm" --at "$s3_point" --to "$work/check-s3" --no-progress >/dev/null ||
+        die "$1: restoring the point from the bucket failed"
+      qemu-img compare -q -f qcow2 -F raw "$work/check-s3/vda.qcow2" "$work/ref.raw" ||
+        die "$1: the point restored from the bucket differs from the guest's disk"
+      rm -rf "$work/check-s3" ;;
+    vm-s3-inc)
+      # Its objects against their digests (the restore row after it compares the restored disk too).
+      "$bin" verify --repo "$s3_repo" "$vm" --at "$s3_point" --content --no-progress >"$work/verify.out" ||
+        { cat "$work/verify.out" >&2; die "$1: pullback verify of the incremental in the bucket failed"; } ;;
+    vm-s3-restore) qemu-img compare -q -f qcow2 -F raw "$work/restored-s3/vda.qcow2" "$work/ref.raw" ||
+      die "$1: the disk restored from the bucket differs from the guest's disk" ;;
+    vm-folder-plus-cp)
+      # The copied point, with the repository's identity beside it, is a bucket repository: verify reads every
+      # object the CLI uploaded and checks it against the point's digests, and a restore from it compares.
+      aws s3 cp --quiet "$work/repo-cp/repository.json" "$s3_cp_repo/repository.json" >/dev/null
+      "$bin" verify --repo "$s3_cp_repo" "$vm" --at "$s3_point" --no-progress >"$work/verify.out" ||
+        { cat "$work/verify.out" >&2; die "$1: pullback verify of the point copied by aws s3 cp failed"; }
+      rm -rf "$work/check-s3"
+      "$bin" restore --repo "$s3_cp_repo" "$vm" --at "$s3_point" --to "$work/check-s3" --no-progress >/dev/null ||
+        die "$1: restoring the copied point from the bucket failed"
+      qemu-img compare -q -f qcow2 -F raw "$work/check-s3/vda.qcow2" "$work/ref.raw" ||
+        die "$1: the point copied into the bucket differs from the guest's disk"
+      rm -rf "$work/check-s3" ;;
     vnb-restore)
       local img
       img=$(find "$work/vnb-restored" -name 'vda*' -type f | head -n 1)
@@ -299,3 +382,94 @@ vm_check_row() {
       qemu-img compare -q -F raw "$img" "$work/ref.raw" || die "$1: virtnbdrestore's image differs from the guest's disk" ;;
   esac
 }
+
+# The bucket rows: SeaweedFS (`weed server -s3`) of our own on loopback ports with data in $work, one identity whose
+# keys are made here, and a bucket; the AWS variables exported for pullback and the AWS CLI alike.
+s3_pid=
+s3_bucket=pullback-bench
+s3_repo=s3://$s3_bucket/direct
+s3_cp_repo=s3://$s3_bucket/copied
+s3_point=
+s3_inc_uploaded=0
+folder_inc_bytes=0
+s3_cpu_before=0
+declare -A s3_cpus
+
+# The AWS CLI (the folder-plus-copy row's uploader and the bucket's housekeeping): from PyPI into a venv if missing.
+ensure_awscli() {
+  command -v aws >/dev/null 2>&1 && return 0
+  local venv="${PULLBACK_TOOLS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/pullback}/awscli-venv"
+  if [[ ! -x $venv/bin/aws ]]; then
+    log "installing: awscli into $venv"
+    python3 -m venv "$venv" || die "cannot create a Python venv in $venv (Debian: apt-get install python3-venv)"
+    "$venv/bin/pip" install -q --disable-pip-version-check awscli || die "pip install awscli failed"
+  fi
+  export PATH="$venv/bin:$PATH"
+}
+
+s3_start() {
+  local dir=$work/seaweedfs base port i try
+  ensure_seaweedfs >&2
+  ensure_awscli
+  mkdir -p "$dir"
+  export AWS_ACCESS_KEY_ID="PB$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
+  export AWS_SECRET_ACCESS_KEY="$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  printf '{"identities": [{"name": "bench", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}\n' \
+    "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$dir/identities.json"
+  for ((try = 0; try < 5; try++)); do
+    # Four ports and their gRPC ports (+10000), none of them in use now.
+    base=$((20000 + RANDOM % 9990))
+    if ss -Htln | awk -v b="$base" '{ n = split($4, a, ":"); p = a[n] } p >= b && p < b + 4 || p >= b + 10000 && p < b + 10004 { f = 1 } END { exit !f }'; then
+      continue
+    fi
+    port=$((base + 3))
+    "$PULLBACK_WEED" server -dir="$dir" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port="$base" \
+      -volume.port=$((base + 1)) -filer.port=$((base + 2)) -s3 -s3.port="$port" -s3.config="$dir/identities.json" \
+      -s3.port.iceberg=0 -s3.port.lance=0 -s3.autoCreateBucket=false -master.volumeSizeLimitMB=1024 \
+      -volume.max=100 -filer.localSocket="$dir/filer.sock" -s3.localSocket="$dir/s3.sock" >"$dir/weed.log" 2>&1 &
+    s3_pid=$!
+    for ((i = 0; i < 300; i++)); do
+      kill -0 "$s3_pid" 2>/dev/null || break
+      if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+      sleep 0.1
+    done
+    if kill -0 "$s3_pid" 2>/dev/null; then
+      export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+      # It may answer 503 for a few seconds after it listens.
+      for ((i = 0; i < 60; i++)); do
+        aws s3 mb "s3://$s3_bucket" >/dev/null 2>&1 && return 0
+        aws s3 ls "s3://$s3_bucket" >/dev/null 2>&1 && return 0
+        sleep 0.5
+      done
+      tail -n 20 "$dir/weed.log" >&2
+      die "SeaweedFS on port $port did not make the bucket within 30 s"
+    fi
+    s3_pid=
+  done
+  tail -n 20 "$dir/weed.log" >&2
+  die "weed server did not start on any of 5 random sets of ports"
+}
+
+# SIGTERM, then SIGKILL after 20 s: it flushes for a few seconds before it exits.
+s3_stop() {
+  [[ -n $s3_pid ]] || return 0
+  local i
+  kill "$s3_pid" 2>/dev/null || { s3_pid=; return 0; }
+  for ((i = 0; i < 200; i++)); do kill -0 "$s3_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$s3_pid" 2>/dev/null || true
+  wait "$s3_pid" 2>/dev/null || true
+  s3_pid=
+}
+
+# The CPU seconds SeaweedFS spends during a row (all its threads), beside the tool's own.
+s3_cpu_now() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / t }' "/proc/$s3_pid/stat"; }
+s3_cpu_begin() { s3_cpu_before=$(s3_cpu_now); }
+s3_cpu_end() { s3_cpus[$1]+="$(awk -v a="$s3_cpu_before" -v b="$(s3_cpu_now)" 'BEGIN { printf "%.2f", b - a }') "; }
+
+# The total size of the objects under an s3:// prefix (what was uploaded there).
+s3_prefix_bytes() {
+  aws s3 ls --recursive --summarize "$1" | awk '/Total Size:/ { print $3 }'
+}
+
+json_point() { grep -o '"point" *: *"[^"]*"' "$work/stdout" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/'; }
