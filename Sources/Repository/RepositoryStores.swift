@@ -12,6 +12,10 @@ enum RepositoryStores {
     /// location travels through every use case as a string; set once by the command line before any store is made.
     static let allowsPlainHTTP = Atomic<Bool>(false)
 
+    /// How many times a bucket's failed request (5xx, SlowDown, a dropped or refused connection) is tried again
+    /// (`--retries`). Process-wide like ``allowsPlainHTTP``, and set as early.
+    static let bucketRetries = Atomic<Int>(5)
+
     private static let clients = Mutex<[String: S3Client]>([:])
 
     /// The store of `root`; a bucket that cannot be reached as configured (no credentials, a bad endpoint) is a store
@@ -32,13 +36,14 @@ enum RepositoryStores {
 
     /// The process's client for the endpoint the environment names.
     private static func client() throws(StoreError) -> S3Client {
-        let configuration: S3Configuration
+        var configuration: S3Configuration
         do throws(S3Error) {
             configuration = try S3Configuration.fromEnvironment(
                 ProcessInfo.processInfo.environment, allowHTTP: allowsPlainHTTP.load(ordering: .relaxed))
         } catch {
             throw StoreError(.io, error.message, cause: error)
         }
+        configuration.retries = bucketRetries.load(ordering: .relaxed)
         let key = "\(configuration.endpoint) \(configuration.region) \(configuration.credentials.accessKeyID)"
         return try clients.withLock { clients throws(StoreError) -> S3Client in
             if let client = clients[key] { return client }
@@ -57,5 +62,10 @@ extension RepositoryLocation {
     /// Allows `http://` S3 endpoints other than loopback for the rest of the process (`--allow-http`).
     public static func allowPlainHTTP(_ allowed: Bool) {
         RepositoryStores.allowsPlainHTTP.store(allowed, ordering: .relaxed)
+    }
+
+    /// Tries a bucket's failed requests `retries` times before failing (`--retries`), for the rest of the process.
+    public static func retryBucketRequests(_ retries: Int) {
+        RepositoryStores.bucketRetries.store(retries, ordering: .relaxed)
     }
 }

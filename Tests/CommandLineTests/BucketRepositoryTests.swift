@@ -1,6 +1,4 @@
 import Foundation
-import NIOCore
-import S3
 import TestSupport
 import Testing
 
@@ -10,62 +8,10 @@ extension CopyIntegration {
     /// over NBD from the bucket.
     @Suite("backups in an S3 bucket (SeaweedFS, embedded libvirt)", .serialized)
     struct BucketRepositoryTests {
-        /// A bucket of a fresh SeaweedFS server, and the client the test looks into it with.
-        struct Bucket {
-            let server: ObjectStoreServer
-            let client: S3Client
-            let name: String
-
-            static func make(_ fx: Fixture) async throws -> Bucket {
-                let server = try await ObjectStoreServer.start(fx)
-                var configuration = try S3Configuration.fromEnvironment(
-                    server.environment.merging(["HOME": "/nonexistent"]) { $1 }, allowHTTP: false)
-                configuration.retries = 8
-                let client = try S3Client(configuration)
-                let name = "pullback-" + UUID().uuidString.lowercased().prefix(12)
-                try await onThread { try client.createBucket(String(name)) }
-                return Bucket(server: server, client: client, name: String(name))
-            }
-
-            /// `env` with the server's keys and endpoint: what runs pullback against the bucket.
-            var environmentCommand: [String] {
-                let environment = server.environment.merging(["HOME": "/nonexistent"]) { $1 }
-                return ["env"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            }
-
-            /// `pullback ARGUMENTS` with the server's keys and endpoint in its environment.
-            func pullback(_ fx: Fixture, _ arguments: [String]) async throws -> CommandResult {
-                try await fx.run(environmentCommand + [try Pullback.binaryPath()] + arguments)
-            }
-
-            func object(_ key: String) async throws -> [UInt8] {
-                var buffer = try await onThread { try client.getObject(bucket: name, key: key, range: nil) }
-                return buffer.readBytes(length: buffer.readableBytes) ?? []
-            }
-
-            func put(_ key: String, _ bytes: [UInt8]) async throws {
-                _ = try await onThread { try client.putObject(bucket: name, key: key, body: ByteBuffer(bytes: bytes)) }
-            }
-
-            func delete(_ key: String) async throws {
-                try await onThread { try client.deleteObject(bucket: name, key: key) }
-            }
-
-            func close() async {
-                _ = try? await onThread { client.shutdown() }
-            }
-        }
-
-        /// Runs blocking client calls on a thread of their own, off the cooperative pool.
-        static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-            try await withCheckedThrowingContinuation { continuation in
-                Thread { continuation.resume(with: Result { try body() }) }.start()
-            }
-        }
-
         /// Restores point `id` of `guest`'s domain from `repo` as raw images and compares each with `snapshot`.
         static func expectRestores(
-            _ guest: LibvirtGuest, _ bucket: Bucket, repo: String, at id: String, matching snapshot: [String: String],
+            _ guest: LibvirtGuest, _ bucket: TestBucket, repo: String, at id: String,
+            matching snapshot: [String: String],
             sourceLocation: SourceLocation = #_sourceLocation
         ) async throws {
             let fx = guest.fx
@@ -91,7 +37,7 @@ extension CopyIntegration {
             .timeLimit(.minutes(4)))
         func backupIntoBucket() async throws {
             try await LibvirtGuest.run { fx, guest in
-                let bucket = try await Bucket.make(fx)
+                let bucket = try await TestBucket.make(fx)
                 defer { bucket.server.stop() }
                 let repo = "s3://\(bucket.name)/hosts/one"
                 try requireSuccess(try await bucket.pullback(fx, ["init", "--repo", repo]))

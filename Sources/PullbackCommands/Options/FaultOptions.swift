@@ -1,10 +1,14 @@
 import ArgumentParser
 import Engine
+import Repository
 
 /// `--retries N` and `--stall-timeout SECONDS`: how a command reading an NBD export rides out a failing or silent
 /// server.
 struct FaultOptions: ParsableArguments {
-    @Option(help: "Times a failed read or block status request is tried again (EIO, a dropped connection), 0-100.")
+    @Option(
+        help:
+            "Times a failed read or block status request, or a bucket's request, is tried again (EIO, a dropped connection, a 5xx), 0-100."
+    )
     var retries = RetryPolicy.defaultRetries
 
     @Option(help: "Fail when requests get no reply at all for this many seconds (0: wait forever).")
@@ -15,6 +19,7 @@ struct FaultOptions: ParsableArguments {
         guard (0...86_400).contains(stallTimeout) else {
             throw ValidationError("--stall-timeout must be from 0 (no limit) to 86400 seconds")
         }
+        RepositoryLocation.retryBucketRequests(retries)
     }
 
     var retry: RetryPolicy { RetryPolicy(retries: retries) }

@@ -1,0 +1,86 @@
+import Foundation
+import NIOCore
+import S3
+import TestSupport
+
+/// A bucket of a fresh SeaweedFS server, and the client a test looks into it with: pullback runs against it with the
+/// server's keys and endpoint in its environment (`env`), the test reads, writes and lists objects directly.
+struct TestBucket {
+    let server: ObjectStoreServer
+    let client: S3Client
+    let name: String
+
+    static func make(_ fx: Fixture) async throws -> TestBucket {
+        let server = try await ObjectStoreServer.start(fx)
+        var configuration = try S3Configuration.fromEnvironment(
+            server.environment.merging(["HOME": "/nonexistent"]) { $1 }, allowHTTP: false)
+        configuration.retries = 8
+        let client = try S3Client(configuration)
+        let name = "pullback-" + UUID().uuidString.lowercased().prefix(12)
+        try await onThread { try client.createBucket(String(name)) }
+        return TestBucket(server: server, client: client, name: String(name))
+    }
+
+    /// `env` with the server's keys and endpoint: what runs pullback against the bucket.
+    var environmentCommand: [String] {
+        let environment = server.environment.merging(["HOME": "/nonexistent"]) { $1 }
+        return ["env"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// `pullback ARGUMENTS` with the server's keys and endpoint in its environment.
+    func pullback(_ fx: Fixture, _ arguments: [String], timeout: Duration = .seconds(120)) async throws
+        -> CommandResult
+    {
+        try await fx.run(environmentCommand + [try Pullback.binaryPath()] + arguments, timeout: timeout)
+    }
+
+    /// `pullback ARGUMENTS` started in the background, with the server's keys and endpoint. `env` execs pullback, so
+    /// the child's pid is pullback's.
+    func spawnPullback(_ fx: Fixture, _ arguments: [String]) throws -> ChildProcess {
+        try fx.spawn(environmentCommand + [try Pullback.binaryPath()] + arguments, label: "pullback-bucket")
+    }
+
+    func object(_ key: String) async throws -> [UInt8] {
+        var buffer = try await Self.onThread { try client.getObject(bucket: name, key: key, range: nil) }
+        return buffer.readBytes(length: buffer.readableBytes) ?? []
+    }
+
+    func put(_ key: String, _ bytes: [UInt8]) async throws {
+        _ = try await Self.onThread { try client.putObject(bucket: name, key: key, body: ByteBuffer(bytes: bytes)) }
+    }
+
+    func delete(_ key: String) async throws {
+        try await Self.onThread { try client.deleteObject(bucket: name, key: key) }
+    }
+
+    /// Every key under `prefix` with its size, all pages, sorted.
+    func keys(under prefix: String) async throws -> [String: UInt64] {
+        try await Self.onThread {
+            var keys: [String: UInt64] = [:]
+            var token: String?
+            repeat {
+                let page = try client.listObjects(
+                    bucket: name, prefix: prefix, delimiter: nil, continuationToken: token)
+                for object in page.objects { keys[object.key] = object.size }
+                token = page.nextContinuationToken
+            } while token != nil
+            return keys
+        }
+    }
+
+    /// The keys of the multipart uploads under `prefix` neither completed nor aborted.
+    func unfinishedUploads(under prefix: String) async throws -> [String] {
+        try await Self.onThread { try client.listMultipartUploads(bucket: name, prefix: prefix).map(\.key) }
+    }
+
+    func close() async {
+        _ = try? await Self.onThread { client.shutdown() }
+    }
+
+    /// Runs blocking client calls on a thread of their own, off the cooperative pool.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+}
