@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What a bucket's lock object holds: who holds it, where, and until when, so that whoever finds it taken can name
 /// the holder and take over a lock whose holder stopped refreshing it. `token` tells this holder's writes apart from
 /// another's with the same owner.
@@ -28,6 +32,15 @@ struct BucketLockRecord: Codable, Equatable {
 
     /// Whether its holder's time is over. Holders on other hosts are trusted to keep their clocks close to ours.
     var isExpired: Bool { expiresAt < Date() }
+
+    /// Whether its holder is known to be gone: a process of this host that no longer exists (killed, or ended by a
+    /// failure that kept it from deleting the lock, such as the store's own outage). A holder on another host is
+    /// never known gone: its lock waits for its expiry. A process id reused since is taken for the holder.
+    var holderIsGone: Bool {
+        guard host == ProcessInfo.processInfo.hostName, pid > 0, pid != ProcessInfo.processInfo.processIdentifier
+        else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
 
     /// The record as JSON.
     func encoded() -> [UInt8] {

@@ -20,9 +20,9 @@ extension BucketStore {
                     object, owner: nil,
                     "holds something that is not a Pullback lock; delete it if no run uses the repository")
             }
-            guard holder.isExpired else { throw Self.locked(object, owner: holder.owner, "") }
-            // Its holder stopped refreshing it (killed, or cut off): taken over only if nobody changed it since it
-            // was read. S3 and SeaweedFS (4.48, measured) refuse a PutObject whose If-Match names an older entity tag.
+            guard holder.isExpired || holder.holderIsGone else { throw Self.locked(object, owner: holder.owner, "") }
+            // Its holder stopped refreshing it (killed, or cut off) or is gone from this host: taken over only if
+            // nobody changed it since it was read. S3 and SeaweedFS (4.48, measured) refuse a PutObject whose If-Match names an older entity tag.
             guard let taken = try Self.put(record, at: object, ifMatch: etag) else { continue }
             let lease = BucketLockLease(object: object, record: record, etag: taken, expiry: expiry)
             return BucketLock(key: key, owner: owner, lease: lease)
