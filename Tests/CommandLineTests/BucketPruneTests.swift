@@ -9,12 +9,12 @@ extension CopyIntegration {
     /// the next run.
     @Suite("prune in an S3 bucket (SeaweedFS, embedded libvirt)", .serialized)
     struct BucketPruneTests {
-        typealias Bucket = BucketRepositoryTests.Bucket
+        typealias Bucket = TestBucket
 
         /// Every key of `bucket` under `prefix`, all pages.
         static func keys(_ bucket: Bucket, under prefix: String) async throws -> [String] {
             let (client, name) = (bucket.client, bucket.name)
-            return try await BucketRepositoryTests.onThread {
+            return try await TestBucket.onThread {
                 var keys: [String] = []
                 var token: String?
                 repeat {
@@ -33,7 +33,7 @@ extension CopyIntegration {
         static func copyObjects(_ bucket: Bucket, from source: String, to target: String) async throws -> [String] {
             let keys = try await keys(bucket, under: source)
             let (client, bucketName) = (bucket.client, bucket.name)
-            return try await BucketRepositoryTests.onThread {
+            return try await TestBucket.onThread {
                 var names: [String] = []
                 // Folder markers ("x/") are no objects of the repository.
                 for key in keys where !key.hasSuffix("/") {
