@@ -131,7 +131,7 @@ extension CopyIntegration {
                     bucket, fx, backup + ["--retries", "20"], prefix: domainPrefix)
                 bucket.server.stop()
                 riding.resume()
-                try await bucket.server.restart()
+                try await bucket.restartServer()
                 let rode = try await riding.waitForExit(timeout: .seconds(120))
                 try requireSuccess(rode)
                 let full = try BackupSummary.decode(rode)
@@ -146,7 +146,7 @@ extension CopyIntegration {
                 bucket.server.stop()
                 failing.resume()
                 let failed = try await failing.waitForExit(timeout: .seconds(120))
-                try await bucket.server.restart()
+                try await bucket.restartServer()
                 expectCleanFailure(failed, mentioning: ["127.0.0.1:\(bucket.server.port)"])
                 #expect(try await Self.listed(bucket, fx, repo: repo, domain: guest.name).map(\.id) == [full.point])
 

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import S3
 import TestSupport
+import Testing
 
 /// A bucket of a fresh SeaweedFS server, and the client a test looks into it with: pullback runs against it with the
 /// server's keys and endpoint in its environment (`env`), the test reads, writes and lists objects directly.
@@ -38,6 +39,18 @@ struct TestBucket {
     /// the child's pid is pullback's.
     func spawnPullback(_ fx: Fixture, _ arguments: [String]) throws -> ChildProcess {
         try fx.spawn(environmentCommand + [try Pullback.binaryPath()] + arguments, label: "pullback-bucket")
+    }
+
+    /// Starts the stopped server again and returns once it stores and reads objects: SeaweedFS answers 500 for a
+    /// few seconds after it listens, until its volumes are back.
+    func restartServer() async throws {
+        try await server.restart()
+        let probe = "probe-\(UInt32.random(in: 0...UInt32.max))"
+        let ready = try await waitUntil(timeout: .seconds(60), every: .milliseconds(200)) {
+            (try? await put(probe, [1, 2, 3])) != nil && (try? await object(probe)) == [1, 2, 3]
+        }
+        try #require(ready, "SeaweedFS did not store and read an object within 60 s of its restart")
+        try await delete(probe)
     }
 
     func object(_ key: String) async throws -> [UInt8] {
