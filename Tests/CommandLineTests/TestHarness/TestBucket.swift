@@ -47,7 +47,12 @@ struct TestBucket {
         try await server.restart()
         let probe = "probe-\(UInt32.random(in: 0...UInt32.max))"
         let ready = try await waitUntil(timeout: .seconds(60), every: .milliseconds(200)) {
-            (try? await put(probe, [1, 2, 3])) != nil && (try? await object(probe)) == [1, 2, 3]
+            do {
+                try await put(probe, [1, 2, 3])
+                return try await object(probe) == [1, 2, 3]
+            } catch {
+                return false
+            }
         }
         try #require(ready, "SeaweedFS did not store and read an object within 60 s of its restart")
         try await delete(probe)
