@@ -6,7 +6,7 @@ import Testing
     import Glibc
 #endif
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// A repository in a bucket when things go wrong: pullback killed mid-upload, the store gone for a moment or for
     /// good, two backups of one domain at once, a lock left by a dead run, and bucket contents made by a hostile hand.
     /// Nothing half-written is ever listed, what a dead run left is cleaned up by the next, and every refusal is one
@@ -105,7 +105,7 @@ extension CopyIntegration {
                 #expect(try await bucket.unfinishedUploads(under: domainPrefix) == [])
                 #expect(try await Self.listed(bucket, fx, repo: repo, domain: guest.name).map(\.id) == [summary.point])
                 #expect(try await bucket.keys(under: lockKey).isEmpty, "the lock outlived the run that took it over")
-                try await BucketRepositoryTests.expectRestores(
+                try await CopyIntegration.BucketRepositoryTests.expectRestores(
                     guest, bucket, repo: repo, at: summary.point, matching: snapshot)
                 await bucket.close()
             }
@@ -136,7 +136,7 @@ extension CopyIntegration {
                 try requireSuccess(rode)
                 let full = try BackupSummary.decode(rode)
                 #expect(try await bucket.unfinishedUploads(under: domainPrefix) == [])
-                try await BucketRepositoryTests.expectRestores(
+                try await CopyIntegration.BucketRepositoryTests.expectRestores(
                     guest, bucket, repo: repo, at: full.point, matching: snap1)
 
                 // Gone for longer than the default retries: one line, and nothing new is listed once it is back.
@@ -160,7 +160,7 @@ extension CopyIntegration {
                 #expect(
                     try await Self.listed(bucket, fx, repo: repo, domain: guest.name).map(\.id)
                         == [full.point, inc.point])
-                try await BucketRepositoryTests.expectRestores(
+                try await CopyIntegration.BucketRepositoryTests.expectRestores(
                     guest, bucket, repo: repo, at: inc.point, matching: snap2)
                 await bucket.close()
             }

@@ -3,7 +3,7 @@ import S3
 import TestSupport
 import Testing
 
-extension CopyIntegration {
+extension BackupIntegration {
     /// `prune` of a repository in an S3 bucket (SeaweedFS on loopback): the kept incremental point becomes a synthetic
     /// full that restores identical, installed object by object; a rewrite a killed prune staged whole is finished by
     /// the next run.
