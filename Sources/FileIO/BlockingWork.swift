@@ -18,6 +18,22 @@ package enum BlockingWork {
         try await run(on: .singleton, body)
     }
 
+    /// Runs `body`, blocking work that waits on the network rather than on a disk (a ranged read of an object store),
+    /// on a pool of its own with more threads than cores: each thread mostly waits for an answer, and the shared
+    /// pool, one thread per core, would keep only that many requests in flight.
+    package static func runWaitingOnNetwork<T: Sendable, Failure: BlockingWorkFailure>(
+        _ body: @escaping @Sendable () throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        try await run(on: networkPool, body)
+    }
+
+    /// The pool of ``runWaitingOnNetwork(_:)``: started once, for the life of the process, as NIO's own singleton.
+    private static let networkPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
+
     /// Runs `body` on `pool`, as ``run(_:)`` does on the shared pool.
     static func run<T: Sendable, Failure: BlockingWorkFailure>(
         on pool: NIOThreadPool, _ body: @escaping @Sendable () throws(Failure) -> T

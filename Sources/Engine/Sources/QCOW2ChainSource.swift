@@ -6,9 +6,18 @@ import QCOW2
 public final class QCOW2ChainSource: BlockSource {
     /// The chain being read.
     public let chain: QCOW2Chain
+    /// Whether the chain's images are objects of a store across the network (a bucket), whose reads wait on answers
+    /// and run on a pool sized for that, with many in flight.
+    let readsObjects: Bool
 
     public init(chain: QCOW2Chain) {
         self.chain = chain
+        self.readsObjects = false
+    }
+
+    init(chain: QCOW2Chain, readsObjects: Bool) {
+        self.chain = chain
+        self.readsObjects = readsObjects
     }
 
     /// Opens the chain whose top is `path` by qemu's rules (``QCOW2Chain/init(path:format:allowDevices:)``), off
@@ -44,13 +53,14 @@ public final class QCOW2ChainSource: BlockSource {
                 throw CopyError(.source, error.message, cause: error)
             }
         }
-        return QCOW2ChainSource(chain: chain)
+        return QCOW2ChainSource(chain: chain, readsObjects: layers.contains { $0.opener != nil })
     }
 
     public var size: UInt64 { chain.size }
     /// Reads are served by the chain in one piece, whatever their size; this bounds a request's buffer.
     public var maximumReadSize: Int { 32 << 20 }
-    /// The chain reader is safe for concurrent reads; two I/O threads keep the disk busy.
+    /// The chain reader is safe for concurrent reads; two I/O threads keep the disk busy. (Objects of a store are
+    /// read on a pool of more threads, so that the requests in flight over these two are all waiting at once.)
     public var connectionCount: Int { 2 }
 
     public func extents(in range: Range<UInt64>) async throws(CopyError) -> [SourceExtent] {
@@ -69,10 +79,15 @@ public final class QCOW2ChainSource: BlockSource {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(CopyError) {
         let borrowed = Borrowed(pointer: buffer)
-        try await BlockingWork.run { [chain] () throws(CopyError) in
+        let read = { @Sendable [chain] () throws(CopyError) in
             do throws(QCOW2Error) { try chain.read(into: borrowed.pointer, at: offset) } catch {
                 throw CopyError(.source, "reading \(chain.layers[0].path) failed: \(error.message)", cause: error)
             }
+        }
+        if readsObjects {
+            try await BlockingWork.runWaitingOnNetwork(read)
+        } else {
+            try await BlockingWork.run(read)
         }
     }
 }
