@@ -125,7 +125,9 @@ extension BackupIntegration {
                 for key in left {
                     let name = key.dropFirst(twoDomain.count)
                     #expect(name.hasPrefix(inc2.point + "/") || name.hasPrefix("."), "left in the bucket: \(key)")
-                    #expect(!name.contains(full.point) && !name.contains(inc1.point) && !name.contains(".partial"))
+                    // By the first component: two points in one second have ids where one is a prefix of the other.
+                    let point = name.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+                    #expect(point != full.point && point != inc1.point && !name.contains(".partial"), "\(key)")
                 }
 
                 // In hosts/one, what a prune killed while installing leaves: the merged point staged whole (the one
