@@ -101,7 +101,8 @@ struct RestoreCommand: AsyncParsableCommand {
         }
     }
 
-    /// Checks the plan's chains unless `--no-verify`, then writes its images, each step with its progress bar.
+    /// Checks the plan's chains unless `--no-verify` (images the write cannot check as it reads, first), then writes its
+    /// images, each step with its progress bar.
     private func restore(_ plan: PointRestore.Plan) async throws -> [PointRestore.Restored] {
         let (verifying, showing) = (!noVerify, progress.isShown)
         return try await Interruptible.run { () async throws(BackupError) -> [PointRestore.Restored] in
@@ -113,7 +114,7 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             let counters = JobProgress()
             return try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
-                try await PointRestore.write(plan, progress: showing ? counters : nil)
+                try await PointRestore.write(plan, verifying: verifying, progress: showing ? counters : nil)
             }
         } describe: {
             $0.message

@@ -101,11 +101,29 @@ public enum ImageDigest {
         _ path: String, like recorded: String? = nil, isCancelled: () -> Bool = { false },
         reading: (Int) -> Void = { _ in }
     ) throws(RepositoryError) -> String {
+        let (store, key) = try folderObject(path)
+        return try of(key, in: store, like: recorded, isCancelled: isCancelled, reading: reading)
+    }
+
+    /// The file at `path` as an object of a folder store of its folder, so that it is read as the store reads: no
+    /// symbolic link followed, no FIFO or device read.
+    private static func folderObject(_ path: String) throws(RepositoryError) -> (FolderStore, ObjectKey) {
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         let name = String(slash.map { path[path.index(after: $0)...] } ?? path[...])
         let key = try storeStep { () throws(StoreError) in try ObjectKey(components: [name]) }
-        return try of(key, in: FolderStore(root: folder), like: recorded, isCancelled: isCancelled, reading: reading)
+        return (FolderStore(root: folder), key)
+    }
+
+    /// Opens `layer`'s image, a file or an object of a store, for reading as ``of(_:like:reading:)`` reads it.
+    package static func reader(of layer: ImageLayer) throws(RepositoryError) -> any ObjectReader {
+        let (store, key): (any ObjectStore, ObjectKey) =
+            if let object = layer.object { (object.store, object.key) } else { try folderObject(layer.path) }
+        guard let reader = try storeStep({ () throws(StoreError) in try store.open(key) }) else {
+            throw RepositoryError(
+                .io, "cannot open \(layer.path): \(Errno.noSuchFileOrDirectory)", cause: Errno.noSuchFileOrDirectory)
+        }
+        return reader
     }
 
     /// Reads the object `key` of `store` from start to end and returns its digest in the form of `recorded` (a

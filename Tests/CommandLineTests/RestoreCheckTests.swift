@@ -51,6 +51,36 @@ extension CopyIntegration {
         }
 
         @Test(
+            "Damage where the restore reads nothing (a cluster the newer point replaces, the refcount table): refused all the same, --to left empty",
+            .timeLimit(.minutes(3)))
+        func damageNotRead() async throws {
+            try await LibvirtGuest.run { fx, guest in
+                try await guest.write("vda", "write -P 0x31 0 8M")
+                let (full, _) = try await BackupTests.backup(guest)
+                try await guest.write("vda", "write -P 0x41 0 1M")
+                _ = try await BackupTests.backup(guest)
+
+                let image = "\(guest.repo)/\(guest.name)/\(full.point)/vda.qcow2"
+                let replaced = try #require(
+                    try await Qemu.map(image, using: fx).first { $0.start == 0 && $0.data }?.offset,
+                    "the full point's vda has no data at 0")
+                let header = try FileFacts.bytes(image, at: 48, count: 8)
+                let refcountTable = header.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                let out = fx.path("out")
+                for offset in [UInt64(replaced) + 4096, refcountTable + 1] {
+                    let bytes = try FileFacts.bytes(image, at: offset, count: 4)
+                    try FileFacts.overwrite(image, at: offset, with: Data(bytes.map { $0 ^ 0xff }))
+                    let refused = try await Self.restore(guest, to: out)
+                    expectCleanFailure(refused, mentioning: [image, "does not match", "--no-verify"])
+                    #expect(Self.contents(out).isEmpty, "the refused restore left \(Self.contents(out))")
+                    try FileFacts.overwrite(image, at: offset, with: Data(bytes))
+                }
+                try requireSuccess(try await Self.restore(guest, to: out))
+                try await expectSameBytes(fx, out + "/vda.raw", guest.reference("vda"))
+            }
+        }
+
+        @Test(
             "SIGINT while one disk is written and another is done: exit 130, --to empty, the rerun restores",
             .timeLimit(.minutes(4)))
         func interruptedRerun() async throws {

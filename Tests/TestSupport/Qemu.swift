@@ -61,6 +61,8 @@ package enum Qemu {
         package let present: Bool
         package let zero: Bool
         package let data: Bool
+        /// Where the entry's data lies in the layer's file, when it is data in a file.
+        package let offset: Int64?
 
         /// The guest bytes the entry describes.
         package var range: Range<Int64> { start..<(start + length) }

@@ -9,8 +9,9 @@ import SystemPackage
 ///
 /// In three steps, which ``run(_:disks:to:format:overwrite:verifying:progress:)`` takes one after the other:
 /// ``plan(_:disks:to:format:overwrite:)`` refuses what cannot be done before anything is read or written,
-/// ``check(_:progress:)`` reads each image of the chains and compares it with the digest its point recorded, and
-/// ``write(_:progress:)`` writes the images.
+/// ``check(_:progress:)`` looks for each image of the chains and reads those the write cannot check as it reads them,
+/// and ``write(_:verifying:progress:)`` writes the images, checking the others against the digests their points
+/// recorded from the very bytes it reads (``DigestsWhileReading``).
 public enum PointRestore {
     /// One restored disk.
     public struct Restored: Sendable, Equatable {
@@ -79,19 +80,22 @@ public enum PointRestore {
         return Plan(point: point, folder: folder, format: format, overwrite: overwrite, disks: disks)
     }
 
-    /// Reads every image the plan's chains are made of, each once, and compares it with the digest its point
-    /// recorded (as `pullback verify` does, ``PointVerification``); images of points made before digests were
-    /// recorded are not checked. `progress` counts the bytes read, one part per image. Throws with one line naming
-    /// every image that is damaged, missing or unreadable.
+    /// Looks for every image the plan's chains are made of, and reads those whose recorded digest the write cannot
+    /// check as it reads them (older digest forms), each once, comparing it with that digest (as `pullback verify`
+    /// does, ``PointVerification``); images of points made before digests were recorded are not checked. `progress`
+    /// counts the bytes read, one part per image read. Throws with one line naming every image that is damaged,
+    /// missing or unreadable. ``write(_:verifying:progress:)`` checks the other images.
     ///
-    /// It cannot be done while the images are restored: a restore reads the disk's ranges through the chain, each
-    /// cluster from the newest image that has it, and never reads an image's metadata nor what newer images
-    /// replace, so it never sees an image whole and in order, which its digest needs.
+    /// A digest by pieces is checked as the image is read: the restore's reads hold most pieces whole, and the rest
+    /// (the image's tables, what newer images replace) is read at the end. The older forms need the image whole and
+    /// in order, which a restore never reads: it reads each cluster from the newest image that has it.
     public static func check(_ plan: Plan, progress: JobProgress? = nil) async throws(BackupError) {
         let entries = PointVerification.imagesByPoint(plan.disks.map(\.chain)).map {
             (domain: plan.point.manifest.domainName, target: $0.target, image: $0.image)
         }
-        let failures = try await PointVerification.check(entries, progress: progress).filter(\.isFailure)
+        let failures = try await PointVerification.check(
+            entries, progress: progress, readLater: DigestsWhileReading.checks
+        ).filter(\.isFailure)
         guard !failures.isEmpty else { return }
         let named = failures.map { image in
             switch image.status {
@@ -100,7 +104,12 @@ public enum PointRestore {
             default: "\(image.path) does not match the digest its point recorded"
             }
         }
-        throw BackupError(
+        throw refusal(plan, named)
+    }
+
+    /// The error of a restore that met damaged images, `named` one phrase each.
+    private static func refusal(_ plan: Plan, _ named: [String]) -> BackupError {
+        BackupError(
             .repository,
             "point \(plan.point.id) cannot be restored: \(named.joined(separator: "; ")); restore the image from another copy of the repository, or pass --no-verify to restore it as it is"
         )
@@ -113,25 +122,61 @@ public enum PointRestore {
     /// Each image is written under a hidden name beside its own; only once every disk is written are they given
     /// their names, replacing what was there only when the plan overwrites. On failure or interruption no image
     /// of this restore is left, and an image already in the folder is as it was.
-    public static func write(_ plan: Plan, progress: JobProgress? = nil) async throws(BackupError) -> [Restored] {
+    ///
+    /// With `verifying`, images whose digests are by pieces are checked against them from the bytes the restore reads,
+    /// what it does not read being read at the end (``DigestsWhileReading``); a damaged image fails the restore and
+    /// none is left. ``check(_:progress:)`` checks the other images, before.
+    public static func write(
+        _ plan: Plan, verifying: Bool = true, progress: JobProgress? = nil
+    ) async throws(BackupError) -> [Restored] {
         do throws(RepositoryError) { try BackupRepository.makeFolders(plan.folder) } catch {
             throw BackupError(.invalidRequest, "\(error.message); restore to another folder with --to", cause: error)
         }
         for disk in plan.disks { try disk.image.removeLeftover() }
+        var digests = DigestsWhileReading()
+        var chains: [[QCOW2Chain.ExpectedLayer]] = []
+        for disk in plan.disks {
+            chains.append(
+                verifying
+                    ? try digests.layers(of: disk.chain, scratchFolder: plan.folder) : disk.chain.expectedLayers)
+        }
+        let restored = try await writeImages(plan, chains: chains, progress: progress)
+        do throws(BackupError) {
+            let failures = try await digests.finish()
+            guard failures.isEmpty else { throw refusal(plan, failures) }
+        } catch {
+            discard(plan)
+            throw error
+        }
+        do throws(BackupError) {
+            // Quick renames, after the last long step: only a name taken meanwhile leaves some images named.
+            for disk in plan.disks { try disk.image.commit(overwrite: plan.overwrite) }
+        } catch {
+            discard(plan)
+            throw error
+        }
+        do throws(Errno) { try FilePaths.syncFolder(plan.folder) } catch {
+            throw BackupError(.copy, "cannot flush the folder \(plan.folder): \(error)", cause: error)
+        }
+        return restored
+    }
+
+    /// Writes each disk of `plan` from its chain, under its hidden name; on failure or interruption, none is left.
+    private static func writeImages(
+        _ plan: Plan, chains: [[QCOW2Chain.ExpectedLayer]], progress: JobProgress?
+    ) async throws(BackupError) -> [Restored] {
         progress?.expect(parts: plan.disks.count)
         // One pool for all the disks: memory stays that of one disk's restore however many are written.
         var transfer = TransferOptions.chainReading
         transfer = transfer.reading(into: transfer.sharedBuffers())
         transfer.measureTotal = progress != nil
         let format = plan.format
-        let restored: [Restored]
         do {
-            restored = try await withThrowingTaskGroup(of: (Int, Restored).self) { group in
+            return try await withThrowingTaskGroup(of: (Int, Restored).self) { group in
                 for (index, disk) in plan.disks.enumerated() {
                     let (target, image) = (disk.chain.target, disk.image)
                     let copy = CopyDescription(
-                        from: .chain(disk.chain.expectedLayers), to: .new(image.stagedPath, format: format),
-                        transfer: transfer)
+                        from: .chain(chains[index]), to: .new(image.stagedPath, format: format), transfer: transfer)
                     group.addTask {
                         let counters = progress?.start(target) ?? CopyProgress()
                         defer { progress?.finish(counters) }
@@ -153,29 +198,18 @@ public enum PointRestore {
             discard(plan)
             throw BackupError(.interrupted, "interrupted")
         }
-        do throws(BackupError) {
-            // Quick renames, after the last long step: only a name taken meanwhile leaves some images named.
-            for disk in plan.disks { try disk.image.commit(overwrite: plan.overwrite) }
-        } catch {
-            discard(plan)
-            throw error
-        }
-        do throws(Errno) { try FilePaths.syncFolder(plan.folder) } catch {
-            throw BackupError(.copy, "cannot flush the folder \(plan.folder): \(error)", cause: error)
-        }
-        return restored
     }
 
     /// Plans, checks (unless `verifying` is false) and writes disks `targets` (empty: every disk) of `point` into
     /// `folder` as `<target>.<format>`; see ``plan(_:disks:to:format:overwrite:)``, ``check(_:progress:)`` and
-    /// ``write(_:progress:)``. `progress` counts the restore's reads; to watch the check as well, take the steps.
+    /// ``write(_:verifying:progress:)``. `progress` counts the restore's reads; to watch the check as well, take the steps.
     public static func run(
         _ point: BackupPoint, disks targets: [String], to folder: String, format: TargetFormat,
         overwrite: Bool = false, verifying: Bool = true, progress: JobProgress? = nil
     ) async throws(BackupError) -> [Restored] {
         let plan = try plan(point, disks: targets, to: folder, format: format, overwrite: overwrite)
         if verifying { try await check(plan) }
-        return try await write(plan, progress: progress)
+        return try await write(plan, verifying: verifying, progress: progress)
     }
 
     /// Removes the hidden images of a restore that did not finish.

@@ -86,10 +86,11 @@ public enum PointVerification {
 
     /// Reads each image of `entries` (the digest of each that has one recorded) and compares it with the record;
     /// progress parts are named `<point> <target>`, or `<domain> <point> <target>` with `namingDomains`. An image that
-    /// cannot be read is reported as such, and the others are still read; only an interruption throws.
+    /// cannot be read is reported as such, and the others are still read; only an interruption throws. Images for
+    /// which `readLater` says yes are only looked for (a restore checks them as it reads them).
     static func check(
         _ entries: [(domain: String, target: String, image: PointChain.Image)], progress: JobProgress?,
-        namingDomains: Bool = false
+        namingDomains: Bool = false, readLater: (PointChain.Image) -> Bool = { _ in false }
     ) async throws(BackupError) -> [ImageCheck] {
         var images: [ImageCheck] = []
         var toRead: [(index: Int, name: String, image: PointChain.Image)] = []
@@ -108,7 +109,7 @@ public enum PointVerification {
                 check.status = .missing
             } else if image.recordedDigest == nil {
                 check.status = .unrecorded
-            } else {
+            } else if !readLater(image) {
                 let name = (namingDomains ? domain + " " : "") + "\(image.point) \(target)"
                 toRead.append((images.count, name, image))
             }

@@ -15,6 +15,8 @@ extension QCOW2Chain {
         /// How to open the image when it is not a local file at ``path`` (an object of a store, ``path`` then being
         /// its name for messages); nil opens the file.
         package var opener: (@Sendable () throws(QCOW2Error) -> any RandomAccessImage)?
+        /// Told of every byte read from the image, when set.
+        package var observer: (any ImageReadObserver)?
 
         /// Creates the description of one expected image.
         public init(path: String, backingName: String?) {
@@ -37,10 +39,15 @@ extension QCOW2Chain {
             a.path == b.path && a.backingName == b.backingName
         }
 
-        /// Opens the image: through its opener, or as a file reached without a symbolic link.
+        /// Opens the image: through its opener, or as a file reached without a symbolic link; with its observer
+        /// when it has one.
         func open() throws(QCOW2Error) -> any RandomAccessImage {
-            if let opener { return try opener() }
-            return try ReadOnlyFile(path: path, followingSymlinks: false, allowingDevices: false)
+            let image =
+                if let opener { try opener() } else {
+                    try ReadOnlyFile(path: path, followingSymlinks: false, allowingDevices: false)
+                }
+            guard let observer else { return image }
+            return ObservedImage(image, observer: observer)
         }
     }
 
