@@ -30,6 +30,8 @@ struct CheckpointsCommand: AsyncParsableCommand {
         completion: .directory)
     var repository: String?
 
+    @OptionGroup var bucketRetries: BucketRetryOption
+
     @Option(help: "With --remove: the tag of a repository that is gone (the 8 hex digits of pullback-TAG-...).")
     var tag: String?
 

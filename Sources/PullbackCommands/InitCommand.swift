@@ -15,6 +15,8 @@ struct InitCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOption
 
+    @OptionGroup var bucketRetries: BucketRetryOption
+
     func run() throws {
         do {
             let made = try BackupRepository.create(root: repository.path)

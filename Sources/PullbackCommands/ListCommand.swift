@@ -10,6 +10,8 @@ struct ListCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOption
 
+    @OptionGroup var bucketRetries: BucketRetryOption
+
     @Argument(help: "Only this domain's points (an error when it has none).", completion: .repositoryDomain)
     var domain: String?
 

@@ -18,6 +18,8 @@ struct PruneCommand: AsyncParsableCommand {
 
     @OptionGroup var repository: RepositoryOption
 
+    @OptionGroup var bucketRetries: BucketRetryOption
+
     @Argument(help: "The domain whose points to prune.", completion: .repositoryDomain)
     var domain: String
 

@@ -12,6 +12,8 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @OptionGroup var selection: PointSelection
 
+    @OptionGroup var bucketRetries: BucketRetryOption
+
     @Option(name: .customLong("disk"), help: "Restore only this disk target (repeatable; default: every disk).")
     var disks: [String] = []
 

@@ -31,6 +31,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The point to serve: its id, or latest.", completion: .point)
     var at = "latest"
 
+    @OptionGroup var bucketRetries: BucketRetryOption
+
     @Option(
         name: .customLong("image"), help: "An image to export under its file name (repeat for more).",
         completion: .file())

@@ -22,6 +22,8 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(help: "The repository to copy points into.", completion: .directory)
     var to: String
 
+    @OptionGroup var bucketRetries: BucketRetryOption
+
     @Argument(help: "Only these domains' points (default: every domain of --from).", completion: .repositoryDomain)
     var domains: [String] = []
 

@@ -13,6 +13,8 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @OptionGroup var repository: RepositoryOption
 
+    @OptionGroup var bucketRetries: BucketRetryOption
+
     @Argument(
         help: "Only this domain's points (default: every domain in the repository).", completion: .repositoryDomain)
     var domain: String?

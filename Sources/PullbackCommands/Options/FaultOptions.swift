@@ -1,6 +1,5 @@
 import ArgumentParser
 import Engine
-import Repository
 
 /// `--retries N` and `--stall-timeout SECONDS`: how a command reading an NBD export rides out a failing or silent
 /// server.
@@ -15,11 +14,10 @@ struct FaultOptions: ParsableArguments {
     var stallTimeout = 120
 
     func validate() throws {
-        guard (0...100).contains(retries) else { throw ValidationError("--retries must be from 0 to 100") }
+        try BucketRetryOption.apply(retries)
         guard (0...86_400).contains(stallTimeout) else {
             throw ValidationError("--stall-timeout must be from 0 (no limit) to 86400 seconds")
         }
-        RepositoryLocation.retryBucketRequests(retries)
     }
 
     var retry: RetryPolicy { RetryPolicy(retries: retries) }
