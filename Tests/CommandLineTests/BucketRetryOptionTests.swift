@@ -10,7 +10,7 @@ struct BucketRetryOptionTests {
     static let domain = CopyIntegration.OlderRepositoryTests.domain
 
     @Test(
-        "store stopped: list --retries 0 fails after one attempt, --retries 2 after three, the default after six; restore --retries 8 rides out a store stopped and started again, the disks identical",
+        "store stopped: list --retries 0 fails after one attempt, --retries 2 after three, the default after six; restore --retries 12 rides out a store stopped and started again, the disks identical",
         .timeLimit(.minutes(3)))
     func storeStopped() async throws {
         try await Fixture.run { fx in
@@ -38,7 +38,7 @@ struct BucketRetryOptionTests {
             // Stopped when the restore starts, back a couple of seconds later: the retries carry it through.
             let restored = fx.target("restored")
             let restore = try bucket.spawnPullback(
-                fx, ["restore", "--repo", repo, Self.domain, "--to", restored, "--format", "raw", "--retries", "8"])
+                fx, ["restore", "--repo", repo, Self.domain, "--to", restored, "--format", "raw", "--retries", "12"])
             try await Task.sleep(for: .seconds(2))
             try await bucket.restartServer()
             try requireSuccess(try await restore.waitForExit(timeout: .seconds(120)))
