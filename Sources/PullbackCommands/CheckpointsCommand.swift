@@ -31,6 +31,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
     var repository: String?
 
     @OptionGroup var bucketRetries: BucketRetryOption
+    @OptionGroup var plainHTTP: PlainHTTPOption
 
     @Option(help: "With --remove: the tag of a repository that is gone (the 8 hex digits of pullback-TAG-...).")
     var tag: String?

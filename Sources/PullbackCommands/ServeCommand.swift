@@ -32,6 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     var at = "latest"
 
     @OptionGroup var bucketRetries: BucketRetryOption
+    @OptionGroup var plainHTTP: PlainHTTPOption
 
     @Option(
         name: .customLong("image"), help: "An image to export under its file name (repeat for more).",

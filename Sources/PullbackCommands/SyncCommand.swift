@@ -23,6 +23,7 @@ struct SyncCommand: AsyncParsableCommand {
     var to: String
 
     @OptionGroup var bucketRetries: BucketRetryOption
+    @OptionGroup var plainHTTP: PlainHTTPOption
 
     @Argument(help: "Only these domains' points (default: every domain of --from).", completion: .repositoryDomain)
     var domains: [String] = []

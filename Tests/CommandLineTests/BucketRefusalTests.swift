@@ -8,7 +8,7 @@ import Testing
 @Suite("bucket repositories refused in one line (SeaweedFS)")
 struct BucketRefusalTests {
     @Test(
-        "wrong keys, missing bucket, wrong endpoint, no keys, plain HTTP off loopback, a bad bucket name",
+        "wrong keys, missing bucket, wrong endpoint, no keys, plain HTTP off loopback (on list, sync, serve and checkpoints; allowed by --allow-http), a bad bucket name",
         .timeLimit(.minutes(2)))
     func refusals() async throws {
         try await Fixture.run { fx in
@@ -49,6 +49,20 @@ struct BucketRefusalTests {
             offLoopback["AWS_ENDPOINT_URL"] = "http://192.0.2.1:8333"
             let plain = try await pullback(offLoopback, ["list", "--repo", "s3://\(bucketName)/x"])
             expectCleanFailure(plain, mentioning: ["--allow-http"])
+            // Every command that takes a bucket refuses it alike, and takes --allow-http: then the endpoint is tried.
+            let folder = fx.path("folder")
+            for arguments in [
+                ["sync", "--from", "s3://\(bucketName)/x", "--to", folder],
+                ["serve", "--repo", "s3://\(bucketName)/x", "vm", "--socket", fx.path("serve.sock")],
+                ["checkpoints", "--repo", "s3://\(bucketName)/x", "vm"],
+            ] {
+                expectCleanFailure(try await pullback(offLoopback, arguments), mentioning: ["--allow-http"])
+            }
+            let allowed = try await pullback(
+                offLoopback,
+                ["sync", "--from", "s3://\(bucketName)/x", "--to", folder, "--allow-http", "--retries", "0"])
+            expectCleanFailure(allowed, mentioning: ["192.0.2.1:8333"])
+            #expect(!allowed.stderr.contains("--allow-http"), "\(allowed)")
 
             let badName = try await pullback(good, ["list", "--repo", "s3://Bad_Name/x"])
             expectCleanFailure(badName, mentioning: ["bucket"])

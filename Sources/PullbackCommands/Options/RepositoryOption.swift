@@ -14,15 +14,5 @@ struct RepositoryOption: ParsableArguments {
         completion: .directory)
     var path: String
 
-    @Flag(
-        name: .customLong("allow-http"),
-        help:
-            "Allow a plain http:// S3 endpoint that is not on this machine (credentials and data then travel unencrypted)."
-    )
-    var allowHTTP = false
-
-    /// Applies `--allow-http` before any repository is opened.
-    func validate() throws {
-        RepositoryLocation.allowPlainHTTP(allowHTTP)
-    }
+    @OptionGroup var plainHTTP: PlainHTTPOption
 }
