@@ -17,6 +17,8 @@ struct DigestsWhileReading: Sendable {
     }
 
     private var checks: [Check] = []
+    /// Where every ledger keeps its hashes, made with the first.
+    private var hashes: PieceHashFile?
 
     /// Whether `image` is checked while it is read rather than before.
     static func checks(_ image: PointChain.Image) -> Bool {
@@ -33,7 +35,8 @@ struct DigestsWhileReading: Sendable {
             if Self.checks(image) {
                 do throws(RepositoryError) {
                     let size = try ImageDigest.reader(of: image).size
-                    if let ledger = try ImagePieceLedger(image, size: size, scratchFolder: scratchFolder) {
+                    if hashes == nil { hashes = try PieceHashFile(in: scratchFolder) }
+                    if let hashes, let ledger = try ImagePieceLedger(image, size: size, hashesIn: hashes) {
                         layer.observer = ledger
                         checks.append(Check(image: image, ledger: ledger, size: size))
                     }
@@ -47,26 +50,45 @@ struct DigestsWhileReading: Sendable {
     }
 
     /// Reads what the restore did not, and returns one line per image that does not match its recorded digest (or
-    /// could not be read), naming it; empty when all match.
+    /// could not be read), naming it, in the order of the chains; empty when all match. Eight images at a time: a
+    /// bucket's chain of many small images is then not a round trip after another.
     func finish() async throws(BackupError) -> [String] {
-        var failures: [String] = []
-        for check in checks {
-            let work = { @Sendable () throws(RepositoryError) -> String? in
-                let reader = try ImageDigest.reader(of: check.image)
-                guard reader.size == check.size else { return "changed while it was restored" }
-                return try check.ledger.finish(reading: reader)
+        let checks = checks
+        let outcomes = await withTaskGroup(of: (Int, Result<String?, RepositoryError>).self) { group in
+            var outcomes = [Result<String?, RepositoryError>](repeating: .success(nil), count: checks.count)
+            for (index, check) in checks.enumerated() {
+                if index >= 8, let (done, outcome) = await group.next() { outcomes[done] = outcome }
+                group.addTask { (index, await Self.finish(check)) }
             }
-            do throws(RepositoryError) {
-                let problem =
-                    check.image.object == nil
-                    ? try await BlockingWork.run(work) : try await BlockingWork.runWaitingOnNetwork(work)
-                if let problem { failures.append("\(check.image.path) \(problem)") }
-            } catch let error where error.code == .cancelled {
+            for await (done, outcome) in group { outcomes[done] = outcome }
+            return outcomes
+        }
+        var failures: [String] = []
+        for (check, outcome) in zip(checks, outcomes) {
+            switch outcome {
+            case .success(nil): continue
+            case .success(let problem?): failures.append("\(check.image.path) \(problem)")
+            case .failure(let error) where error.code == .cancelled:
                 throw BackupError(.interrupted, "interrupted while checking the restored images", cause: error)
-            } catch {
-                failures.append(error.message)
+            case .failure(let error): failures.append(error.message)
             }
         }
         return failures
+    }
+
+    /// One image's check: its size as when the restore began, then what its ledger says.
+    private static func finish(_ check: Check) async -> Result<String?, RepositoryError> {
+        let work = { @Sendable () throws(RepositoryError) -> String? in
+            let reader = try ImageDigest.reader(of: check.image)
+            guard reader.size == check.size else { return "changed while it was restored" }
+            return try check.ledger.finish(reading: reader)
+        }
+        do throws(RepositoryError) {
+            return .success(
+                check.image.object == nil
+                    ? try await BlockingWork.run(work) : try await BlockingWork.runWaitingOnNetwork(work))
+        } catch {
+            return .failure(error)
+        }
     }
 }

@@ -13,8 +13,8 @@ import SystemPackage
 /// Each 64 KiB piece that a read holds whole is hashed from the very bytes the restore then uses; a piece read again
 /// must hash the same, or the image counts as damaged. ``finish(reading:)`` reads what the restore never did (the
 /// image's tables, clusters that newer images replace) and compares the whole with the recorded digest. Each piece's
-/// hash waits in an unlinked file of the restore's folder, 32 bytes a piece (1/2048 of the image), so memory stays
-/// that of one bit a piece whatever the image's size.
+/// hash waits in a ``PieceHashFile``, 32 bytes a piece (1/2048 of the image), so memory stays that of one bit a
+/// piece whatever the image's size.
 package final class ImagePieceLedger: ImageReadObserver {
     /// The image, for messages.
     package let path: String
@@ -22,7 +22,9 @@ package final class ImagePieceLedger: ImageReadObserver {
     private let headLength: Int
     private let size: UInt64
     private let pieceCount: Int
-    private let hashes: FileDescriptor
+    private let file: PieceHashFile
+    /// Where this image's hashes start in the file.
+    private let base: UInt64
     private let state: Mutex<State>
 
     private struct State {
@@ -35,32 +37,35 @@ package final class ImagePieceLedger: ImageReadObserver {
     }
 
     /// A ledger for `layer` of `size` bytes when its recorded digest is by pieces; nil when it has none or another
-    /// form, which a ledger cannot check (the caller reads such an image whole instead). The hashes' file is made in
-    /// `folder`.
-    package init?(_ layer: ImageLayer, size: UInt64, scratchFolder folder: String) throws(RepositoryError) {
+    /// form, which a ledger cannot check (the caller reads such an image whole instead). Its hashes go into `file`,
+    /// from where the file ended.
+    /// An image over 64 PiB is refused: no disk is that large, and the hashes' regions of a whole chain must add up
+    /// without overflow.
+    package init?(_ layer: ImageLayer, size: UInt64, hashesIn file: PieceHashFile) throws(RepositoryError) {
         guard Self.canCheck(layer), let recorded = layer.recordedDigest,
             let headLength = ImageDigest.splitLength(of: recorded)
         else { return nil }
+        guard size <= Self.largestImage else {
+            throw RepositoryError(.corrupt, "\(layer.path) is \(size) bytes, more than an image can be (64 PiB)")
+        }
         let tail = size > UInt64(headLength) ? size - UInt64(headLength) : 0
         let pieces = (tail + UInt64(ImageDigest.pieceSize) - 1) / UInt64(ImageDigest.pieceSize)
-        guard pieces <= UInt64(Int.max / 32) else { return nil }
         self.path = layer.path
         self.recorded = recorded
         self.headLength = headLength
         self.size = size
         self.pieceCount = Int(pieces)
-        self.hashes = try Self.unlinkedFile(in: folder)
+        self.file = file
+        self.base = file.reserve(bytes: pieces * 32)
         self.state = Mutex(State(hashed: Array(repeating: 0, count: (Int(pieces) + 63) / 64)))
     }
+
+    static let largestImage: UInt64 = 1 << 56
 
     /// Whether `layer`'s recorded digest is one a ledger checks: by pieces.
     package static func canCheck(_ layer: ImageLayer) -> Bool {
         guard let recorded = layer.recordedDigest else { return false }
         return recorded.hasPrefix(ImageDigest.piecesPrefix) && ImageDigest.splitLength(of: recorded) != nil
-    }
-
-    deinit {
-        hashes.closeAfterUse()
     }
 
     // MARK: Observing reads
@@ -114,7 +119,7 @@ package final class ImagePieceLedger: ImageReadObserver {
                 let (word, bit) = (index / 64, UInt64(1) << UInt64(index % 64))
                 do throws(Errno) {
                     if state.hashed[word] & bit == 0 {
-                        try hashes.write(hash, at: UInt64(index) * 32)
+                        try file.descriptor.write(hash, at: base + UInt64(index) * 32)
                         state.hashed[word] |= bit
                     } else if try storedHash(of: index) != hash {
                         let offset = UInt64(headLength) + UInt64(index) * UInt64(ImageDigest.pieceSize)
@@ -131,7 +136,7 @@ package final class ImagePieceLedger: ImageReadObserver {
     private func storedHash(of index: Int) throws(Errno) -> [UInt8] {
         var hash = [UInt8](repeating: 0, count: 32)
         let count = try hash.withUnsafeMutableBytes { buffer in
-            Result { () throws(Errno) in try hashes.read(into: buffer, at: UInt64(index) * 32) }
+            Result { () throws(Errno) in try file.descriptor.read(into: buffer, at: base + UInt64(index) * 32) }
         }.get()
         return count == 32 ? hash : []
     }
@@ -231,8 +236,9 @@ package final class ImagePieceLedger: ImageReadObserver {
             while done < length {
                 let count: Int
                 do throws(Errno) {
-                    count = try hashes.read(
-                        into: UnsafeMutableRawBufferPointer(rebasing: target[done...]), at: offset + UInt64(done))
+                    count = try file.descriptor.read(
+                        into: UnsafeMutableRawBufferPointer(rebasing: target[done...]),
+                        at: base + offset + UInt64(done))
                 } catch {
                     throw RepositoryError(.io, "cannot read back the digest of \(path): \(error)", cause: error)
                 }
@@ -243,22 +249,6 @@ package final class ImagePieceLedger: ImageReadObserver {
             }
             tail.update(bufferPointer: UnsafeRawBufferPointer(target))
             offset += UInt64(length)
-        }
-    }
-
-    /// A new file in `folder` for the hashes, its name removed at once: nothing is left behind, whatever happens.
-    private static func unlinkedFile(in folder: String) throws(RepositoryError) -> FileDescriptor {
-        let path = folder + "/.pullback-digest-" + UUID().uuidString
-        do throws(Errno) {
-            let descriptor = try FileDescriptor.open(
-                path: path, .readWrite, options: [.create, .exclusiveCreate, .noFollow],
-                permissions: [.ownerReadWrite])
-            try? FilePaths.remove(path)
-            return descriptor
-        } catch {
-            throw RepositoryError(
-                .io, "cannot make a scratch file in \(folder) to check the images as they are read: \(error)",
-                cause: error)
         }
     }
 }
