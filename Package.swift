@@ -41,6 +41,11 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        .systemLibrary(
             name: "CLibvirt",
             pkgConfig: "libvirt",
             providers: [.apt(["libvirt-dev"])]
@@ -74,7 +79,8 @@ let package = Package(
         .target(
             name: "QCOW2",
             dependencies: [
-                "CZlib", "FileIO", "UntrustedText", .product(name: "SystemPackage", package: "swift-system"),
+                "CZlib", "CZstd", "FileIO", "UntrustedText",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -4,7 +4,7 @@
 # Debian packages Pullback builds and tests with: libnbd, nbdkit and qemu's tools for the copy path,
 # libvirt's QEMU driver and a TCG-capable qemu for backups of real guests, openssl for the TLS tests' certificates.
 # shellcheck disable=SC2034 # used by the scripts that source this file
-PULLBACK_PACKAGES=(libnbd-dev libnbd-bin nbdkit qemu-utils qemu-block-extra libvirt-dev pkg-config zlib1g-dev
+PULLBACK_PACKAGES=(libnbd-dev libnbd-bin nbdkit qemu-utils qemu-block-extra libvirt-dev pkg-config zlib1g-dev libzstd-dev
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 openssl python3-libnbd libgnutls28-dev
   python3-venv curl)
 
