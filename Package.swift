@@ -169,10 +169,11 @@ let package = Package(
 
         // MARK: Tests
         /// What every test target shares: starting and stopping tools and servers (swift-subprocess), temporary
-        /// directories, command results.
+        /// directories, command results, a SeaweedFS server with a bucket and an S3 client of it.
         .target(
             name: "TestSupport",
             dependencies: [
+                "S3",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

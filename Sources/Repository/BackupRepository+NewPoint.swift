@@ -61,7 +61,7 @@ extension BackupRepository {
             for entry in try store.list(under: domainKey) where RepositoryLayout.isLeftover(entry.name) {
                 try store.deleteTree(domainKey.appending(entry.name))
             }
-            if store.localPath(of: domainKey) == nil { try removeUncommitted(of: domainKey, in: store) }
+            if store.writesGroupsInPlace { try removeUncommitted(of: domainKey, in: store) }
         }
     }
 

@@ -70,7 +70,7 @@ extension BackupRepository {
             }
             return staging
         }
-        let installedByCopies = staging.key == copyStagingKey
+        let installedByCopies = store.writesGroupsInPlace
         let manifest: BackupManifest
         do {
             manifest = try await body(staging)
@@ -117,8 +117,7 @@ extension BackupRepository {
         try rollForwardStagedRewrites(of: domainKey, in: store)
         try store.deleteTree(staging)
         try discardStaged(copyStaging, in: store)
-        let written = try store.beginGroup(pointKey, stagingAt: staging)
-        guard written == pointKey else { return written }
+        guard store.writesGroupsInPlace else { return try store.beginGroup(pointKey, stagingAt: staging) }
         return try store.beginGroup(copyStaging, stagingAt: copyStaging)
     }
 

@@ -8,6 +8,8 @@ struct UnavailableStore: ObjectStore {
 
     func location(of key: ObjectKey?) -> String { key.map { location + "/" + $0.description } ?? location }
     func localPath(of key: ObjectKey) -> String? { nil }
+    /// It stands for a bucket (an `s3://` location); nothing is ever written through it either way.
+    var writesGroupsInPlace: Bool { true }
     func rootState() throws(StoreError) -> StoreRootState { throw error }
     func createRoot() throws(StoreError) { throw error }
     func kind(of key: ObjectKey) throws(StoreError) -> ObjectEntry.Kind? { throw error }

@@ -3,6 +3,8 @@ import SystemPackage
 
 /// The folder store stages a group in a folder of its own and publishes it with one rename (see ``ObjectStore``).
 extension FolderStore {
+    public var writesGroupsInPlace: Bool { false }
+
     public func beginGroup(_ group: ObjectKey, stagingAt staging: ObjectKey) throws(StoreError) -> ObjectKey {
         guard let parent = try parent(of: staging, creating: true) else {
             throw StoreError(.io, "cannot create the folder of \(location(of: staging))")

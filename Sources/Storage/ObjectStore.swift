@@ -30,6 +30,13 @@ public protocol ObjectStore: Sendable {
     /// writer); nil for a store whose objects are not files here.
     func localPath(of key: ObjectKey) -> String?
 
+    /// Whether a group is written in place (a bucket) rather than staged and renamed (the folder store): then
+    /// ``beginGroup(_:stagingAt:)`` returns the group's own prefix, a killed writer leaves a group without its commit
+    /// object where readers list groups (the caller deletes it as a leftover, under its lock), and a committed group
+    /// cannot be swapped for a new one in one step (``publish(_:as:replacing:)`` with `replacing` is unsupported): the
+    /// caller stages a replacement elsewhere and installs it object by object (``copy(_:replacing:)``).
+    var writesGroupsInPlace: Bool { get }
+
     /// What is at the store's root: whether the store exists, and whether it holds anything.
     func rootState() throws(StoreError) -> StoreRootState
 
@@ -82,7 +89,8 @@ public protocol ObjectStore: Sendable {
     func copy(_ source: ObjectKey, replacing target: ObjectKey) throws(StoreError)
 
     /// Begins the group `group` (see the type's description) and returns the prefix its objects are written under:
-    /// `staging`, made new, for a store that stages; `group` itself for one that writes in place.
+    /// `staging`, made new, for a store that stages; `group` itself for one that writes in place
+    /// (``writesGroupsInPlace``).
     func beginGroup(_ group: ObjectKey, stagingAt staging: ObjectKey) throws(StoreError) -> ObjectKey
 
     /// Makes the group written under `written` (what ``beginGroup(_:stagingAt:)`` returned) visible as `group`,

@@ -134,6 +134,7 @@ extension BucketSuites {
             try await BucketTestStore.with { bucket in
                 let store = bucket.store
                 let group = try key("d/p1")
+                #expect(store.writesGroupsInPlace)
                 #expect(try store.beginGroup(group, stagingAt: key("d/p1.partial")) == group)
                 try store.write([1], to: group.appending("image"))
                 try store.write([2], to: group.appending("manifest"))

@@ -19,13 +19,10 @@ struct BucketTestServer: SuiteTrait, TestScoping {
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
         try await Fixture.run { fixture in
-            let server = try await ObjectStoreServer.start(fixture)
-            try await onThread {
-                let client = try S3Client(try BucketTestStore.configuration(of: server))
-                defer { client.shutdown() }
-                try client.createBucket(Self.bucket)
-            }
-            try await Self.$server.withValue(server) { try await function() }
+            let shared = try await ServerBucket.start(fixture, named: Self.bucket, BucketTestStore.configure)
+            // Each test makes a client of its own (``BucketTestStore/with(_:)``).
+            await shared.close()
+            try await Self.$server.withValue(shared.server) { try await function() }
         }
     }
 }
@@ -50,7 +47,7 @@ struct BucketTestStore: Sendable {
     static func with(_ body: @escaping @Sendable (BucketTestStore) throws -> Void) async throws {
         let server = try #require(BucketTestServer.server, "the suite is not nested in BucketSuites")
         try await onThread {
-            let client = try S3Client(try configuration(of: server))
+            let client = try S3Client(try ServerBucket.configuration(of: server, configure))
             defer { client.shutdown() }
             let top = "t" + UUID().uuidString.lowercased().prefix(13)
             let store = try BucketStore(client: client, bucket: BucketTestServer.bucket, prefix: top + "/repo")
@@ -58,12 +55,10 @@ struct BucketTestStore: Sendable {
         }
     }
 
-    /// The client configuration for `server`.
-    static func configuration(of server: ObjectStoreServer) throws -> S3Configuration {
-        var configuration = try S3Configuration.fromEnvironment(
-            server.environment.merging(["HOME": "/nonexistent"]) { $1 }, allowHTTP: false)
+    /// What the suites' clients change in a server's configuration (``ServerBucket/configuration(of:_:)``): 30 s
+    /// per attempt.
+    static func configure(_ configuration: inout S3Configuration) {
         configuration.requestTimeout = .seconds(30)
-        return configuration
     }
 
     /// The bucket's key of `name` under the test's prefix.
@@ -93,13 +88,6 @@ struct BucketTestStore: Sendable {
     /// Stores `body` as `name` (under the test's prefix) behind the store's back.
     func plant(_ name: String, _ body: ByteBuffer = ByteBuffer()) throws {
         _ = try client.putObject(bucket: bucket, key: self.name(name), body: body)
-    }
-}
-
-/// Runs `body` on a thread of its own, never on the cooperative pool, and returns once it has ended.
-func onThread(_ body: @escaping @Sendable () throws -> Void) async throws {
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 

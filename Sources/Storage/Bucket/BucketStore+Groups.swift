@@ -1,6 +1,8 @@
 /// A bucket cannot rename: a group is written in place, its commit object last, and withdrawn by deleting that
 /// object first (see ``ObjectStore``).
 extension BucketStore {
+    public var writesGroupsInPlace: Bool { true }
+
     public func beginGroup(_ group: ObjectKey, stagingAt staging: ObjectKey) throws(StoreError) -> ObjectKey {
         group
     }

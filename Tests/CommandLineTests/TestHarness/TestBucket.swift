@@ -6,20 +6,12 @@ import Testing
 
 /// A bucket of a fresh SeaweedFS server, and the client a test looks into it with: pullback runs against it with the
 /// server's keys and endpoint in its environment (`env`), the test reads, writes and lists objects directly.
-struct TestBucket {
-    let server: ObjectStoreServer
-    let client: S3Client
-    let name: String
+typealias TestBucket = ServerBucket
 
+extension TestBucket {
+    /// A new server and bucket in `fx`; the test's client tries a failed request 8 times.
     static func make(_ fx: Fixture) async throws -> TestBucket {
-        let server = try await ObjectStoreServer.start(fx)
-        var configuration = try S3Configuration.fromEnvironment(
-            server.environment.merging(["HOME": "/nonexistent"]) { $1 }, allowHTTP: false)
-        configuration.retries = 8
-        let client = try S3Client(configuration)
-        let name = "pullback-" + UUID().uuidString.lowercased().prefix(12)
-        try await onThread { try client.createBucket(String(name)) }
-        return TestBucket(server: server, client: client, name: String(name))
+        try await start(fx) { $0.retries = 8 }
     }
 
     /// `env` with the server's keys and endpoint: what runs pullback against the bucket.
@@ -91,14 +83,8 @@ struct TestBucket {
         try await Self.onThread { try client.listMultipartUploads(bucket: name, prefix: prefix).map(\.key) }
     }
 
-    func close() async {
-        _ = try? await Self.onThread { client.shutdown() }
-    }
-
     /// Runs blocking client calls on a thread of their own, off the cooperative pool.
     static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
-        }
+        try await TestSupport.onThread(body)
     }
 }
