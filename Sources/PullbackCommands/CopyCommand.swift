@@ -31,6 +31,8 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(help: "Target format: raw or qcow2.")
     var format: TargetFormat = .raw
 
+    @OptionGroup var compression: CompressionOption
+
     @Option(help: "Copy only the extents dirty in qemu:dirty-bitmap:NAME.")
     var bitmap: String?
 
@@ -79,6 +81,7 @@ struct CopyCommand: AsyncParsableCommand {
         var request = CopyRequest(sourceURI: tls.uri(for: source), targetPath: target, format: format)
         (request.backingPath, request.bitmap, request.overwrite) = (backing, bitmap, overwrite)
         request.backingMayBeDevice = allowDevices
+        request.compression = compression.compress ?? .none
         request.transfer = TransferOptions(connections: connections.count)
         (request.transfer.requestSize, request.transfer.requestsPerConnection) = (requestSize, requestsPerConnection)
         (request.transfer.retry, request.transfer.stallTimeout) = (faults.retry, faults.stall)

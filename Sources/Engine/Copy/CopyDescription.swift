@@ -97,7 +97,8 @@ public enum Copy {
             case .qcow2(let backing):
                 let written = try await QCOW2FileTarget.write(
                     at: target.path, size: size, backing: try await backing?.resolved(for: target.path, size: size),
-                    replacing: target.replacing, digesting: target.digestsImage, output: target.output
+                    replacing: target.replacing, digesting: target.digestsImage, compression: target.compression,
+                    output: target.output
                 ) { file throws(CopyError) in try await fill(file) }
                 return Written(digest: written.digest, hashes: written.result)
             }

@@ -1,4 +1,5 @@
 import Foundation
+import QCOW2
 
 /// What `pullback copy` was asked: an NBD export into a file, full or incremental by the options and whether the file
 /// exists. ``CopyDescription/init(_:)`` turns it into a copy, refusing what cannot work.
@@ -17,6 +18,8 @@ public struct CopyRequest: Sendable {
     public var overwrite = false
     /// Whether `backingPath`'s chain may hold a block or character device (FIFOs never may).
     public var backingMayBeDevice = false
+    /// How a qcow2 target's clusters are stored (`--compress`).
+    public var compression: ClusterCompression = .none
     /// How the data moves.
     public var transfer = TransferOptions()
 
@@ -43,6 +46,12 @@ extension CopyDescription {
             case .raw: try Self.rawTarget(of: request, exists: exists)
             case .qcow2: try Self.qcow2Target(of: request, exists: exists)
             }
+        if request.compression != .none {
+            guard request.format == .qcow2 else {
+                throw CopyError(.targetMismatch, "--compress needs --format qcow2; a raw image cannot be compressed")
+            }
+            target.compression = request.compression
+        }
         target.explainsFailure = true
         self.init(
             from: .export(uri: request.sourceURI, bitmap: request.bitmap), to: target, transfer: request.transfer)

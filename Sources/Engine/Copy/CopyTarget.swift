@@ -41,6 +41,8 @@ public struct CopyTarget: Sendable {
     /// For an incremental copy with ``hashesBlocks``: the block hashes of what the target holds before the copy (the
     /// previous point's). Without them an incremental's block hashes cannot be known, and none are given.
     public var previousBlockHashes: BlockHashTable?
+    /// For a qcow2 layout: how its data clusters are stored (compressed each on its own, or not).
+    public var compression: ClusterCompression = .none
     /// Whether a failed copy's message says what it left at ``path`` (`pullback copy`'s wording).
     public var explainsFailure = false
     /// For a qcow2 layout: makes the object the image is written into instead of a new file at ``path`` (which then

@@ -19,6 +19,8 @@ public final class QCOW2FileTarget: BlockTarget {
     private let hashing: WriterThread?
     /// The end of a backing image shorter than this one; see ``BlockTarget/previousEnd``.
     public let previousEnd: UInt64?
+    /// Compresses clusters before they are written, on the I/O pool's threads, when the image is compressed.
+    private let compressor: ClusterCompressor?
 
     private init(
         path: String, writer: QCOW2Writer, thread: WriterThread, hashing: WriterThread?, previousEnd: UInt64?
@@ -28,6 +30,7 @@ public final class QCOW2FileTarget: BlockTarget {
         self.thread = thread
         self.hashing = hashing
         self.previousEnd = previousEnd
+        self.compressor = ClusterCompressor(writer.compression, clusterSize: writer.clusterSize)
     }
 
     /// A backing image for an overlay: where it is, and the name to store in the overlay's header.
@@ -116,7 +119,7 @@ public final class QCOW2FileTarget: BlockTarget {
     /// (`path` only names it): finished when complete, discarded on failure.
     static func write<Result: Sendable>(
         at path: String, size: UInt64, backing: Backing?, replacing: Bool, digesting: Bool,
-        output: CopyTarget.ImageOutputMaker? = nil,
+        compression: ClusterCompression = .none, output: CopyTarget.ImageOutputMaker? = nil,
         _ body: (QCOW2FileTarget) async throws(CopyError) -> Result
     ) async throws(CopyError) -> (result: Result, digest: SplitDigest?) {
         if output == nil { try NewFile.checkReplaceable(path, replacing: replacing) }
@@ -133,7 +136,7 @@ public final class QCOW2FileTarget: BlockTarget {
                 "the source is \(size) bytes, more than the \(maximum) bytes (\(maximum >> 50) PiB) a qcow2 image with 64 KiB clusters can hold; copy it to a raw image (--format raw) instead"
             )
         }
-        let destination = Destination(path: path, replacing: replacing, output: output)
+        let destination = Destination(path: path, replacing: replacing, output: output, compression: compression)
         return try await WriterThread.with { thread async throws(CopyError) -> (Result, SplitDigest?) in
             try await WriterThread.with(if: digesting) { hashing async throws(CopyError) -> (Result, SplitDigest?) in
                 let imageSize = imageSize(for: size)
@@ -168,6 +171,7 @@ public final class QCOW2FileTarget: BlockTarget {
         var path: String
         var replacing: Bool
         var output: CopyTarget.ImageOutputMaker?
+        var compression: ClusterCompression
 
         var temporary: String { NewFile.temporaryPath(for: path) }
 
@@ -178,7 +182,8 @@ public final class QCOW2FileTarget: BlockTarget {
                 let object = try output(estimate.fileBytes)
                 do throws(QCOW2Error) {
                     return try QCOW2Writer(
-                        into: object, size: size, backingFile: backing?.storedName, digesting: digesting)
+                        into: object, size: size, backingFile: backing?.storedName, digesting: digesting,
+                        compression: compression)
                 } catch {
                     object.discard()
                     throw CopyError(error, target: path)
@@ -188,7 +193,8 @@ public final class QCOW2FileTarget: BlockTarget {
                 TargetPaths.remove(temporary)  // a leftover of a run that was killed
                 return try QCOW2Writer(
                     creating: temporary, size: size, backingFile: backing?.storedName,
-                    permissions: NewFile.permissions(for: path, replacing: replacing), digesting: digesting)
+                    permissions: NewFile.permissions(for: path, replacing: replacing), digesting: digesting,
+                    compression: compression)
             } catch {
                 throw CopyError(error, target: path)
             }
@@ -223,6 +229,7 @@ public final class QCOW2FileTarget: BlockTarget {
         async throws(CopyError)
     {
         let borrowed = Borrowed(pointer: bytes)
+        if let compressor { return try await writeCompressed(borrowed, at: offset, compressor) }
         guard let hashing else {
             try await thread.run { [writer, path] () throws(CopyError) in
                 do throws(QCOW2Error) { try writer.writeClusters(borrowed.pointer, at: offset) } catch {
@@ -241,6 +248,25 @@ public final class QCOW2FileTarget: BlockTarget {
         }
         try await thread.run { [writer, path] () throws(CopyError) in
             do throws(QCOW2Error) { try writer.writePlaced(borrowed.pointer, at: host) } catch {
+                throw CopyError(error, target: path)
+            }
+        }
+    }
+
+    /// Compresses each whole cluster of `bytes` on the I/O pool (copies write several buffers at once, so the pool's
+    /// threads all compress), then packs them into the image on the writing thread.
+    private func writeCompressed(
+        _ bytes: Borrowed<UnsafeRawBufferPointer>, at offset: UInt64, _ compressor: ClusterCompressor
+    ) async throws(CopyError) {
+        let clusterSize = writer.clusterSize
+        let compressed = try await BlockingWork.run { () throws(CopyError) -> [[UInt8]?] in
+            stride(from: 0, to: bytes.pointer.count, by: clusterSize).map { start in
+                guard start + clusterSize <= bytes.pointer.count else { return nil }
+                return compressor.compress(UnsafeRawBufferPointer(rebasing: bytes.pointer[start..<start + clusterSize]))
+            }
+        }
+        try await thread.run { [writer, path] () throws(CopyError) in
+            do throws(QCOW2Error) { try writer.writeCompressed(compressed, from: bytes.pointer, at: offset) } catch {
                 throw CopyError(error, target: path)
             }
         }

@@ -151,7 +151,7 @@ extension QCOW2Header {
         out.u64(autoclearFeatures)
         out.u32(refcountOrder)
         out.u32(Self.version3LengthWithCompressionType)
-        out.u8(0)  // compression type: zlib
+        out.u8(compressionType)
         out.pad(to: 8)
         out.bytes += extensions.bytes
         out.bytes += backingName

@@ -21,11 +21,14 @@ public final class QCOW2Writer: Sendable {
     /// The backing file name stored in the header, if any.
     public let backingFile: String?
 
-    private let template: QCOW2Header
-    private let file: any ImageSink
-    private let state: Mutex<State>
+    /// How data clusters are stored: compressed through ``writeCompressed(_:from:at:)``, or not.
+    public let compression: ClusterCompression
 
-    private struct State {
+    private let template: QCOW2Header
+    let file: any ImageSink
+    let state: Mutex<State>
+
+    struct State {
         /// The next free host cluster; cluster 0 holds the header.
         var nextCluster: UInt64 = 1
         var l1: [UInt64]
@@ -34,6 +37,12 @@ public final class QCOW2Writer: Sendable {
         var finalized = false
         var closed = false
         var digest: SplitDigest?
+        /// The host cluster that compressed clusters are being packed into, and what it holds so far; written once
+        /// full, or when anything else is placed (which closes it).
+        var tail: (cluster: UInt64, bytes: [UInt8])?
+        /// Refcounts of the host clusters compressed clusters share, in runs of adjacent clusters; every other
+        /// cluster is used once.
+        var packed: [PackedRun] = []
     }
 
     static let copiedFlag: UInt64 = 1 << 63
@@ -47,29 +56,33 @@ public final class QCOW2Writer: Sendable {
     /// refused. With `digesting`, the file is hashed as it is written (see ``digest``).
     public convenience init(
         creating path: String, size: UInt64, backingFile: String? = nil, backingFormat: String = "qcow2",
-        clusterBits: Int = 16, permissions: FilePermissions = [.ownerRead, .ownerWrite], digesting: Bool = false
+        clusterBits: Int = 16, permissions: FilePermissions = [.ownerRead, .ownerWrite], digesting: Bool = false,
+        compression: ClusterCompression = .none
     ) throws(QCOW2Error) {
         let header = try Self.header(
-            size: size, backingFile: backingFile, backingFormat: backingFormat, clusterBits: clusterBits)
+            size: size, backingFile: backingFile, backingFormat: backingFormat, clusterBits: clusterBits,
+            compression: compression)
         let file = try HostFile.create(
             path, permissions: permissions,
             digest: digesting ? AppendDigest(headLength: header.clusterSize, piecewise: true) : nil)
-        self.init(header: header, sink: file)
+        self.init(header: header, sink: file, compression: compression)
     }
 
     /// Writes a new image into `output` (an object of a store) rather than a file, as ``init(creating:size:backingFile:backingFormat:clusterBits:permissions:digesting:)``
     /// does: ``finalize()`` finishes the output, and ``close()`` before that discards it.
     public convenience init(
         into output: any ImageOutput, size: UInt64, backingFile: String? = nil, backingFormat: String = "qcow2",
-        clusterBits: Int = 16, digesting: Bool = false
+        clusterBits: Int = 16, digesting: Bool = false, compression: ClusterCompression = .none
     ) throws(QCOW2Error) {
         let header = try Self.header(
-            size: size, backingFile: backingFile, backingFormat: backingFormat, clusterBits: clusterBits)
+            size: size, backingFile: backingFile, backingFormat: backingFormat, clusterBits: clusterBits,
+            compression: compression)
         let digest = digesting ? AppendDigest(headLength: header.clusterSize, piecewise: true) : nil
-        self.init(header: header, sink: OutputSink(output, digest: digest))
+        self.init(header: header, sink: OutputSink(output, digest: digest), compression: compression)
     }
 
-    private init(header: QCOW2Header, sink: any ImageSink) {
+    private init(header: QCOW2Header, sink: any ImageSink, compression: ClusterCompression) {
+        self.compression = compression
         self.size = header.size
         self.clusterSize = header.clusterSize
         self.backingFile = header.backingFile
@@ -80,9 +93,9 @@ public final class QCOW2Writer: Sendable {
 
     /// The header of a new image, checked: cluster bits in range, a size the L1 table can map, a backing name that
     /// fits the header cluster.
-    private static func header(size: UInt64, backingFile: String?, backingFormat: String, clusterBits: Int)
-        throws(QCOW2Error) -> QCOW2Header
-    {
+    private static func header(
+        size: UInt64, backingFile: String?, backingFormat: String, clusterBits: Int, compression: ClusterCompression
+    ) throws(QCOW2Error) -> QCOW2Header {
         guard (9...21).contains(clusterBits) else {
             throw QCOW2Error(.invalidArgument, "cluster bits \(clusterBits) is outside 9-21")
         }
@@ -101,6 +114,8 @@ public final class QCOW2Writer: Sendable {
         header.l1Size = UInt32(size / bytesPerTable + (size % bytesPerTable == 0 ? 0 : 1))
         header.backingFile = backingFile
         header.backingFormat = backingFile == nil ? nil : backingFormat
+        header.compressionType = compression.headerType
+        if header.compressionType != 0 { header.incompatibleFeatures |= QCOW2Header.Incompatible.compressionType }
         guard header.encoded().count <= header.clusterSize else {
             throw QCOW2Error(.invalidArgument, "the backing file name is too long for the header cluster")
         }
@@ -139,6 +154,7 @@ public final class QCOW2Writer: Sendable {
         let clusters = (count + UInt64(clusterSize) - 1) / UInt64(clusterSize)
         let digest = file.digest
         return try state.withLock { state throws(QCOW2Error) -> UInt64 in
+            try closeTail(&state)
             let first = state.nextCluster
             for index in 0..<clusters {
                 let hostOffset = (first + index) * UInt64(clusterSize)
@@ -170,7 +186,7 @@ public final class QCOW2Writer: Sendable {
         }
     }
 
-    private func checkAligned(_ offset: UInt64, _ length: UInt64) throws(QCOW2Error) {
+    func checkAligned(_ offset: UInt64, _ length: UInt64) throws(QCOW2Error) {
         let mask = UInt64(clusterSize - 1)
         // Whole clusters, except that a range may stop anywhere inside the last cluster: a source may end
         // before the image does (qcow2 sizes are whole sectors), and the rest of that cluster reads zeros.
@@ -185,7 +201,7 @@ public final class QCOW2Writer: Sendable {
         }
     }
 
-    private func set(_ state: inout State, guestOffset: UInt64, entry: UInt64) throws(QCOW2Error) {
+    func set(_ state: inout State, guestOffset: UInt64, entry: UInt64) throws(QCOW2Error) {
         let cluster = guestOffset / UInt64(clusterSize)
         let tableIndex = Int(cluster / UInt64(template.l2Entries))
         let entryIndex = Int(cluster % UInt64(template.l2Entries))
@@ -217,6 +233,7 @@ public final class QCOW2Writer: Sendable {
 
     private func writeTable(_ state: inout State, _ tableIndex: Int) throws(QCOW2Error) {
         guard let table = state.pendingTables.removeValue(forKey: tableIndex) else { return }
+        try closeTail(&state)
         let host = state.nextCluster * UInt64(clusterSize)
         state.nextCluster += 1
         try file.write(Self.bigEndian(table), at: host)
@@ -228,6 +245,7 @@ public final class QCOW2Writer: Sendable {
     public func finalize() throws(QCOW2Error) {
         try state.withLock { state throws(QCOW2Error) in
             guard !state.finalized else { throw QCOW2Error(.invalidArgument, "the image is finalized already") }
+            try closeTail(&state)
             for tableIndex in state.pendingTables.keys.sorted() { try writeTable(&state, tableIndex) }
 
             var header = template
@@ -236,7 +254,8 @@ public final class QCOW2Writer: Sendable {
             if !state.l1.isEmpty { try file.write(Self.bigEndian(state.l1), at: header.l1TableOffset) }
             state.nextCluster += l1Clusters
 
-            let refcounts = RefcountLayout(usedClusters: state.nextCluster, clusterSize: clusterSize)
+            let refcounts = RefcountLayout(
+                usedClusters: state.nextCluster, clusterSize: clusterSize, packed: state.packed)
             try refcounts.write(to: file, startingAt: state.nextCluster)
             header.refcountTableOffset = state.nextCluster * UInt64(clusterSize)
             header.refcountTableClusters = UInt32(refcounts.tableClusters)

@@ -1,19 +1,24 @@
-/// The refcount table and blocks of an image in which every cluster is used exactly once.
+/// The refcount table and blocks of an image in which every cluster is used exactly once, but for the host clusters
+/// that compressed clusters share.
 ///
-/// The writer never shares or frees a cluster, so the refcount of each of the first `totalClusters`
-/// clusters is 1, including those of the refcount structures themselves; only their number needs solving.
+/// The writer never frees a cluster, and shares one only between compressed clusters packed into it, so the refcount
+/// of each of the first `totalClusters` clusters is 1 (those of the refcount structures themselves included) but in
+/// the `packed` runs; only the structures' size needs solving.
 struct RefcountLayout {
     let clusterSize: Int
     /// Clusters used before the refcount structures.
     let usedClusters: UInt64
     let blockCount: UInt64
     let tableClusters: UInt64
+    /// Refcounts other than 1, in runs by increasing cluster.
+    let packed: [PackedRun]
 
     /// 16-bit refcounts (refcount order 4), qemu's default.
     static let bytesPerRefcount = 2
 
-    init(usedClusters: UInt64, clusterSize: Int) {
+    init(usedClusters: UInt64, clusterSize: Int, packed: [PackedRun] = []) {
         self.clusterSize = clusterSize
+        self.packed = packed
         self.usedClusters = usedClusters
         let perBlock = UInt64(clusterSize / Self.bytesPerRefcount)
         var blocks: UInt64 = 0
@@ -42,11 +47,24 @@ struct RefcountLayout {
 
         let perBlock = UInt64(clusterSize / Self.bytesPerRefcount)
         var block = [UInt8](repeating: 0, count: clusterSize)
+        var run = 0
         for index in 0..<blockCount {
-            let covered = min(perBlock, totalClusters - index * perBlock)
+            let first = index * perBlock
+            let covered = min(perBlock, totalClusters - first)
             for entry in 0..<Int(perBlock) {
                 block[entry * 2] = 0
                 block[entry * 2 + 1] = UInt64(entry) < covered ? 1 : 0
+            }
+            // The runs that reach into this block set their clusters' counts.
+            while run < packed.count, packed[run].first < first + perBlock {
+                let part = packed[run]
+                for cluster in max(part.first, first)..<min(part.end, first + perBlock) {
+                    let count = part.counts[Int(cluster - part.first)]
+                    block[Int(cluster - first) * 2] = UInt8(count >> 8)
+                    block[Int(cluster - first) * 2 + 1] = UInt8(count & 0xff)
+                }
+                if part.end > first + perBlock { break }
+                run += 1
             }
             try file.write(block, at: (firstBlock + index) * cluster)
         }

@@ -1,0 +1,89 @@
+internal import CZlib
+internal import CZstd
+import Synchronization
+
+/// Compresses one cluster at a time, from any number of threads at once. Each call borrows a compression context
+/// from a small pool: setting one up costs more than compressing a cluster with it.
+package final class ClusterCompressor: Sendable {
+    /// How clusters are compressed; never ``ClusterCompression/none``.
+    package let compression: ClusterCompression
+    /// The most bytes a compressed cluster may take to be worth it: a sector less than the cluster.
+    let largestOutput: Int
+    private let contexts = Mutex<[CompressionContext]>([])
+
+    /// A compressor of clusters of `clusterSize` bytes; nil for ``ClusterCompression/none``.
+    package init?(_ compression: ClusterCompression, clusterSize: Int) {
+        guard compression != .none else { return nil }
+        self.compression = compression
+        self.largestOutput = clusterSize - 512
+    }
+
+    /// `cluster` compressed, or nil when it would not save a sector (it is then stored as it is).
+    package func compress(_ cluster: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard let context = contexts.withLock({ $0.popLast() }) ?? CompressionContext(compression) else { return nil }
+        defer { contexts.withLock { $0.append(context) } }
+        var output = [UInt8](repeating: 0, count: largestOutput)
+        let count = output.withUnsafeMutableBytes { context.compress(cluster, into: $0) }
+        guard let count else { return nil }
+        output.removeLast(output.count - count)
+        return output
+    }
+}
+
+/// One zstd or deflate compression context, used by one thread at a time.
+private final class CompressionContext: @unchecked Sendable {  // borrowed from its pool under the pool's lock
+    private let zstd: OpaquePointer?
+    private let deflate: UnsafeMutablePointer<z_stream>?
+    private let level: Int32
+
+    init?(_ compression: ClusterCompression) {
+        switch compression {
+        case .none: return nil
+        case .zstd(let level):
+            guard let context = ZSTD_createCCtx() else { return nil }
+            zstd = context
+            deflate = nil
+            self.level = Int32(level)
+        case .deflate(let level):
+            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+            stream.initialize(to: z_stream())
+            // Raw deflate with a 4 KiB window (windowBits -12): what qemu writes and reads.
+            let status = deflateInit2_(
+                stream, Int32(level), Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY, zlibVersion(),
+                Int32(MemoryLayout<z_stream>.size))
+            guard status == Z_OK else {
+                stream.deallocate()
+                return nil
+            }
+            zstd = nil
+            deflate = stream
+            self.level = Int32(level)
+        }
+    }
+
+    deinit {
+        if let zstd { ZSTD_freeCCtx(zstd) }
+        if let deflate {
+            deflateEnd(deflate)
+            deflate.deallocate()
+        }
+    }
+
+    /// Compresses `input` into `output`; the compressed length, or nil when it does not fit.
+    func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let source = input.baseAddress, let target = output.baseAddress else { return nil }
+        if let zstd {
+            let written = ZSTD_compressCCtx(zstd, target, output.count, source, input.count, level)
+            return ZSTD_isError(written) == 0 ? written : nil
+        }
+        guard let deflate else { return nil }
+        deflateReset(deflate)
+        // zlib's next_in is not const in its declaration, but deflate never writes through it.
+        deflate.pointee.next_in = UnsafeMutablePointer(mutating: source.assumingMemoryBound(to: Bytef.self))
+        deflate.pointee.avail_in = uInt(input.count)
+        deflate.pointee.next_out = target.assumingMemoryBound(to: Bytef.self)
+        deflate.pointee.avail_out = uInt(output.count)
+        guard CZlib.deflate(deflate, Z_FINISH) == Z_STREAM_END else { return nil }
+        return output.count - Int(deflate.pointee.avail_out)
+    }
+}
