@@ -57,6 +57,8 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(help: "Folder for QEMU's scratch images during the backup.", completion: .directory)
     var scratchDir: String?
 
+    @OptionGroup var compression: CompressionOption
+
     @OptionGroup var connections: ConnectionsOption
 
     @OptionGroup var faults: FaultOptions
@@ -83,6 +85,7 @@ struct BackupCommand: AsyncParsableCommand {
         (request.retry, request.stallTimeout) = (faults.retry, faults.stall)
         request.remoteExport = remote.export
         request.maximumChain = maxChain
+        request.compression = compression.compress
         request.sourceCheckInterval = checkSource ? 1 : checkSourceEvery
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         let log = StderrLog(logging)

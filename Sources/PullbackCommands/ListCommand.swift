@@ -28,6 +28,8 @@ struct ListCommand: ParsableCommand {
         var parent: String?
         /// The domain's disks the point does not hold (``PointCoverage``); absent when its saved XML cannot be read.
         var lacks: [String]?
+        /// How the point's images are compressed (`zstd:3`); absent when they are not.
+        var compression: String?
     }
 
     func run() throws {
@@ -44,7 +46,7 @@ struct ListCommand: ParsableCommand {
                             domain: name, id: point.id, level: point.manifest.level.rawValue,
                             finished: point.manifest.finished, disks: point.manifest.disks.map(\.target),
                             bytes: point.manifest.totalBytesCopied, parent: point.manifest.parent,
-                            lacks: PointCoverage.lackedDisks(of: point)
+                            lacks: PointCoverage.lackedDisks(of: point), compression: point.manifest.compression
                         ))
                 }
             }
@@ -62,6 +64,7 @@ struct ListCommand: ParsableCommand {
                 "\(row.domain)  \(row.id)  \(row.level.padding(toLength: 11, withPad: " ", startingAt: 0))  "
                 + "\(row.disks.joined(separator: ","))  \(ByteCount(row.bytes))"
                 + (row.parent.map { "  parent \($0)" } ?? "")
+                + (row.compression.map { "  \($0)" } ?? "")
                 + (row.lacks.flatMap { $0.isEmpty ? nil : "  lacks " + $0.joined(separator: ",") } ?? "")
             print(Terminal.escaped(line))
         }

@@ -23,6 +23,8 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: "Image format: qcow2 or raw.")
     var format: TargetFormat = .qcow2
 
+    @OptionGroup var compression: CompressionOption
+
     @Option(help: "Define a new domain NAME from the point's saved XML, using the restored disks.")
     var define: String?
 
@@ -39,6 +41,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @OptionGroup var progress: ProgressOption
 
     func validate() throws {
+        if let compress = compression.compress, compress != .none, format != .qcow2 {
+            throw ValidationError("--compress needs --format qcow2; a raw image cannot be compressed")
+        }
         if define != nil, let uri = libvirt.uri, let host = RemoteExport.remoteHost(of: uri) {
             // The host is percent-decoded from the URI, so it may hold any control; ArgumentParser prints it raw.
             throw ValidationError(
@@ -51,7 +56,9 @@ struct RestoreCommand: AsyncParsableCommand {
         let (point, savedXML) = try readPoint()
         let plan: PointRestore.Plan
         do {
-            plan = try PointRestore.plan(point, disks: disks, to: to, format: format, overwrite: overwrite)
+            plan = try PointRestore.plan(
+                point, disks: disks, to: to, format: format, overwrite: overwrite,
+                compression: compression.compress ?? .none)
         } catch {
             Terminal.printError(error.message)
             throw ExitCode.failure

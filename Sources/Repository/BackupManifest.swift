@@ -1,4 +1,5 @@
 import Foundation
+import QCOW2
 
 /// The `manifest.json` of a backup point: what other tools and later versions read to understand it.
 public struct BackupManifest: Sendable, Codable, Equatable {
@@ -73,6 +74,9 @@ public struct BackupManifest: Sendable, Codable, Equatable {
     /// True when the backup read every disk in full and proved the point equal to it (`backup --check-source`),
     /// repairing what the dirty bitmap missed; absent otherwise.
     public var sourceChecked: Bool?
+    /// How the point's images store their clusters (`zstd:3`, `deflate:6`) when compressed; absent when not. The
+    /// next point keeps it unless told otherwise.
+    public var compression: String?
 
     public init(
         domainName: String, domainUUID: String, level: Level, checkpoint: String, parent: String?, started: Date,
@@ -87,6 +91,12 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         self.started = started
         self.finished = finished
         self.disks = disks
+    }
+
+    /// ``compression`` as the writer takes it: none when absent (or not one the writer knows, which
+    /// ``validate(id:domain:file:)`` refuses).
+    public var clusterCompression: ClusterCompression {
+        compression.flatMap(ClusterCompression.init) ?? .none
     }
 
     /// Whether `prune` rewrote the point as a full one (``synthetic``).
@@ -135,6 +145,9 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         if let originalParent {
             try RepositoryNames.check(originalParent, field: "originalParent", in: file)
             guard isSynthetic else { throw bad("originalParent", "is set for a point that is not synthetic") }
+        }
+        if let compression, ClusterCompression(compression) == nil || compression == "none" {
+            throw bad("compression", "\(RepositoryNames.quoted(compression)) is not zstd:LEVEL or deflate:LEVEL")
         }
         guard (1...RepositoryNames.maxDisks).contains(disks.count) else {
             throw bad("disks", "has \(disks.count) entries; a point has 1 to \(RepositoryNames.maxDisks)")

@@ -178,7 +178,8 @@ public enum PointPruning {
                 // One pool for the disks, which are merged one after the other.
                 let buffers = TransferOptions.chainReading.sharedBuffers()
                 for (index, disk) in manifest.disks.enumerated() {
-                    let image = staging.imageTarget(disk.target, over: nil)
+                    let image = staging.imageTarget(
+                        disk.target, over: nil, compression: point.manifest.clusterCompression)
                     let digest = try await merge(layers[index], to: image, buffers: buffers)
                     manifest.disks[index].backingImage = nil
                     manifest.disks[index].imageDigest = digest

@@ -8,7 +8,7 @@ import SystemPackage
 /// `pullback restore`: disks of a backup point written out as standalone images, all at once.
 ///
 /// In three steps, which ``run(_:disks:to:format:overwrite:verifying:progress:)`` takes one after the other:
-/// ``plan(_:disks:to:format:overwrite:)`` refuses what cannot be done before anything is read or written,
+/// ``plan(_:disks:to:format:overwrite:compression:)`` refuses what cannot be done before anything is read or written,
 /// ``check(_:progress:)`` looks for each image of the chains and reads those the write cannot check as it reads them,
 /// and ``write(_:verifying:progress:)`` writes the images, checking the others against the digests their points
 /// recorded from the very bytes it reads (``DigestsWhileReading``).
@@ -38,6 +38,8 @@ public enum PointRestore {
         public let format: TargetFormat
         /// Whether images already in `folder` are replaced.
         public let overwrite: Bool
+        /// How a qcow2 image's clusters are stored.
+        public let compression: ClusterCompression
         let disks: [Disk]
 
         /// The disks restored, by target, in the order they are written.
@@ -50,7 +52,8 @@ public enum PointRestore {
     }
 
     /// Checks that disks `targets` (empty: every disk) of `point` can be restored into `folder` as
-    /// `<target>.<format>`, and returns what to read and write. Reads no image and writes nothing.
+    /// `<target>.<format>` (a qcow2 image's clusters stored with `compression`), and returns what to read and write.
+    /// Reads no image and writes nothing.
     ///
     /// `point` must have been read from a repository (its folder is `<repository>/<domain>/<id>`). Each disk is
     /// read from exactly the images its ``PointChain`` lists. Throws when a disk is not in the point, when its
@@ -58,7 +61,7 @@ public enum PointRestore {
     /// false (a folder there is refused either way).
     public static func plan(
         _ point: BackupPoint, disks targets: [String], to folder: String, format: TargetFormat,
-        overwrite: Bool = false
+        overwrite: Bool = false, compression: ClusterCompression = .none
     ) throws(BackupError) -> Plan {
         let available = point.manifest.disks.map(\.target)
         var chosen: [String] = []
@@ -77,7 +80,9 @@ public enum PointRestore {
             try image.checkReplaceable(overwrite: overwrite)
             disks.append(Plan.Disk(chain: chain, image: image))
         }
-        return Plan(point: point, folder: folder, format: format, overwrite: overwrite, disks: disks)
+        return Plan(
+            point: point, folder: folder, format: format, overwrite: overwrite,
+            compression: format == .qcow2 ? compression : .none, disks: disks)
     }
 
     /// Looks for every image the plan's chains are made of, and reads those whose recorded digest the write cannot
@@ -175,8 +180,9 @@ public enum PointRestore {
             return try await withThrowingTaskGroup(of: (Int, Restored).self) { group in
                 for (index, disk) in plan.disks.enumerated() {
                     let (target, image) = (disk.chain.target, disk.image)
-                    let copy = CopyDescription(
-                        from: .chain(chains[index]), to: .new(image.stagedPath, format: format), transfer: transfer)
+                    var written = CopyTarget.new(image.stagedPath, format: format)
+                    written.compression = plan.compression
+                    let copy = CopyDescription(from: .chain(chains[index]), to: written, transfer: transfer)
                     group.addTask {
                         let counters = progress?.start(target) ?? CopyProgress()
                         defer { progress?.finish(counters) }
@@ -201,7 +207,7 @@ public enum PointRestore {
     }
 
     /// Plans, checks (unless `verifying` is false) and writes disks `targets` (empty: every disk) of `point` into
-    /// `folder` as `<target>.<format>`; see ``plan(_:disks:to:format:overwrite:)``, ``check(_:progress:)`` and
+    /// `folder` as `<target>.<format>`; see ``plan(_:disks:to:format:overwrite:compression:)``, ``check(_:progress:)`` and
     /// ``write(_:verifying:progress:)``. `progress` counts the restore's reads; to watch the check as well, take the steps.
     public static func run(
         _ point: BackupPoint, disks targets: [String], to folder: String, format: TargetFormat,

@@ -1,4 +1,5 @@
 import Engine
+import QCOW2
 
 /// What to back up, where, and how: the request behind `pullback backup`.
 public struct BackupRequest: Sendable {
@@ -35,6 +36,9 @@ public struct BackupRequest: Sendable {
     /// Counts the bytes copied, one part per disk, for a progress bar; nil counts nothing. Each disk is mapped
     /// before it is copied when it is given, so that the whole job's total is known early.
     public var progress: JobProgress?
+    /// How the point's images store their clusters (`--compress`); nil keeps what the domain's newest point does
+    /// (none for its first).
+    public var compression: ClusterCompression?
 
     /// The default of ``maximumChain``: a full every 100 points (about three months of daily backups). Reading stays
     /// cheap far deeper (a restore of the newest of 1,000 small points reads in a few times a full's time); the bound

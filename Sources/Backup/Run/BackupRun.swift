@@ -94,6 +94,7 @@ public enum BackupRun {
         }
         logger.notice("\(base.level.rawValue) backup: \(base.reason)")
         prepared.checksSource = SourceCheckSchedule.isDue(every: request.sourceCheckInterval, after: points)
+        prepared.compression = request.compression ?? points.last?.manifest.clusterCompression ?? .none
         if prepared.checksSource {
             logger.notice("checking the point against the disks: each is read in full")
         }

@@ -4,9 +4,18 @@ import QCOW2
 import Repository
 
 extension PendingPoint {
-    /// The copy target of disk `target`'s new image in this point, an overlay over `backing` or standalone: a file
-    /// in the point's folder, or an object of the repository's store (a bucket) written as it is copied.
-    func imageTarget(_ target: String, over backing: QCOW2FileTarget.Backing?) -> CopyTarget {
+    /// The copy target of disk `target`'s new image in this point, an overlay over `backing` or standalone, its
+    /// clusters stored with `compression`: a file in the point's folder, or an object of the repository's store (a
+    /// bucket) written as it is copied.
+    func imageTarget(
+        _ target: String, over backing: QCOW2FileTarget.Backing?, compression: ClusterCompression
+    ) -> CopyTarget {
+        var image = fileOrObject(target, over: backing)
+        image.compression = compression
+        return image
+    }
+
+    private func fileOrObject(_ target: String, over backing: QCOW2FileTarget.Backing?) -> CopyTarget {
         let path = imagePath(for: target)
         guard !imagesAreFiles else { return backing.map { .overlay(path, over: .opened($0)) } ?? .qcow2(path) }
         return .qcow2(

@@ -1,5 +1,6 @@
 import Foundation
 import Libvirt
+import QCOW2
 
 /// What a run has settled before it makes a point: the domain, what it was at the start (uuid, XML), and
 /// which of its disks are copied.
@@ -18,6 +19,8 @@ struct PreparedBackup: Sendable {
     var exportHost: String?
     /// Whether the run reads each disk in full to check the point against it (`--check-source`).
     var checksSource = false
+    /// How the point's images store their clusters: as asked, else as the domain's newest point does.
+    var compression: ClusterCompression = .none
 
     /// Reads the domain's uuid, XML and disks, and chooses the disks `request` asks for. Throws when `--disk` or
     /// `--exclude` names a disk the domain does not have, and when no disk is left to back up, saying why each was

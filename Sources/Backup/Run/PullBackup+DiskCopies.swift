@@ -16,6 +16,8 @@ extension PullBackup {
         var transfer: TransferOptions
         /// Whether each incremental is checked against the whole disk (`--check-source`).
         var checkSource: Bool
+        /// How the images' clusters are stored.
+        var compression: ClusterCompression
         var logger: Logger
 
         /// One disk of the job: its entry, the point it is based on (nil for a full copy), and for a synthetic full the
@@ -90,7 +92,7 @@ extension PullBackup {
             let checked = CheckedSource(
                 export, differing: differing,
                 previousEnd: backing.flatMap { $0.virtualSize < export.size ? $0.virtualSize : nil })
-            let newImage = pending.imageTarget(target, over: backing)
+            let newImage = pending.imageTarget(target, over: backing, compression: compression)
             let copy = CopyDescription(
                 from: .checkedExport(checked), to: newImage.digested().hashingBlocks(over: parentHashes),
                 transfer: transfer)

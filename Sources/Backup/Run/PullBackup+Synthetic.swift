@@ -59,7 +59,7 @@ extension PullBackup.DiskCopies {
     private func writeStandalone(
         _ target: String, from source: CopySource, progress: CopyProgress
     ) async throws(CopyError) -> CopySummary {
-        let image = pending.imageTarget(target, over: nil).digested().hashingBlocks(over: nil)
+        let image = pending.imageTarget(target, over: nil, compression: compression).digested().hashingBlocks(over: nil)
         return try await Copy.run(CopyDescription(from: source, to: image, transfer: transfer), progress: progress)
     }
 

@@ -40,7 +40,7 @@ enum PullBackup {
             )
             let copies = DiskCopies(
                 address: address, pending: pending, transfer: transfer(for: prepared.request),
-                checkSource: prepared.checksSource, logger: logger)
+                checkSource: prepared.checksSource, compression: prepared.compression, logger: logger)
             let copied: [CopiedDisk]
             do throws(CopyError) {
                 copied = try await copyDisks(entries, base: base, with: copies, progress: progress)
@@ -90,6 +90,7 @@ enum PullBackup {
             parent: base.isSynthetic ? nil : base.parent?.id, started: prepared.started, finished: Date(),
             disks: disks)
         if prepared.checksSource { manifest.sourceChecked = true }
+        if prepared.compression != .none { manifest.compression = prepared.compression.description }
         if base.isSynthetic {
             // Recorded as prune records the points it merges: the chain it was built from is named.
             manifest.synthetic = true

@@ -365,4 +365,6 @@ struct ListedPoint: Decodable, Sendable {
     let disks: [String]
     let bytes: Int64
     let parent: String?
+    /// How the point's images are compressed, when they are.
+    let compression: String?
 }
