@@ -20,13 +20,12 @@ package final class ClusterCompressor: Sendable {
 
     /// `cluster` compressed, or nil when it would not save a sector (it is then stored as it is).
     package func compress(_ cluster: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard let context = contexts.withLock({ $0.popLast() }) ?? CompressionContext(compression) else { return nil }
+        guard
+            let context = contexts.withLock({ $0.popLast() })
+                ?? CompressionContext(compression, scratchSize: largestOutput)
+        else { return nil }
         defer { contexts.withLock { $0.append(context) } }
-        var output = [UInt8](repeating: 0, count: largestOutput)
-        let count = output.withUnsafeMutableBytes { context.compress(cluster, into: $0) }
-        guard let count else { return nil }
-        output.removeLast(output.count - count)
-        return output
+        return context.compress(cluster)
     }
 }
 
@@ -35,12 +34,20 @@ private final class CompressionContext: @unchecked Sendable {  // borrowed from 
     private let zstd: OpaquePointer?
     private let deflate: UnsafeMutablePointer<z_stream>?
     private let level: Int32
+    /// Where a cluster is compressed, copied out at its length: the result holds no more memory than it needs.
+    private let scratch: UnsafeMutableRawBufferPointer
 
-    init?(_ compression: ClusterCompression) {
+    init?(_ compression: ClusterCompression, scratchSize: Int) {
+        scratch = .allocate(byteCount: scratchSize, alignment: 16)
         switch compression {
-        case .none: return nil
+        case .none:
+            scratch.deallocate()
+            return nil
         case .zstd(let level):
-            guard let context = ZSTD_createCCtx() else { return nil }
+            guard let context = ZSTD_createCCtx() else {
+                scratch.deallocate()
+                return nil
+            }
             zstd = context
             deflate = nil
             self.level = Int32(level)
@@ -53,6 +60,7 @@ private final class CompressionContext: @unchecked Sendable {  // borrowed from 
                 Int32(MemoryLayout<z_stream>.size))
             guard status == Z_OK else {
                 stream.deallocate()
+                scratch.deallocate()
                 return nil
             }
             zstd = nil
@@ -62,6 +70,7 @@ private final class CompressionContext: @unchecked Sendable {  // borrowed from 
     }
 
     deinit {
+        scratch.deallocate()
         if let zstd { ZSTD_freeCCtx(zstd) }
         if let deflate {
             deflateEnd(deflate)
@@ -69,8 +78,14 @@ private final class CompressionContext: @unchecked Sendable {  // borrowed from 
         }
     }
 
+    /// `input` compressed, or nil when it does not fit the scratch buffer.
+    func compress(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard let count = compress(input, into: scratch) else { return nil }
+        return Array(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
+    }
+
     /// Compresses `input` into `output`; the compressed length, or nil when it does not fit.
-    func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
+    private func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
         guard let source = input.baseAddress, let target = output.baseAddress else { return nil }
         if let zstd {
             let written = ZSTD_compressCCtx(zstd, target, output.count, source, input.count, level)
