@@ -18,14 +18,28 @@ package final class ClusterCompressor: Sendable {
         self.largestOutput = clusterSize - 512
     }
 
-    /// `cluster` compressed, or nil when it would not save a sector (it is then stored as it is).
+    /// `cluster` compressed; empty when it is all zeros (nothing to store: ``QCOW2Writer/writeCompressed(_:from:at:)``
+    /// leaves it unallocated, or a zero cluster over a backing file, as `qemu-img convert` does); nil when compressing
+    /// would not save a sector (it is then stored as it is).
     package func compress(_ cluster: UnsafeRawBufferPointer) -> [UInt8]? {
+        if Self.isZero(cluster) { return [] }
         guard
             let context = contexts.withLock({ $0.popLast() })
                 ?? CompressionContext(compression, scratchSize: largestOutput)
         else { return nil }
         defer { contexts.withLock { $0.append(context) } }
         return context.compress(cluster)
+    }
+}
+
+extension ClusterCompressor {
+    /// Whether every byte of `bytes` is zero, eight at a time.
+    static func isZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let words = bytes.count / 8
+        for index in 0..<words where bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self) != 0 {
+            return false
+        }
+        return bytes[(words * 8)...].allSatisfy { $0 == 0 }
     }
 }
 

@@ -12,7 +12,8 @@ extension QCOW2Writer {
 
     /// Writes whole clusters at `offset` as ``writeClusters(_:at:)`` does, storing cluster `i` as `compressed[i]`
     /// when that is not nil (a ``ClusterCompressor``'s output for it), as it is otherwise; a partial last cluster is
-    /// always stored as it is.
+    /// always stored as it is. An empty `compressed[i]` says the cluster is all zeros: it stays unallocated, or over a
+    /// backing file becomes a zero cluster (which hides the backing file's data there).
     ///
     /// Compressed clusters are packed one after the other into host clusters, a compressed cluster running on into the
     /// next host cluster when it does not fit (qcow2 allows it); a host cluster is written once full, or when anything
@@ -23,11 +24,14 @@ extension QCOW2Writer {
         try checkAligned(offset, UInt64(bytes.count))
         let cluster = clusterSize
         try state.withLock { state throws(QCOW2Error) in
-            for (index, packed) in compressed.enumerated() where index * cluster < bytes.count {
+            for index in 0..<(bytes.count + cluster - 1) / cluster {
                 let guest = offset + UInt64(index * cluster)
                 let raw = UnsafeRawBufferPointer(
                     rebasing: bytes[index * cluster..<min((index + 1) * cluster, bytes.count)])
-                if let packed, raw.count == cluster, !packed.isEmpty {
+                let packed = index < compressed.count ? compressed[index] : nil
+                if let packed, raw.count == cluster, packed.isEmpty {
+                    if backingFile != nil { try set(&state, guestOffset: guest, entry: Self.zeroFlag) }
+                } else if let packed, raw.count == cluster {
                     try set(&state, guestOffset: guest, entry: try append(packed, &state))
                 } else {
                     try closeTail(&state)
