@@ -35,11 +35,12 @@ struct ImageInfoCommand: AsyncParsableCommand {
         print("virtual size: \(ByteCount(report.virtualSize)) (\(report.virtualSize) bytes)")
         print("layers, top first:")
         for (index, layer) in report.layers.enumerated() {
+            let compression = layer.compressionType.map { ", compression \($0)" } ?? ""
             let backing = layer.backingFile.map { ", backing file \($0)" } ?? ""
+            let cluster = ByteCount(UInt64(layer.clusterSize))
             print(
                 Terminal.escaped(
-                    "  \(index): \(layer.path) (\(layer.format), cluster \(ByteCount(UInt64(layer.clusterSize)))\(backing))"
-                ))
+                    "  \(index): \(layer.path) (\(layer.format), cluster \(cluster)\(compression)\(backing))"))
             print(
                 "     on disk \(ByteCount(layer.allocatedBytes)), data \(ByteCount(layer.dataBytes)), "
                     + "zero \(ByteCount(layer.zeroBytes))")

@@ -8,6 +8,9 @@ public struct ImageReport: Sendable, Codable, Equatable {
         public var clusterSize: Int
         /// The backing file name as stored in this layer's header, if any.
         public var backingFile: String?
+        /// How the layer's compressed clusters are encoded, "zlib" or "zstd" (as qemu-img info names it); nil for a
+        /// raw layer.
+        public var compressionType: String?
         /// Bytes the layer's file occupies on disk.
         public var allocatedBytes: UInt64
         /// Guest bytes this layer holds data for.
@@ -20,6 +23,7 @@ public struct ImageReport: Sendable, Codable, Equatable {
             case virtualSize = "virtual_size"
             case clusterSize = "cluster_size"
             case backingFile = "backing_file"
+            case compressionType = "compression_type"
             case allocatedBytes = "allocated_bytes"
             case dataBytes = "data_bytes"
             case zeroBytes = "zero_bytes"
@@ -48,6 +52,7 @@ public struct ImageReport: Sendable, Codable, Equatable {
             Layer(
                 path: layer.path, format: layer.format.rawValue, virtualSize: layer.virtualSize,
                 clusterSize: layer.clusterSize, backingFile: layer.header?.backingFile,
+                compressionType: layer.header.map { QCOW2Header.CompressionType.name($0.compressionType) },
                 allocatedBytes: numbers.allocatedBytes, dataBytes: numbers.dataBytes, zeroBytes: numbers.zeroBytes)
         }
     }

@@ -13,7 +13,7 @@ public struct QCOW2Error: Error, Sendable, CustomStringConvertible {
         /// The file is not a qcow2 image, or not one this version understands.
         public static let notQCOW2 = Code(.notQCOW2)
         /// The image uses a feature that cannot be read safely (an unknown incompatible feature, encryption,
-        /// an external data file, zstd compression, extended L2 entries).
+        /// an external data file, an unknown compression type, extended L2 entries).
         public static let unsupported = Code(.unsupported)
         /// The image's structures contradict each other or point outside the file.
         public static let corrupt = Code(.corrupt)

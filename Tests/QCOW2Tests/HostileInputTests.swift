@@ -115,9 +115,9 @@ extension QCOW2ReaderTests {
             try expectHeader(.corrupt, "corrupt-bit") { ImageBytes.put(UInt64(1 << 1), into: &$0, at: 72) }
             try expectHeader(.unsupported, "external-data-file") { ImageBytes.put(UInt64(1 << 2), into: &$0, at: 72) }
             try expectHeader(.unsupported, "extended-l2") { ImageBytes.put(UInt64(1 << 4), into: &$0, at: 72) }
-            try expectHeader(.unsupported, "zstd") {
+            try expectHeader(.unsupported, "compression-type-2") {
                 ImageBytes.put(UInt64(1 << 3), into: &$0, at: 72)
-                $0[104] = 1
+                $0[104] = 2
             }
             try expectHeader(.unsupported, "encrypted") { ImageBytes.put(UInt32(1), into: &$0, at: 32) }
             try expectHeader(.corrupt, "header-length-huge") { ImageBytes.put(UInt32.max, into: &$0, at: 100) }

@@ -76,9 +76,7 @@ extension QCOW2Header {
         if incompatibleFeatures & Incompatible.extendedL2 != 0 {
             throw QCOW2Error(.unsupported, "images with extended L2 entries are not supported")
         }
-        if compressionType != 0 {
-            throw QCOW2Error(.unsupported, "compression type \(compressionType) (zstd) is not supported, only zlib")
-        }
+        try validateCompressionType()
         guard headerLength >= (version == 2 ? 72 : 104), Int(headerLength) <= min(available, clusterSize) else {
             throw QCOW2Error(.corrupt, "header length \(headerLength) does not fit the first cluster")
         }
@@ -94,6 +92,23 @@ extension QCOW2Header {
         guard l1Size == 0 || (l1TableOffset <= fileSize && UInt64(l1Size) * 8 <= fileSize - l1TableOffset) else {
             throw QCOW2Error(
                 .corrupt, "the L1 table at \(l1TableOffset) runs past the end of the file (\(fileSize) bytes)")
+        }
+    }
+
+    /// zlib without the compression type bit, zstd with it, as qemu requires: the bit keeps readers that know only
+    /// zlib from taking zstd clusters for deflate.
+    private func validateCompressionType() throws(QCOW2Error) {
+        let flagged = incompatibleFeatures & Incompatible.compressionType != 0
+        switch compressionType {
+        case CompressionType.zlib where flagged:
+            throw QCOW2Error(.corrupt, "the compression type is zlib but incompatible feature bit 3 says it is not")
+        case CompressionType.zstd where !flagged:
+            throw QCOW2Error(.corrupt, "the compression type is zstd but incompatible feature bit 3 is not set")
+        case CompressionType.zlib, CompressionType.zstd:
+            return
+        default:
+            throw QCOW2Error(
+                .unsupported, "compression type \(compressionType) is not supported (only 0, zlib, and 1, zstd)")
         }
     }
 

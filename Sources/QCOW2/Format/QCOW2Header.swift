@@ -54,6 +54,23 @@ public struct QCOW2Header: Sendable, Equatable {
         public static let known: UInt64 = dirty | corrupt | externalDataFile | compressionType | extendedL2
     }
 
+    /// Values of `compressionType`: how compressed clusters are encoded.
+    public enum CompressionType {
+        /// Raw deflate with a 4 KiB window: the only type of version 2 and of headers without the field.
+        public static let zlib: UInt8 = 0
+        /// zstd frames; needs the `Incompatible.compressionType` bit.
+        public static let zstd: UInt8 = 1
+
+        /// The name qemu-img gives a compression type, or its number for a type it does not know.
+        public static func name(_ type: UInt8) -> String {
+            switch type {
+            case zlib: "zlib"
+            case zstd: "zstd"
+            default: "\(type)"
+            }
+        }
+    }
+
     public enum ExtensionType {
         public static let end: UInt32 = 0
         public static let backingFormat: UInt32 = 0xE279_2ACA

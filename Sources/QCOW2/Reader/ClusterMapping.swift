@@ -2,7 +2,8 @@
 public enum ClusterMapping: Sendable, Equatable {
     /// Stored uncompressed at this host offset (cluster-aligned) in the image file.
     case data(hostOffset: UInt64)
-    /// Stored deflated: `length` bytes at `hostOffset` (not aligned) inflate to one cluster.
+    /// Stored compressed (deflate or zstd, as the header says): `length` bytes at `hostOffset` (not aligned)
+    /// decompress to one cluster.
     case compressed(hostOffset: UInt64, length: Int)
     /// Reads as zeros without looking at the backing file (the v3 "reads as zeros" flag, preallocated or not).
     case zero
@@ -56,6 +57,14 @@ struct ClusterGeometry: Sendable {
             let length = Int(sectors) * 512 - Int(hostOffset & 511)
             guard hostOffset != 0, hostOffset < fileSize else {
                 throw corrupt("guest offset \(guestOffset): compressed data at \(hostOffset) is outside the file")
+            }
+            // The last cluster's sectors may end past the file, never past its last sector: qemu allocates the
+            // compressed bytes and the sector count rounds their end up to 512.
+            let fileEnd = (fileSize + 511) & ~511
+            guard hostOffset + UInt64(length) <= fileEnd else {
+                throw corrupt(
+                    "guest offset \(guestOffset): the compressed cluster at \(hostOffset) (\(length) bytes) runs past "
+                        + "the end of the file")
             }
             return .compressed(hostOffset: hostOffset, length: length)
         }

@@ -1,7 +1,7 @@
 /// One qcow2 image file, read-only: its header, its L1 table, and the mapping of each guest cluster.
 ///
 /// It does not follow its backing file; `QCOW2Chain` does. Safe to use from several threads at once: the
-/// only mutable state, the L2 and inflated-cluster caches (shared by the images of a chain), sits behind a mutex.
+/// only mutable state, the L2 and decompressed-cluster caches (shared by the images of a chain), sits behind a mutex.
 public final class QCOW2Image: Sendable {
     /// The path the image was opened by.
     public let path: String
@@ -145,14 +145,16 @@ public final class QCOW2Image: Sendable {
         try caches.inflatedClusters.value(for: MetadataCaches.Key(layer: layer, offset: hostOffset)) {
             () throws(QCOW2Error) in
             // The sector count may round past the end of the file for the last compressed cluster; those
-            // bytes were never written and deflate stops before them, so read only what exists.
+            // bytes were never written and the data ends before them, so read only what exists.
             let available = Int(min(UInt64(length), file.size - hostOffset))
             let input = try file.read(count: available, at: hostOffset)
-            do throws(QCOW2Error) {
-                let cluster = try RawDeflate.inflateCluster(input, clusterSize: clusterSize, hostOffset: hostOffset)
+            do throws(DecompressionFailure) {
+                let cluster = try ClusterDecompressor.decompress(
+                    input, compressionType: header.compressionType, clusterSize: clusterSize)
                 return (cluster, cluster.count)
             } catch {
-                throw QCOW2Error(error.code, "\(path): \(error.message)", cause: error.cause)
+                let code: QCOW2Error.Code = if case .decoderUnavailable = error.kind { .io } else { .corrupt }
+                throw QCOW2Error(code, "\(path): the compressed cluster at \(hostOffset) \(error)")
             }
         }
     }
