@@ -33,7 +33,7 @@ extension CopyIntegration {
         }
 
         @Test(
-            "full and two incrementals straight into a bucket restore identical; verify names a flipped byte and a missing object; a point served from the bucket compares identical",
+            "full and two incrementals straight into a bucket, zstd-compressed, restore identical; verify names a flipped byte and a missing object; a point served from the bucket compares identical",
             .timeLimit(.minutes(4)))
         func backupIntoBucket() async throws {
             try await LibvirtGuest.run { fx, guest in
@@ -41,16 +41,17 @@ extension CopyIntegration {
                 defer { bucket.server.stop() }
                 let repo = "s3://\(bucket.name)/hosts/one"
                 try requireSuccess(try await bucket.pullback(fx, ["init", "--repo", repo]))
-                func backup() async throws -> BackupSummary {
+                func backup(_ extra: [String] = []) async throws -> BackupSummary {
                     let result = try await bucket.pullback(
-                        fx, ["backup", guest.name, "--repo", repo, "--connect", guest.uri, "--json"])
+                        fx, ["backup", guest.name, "--repo", repo, "--connect", guest.uri, "--json"] + extra)
                     try requireSuccess(result)
                     return try BackupSummary.decode(result)
                 }
 
                 try await guest.write("vda", "write -P 0x5a 1M 128k", "write -P 0x11 8M 8M")
                 try await guest.write("vdb", "write -P 0x22 0 1M")
-                let full = try await backup()
+                // Compressed images go into the bucket as any others: packed clusters, placed parts.
+                let full = try await backup(["--compress", "zstd"])
                 let snap1 = try await guest.snapshot("1")
                 try await guest.write("vda", "write -z 1M 64k", "write -P 0x33 65535 3", "write -P 0x45 12M 100k")
                 let inc1 = try await backup()
@@ -68,6 +69,8 @@ extension CopyIntegration {
                 for point in [full.point, inc1.point, inc2.point] {
                     #expect(listed.stdout.contains(point), "\(listed.stdout)")
                 }
+                let points = try JSONDecoder().decode([ListedPoint].self, from: Data(listed.stdout.utf8))
+                #expect(points.map(\.compression) == ["zstd:3", "zstd:3", "zstd:3"], "\(listed.stdout)")
                 for (point, snapshot) in [(full.point, snap1), (inc1.point, snap2), (inc2.point, snap3)] {
                     try await Self.expectRestores(guest, bucket, repo: repo, at: point, matching: snapshot)
                 }
