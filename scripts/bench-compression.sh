@@ -82,13 +82,6 @@ z_job_begin() {
 }
 z_job_end() { vm_virsh domjobabort "$z_vm" >/dev/null; }
 
-z_drop_checkpoints() {
-  local cp
-  for cp in $(vm_virsh checkpoint-list "$z_vm" --roots --name); do
-    vm_virsh checkpoint-delete "$z_vm" "$cp" --children >/dev/null
-  done
-}
-
 # The compressions of the backup rows, by row id.
 declare -A z_compress=([z-none]=none [z-zstd1]=zstd:1 [z-zstd3]=zstd:3 [z-deflate]=deflate)
 
@@ -118,7 +111,7 @@ z_run_row() {
       repo=$work/z-repo-${1#z-}
       rm -rf "$repo"
       "$bin" init --repo "$repo" >/dev/null
-      z_drop_checkpoints
+      vm_drop_checkpoints "$z_vm"
       sync
       timed nosync "$bin" backup "$z_vm" --repo "$repo" --level full --disk vdb --compress "${z_compress[$1]}" \
         --connect "$vm_uri" --json --no-progress
@@ -143,7 +136,7 @@ z_run_row() {
       ;;
     z-vnb)
       rm -rf "$work/z-vnb"
-      z_drop_checkpoints
+      vm_drop_checkpoints "$z_vm"
       sync
       vnb virtnbdbackup
       timed sync "${vnb[@]}" -d "$z_vm" -l full --compress -o "$work/z-vnb" --scratchdir "$work" \

@@ -150,11 +150,12 @@ vm_guest_writes() {
   qemu-io -f raw "${ref[@]}" "$work/ref.raw" >/dev/null
 }
 
-# Every checkpoint goes, so that each full backup starts from a domain without any.
+# vm_drop_checkpoints [DOMAIN]: every checkpoint of DOMAIN (the guest by default) goes, so that each full backup
+# starts from a domain without any.
 vm_drop_checkpoints() {
-  local cp
-  for cp in $(vm_virsh checkpoint-list "$vm" --roots --name); do
-    vm_virsh checkpoint-delete "$vm" "$cp" --children >/dev/null
+  local cp domain=${1:-$vm}
+  for cp in $(vm_virsh checkpoint-list "$domain" --roots --name); do
+    vm_virsh checkpoint-delete "$domain" "$cp" --children >/dev/null
   done
 }
 
