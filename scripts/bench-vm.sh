@@ -31,10 +31,13 @@ vm_virsh() {
 vm_cleanup() {
   s3_stop
   [[ -n $vm_root ]] || return 0
-  local pid i
+  local pid i guest
   if [[ -n $vm_daemon_pid ]]; then
-    virsh -q -c "$vm_uri" destroy "$vm" >/dev/null 2>&1 || true
-    virsh -q -c "$vm_uri" undefine "$vm" --checkpoints-metadata >/dev/null 2>&1 || true
+    # Every guest of ours (bench-compression.sh's too): QEMU outlives a libvirtd that ends.
+    for guest in "$vm" ${z_vm:+"$z_vm"}; do
+      virsh -q -c "$vm_uri" destroy "$guest" >/dev/null 2>&1 || true
+      virsh -q -c "$vm_uri" undefine "$guest" --checkpoints-metadata >/dev/null 2>&1 || true
+    done
     for pid in "$vm_daemon_pid" "$(cat "$vm_root/virtlogd.pid" 2>/dev/null)"; do
       [[ -n $pid ]] || continue
       kill "$pid" 2>/dev/null || continue
@@ -147,11 +150,12 @@ vm_guest_writes() {
   qemu-io -f raw "${ref[@]}" "$work/ref.raw" >/dev/null
 }
 
-# Every checkpoint goes, so that each full backup starts from a domain without any.
+# vm_drop_checkpoints [DOMAIN]: every checkpoint of DOMAIN (the guest by default) goes, so that each full backup
+# starts from a domain without any.
 vm_drop_checkpoints() {
-  local cp
-  for cp in $(vm_virsh checkpoint-list "$vm" --roots --name); do
-    vm_virsh checkpoint-delete "$vm" "$cp" --children >/dev/null
+  local cp domain=${1:-$vm}
+  for cp in $(vm_virsh checkpoint-list "$domain" --roots --name); do
+    vm_virsh checkpoint-delete "$domain" "$cp" --children >/dev/null
   done
 }
 
