@@ -16,7 +16,10 @@ extension BackupIntegration {
             _ guest: LibvirtGuest, arguments: [String]? = nil, sourceLocation: SourceLocation = #_sourceLocation
         ) async throws -> ChildProcess {
             let child =
-                try arguments.map { try guest.fx.spawn([try Pullback.binaryPath()] + $0, label: "pullback-backup") }
+                try arguments.map {
+                    try guest.fx.spawn(
+                        LibvirtGuest.lowPriority + [try Pullback.binaryPath()] + $0, label: "pullback-backup")
+                }
                 ?? guest.startBackup()
             try await BackupFailureTests.waitUntil(child, seconds: 60) {
                 BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)

@@ -91,7 +91,7 @@ extension CopyIntegration {
 
                 let out = fx.path("out")
                 let child = try fx.spawn(
-                    [
+                    LibvirtGuest.lowPriority + [
                         try Pullback.binaryPath(), "restore", "--repo", guest.repo, guest.name, "--to", out,
                         "--format", "raw",
                     ], label: "pullback-restore")

@@ -262,11 +262,19 @@ final class LibvirtGuest: Sendable {
         try requireSuccess(try await pullback(["init", "--repo", repo]))
     }
 
+    /// Starts `pullback backup` of the guest into its repository at the lowest CPU priority (``lowPriority``), for a
+    /// test that acts while it runs.
     func startBackup(_ extra: [String] = []) throws -> ChildProcess {
         try fx.spawn(
-            [try Pullback.binaryPath(), "backup", name, "--repo", repo, "--connect", uri, "--json"] + extra,
+            Self.lowPriority + [try Pullback.binaryPath(), "backup", name, "--repo", repo, "--connect", uri, "--json"]
+                + extra,
             label: "pullback-backup")
     }
+
+    /// The prefix that runs a command a test must catch mid-way at the lowest CPU priority (`nice -n 19`, which
+    /// execs it: the child's pid is the command's): on a loaded machine the command then slows down rather than the
+    /// test that watches it.
+    static let lowPriority = ["nice", "-n", "19"]
 
     /// `pullback list --repo REPO --json`, decoded.
     func list(repo: String? = nil) async throws -> [ListedPoint] {
