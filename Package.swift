@@ -204,7 +204,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "SealingTests",
-            dependencies: ["Sealing", "Storage", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Sealing", "Storage", "S3", "TestSupport"]
         ),
         .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository", "TestSupport"]),
         /// The NBD server's framing, negotiation and requests, on NIO's EmbeddedChannel.

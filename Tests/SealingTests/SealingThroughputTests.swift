@@ -10,7 +10,8 @@ import Testing
 
 /// CPU seconds per GiB sealed and opened: the layer alone over objects in memory (beside the same bytes moved plain,
 /// the cost without encryption), and through the folder store's files. A measurement, not a check: it runs only
-/// with `PULLBACK_SEALING_BENCH=1` and prints what it measured.
+/// with `PULLBACK_SEALING_BENCH=1` and prints what it measured. Debug builds measure Swift unoptimized; the numbers
+/// worth quoting come from an optimized build of the same loops.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["PULLBACK_SEALING_BENCH"] == "1"), .serialized)
 struct SealingThroughputTests {
     static let gibibyte = 1 << 30
