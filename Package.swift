@@ -104,6 +104,11 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        /// Sealed objects: authenticated encryption (AES-256-GCM) in frames that keep random access, over any store.
+        .target(
+            name: "Sealing",
+            dependencies: ["Storage", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         /// The layout of backups over a store: points, manifests, image digests, locking, commit.
         .target(
             name: "Repository",
@@ -197,6 +202,10 @@ let package = Package(
             dependencies: [
                 "Repository", "Storage", "TestSupport", .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        .testTarget(
+            name: "SealingTests",
+            dependencies: ["Sealing", "Storage", "S3", "TestSupport"]
+        ),
         .testTarget(name: "BackupTests", dependencies: ["Backup", "Libvirt", "Repository", "TestSupport"]),
         /// The NBD server's framing, negotiation and requests, on NIO's EmbeddedChannel.
         .testTarget(
