@@ -12,3 +12,18 @@ public protocol ObjectReader: Sendable {
     /// what it read from the page cache when the reader ends.
     func readsOnceInOrder()
 }
+
+extension ObjectReader {
+    /// Reads into `buffer` from `offset` until it is full or the object ends, however many reads that takes; returns
+    /// how many bytes were read.
+    public func readFully(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(StoreError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let count = try read(
+                into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: offset + UInt64(done))
+            if count == 0 { break }
+            done += count
+        }
+        return done
+    }
+}

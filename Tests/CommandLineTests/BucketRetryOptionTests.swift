@@ -42,12 +42,7 @@ struct BucketRetryOptionTests {
             try await Task.sleep(for: .seconds(2))
             try await bucket.restartServer()
             try requireSuccess(try await restore.waitForExit(timeout: .seconds(120)))
-            let disks = try FileFacts.listing(reference)
-            #expect(disks == ["vda.raw", "vdb.raw"])
-            #expect(try FileFacts.listing(restored) == disks)
-            for disk in disks {
-                try await fx.runChecked(["cmp", reference + "/" + disk, restored + "/" + disk])
-            }
+            try await expectSameFixtureDisks(fx, restored, as: reference)
             await bucket.close()
         }
     }

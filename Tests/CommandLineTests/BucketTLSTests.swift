@@ -67,12 +67,7 @@ struct BucketTLSTests {
             try requireSuccess(
                 try await Self.pullback(
                     fx, environment, ["restore", "--repo", repo, Self.domain, "--to", restored, "--format", "raw"]))
-            let disks = try FileFacts.listing(reference)
-            #expect(disks == ["vda.raw", "vdb.raw"])
-            #expect(try FileFacts.listing(restored) == disks)
-            for disk in disks {
-                try await fx.runChecked(["cmp", reference + "/" + disk, restored + "/" + disk])
-            }
+            try await expectSameFixtureDisks(fx, restored, as: reference)
             await bucket.close()
         }
     }

@@ -34,6 +34,8 @@ struct DigestsWhileReading: Sendable {
             var layer = image.expectedLayer
             if Self.checks(image) {
                 do throws(RepositoryError) {
+                    // Opened for its size and let go: keeping a reader per image would hold a descriptor for each of
+                    // a deep chain's thousands; ``finish()`` opens it again.
                     let size = try ImageDigest.reader(of: image).size
                     if hashes == nil { hashes = try PieceHashFile(in: scratchFolder) }
                     if let hashes, let ledger = try ImagePieceLedger(image, size: size, hashesIn: hashes) {

@@ -190,23 +190,13 @@ package final class ImagePieceLedger: ImageReadObserver {
         }
     }
 
-    /// Reads `buffer.count` bytes at `offset`, or what there is before the end; returns how many.
+    /// ``ObjectReader/readFully(into:at:)`` with the failure as the ledger's error.
     private func readFully(
         _ image: any ObjectReader, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64
     ) throws(RepositoryError) -> Int {
-        var done = 0
-        while done < buffer.count {
-            let count: Int
-            do throws(StoreError) {
-                count = try image.read(
-                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: offset + UInt64(done))
-            } catch {
-                throw RepositoryError(.io, "cannot read \(path): \(error.message)", cause: error)
-            }
-            if count == 0 { break }
-            done += count
+        do throws(StoreError) { return try image.readFully(into: buffer, at: offset) } catch {
+            throw RepositoryError(.io, "cannot read \(path): \(error.message)", cause: error)
         }
-        return done
     }
 
     private func isMissing(_ index: Int) -> Bool {

@@ -96,3 +96,16 @@ func expectMatchesExport(
         compare.succeeded, "qemu-img compare with \(uri): \(compare.stdout)\(compare.stderr)",
         sourceLocation: sourceLocation)
 }
+
+/// The folder `restored` holds the raw disks vda and vdb of the older-repository fixture, as `reference` does, each
+/// byte for byte the same (`cmp`).
+func expectSameFixtureDisks(
+    _ fixture: Fixture, _ restored: String, as reference: String, sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    let disks = try FileFacts.listing(reference)
+    #expect(disks == ["vda.raw", "vdb.raw"], sourceLocation: sourceLocation)
+    #expect(try FileFacts.listing(restored) == disks, sourceLocation: sourceLocation)
+    for disk in disks {
+        try await fixture.runChecked(["cmp", reference + "/" + disk, restored + "/" + disk])
+    }
+}
