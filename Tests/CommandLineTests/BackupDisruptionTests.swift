@@ -11,9 +11,11 @@ extension BackupIntegration {
         // MARK: helpers
 
         /// Starts `pullback backup` (the guest's default arguments, or `pullback ARGUMENTS`) and returns once more
-        /// than 4 MiB have reached its pending point, the copy still under way.
+        /// than 4 MiB have reached its pending point, the copy still under way: stopped there (SIGSTOP) when `stopped`,
+        /// else let go on.
         static func backupUnderWay(
-            _ guest: LibvirtGuest, arguments: [String]? = nil, sourceLocation: SourceLocation = #_sourceLocation
+            _ guest: LibvirtGuest, arguments: [String]? = nil, stopped: Bool = false,
+            sourceLocation: SourceLocation = #_sourceLocation
         ) async throws -> ChildProcess {
             let child =
                 try arguments.map {
@@ -21,12 +23,13 @@ extension BackupIntegration {
                         LibvirtGuest.lowPriority + [try Pullback.binaryPath()] + $0, label: "pullback-backup")
                 }
                 ?? guest.startBackup()
-            try await BackupFailureTests.waitUntil(child, seconds: 60) {
+            try await BackupFailureTests.stopWhen(child, seconds: 60) {
                 BackupFailureTests.pendingBytes(guest) > Int64(4 * mib)
             }
             try #require(
                 child.isRunning, "the backup ended before the test could act: \(child.result())",
                 sourceLocation: sourceLocation)
+            if !stopped { child.resume() }
             return child
         }
 
@@ -35,8 +38,7 @@ extension BackupIntegration {
         /// always lands mid-copy. (virsh is not awaited while pullback is stopped: QEMU drains its NBD clients before
         /// stopping the server, which needs pullback to read.)
         static func disruptedBackup(_ guest: LibvirtGuest, virsh arguments: [String]) async throws -> CommandResult {
-            let child = try await Self.backupUnderWay(guest)
-            child.suspend()
+            let child = try await Self.backupUnderWay(guest, stopped: true)
             let virsh = try guest.fx.spawn(["virsh", "-c", guest.uri] + arguments, label: "virsh-disrupt")
             try? await Task.sleep(for: .milliseconds(500))
             child.resume()

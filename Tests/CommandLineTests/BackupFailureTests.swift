@@ -56,6 +56,24 @@ extension CopyIntegration {
             }
         }
 
+        /// Stops `child` (SIGSTOP) as soon as `ready` holds, polling every 5 ms from a thread of its own for at most
+        /// `seconds`, and returns once it is stopped, has ended, or the time is up. The test's own tasks may wait for a
+        /// busy cooperative pool while a fast child finishes; a thread catches it mid-way whatever the pool does.
+        static func stopWhen(
+            _ child: ChildProcess, seconds: Int, _ ready: @escaping @Sendable () -> Bool
+        ) async throws {
+            try await onThread {
+                let deadline = Date().addingTimeInterval(Double(seconds))
+                while Date() < deadline, child.isRunning {
+                    if ready() {
+                        child.suspend()
+                        return
+                    }
+                    usleep(5000)
+                }
+            }
+        }
+
         /// Waits until `ready` holds (polling every 10 ms) or `seconds` pass, or `child` ends.
         static func waitUntil(
             _ child: ChildProcess, seconds: Int, _ ready: () -> Bool
@@ -108,11 +126,13 @@ extension CopyIntegration {
                 try await guest.write("vda", "write -P 0x71 1M 300M", "write -P 0x72 400M 64k", "flush")
 
                 let child = try guest.startBackup()
-                // Kill once the copy is under way: the point's .partial folder holds more than 4 MiB.
-                try await Self.waitUntil(child, seconds: 60) { Self.pendingBytes(guest) > Int64(4 * mib) }
+                // Kill once the copy is under way: the point's .partial folder holds more than 4 MiB. The backup is
+                // stopped there until QEMU is gone.
+                try await Self.stopWhen(child, seconds: 60) { Self.pendingBytes(guest) > Int64(4 * mib) }
                 try #require(child.isRunning, "the backup ended before QEMU was killed: \(child.result())")
                 let pid = try #require(guest.qemuPid(), "cannot find the guest's QEMU process")
                 #expect(kill(pid, SIGKILL) == 0, "kill -9 \(pid): errno \(errno)")
+                child.resume()
                 let killed = try await child.waitForExit(timeout: .seconds(60))
                 expectCleanFailure(killed, mentioning: ["nbd"])
                 #expect(killed.stdout.isEmpty, "stdout of a failed backup: \(killed)")
