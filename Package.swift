@@ -107,7 +107,10 @@ let package = Package(
         /// Sealed objects: authenticated encryption (AES-256-GCM) in frames that keep random access, over any store.
         .target(
             name: "Sealing",
-            dependencies: ["Storage", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "Storage", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
         ),
         /// The layout of backups over a store: points, manifests, image digests, locking, commit.
         .target(
@@ -116,6 +119,7 @@ let package = Package(
                 "FileIO",
                 "QCOW2",
                 "S3",
+                "Sealing",
                 "Storage",
                 "UntrustedText",
                 .product(name: "Crypto", package: "swift-crypto"),

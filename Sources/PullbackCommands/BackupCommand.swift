@@ -21,6 +21,9 @@ struct BackupCommand: AsyncParsableCommand {
         help: "Create the repository first if the path is new or an empty folder (as `pullback init` does).")
     var initialize = false
 
+    @Flag(help: "With --init: make the new repository encrypted, under the key of --key-file (or $PULLBACK_KEY_FILE).")
+    var encrypt = false
+
     @Option(help: "auto (default): incremental when the chain can continue, else full; full; or incremental.")
     var level: BackupLevel = .auto
 
@@ -74,6 +77,13 @@ struct BackupCommand: AsyncParsableCommand {
         if let every = checkSourceEvery, every < 1 {
             throw ValidationError("--check-source-every needs a number of backups of at least 1, e.g. 7")
         }
+        if encrypt, !initialize {
+            throw ValidationError(
+                "--encrypt makes a new repository: give it with --init, or use `pullback init --encrypt`")
+        }
+        if encrypt, repository.keyFile.given == nil {
+            throw ValidationError("--encrypt needs a key: give --key-file FILE or set PULLBACK_KEY_FILE")
+        }
     }
 
     func run() async throws {
@@ -121,7 +131,8 @@ struct BackupCommand: AsyncParsableCommand {
             if level == .incremental {
                 _ = try BackupRepository.open(root: repository.path)
             } else {
-                _ = try BackupRepository.openOrCreate(root: repository.path)
+                _ = try BackupRepository.openOrCreate(
+                    root: repository.path, keyFile: encrypt ? repository.keyFile.given : nil)
             }
         } catch {
             log.fail(error.message)

@@ -30,6 +30,8 @@ struct ListCommand: ParsableCommand {
         var lacks: [String]?
         /// How the point's images are compressed (`zstd:3`); absent when they are not.
         var compression: String?
+        /// True when the repository is encrypted; absent when it is not.
+        var encrypted: Bool?
     }
 
     func run() throws {
@@ -46,8 +48,8 @@ struct ListCommand: ParsableCommand {
                             domain: name, id: point.id, level: point.manifest.level.rawValue,
                             finished: point.manifest.finished, disks: point.manifest.disks.map(\.target),
                             bytes: point.manifest.totalBytesCopied, parent: point.manifest.parent,
-                            lacks: PointCoverage.lackedDisks(of: point), compression: point.manifest.compression
-                        ))
+                            lacks: PointCoverage.lackedDisks(of: point), compression: point.manifest.compression,
+                            encrypted: backups.isEncrypted ? true : nil))
                 }
             }
         } catch {
@@ -65,6 +67,7 @@ struct ListCommand: ParsableCommand {
                 + "\(row.disks.joined(separator: ","))  \(ByteCount(row.bytes))"
                 + (row.parent.map { "  parent \($0)" } ?? "")
                 + (row.compression.map { "  \($0)" } ?? "")
+                + (row.encrypted == true ? "  encrypted" : "")
                 + (row.lacks.flatMap { $0.isEmpty ? nil : "  lacks " + $0.joined(separator: ",") } ?? "")
             print(Terminal.escaped(line))
         }

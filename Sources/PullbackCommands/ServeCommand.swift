@@ -33,6 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var bucketRetries: BucketRetryOption
     @OptionGroup var plainHTTP: PlainHTTPOption
+    @OptionGroup var keyFile: KeyFileOption
 
     @Option(
         name: .customLong("image"), help: "An image to export under its file name (repeat for more).",

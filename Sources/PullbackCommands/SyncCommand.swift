@@ -24,6 +24,14 @@ struct SyncCommand: AsyncParsableCommand {
 
     @OptionGroup var bucketRetries: BucketRetryOption
     @OptionGroup var plainHTTP: PlainHTTPOption
+    @OptionGroup var keyFile: KeyFileOption
+
+    @Option(
+        name: .customLong("to-key-file"),
+        help: ArgumentHelp(
+            "The key of --to when it is encrypted with another key than --key-file's.", valueName: "file"),
+        completion: .file())
+    var targetKeyFile: String?
 
     @Argument(help: "Only these domains' points (default: every domain of --from).", completion: .repositoryDomain)
     var domains: [String] = []
@@ -40,6 +48,10 @@ struct SyncCommand: AsyncParsableCommand {
     var json = false
 
     @OptionGroup var progress: ProgressOption
+
+    func validate() throws {
+        if let targetKeyFile { RepositoryLocation.useKeyFile(targetKeyFile, for: to) }
+    }
 
     func run() async throws {
         let request = SyncRequest(

@@ -8,13 +8,22 @@ extension BackupRepository {
     /// ``RepositoryError/Code/alreadyARepository``, and a folder with anything in it is refused, never adopted: a
     /// mistyped path must not quietly turn someone's folder into a repository. A URL is
     /// ``RepositoryError/Code/unsupportedLocation``. This is `pullback init`.
-    public static func create(root: String) throws(RepositoryError) -> BackupRepository {
+    ///
+    /// With `keyFile`, the repository is encrypted (`init --encrypt`): every object but its `repository.json` is
+    /// sealed under the key the file holds (see ``RepositoryKeyFile``, ``RepositoryEncryption``).
+    public static func create(root: String, keyFile: String? = nil) throws(RepositoryError) -> BackupRepository {
         try RepositoryLocation.check(root)
-        return try create(in: RepositoryStores.store(for: root))
+        return try create(in: RepositoryStores.baseStore(for: root), keyFile: keyFile)
     }
 
-    /// Makes a new repository in `store`, as ``create(root:)`` does in a folder.
-    public static func create(in store: any ObjectStore) throws(RepositoryError) -> BackupRepository {
+    /// Makes a new repository in `store`, as ``create(root:keyFile:)`` does in a folder.
+    public static func create(in store: any ObjectStore, keyFile: String? = nil) throws(RepositoryError)
+        -> BackupRepository
+    {
+        // The key file is read (and a passphrase stretched) before anything is made: a bad one leaves nothing behind.
+        let sealing = try keyFile.map { file throws(RepositoryError) in
+            try RepositoryEncryption.new(for: RepositoryKeyFile.read(file))
+        }
         let root = store.location(of: nil)
         let state = try storeStep { () throws(StoreError) in try store.rootState() }
         switch state {
@@ -38,8 +47,9 @@ extension BackupRepository {
             // An empty folder made by someone else (mkdir under umask 022, say) becomes as private as a new one.
             try storeStep { () throws(StoreError) in try store.createRoot() }
         }
-        _ = try RepositoryIdentity.create(in: store)
-        return BackupRepository(store: store)
+        let identity = try RepositoryIdentity.create(in: store, encryption: sealing?.0)
+        guard let key = sealing?.1 else { return BackupRepository(store: store) }
+        return BackupRepository(store: RepositorySealing.sealed(store, identity: identity, key: key))
     }
 
     /// The repository at `root`, after checking that it is one (see ``requireRepository()``): a URL, a missing path
@@ -50,14 +60,15 @@ extension BackupRepository {
         return repository
     }
 
-    /// The repository at `root`, made first (``create(root:)``) when nothing or an empty folder is there: for
-    /// `backup --init`, which scripts pass on every run. A folder with other files in it is still refused.
-    public static func openOrCreate(root: String) throws(RepositoryError) -> BackupRepository {
+    /// The repository at `root`, made first (``create(root:keyFile:)``, encrypted with `keyFile` when given) when
+    /// nothing or an empty folder is there: for `backup --init`, which scripts pass on every run. A folder with other
+    /// files in it is still refused.
+    public static func openOrCreate(root: String, keyFile: String? = nil) throws(RepositoryError) -> BackupRepository {
         do {
             return try open(root: root)
         } catch  where error.code == .notARepository {
             do {
-                return try create(root: root)
+                return try create(root: root, keyFile: keyFile)
             } catch  where error.code == .alreadyARepository {
                 // Another process made it in between.
                 return try open(root: root)

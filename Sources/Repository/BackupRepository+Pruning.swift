@@ -28,6 +28,8 @@ extension BackupRepository {
     static let rewriteSuffix = ".rewrite.partial"
     /// The suffix a removed point's folder has while it is emptied.
     static let removalSuffix = ".removed.partial"
+    /// Every suffix of a staged point's folder, longest first, so that the first that matches is the whole suffix.
+    static let stagingSuffixes = [rewriteByCopySuffix, rewriteSuffix, removalSuffix, RepositoryLayout.partialSuffix]
     /// The files a point keeps beside its manifest and images, carried over by a rewrite.
     static let savedFiles = ["domain.xml", "checkpoint.xml"]
 

@@ -1,5 +1,6 @@
 import FileIO
 import Foundation
+import Sealing
 import Storage
 
 /// A repository of backups over an ``Storage/ObjectStore``: `<domain>/<id>/` per committed point, as laid out in the
@@ -28,6 +29,9 @@ public struct BackupRepository: Sendable {
         self.root = store.location(of: nil)
         self.store = store
     }
+
+    /// Whether the repository is encrypted: its objects sealed (see ``RepositoryEncryption``).
+    public var isEncrypted: Bool { store is SealedStore }
 
     /// The folder holding `domain`'s points.
     public func folder(of domain: String) -> String { root + "/" + domain }

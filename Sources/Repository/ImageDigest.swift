@@ -28,7 +28,7 @@ public enum ImageDigest {
     /// The digest in two parts, of the first `headLength` bytes (`head`) and of the rest (`tail`), as a manifest
     /// records it.
     public static func recorded(headLength: Int, head: [UInt8], tail: [UInt8], piecewise: Bool = false) -> String {
-        (piecewise ? piecesPrefix : splitPrefix) + "\(headLength):" + hex(head) + ":" + hex(tail)
+        (piecewise ? piecesPrefix : splitPrefix) + "\(headLength):" + Hex.encode(head) + ":" + Hex.encode(tail)
     }
 
     /// Where a recorded digest splits the file: nil for a whole file's digest (or one that is not valid), else the
@@ -152,7 +152,7 @@ public enum ImageDigest {
         guard let split = recorded.flatMap(splitLength(of:)) else {
             var whole = SHA256()
             try digest.hash(upTo: .max, into: &whole, isCancelled: isCancelled, reading: reading)
-            return prefix + hex(Array(whole.finalize()))
+            return prefix + Hex.encode(whole.finalize())
         }
         // A file shorter than the first part gets the digest of what there is, which cannot match a recorded one.
         var head = SHA256()
@@ -168,10 +168,6 @@ public enum ImageDigest {
         }
         return Self.recorded(
             headLength: split, head: Array(head.finalize()), tail: Array(tail.finalize()), piecewise: piecewise)
-    }
-
-    private static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
     }
 
     private static func isHex(_ text: Substring) -> Bool {

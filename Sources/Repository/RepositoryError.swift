@@ -7,7 +7,7 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: Hashable, Sendable {
             case locked, notFound, corrupt, io, noSpace, cancelled, notARepository, invalidName, alreadyARepository
-            case unsupportedLocation
+            case unsupportedLocation, keyRequired, wrongKey, keyFile
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -32,6 +32,12 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
         public static let alreadyARepository = Code(.alreadyARepository)
         /// The repository is given as a URL (`s3://`, `sftp://`): only local folders are repositories for now.
         public static let unsupportedLocation = Code(.unsupportedLocation)
+        /// The repository is encrypted and no key was given.
+        public static let keyRequired = Code(.keyRequired)
+        /// The key given is not the encrypted repository's key.
+        public static let wrongKey = Code(.wrongKey)
+        /// The key file cannot be used: missing, unreadable, open to others, or of no usable form.
+        public static let keyFile = Code(.keyFile)
 
         public var description: String {
             switch kind {
@@ -45,6 +51,9 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
             case .invalidName: "invalid name"
             case .alreadyARepository: "already a repository"
             case .unsupportedLocation: "unsupported location"
+            case .keyRequired: "key required"
+            case .wrongKey: "wrong key"
+            case .keyFile: "key file"
             }
         }
     }

@@ -8,10 +8,15 @@ import Storage
 public struct RepositoryIdentity: Codable, Sendable, Equatable {
     public static let fileName = RepositoryLayout.identityName
     static let schemaVersion = 1
+    /// The schema of an encrypted repository's identity: a pullback that reads only schema 1 refuses the repository
+    /// rather than taking its sealed objects for damaged plain ones.
+    static let encryptedSchemaVersion = 2
 
     public var schema: Int
     /// A UUID, in lower case.
     public var id: String
+    /// How the repository's objects are sealed; nil for a plain repository.
+    public var encryption: RepositoryEncryption?
 
     /// The first 8 hex digits of the id: short enough for a checkpoint name, and two repositories of the same
     /// domain differ in it but once in four billion.
@@ -20,8 +25,12 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
     /// Gives the store, which must exist, a new identity: it is a repository from then on. Of two processes making
     /// one at once, one wins and the other fails with ``RepositoryError/Code/alreadyARepository``: the identity is a
     /// new object, which is never made over an existing one.
-    static func create(in store: any ObjectStore) throws(RepositoryError) -> RepositoryIdentity {
-        let made = RepositoryIdentity(schema: schemaVersion, id: UUID().uuidString.lowercased())
+    static func create(in store: any ObjectStore, encryption: RepositoryEncryption? = nil) throws(RepositoryError)
+        -> RepositoryIdentity
+    {
+        let made = RepositoryIdentity(
+            schema: encryption == nil ? schemaVersion : encryptedSchemaVersion, id: UUID().uuidString.lowercased(),
+            encryption: encryption)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let bytes: [UInt8]
@@ -55,11 +64,14 @@ public struct RepositoryIdentity: Codable, Sendable, Equatable {
             throw RepositoryError(
                 .corrupt, "\(path) is not a repository identity (\(error)); restore it from a copy of the repository")
         }
-        guard identity.schema == schemaVersion, identity.tag.count == 8 else {
+        let schema = identity.encryption == nil ? schemaVersion : encryptedSchemaVersion
+        guard identity.schema == schema, identity.tag.count == 8 else {
             throw RepositoryError(
                 .corrupt,
-                "\(path) has schema \(identity.schema) or a malformed id; this pullback reads schema \(schemaVersion)")
+                "\(path) has schema \(identity.schema) or a malformed id; this pullback reads schema \(schemaVersion), "
+                    + "and \(encryptedSchemaVersion) with an encryption description")
         }
+        try identity.encryption?.validate(in: path)
         return identity
     }
 }

@@ -1,3 +1,4 @@
+import Sealing
 import Storage
 
 /// The one rulebook of names in a repository: where each thing is, as keys of the repository's store. A folder
@@ -65,7 +66,16 @@ extension RepositoryError {
     /// A store's failure as the repository's: a full store says what to do, a symbolic link or a thing of the
     /// wrong kind is a damaged repository, and the cause (an `Errno` for a file call) stays visible.
     init(_ error: StoreError) {
+        // A store that stands for a repository it cannot open (no key, a wrong one) carries the repository's error.
+        if let repositoryError = error.cause as? RepositoryError {
+            self = repositoryError
+            return
+        }
         let cause = error.cause ?? error
+        if cause is SealedObjectDamage {
+            self.init(.corrupt, error.message, cause: cause)
+            return
+        }
         switch error.code {
         case .noSpace:
             self.init(.noSpace, error.message + "; free space or choose another repository", cause: cause)

@@ -18,9 +18,16 @@ enum RepositoryStores {
 
     private static let clients = Mutex<[String: S3Client]>([:])
 
-    /// The store of `root`; a bucket that cannot be reached as configured (no credentials, a bad endpoint) is a store
-    /// whose every call fails with that reason, so that the caller's first step reports it in one line.
+    /// The store of `root`, sealed when the repository there is encrypted (``RepositorySealing``); a bucket that
+    /// cannot be reached as configured (no credentials, a bad endpoint), or an encrypted repository without its key,
+    /// is a store whose every call fails with that reason, so that the caller's first step reports it in one line.
     static func store(for root: String) -> any ObjectStore {
+        let base = baseStore(for: root)
+        return base is UnavailableStore ? base : RepositorySealing.store(over: base, root: root)
+    }
+
+    /// The store of `root` as it is, objects sealed or not.
+    static func baseStore(for root: String) -> any ObjectStore {
         let address: BucketAddress?
         do throws(RepositoryError) { address = try BucketAddress.parse(root) } catch {
             return UnavailableStore(location: root, error: StoreError(.invalidKey, error.message))

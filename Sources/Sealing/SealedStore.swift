@@ -30,14 +30,15 @@ public struct SealedStore: ObjectStore {
     public let base: any ObjectStore
     private let key: SealingKey
     private let layout: SealedLayout
-    private let logicalName: @Sendable (ObjectKey) -> String
+    private let logicalName: @Sendable (ObjectKey) -> String?
 
     /// The objects of `base` sealed under `key`, each as the logical name `logicalName` gives its key, written in
-    /// frames of `layout`.
+    /// frames of `layout`. An object whose logical name is nil is kept in the clear: what must be read before the key
+    /// is known (a repository's own description of its key) or what only says who holds a lock.
     public init(
         _ base: any ObjectStore, key: SealingKey,
         layout: SealedLayout = SealedLayout(frameShift: SealedLayout.defaultFrameShift)!,
-        logicalName: @escaping @Sendable (ObjectKey) -> String
+        logicalName: @escaping @Sendable (ObjectKey) -> String?
     ) {
         self.base = base
         self.key = key
@@ -46,17 +47,17 @@ public struct SealedStore: ObjectStore {
     }
 
     public func open(_ objectKey: ObjectKey) throws(StoreError) -> (any ObjectReader)? {
+        guard let name = logicalName(objectKey) else { return try base.open(objectKey) }
         guard let reader = try base.open(objectKey) else { return nil }
-        return try SealedObjectReader(
-            reader, key: key, logicalName: logicalName(objectKey), location: base.location(of: objectKey))
+        return try SealedObjectReader(reader, key: key, logicalName: name, location: base.location(of: objectKey))
     }
 
     public func create(_ objectKey: ObjectKey) throws(StoreError) -> any ObjectWriter {
+        guard let name = logicalName(objectKey) else { return try base.create(objectKey) }
         let writer = try base.create(objectKey)
         do throws(StoreError) {
             return try SealedObjectWriter(
-                writer, key: key, logicalName: logicalName(objectKey), location: base.location(of: objectKey),
-                layout: layout)
+                writer, key: key, logicalName: name, location: base.location(of: objectKey), layout: layout)
         } catch {
             writer.discard()
             throw error
@@ -66,12 +67,14 @@ public struct SealedStore: ObjectStore {
     public func createPlaced(_ objectKey: ObjectKey, expectedSize: UInt64) throws(StoreError)
         -> any PlacedObjectWriter
     {
+        guard let name = logicalName(objectKey) else {
+            return try base.createPlaced(objectKey, expectedSize: expectedSize)
+        }
         let writer = try base.createPlaced(
             objectKey, expectedSize: layout.sealedSize(plaintextSize: expectedSize) ?? expectedSize)
         do throws(StoreError) {
             return try SealedPlacedObjectWriter(
-                writer, key: key, logicalName: logicalName(objectKey), location: base.location(of: objectKey),
-                layout: layout)
+                writer, key: key, logicalName: name, location: base.location(of: objectKey), layout: layout)
         } catch {
             writer.discard()
             throw error

@@ -23,6 +23,11 @@ public struct SealingKey: Sendable, CustomStringConvertible, CustomDebugStringCo
         self.key = key
     }
 
+    /// The key made of what a key derivation gave.
+    init(derived: SymmetricKey) {
+        key = SharedSymmetricKey(derived)
+    }
+
     public var description: String { "SealingKey(\(Self.byteCount) secret bytes)" }
     public var debugDescription: String { description }
     public var customMirror: Mirror { Mirror(self, children: [:]) }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Repository
 
-/// `--repo DIR|s3://BUCKET/PREFIX`: the repository a command works on, and `--allow-http` for a bucket behind a
-/// plain-HTTP endpoint that is not on this machine.
+/// `--repo DIR|s3://BUCKET/PREFIX`: the repository a command works on, `--allow-http` for a bucket behind a
+/// plain-HTTP endpoint that is not on this machine, and `--key-file` for an encrypted repository.
 struct RepositoryOption: ParsableArguments {
     @Option(
         name: .customLong("repo"),
@@ -15,4 +15,6 @@ struct RepositoryOption: ParsableArguments {
     var path: String
 
     @OptionGroup var plainHTTP: PlainHTTPOption
+
+    @OptionGroup var keyFile: KeyFileOption
 }
