@@ -6,11 +6,21 @@ extension QCOW2Header {
     /// allocate without bound.
     static let maximumL1Bytes = 32 << 20
 
+    /// What an encrypted repository's sealed objects start with (the Sealing target's header magic): such a file is
+    /// named for what it is rather than as a qcow2 without its magic.
+    static let sealedObjectMagic = Array("PBSEAL01".utf8)
+
     /// Parses a header from the start of an image. `bytes` holds at least the first cluster, or the whole
     /// file if it is shorter; `fileSize` is the image file's size.
     public static func parse(_ bytes: [UInt8], fileSize: UInt64) throws(QCOW2Error) -> QCOW2Header {
         let reader = BigEndianReader(bytes)
         guard bytes.count >= 72, try reader.u32(at: 0) == magic else {
+            if bytes.starts(with: sealedObjectMagic) {
+                throw QCOW2Error(
+                    .notQCOW2,
+                    "a sealed object of an encrypted Pullback repository, not a plain image: read it through "
+                        + "`pullback restore` or `pullback serve` with the repository's --key-file")
+            }
             throw QCOW2Error(.notQCOW2, "not a qcow2 image (no qcow2 magic at its start)")
         }
         var header = QCOW2Header()
