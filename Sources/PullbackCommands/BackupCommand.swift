@@ -131,8 +131,14 @@ struct BackupCommand: AsyncParsableCommand {
             if level == .incremental {
                 _ = try BackupRepository.open(root: repository.path)
             } else {
-                _ = try BackupRepository.openOrCreate(
+                let opened = try BackupRepository.openOrCreate(
                     root: repository.path, keyFile: encrypt ? repository.keyFile.given : nil)
+                if encrypt, !opened.isEncrypted {
+                    throw RepositoryError(
+                        .alreadyARepository,
+                        "\(repository.path) is a plain repository already, and --encrypt does not encrypt one: back up into a new repository made with --encrypt (pullback sync copies points into it)"
+                    )
+                }
             }
         } catch {
             log.fail(error.message)

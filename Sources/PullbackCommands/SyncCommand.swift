@@ -29,7 +29,8 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("to-key-file"),
         help: ArgumentHelp(
-            "The key of --to when it is encrypted with another key than --key-file's.", valueName: "file"),
+            "The key of --to, when --to is encrypted (under another key than --key-file's): with --init, a new --to is made encrypted under it.",
+            valueName: "file"),
         completion: .file())
     var targetKeyFile: String?
 
@@ -56,7 +57,7 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         let request = SyncRequest(
             source: BackupRepository(root: from), target: BackupRepository(root: to), domains: domains, scope: points,
-            createsTarget: createsTarget)
+            createsTarget: createsTarget, targetKeyFile: targetKeyFile)
         let showing = progress.isShown
         let report = try await Interruptible.run { () async throws(BackupError) -> SyncReport in
             let counters = JobProgress()

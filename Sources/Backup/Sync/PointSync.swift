@@ -18,7 +18,8 @@ public enum PointSync {
     public static func sync(_ request: SyncRequest, progress: JobProgress? = nil) async throws(BackupError)
         -> SyncReport
     {
-        let (source, target) = (request.source, request.target)
+        let source = request.source
+        var target = request.target
         try SyncStep.requireRepository(
             source, as: "--from", hint: "give the repository to copy points from (made by `pullback init`)")
         if resolvedLocation(of: source) == resolvedLocation(of: target) {
@@ -37,11 +38,20 @@ public enum PointSync {
             return unique
         }
         if request.createsTarget {
-            try SyncStep.repository { () throws(RepositoryError) in try createIfAbsent(target) }
+            let asked = target
+            target = try SyncStep.repository { () throws(RepositoryError) in
+                try createIfAbsent(asked, keyFile: request.targetKeyFile)
+            }
         }
         try SyncStep.requireRepository(
             target, as: "--to",
             hint: "make it with `pullback init --repo`, or add --init to make a new or empty folder one")
+        if request.targetKeyFile != nil, !target.isEncrypted {
+            throw BackupError(
+                .invalidRequest,
+                "--to \(target.root) is a plain repository, yet --to-key-file names a key for it: sync into an encrypted repository (pullback init --encrypt), or drop --to-key-file"
+            )
+        }
         var report = SyncReport(source: source.root, target: target.root, scope: request.scope, domains: [])
         for domain in domains {
             let points: [BackupPoint]
@@ -152,14 +162,18 @@ public enum PointSync {
 
     /// Makes `repository` a new repository (``BackupRepository/create(in:)``) unless it is one already: nothing or
     /// an empty folder there becomes one; anything else is refused as `create` refuses it.
-    private static func createIfAbsent(_ repository: BackupRepository) throws(RepositoryError) {
+    private static func createIfAbsent(_ repository: BackupRepository, keyFile: String?) throws(RepositoryError)
+        -> BackupRepository
+    {
         do {
             try repository.requireRepository()
+            return repository
         } catch  where error.code == .notARepository {
             do {
-                _ = try BackupRepository.create(in: repository.store)
+                return try BackupRepository.create(in: repository.store, keyFile: keyFile)
             } catch  where error.code == .alreadyARepository {
                 // Another process made it in between.
+                return BackupRepository(root: repository.root)
             }
         }
     }

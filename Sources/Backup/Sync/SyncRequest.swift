@@ -22,17 +22,22 @@ public struct SyncRequest: Sendable {
     /// Whether to make the target a repository first when nothing or an empty folder is there (`--init`, as
     /// `pullback backup --init`); without it the target must be a repository already.
     public var createsTarget: Bool
+    /// The key file the target is encrypted with (`--to-key-file`): a target made by ``createsTarget`` is made
+    /// encrypted under it, and a plain target is refused, so that points meant to be sealed are never copied in the
+    /// clear. Nil: the target is taken as it is.
+    public var targetKeyFile: String?
 
     /// Copies `scope` points of `domains` (every domain of the source when empty) from `source` into `target`,
-    /// made first with `createsTarget`.
+    /// made first with `createsTarget` (encrypted under `targetKeyFile` when given).
     public init(
         source: BackupRepository, target: BackupRepository, domains: [String] = [], scope: Scope = .all,
-        createsTarget: Bool = false
+        createsTarget: Bool = false, targetKeyFile: String? = nil
     ) {
         self.source = source
         self.target = target
         self.domains = domains
         self.scope = scope
         self.createsTarget = createsTarget
+        self.targetKeyFile = targetKeyFile
     }
 }
