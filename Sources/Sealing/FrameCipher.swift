@@ -26,11 +26,11 @@ struct FrameCipher: Sendable {
                 outputByteCount: 32))
     }
 
-    /// Frame `index` sealed: the ciphertext of `plaintext` and its tag, handed to `body` (which writes them) so that
-    /// nothing is copied again.
+    /// Frame `index` sealed: the ciphertext of `plaintext` followed by its tag, as stored, handed to `body` (which
+    /// writes them) in one buffer, so that nothing is copied again and the frame takes one write.
     func seal<T>(
         _ plaintext: UnsafeRawBufferPointer, frame index: UInt64, final: Bool,
-        _ body: (_ ciphertext: UnsafeRawBufferPointer, _ tag: UnsafeRawBufferPointer) throws(StoreError) -> T
+        _ body: (_ sealed: UnsafeRawBufferPointer) throws(StoreError) -> T
     ) throws(StoreError) -> T {
         let box: AES.GCM.SealedBox
         do {
@@ -39,11 +39,10 @@ struct FrameCipher: Sendable {
         } catch {
             throw StoreError(.io, "\(location): frame \(index) cannot be sealed: \(error)", cause: error)
         }
-        return try box.ciphertext.withUnsafeBytes { ciphertext in
-            Result { () throws(StoreError) in
-                try box.tag.withUnsafeBytes { tag in Result { () throws(StoreError) in try body(ciphertext, tag) } }
-                    .get()
-            }
+        // A 12-byte nonce always gives the combined form: nonce, ciphertext, tag, one after another.
+        let combined = box.combined!
+        return try combined.withUnsafeBytes { bytes in
+            Result { () throws(StoreError) in try body(UnsafeRawBufferPointer(rebasing: bytes[Self.nonceSize...])) }
         }.get()
     }
 
@@ -70,9 +69,12 @@ struct FrameCipher: Sendable {
         return data
     }
 
+    /// How many bytes a nonce has.
+    static let nonceSize = 12
+
     /// The frame's index as 12 bytes big-endian: unique per frame of an object whose key is used for nothing else.
     private static func nonce(_ index: UInt64) -> AES.GCM.Nonce {
-        var bytes = [UInt8](repeating: 0, count: 4)
+        var bytes = [UInt8](repeating: 0, count: nonceSize - 8)
         withUnsafeBytes(of: index.bigEndian) { bytes += $0 }
         // 12 bytes are always a valid nonce.
         return try! AES.GCM.Nonce(data: bytes)

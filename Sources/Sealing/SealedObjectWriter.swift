@@ -57,9 +57,8 @@ public final class SealedObjectWriter: ObjectWriter {
     }
 
     private func sealFrame(_ plaintext: UnsafeRawBufferPointer, final: Bool) throws(StoreError) {
-        try cipher.seal(plaintext, frame: frameIndex, final: final) { ciphertext, tag throws(StoreError) in
-            try base.append(ciphertext)
-            try base.append(tag)
+        try cipher.seal(plaintext, frame: frameIndex, final: final) { sealed throws(StoreError) in
+            try base.append(sealed)
         }
         frameIndex += 1
     }

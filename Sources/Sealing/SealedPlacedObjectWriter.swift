@@ -135,9 +135,8 @@ public final class SealedPlacedObjectWriter: PlacedObjectWriter {
     private func sealFrame(_ plaintext: UnsafeRawBufferPointer, _ index: UInt64, final: Bool) throws(StoreError) {
         // The offset fits: the frame ends within a sealed size that was checked.
         let offset = layout.sealedOffset(ofFrame: index)!
-        try cipher.seal(plaintext, frame: index, final: final) { ciphertext, tag throws(StoreError) in
-            try base.write(ciphertext, at: offset)
-            try base.write(tag, at: offset + UInt64(ciphertext.count))
+        try cipher.seal(plaintext, frame: index, final: final) { sealed throws(StoreError) in
+            try base.write(sealed, at: offset)
         }
     }
 }
