@@ -37,6 +37,13 @@ public final class PendingPoint: Sendable {
     /// The name of disk `target`'s block hashes file inside a point.
     public static func blockHashesName(for target: String) -> String { RepositoryLayout.blockHashesName(for: target) }
 
+    /// The object `name` of the point, to be read through the store, or nil when it is a file read by its path
+    /// (``imagesAreFiles``): a sealed image is only ever read through its store.
+    package func storedObject(_ name: String) throws(RepositoryError) -> StoredObject? {
+        guard !imagesAreFiles else { return nil }
+        return StoredObject(store: store, key: try storeStep { () throws(StoreError) in try key.appending(name) })
+    }
+
     /// Writes a small file (domain or checkpoint XML) into the point, durably.
     public func write(_ contents: String, to name: String) throws(RepositoryError) {
         try writeFile(Array(contents.utf8), to: name)

@@ -78,10 +78,14 @@ enum PullBackup {
         var disks = copied.compactMap(\.disk)
         let unhashed = disks.indices.filter { disks[$0].imageDigest == nil }
         if !unhashed.isEmpty { prepared.request.progress?.enter(.checkingDigests) }
-        let digests = try await ImageDigests.of(
-            unhashed.map {
-                (name: disks[$0].target, path: pending.folder + "/" + disks[$0].image, like: nil, object: nil)
-            })
+        var images: [(name: String, path: String, like: String?, object: StoredObject?)] = []
+        for index in unhashed {
+            let object = try RunStep.repository { () throws(RepositoryError) in
+                try pending.storedObject(disks[index].image)
+            }
+            images.append((disks[index].target, pending.folder + "/" + disks[index].image, nil, object))
+        }
+        let digests = try await ImageDigests.of(images)
         for (index, digest) in zip(unhashed, digests) { disks[index].imageDigest = digest }
         logger.debug(
             "image digests: \(disks.map { "\($0.image) \($0.imageDigest ?? "")" }.joined(separator: ", "))")
