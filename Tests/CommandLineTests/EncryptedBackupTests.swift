@@ -282,12 +282,16 @@ extension BackupIntegration {
                 // Plain -> sealed under another key (--to-key-file), and sealed -> sealed from one key to the other.
                 let other = try Self.rawKeyFile(fx, "other.key")
                 let otherKeyed: Keyed = { try await guest.pullback($0 + ["--key-file", other]) }
+                // sync --init --to-key-file makes the new target encrypted under that key.
                 for (label, from, keys) in [
                     ("resealed", plain, ["--to-key-file", other]),
                     ("rekeyed", sealed, ["--key-file", phrase, "--to-key-file", other]),
+                    ("made-sealed", sealed, ["--key-file", phrase, "--to-key-file", other, "--init"]),
                 ] {
                     let target = fx.path(label)
-                    try requireSuccess(try await otherKeyed(["init", "--repo", target, "--encrypt"]))
+                    if !keys.contains("--init") {
+                        try requireSuccess(try await otherKeyed(["init", "--repo", target, "--encrypt"]))
+                    }
                     let synced = try await guest.pullback(["sync", "--from", from, "--to", target, "--json"] + keys)
                     try requireSuccess(synced)
                     #expect(try CopyIntegration.SyncTests.domain(synced).copied == order, "\(synced)")
@@ -302,6 +306,32 @@ extension BackupIntegration {
                     expectCleanFailure(wrongKey, mentioning: ["key", phrase])
                     #expect(!FileFacts.exists(fx.target("\(label)-wrong")), "a refused restore wrote its target")
                 }
+                // --to-key-file names a key for a plain target: refused before a point is copied in the clear.
+                let intoPlain = try await guest.pullback([
+                    "sync", "--from", sealed, "--to", fx.path("resealed-plain"), "--init", "--key-file", phrase,
+                ])
+                try requireSuccess(intoPlain)
+                let before = try await fx.run(["find", fx.path("resealed-plain"), "-type", "f"]).stdout
+                try await guest.write("vda", "write -P 0x41 4M 64k")
+                _ = try await Self.backup(guest, fromEnvironment, repo: sealed)
+                let refused = try await guest.pullback([
+                    "sync", "--from", sealed, "--to", fx.path("resealed-plain"), "--key-file", phrase,
+                    "--to-key-file", other,
+                ])
+                expectCleanFailure(refused, mentioning: ["plain repository", "--to-key-file"])
+                #expect(try await fx.run(["find", fx.path("resealed-plain"), "-type", "f"]).stdout == before)
+
+                // backup --init --encrypt: a new repository is made encrypted; a plain one already there is refused.
+                let madeByBackup = fx.path("made-by-backup")
+                _ = try await Self.backup(
+                    guest, otherKeyed, repo: madeByBackup, ["--init", "--encrypt", "--level", "full"])
+                try Self.expectSealedFiles(madeByBackup)
+                let intoPlainBackup = try await otherKeyed([
+                    "backup", guest.name, "--repo", fx.path("resealed-plain"), "--init", "--encrypt", "--connect",
+                    guest.uri,
+                ])
+                expectCleanFailure(intoPlainBackup, mentioning: ["plain repository", "--encrypt"])
+                #expect(try await fx.run(["find", fx.path("resealed-plain"), "-type", "f"]).stdout == before)
             }
         }
 
