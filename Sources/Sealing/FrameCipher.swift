@@ -26,12 +26,15 @@ struct FrameCipher: Sendable {
                 outputByteCount: 32))
     }
 
-    /// Frame `index` sealed: the ciphertext of `plaintext` followed by its tag, as stored, handed to `body` (which
-    /// writes them) in one buffer, so that nothing is copied again and the frame takes one write.
-    func seal<T>(
+    /// Seals frame `index` from `plaintext` into `output` as it is stored: the ciphertext, then the 16-byte tag.
+    /// (swift-crypto seals into a box of its own, which is copied out while it is still in the cache; its AES-GCM,
+    /// BoringSSL's, is more than twice as fast here as the system's OpenSSL 3.0 sealing in place.)
+    func seal(
         _ plaintext: UnsafeRawBufferPointer, frame index: UInt64, final: Bool,
-        _ body: (_ sealed: UnsafeRawBufferPointer) throws(StoreError) -> T
-    ) throws(StoreError) -> T {
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(StoreError) {
+        precondition(
+            output.count == plaintext.count + SealedLayout.tagSize, "a sealed frame is its plaintext and a tag")
         let box: AES.GCM.SealedBox
         do {
             box = try AES.GCM.seal(
@@ -40,23 +43,43 @@ struct FrameCipher: Sendable {
             throw StoreError(.io, "\(location): frame \(index) cannot be sealed: \(error)", cause: error)
         }
         // A 12-byte nonce always gives the combined form: nonce, ciphertext, tag, one after another.
-        let combined = box.combined!
-        return try combined.withUnsafeBytes { bytes in
-            Result { () throws(StoreError) in try body(UnsafeRawBufferPointer(rebasing: bytes[Self.nonceSize...])) }
+        box.combined!.withUnsafeBytes { bytes in
+            output.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[Self.nonceSize...]))
+        }
+    }
+
+    /// Frame `index` sealed from `plaintext`, handed to `body` (which writes it) as it is stored.
+    func seal<T>(
+        _ plaintext: UnsafeRawBufferPointer, frame index: UInt64, final: Bool,
+        _ body: (_ sealed: UnsafeRawBufferPointer) throws(StoreError) -> T
+    ) throws(StoreError) -> T {
+        var sealed = [UInt8](repeating: 0, count: plaintext.count + SealedLayout.tagSize)
+        return try sealed.withUnsafeMutableBytes { output in
+            Result { () throws(StoreError) in
+                try seal(plaintext, frame: index, final: final, into: output)
+                return try body(UnsafeRawBufferPointer(output))
+            }
         }.get()
     }
 
-    /// The plaintext of frame `index` sealed as `sealed` (ciphertext, then tag); nil when it fails authentication.
-    func open(_ sealed: UnsafeRawBufferPointer, frame index: UInt64, final: Bool) -> Data? {
-        guard sealed.count >= SealedLayout.tagSize else { return nil }
+    /// Opens frame `index` stored as `sealed` (ciphertext, then tag) into `output`, which has room for exactly its
+    /// plaintext; false when it fails authentication.
+    func open(
+        _ sealed: UnsafeRawBufferPointer, frame index: UInt64, final: Bool, into output: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        guard sealed.count >= SealedLayout.tagSize, output.count == sealed.count - SealedLayout.tagSize else {
+            return false
+        }
         let split = sealed.count - SealedLayout.tagSize
         do {
             let box = try AES.GCM.SealedBox(
                 nonce: Self.nonce(index), ciphertext: UnsafeRawBufferPointer(rebasing: sealed[..<split]),
                 tag: UnsafeRawBufferPointer(rebasing: sealed[split...]))
-            return try AES.GCM.open(box, using: objectKey, authenticating: additionalData(index, final))
+            let plaintext = try AES.GCM.open(box, using: objectKey, authenticating: additionalData(index, final))
+            plaintext.withUnsafeBytes { output.copyMemory(from: $0) }
+            return true
         } catch {
-            return nil
+            return false
         }
     }
 

@@ -20,7 +20,7 @@ public final class SealedObjectReader: ObjectReader {
     private var layout: SealedLayout { cipher.header.layout }
     private let frameCount: UInt64
     /// The last frame opened: its index and plaintext.
-    private let cache = Mutex<(index: UInt64, plaintext: Data)?>(nil)
+    private let cache = Mutex<(index: UInt64, plaintext: [UInt8])?>(nil)
 
     /// The plaintext of the sealed object `base`, sealed as `logicalName` under `key`; `location` names it in
     /// messages. Throws when the header is not a sealed object's, the size is no sealed object's, or the final
@@ -46,25 +46,25 @@ public final class SealedObjectReader: ObjectReader {
         self.size = size
         cipher = FrameCipher(key: key, header: header, logicalName: logicalName, location: location)
         frameCount = header.layout.frameCount(plaintextSize: size)
-        try openFrames(frameCount - 1...frameCount - 1) { _, _ in }
+        try openFrames(frameCount - 1...frameCount - 1) { _, _ in .none }
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(StoreError) -> Int {
         guard offset < size, buffer.count > 0 else { return 0 }
         let (wanted, overflow) = offset.addingReportingOverflow(UInt64(buffer.count))
         let end = overflow ? size : min(wanted, size)
-        let first = offset >> UInt64(layout.frameShift)
-        let last = min((end - 1) >> UInt64(layout.frameShift), first + Self.framesPerRead - 1)
+        let shift = UInt64(layout.frameShift)
+        let first = offset >> shift
+        let last = min((end - 1) >> shift, first + Self.framesPerRead - 1)
         var copied = 0
-        try openFrames(first...last) { index, plaintext in
-            let frameStart = index << UInt64(layout.frameShift)
+        try openFrames(first...last) { index, length in
+            let frameStart = index << shift
             let from = Int(max(offset, frameStart) - frameStart)
-            let count = min(plaintext.count - from, buffer.count - copied)
-            plaintext.withUnsafeBytes { bytes in
-                UnsafeMutableRawBufferPointer(rebasing: buffer[copied..<copied + count])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[from..<from + count]))
-            }
-            copied += count
+            let count = min(length - from, buffer.count - copied)
+            defer { copied += count }
+            // A frame the read wants whole is opened straight into the caller's buffer.
+            guard from == 0, count == length else { return .partly(from: from, into: buffer[copied..<copied + count]) }
+            return .whole(into: UnsafeMutableRawBufferPointer(rebasing: buffer[copied..<copied + count]))
         }
         return copied
     }
@@ -73,13 +73,22 @@ public final class SealedObjectReader: ObjectReader {
         base.readsOnceInOrder()
     }
 
-    /// Opens frames `frames` in order and hands each plaintext to `body`: from the cache when it is the one frame
-    /// cached, else from one ranged read of the sealed object.
-    private func openFrames(
-        _ frames: ClosedRange<UInt64>, _ body: (UInt64, Data) -> Void
-    ) throws(StoreError) {
+    /// Where a read wants a frame's plaintext.
+    private enum FrameUse {
+        /// All of it, into this buffer (which then holds nothing to use if the frame fails authentication).
+        case whole(into: UnsafeMutableRawBufferPointer)
+        /// The bytes from `from` on that fit this slice of the caller's buffer.
+        case partly(from: Int, into: Slice<UnsafeMutableRawBufferPointer>)
+        /// None: the frame is only authenticated.
+        case none
+    }
+
+    /// Opens frames `frames` in order, each where `use` (given its index and plaintext length) says: from the cache
+    /// when it is the one frame cached, else from one ranged read of the sealed object. A frame opened in part is
+    /// cached, for the many small reads (a qcow2 table's entries) that often follow inside it.
+    private func openFrames(_ frames: ClosedRange<UInt64>, _ use: (UInt64, Int) -> FrameUse) throws(StoreError) {
         if frames.count == 1, let cached = cache.withLock({ $0 }), cached.index == frames.lowerBound {
-            body(cached.index, cached.plaintext)
+            Self.deliver(cached.plaintext, as: use(cached.index, cached.plaintext.count))
             return
         }
         // Both offsets are within the sealed size, which was checked when the reader opened.
@@ -87,24 +96,50 @@ public final class SealedObjectReader: ObjectReader {
         let end = layout.sealedOffset(ofFrame: frames.upperBound)! + UInt64(sealedLength(of: frames.upperBound))
         let sealed = try Self.readFully(base, count: end - start, at: start)
         var position = 0
-        var opened: (index: UInt64, plaintext: Data)?
+        var opened: (index: UInt64, plaintext: [UInt8])?
         for index in frames {
             let length = sealedLength(of: index)
             guard sealed.count - position >= length else {
                 throw StoreError(
                     .io, "\(cipher.location) ends before frame \(index): it is shorter than when it was opened")
             }
-            let plaintext = sealed.withUnsafeBytes { bytes in
-                cipher.open(
-                    UnsafeRawBufferPointer(rebasing: bytes[position..<position + length]), frame: index,
-                    final: index == frameCount - 1)
+            let final = index == frameCount - 1
+            let plaintextLength = length - SealedLayout.tagSize
+            let wanted = use(index, plaintextLength)
+            let authentic = sealed.withUnsafeBytes { bytes in
+                let frame = UnsafeRawBufferPointer(rebasing: bytes[position..<position + length])
+                if case .whole(let target) = wanted {
+                    return cipher.open(frame, frame: index, final: final, into: target)
+                }
+                var plaintext = [UInt8](repeating: 0, count: plaintextLength)
+                let authentic = plaintext.withUnsafeMutableBytes {
+                    cipher.open(frame, frame: index, final: final, into: $0)
+                }
+                if authentic {
+                    Self.deliver(plaintext, as: wanted)
+                    opened = (index, plaintext)
+                }
+                return authentic
             }
-            guard let plaintext else { throw failsAuthentication(index) }
-            body(index, plaintext)
-            opened = (index, plaintext)
+            guard authentic else { throw failsAuthentication(index) }
             position += length
         }
-        cache.withLock { $0 = opened }
+        if let opened { cache.withLock { $0 = opened } }
+    }
+
+    /// Copies what `use` asks of the frame's `plaintext`.
+    private static func deliver(_ plaintext: [UInt8], as use: FrameUse) {
+        plaintext.withUnsafeBytes { bytes in
+            switch use {
+            case .whole(let target):
+                target.copyMemory(from: bytes)
+            case .partly(let from, let target):
+                UnsafeMutableRawBufferPointer(rebasing: target)
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[from..<from + target.count]))
+            case .none:
+                break
+            }
+        }
     }
 
     /// The bytes frame `index` takes in the sealed object.

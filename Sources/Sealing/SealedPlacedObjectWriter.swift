@@ -86,10 +86,7 @@ public final class SealedPlacedObjectWriter: PlacedObjectWriter {
                 }
             }
         }
-        for index in direct {
-            let from = Int((index << shift) - offset)
-            try sealFrame(UnsafeRawBufferPointer(rebasing: bytes[from..<from + Int(frameSize)]), index, final: false)
-        }
+        try sealWhole(direct, of: bytes, at: offset)
         for frame in completed {
             try frame.plaintext.withBytes { plaintext throws(StoreError) in
                 try sealFrame(plaintext, frame.index, final: false)
@@ -130,6 +127,32 @@ public final class SealedPlacedObjectWriter: PlacedObjectWriter {
 
     public func discard() {
         base.discard()
+    }
+
+    /// Seals the whole frames `frames` (consecutive, none the final one) of `bytes`, written at `offset`, into one
+    /// buffer and writes it to the base writer in one call: the base writer sees writes as large as the caller's.
+    private func sealWhole(_ frames: [UInt64], of bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
+        guard let first = frames.first else { return }
+        let shift = UInt64(layout.frameShift)
+        let frameSize = Int(layout.frameSize)
+        let sealedFrameSize = Int(layout.sealedFrameSize)
+        var batch = [UInt8](unsafeUninitializedCapacity: frames.count * sealedFrameSize) { _, count in
+            count = frames.count * sealedFrameSize
+        }
+        try batch.withUnsafeMutableBytes { output in
+            Result { () throws(StoreError) in
+                for (position, index) in frames.enumerated() {
+                    precondition(index == first + UInt64(position), "whole frames of one write are consecutive")
+                    let from = Int((index << shift) - offset)
+                    try cipher.seal(
+                        UnsafeRawBufferPointer(rebasing: bytes[from..<from + frameSize]), frame: index, final: false,
+                        into: UnsafeMutableRawBufferPointer(
+                            rebasing: output[position * sealedFrameSize..<(position + 1) * sealedFrameSize]))
+                }
+                // The offset fits: the frames end within a sealed size that was checked.
+                try base.write(UnsafeRawBufferPointer(output), at: layout.sealedOffset(ofFrame: first)!)
+            }
+        }.get()
     }
 
     private func sealFrame(_ plaintext: UnsafeRawBufferPointer, _ index: UInt64, final: Bool) throws(StoreError) {

@@ -5,7 +5,16 @@ import SystemPackage
 /// A new object of a ``FolderStore`` written at offsets: a file under a temporary name in the object's folder,
 /// written with `pwrite` from any thread, cut or extended to its size, flushed and given the object's name by `link`
 /// (never replacing a file by that name), then the folder flushed, as ``FolderObjectWriter`` does.
+///
+/// What it writes goes to the disk as it is written, through a ``FileIO/WritebackWindow``, as a copy's image file
+/// does: otherwise a large object piles up as dirty pages, and the writers are throttled in bursts. Only the pages a
+/// write fills whole are handed to the window, which drops them from the cache once on the disk: a page that another
+/// write fills the rest of (a sealed frame is not a whole number of pages) must stay, or that write would read it
+/// back from the disk first.
 final class FolderPlacedObjectWriter: PlacedObjectWriter {
+    /// The page size the window works in.
+    private static let pageSize: UInt64 = 4096
+
     private struct State {
         var descriptor: FileDescriptor?
         /// The end of the furthest byte written.
@@ -16,6 +25,7 @@ final class FolderPlacedObjectWriter: PlacedObjectWriter {
     private let temporary: String
     private let name: String
     private let state: Mutex<State>
+    private let window = WritebackWindow()
 
     init(folder: OpenFolder, temporary: String, name: String, descriptor: FileDescriptor) {
         self.folder = folder
@@ -37,6 +47,12 @@ final class FolderPlacedObjectWriter: PlacedObjectWriter {
         // Outside the lock: writes at different offsets run in parallel.
         do throws(Errno) { try descriptor.write(bytes, at: offset) } catch {
             throw StoreError(failed: "write", folder.location(of: name), error)
+        }
+        let pageMask = Self.pageSize - 1
+        let firstWholePage = (offset + pageMask) & ~pageMask
+        let endOfWholePages = (offset + UInt64(bytes.count)) & ~pageMask
+        if endOfWholePages > firstWholePage {
+            window.wrote(at: firstWholePage, length: Int(endOfWholePages - firstWholePage), on: descriptor)
         }
     }
 
