@@ -82,6 +82,27 @@ public final class Domain: Sendable {
         try DomainDisk.parse(domainXML: try await xmlDescription())
     }
 
+    // MARK: Block jobs
+
+    /// Starts copying into the running domain's disk `disk` (its target, `vda`) every block its image takes from
+    /// its backing chain, at most `bytesPerSecond` (0: as fast as it goes); when the job ends the image has no
+    /// backing. Follow it with ``blockJob(disk:)``. The corresponding C function is `virDomainBlockPull`.
+    public func startBlockPull(disk: String, bytesPerSecond: UInt = 0) async throws(LibvirtError) {
+        try await perform { (dom) throws(LibvirtError) in
+            try Virt.blockPull(dom, disk: disk, bytesPerSecond: bytesPerSecond)
+        }
+    }
+
+    /// The block job running on disk `disk`, or nil when none runs (a pull that finished is gone).
+    /// The corresponding C function is `virDomainGetBlockJobInfo`.
+    public func blockJob(disk: String) async throws(LibvirtError) -> BlockJobProgress? {
+        try await perform { (dom) throws(LibvirtError) in
+            try Virt.blockJob(dom, disk: disk).map {
+                BlockJobProgress(isPull: $0.type == 1, done: $0.current, total: $0.end)
+            }
+        }
+    }
+
     // MARK: QEMU monitor
 
     /// Sends a human monitor (HMP) command to the domain's QEMU and returns its output.
@@ -91,6 +112,23 @@ public final class Domain: Sendable {
     /// The corresponding C function is `virDomainQemuMonitorCommand` with `VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP`.
     public func qemuMonitorCommand(_ hmp: String) async throws(LibvirtError) -> String {
         try await perform { (dom) throws(LibvirtError) in try Virt.qemuMonitorCommand(dom, hmp: hmp) }
+    }
+}
+
+/// How far a disk's block job is.
+public struct BlockJobProgress: Sendable, Equatable {
+    /// Whether it is a block pull (rather than a copy, a commit or a backup).
+    public var isPull: Bool
+    /// The bytes done so far.
+    public var done: UInt64
+    /// The bytes the job has to do in all (it may grow while the guest writes).
+    public var total: UInt64
+
+    /// A job of the kind `isPull` says, `done` of `total` bytes.
+    public init(isPull: Bool, done: UInt64, total: UInt64) {
+        self.isPull = isPull
+        self.done = done
+        self.total = total
     }
 }
 

@@ -294,6 +294,28 @@ enum Virt {
         return (type, hasOperation ? operation : nil, hasUsed ? used : nil, hasTotal ? total : nil)
     }
 
+    // MARK: Block jobs
+
+    static func blockPull(_ dom: DomainPointer, disk: String, bytesPerSecond: UInt) throws(LibvirtError) {
+        let flags = UInt32(VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES.rawValue)
+        if virDomainBlockPull(dom.raw, disk, bytesPerSecond, flags) != 0 {
+            throw lastError("cannot start pulling disk \(disk) of domain \(name(dom)) into its image")
+        }
+    }
+
+    /// The disk's block job: its `virDomainBlockJobType`, position and end; nil when it has none.
+    static func blockJob(_ dom: DomainPointer, disk: String) throws(LibvirtError) -> (
+        type: Int32, current: UInt64, end: UInt64
+    )? {
+        var info = virDomainBlockJobInfo()
+        let flags = UInt32(VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES.rawValue)
+        switch virDomainGetBlockJobInfo(dom.raw, disk, &info, flags) {
+        case 0: return nil
+        case 1: return (info.type, info.cur, info.end)
+        default: throw lastError("cannot read the block job of disk \(disk) of domain \(name(dom))")
+        }
+    }
+
     // MARK: QEMU monitor
 
     static func qemuMonitorCommand(_ dom: DomainPointer, hmp command: String) throws(LibvirtError) -> String {

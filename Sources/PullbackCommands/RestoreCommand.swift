@@ -36,15 +36,41 @@ struct RestoreCommand: AsyncParsableCommand {
         help: "Skip checking each image of the chain against its recorded digest before restoring (faster).")
     var noVerify = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Boot the point as the new domain --define NAME at once, and pull its disks into --to while it runs.",
+            discussion:
+                "The point is served over NBD by a process of its own; each disk is a qcow2 overlay in --to on its export. The command waits until every disk is pulled; Ctrl-C leaves the domain running on its exports, and --resume finishes."
+        ))
+    var live = false
+
+    @Flag(help: "With --live: finish the live restore whose overlays are in --to (its command was stopped).")
+    var resume = false
+
+    @Option(help: "With --live: the most bytes per second each disk's pull moves, e.g. 50M (default: no limit).")
+    var pullLimit: ByteRate?
+
     @OptionGroup var libvirt: LibvirtOption
 
     @OptionGroup var progress: ProgressOption
 
     func validate() throws {
+        if live {
+            if define == nil, !resume {
+                throw ValidationError("--live boots a new domain: give its name with --define NAME")
+            }
+            if format != .qcow2 || compression.compress != nil || overwrite || noVerify {
+                throw ValidationError(
+                    "--live makes qcow2 overlays in a new or empty --to; --format, --compress, --overwrite and --no-verify do not apply"
+                )
+            }
+        } else if resume || pullLimit != nil {
+            throw ValidationError("--resume and --pull-limit go with --live")
+        }
         if let compress = compression.compress, compress != .none, format != .qcow2 {
             throw ValidationError("--compress needs --format qcow2; a raw image cannot be compressed")
         }
-        if define != nil, let uri = libvirt.uri, let host = RemoteExport.remoteHost(of: uri) {
+        if define != nil || live, let uri = libvirt.uri, let host = RemoteExport.remoteHost(of: uri) {
             // The host is percent-decoded from the URI, so it may hold any control; ArgumentParser prints it raw.
             throw ValidationError(
                 "--define needs a local --connect URI: the restored images are files on this host, not on \(Terminal.escaped(host)); copy them there and define the domain on it"
@@ -53,6 +79,7 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if live { return try await runLive() }
         let (point, savedXML) = try readPoint()
         let plan: PointRestore.Plan
         do {

@@ -46,12 +46,30 @@ public struct PendingDefinition: Sendable {
         )
     }
 
-    /// Defines the domain and closes the connection.
-    public func define() async throws(BackupError) -> RestoredDomain.Defined {
+    /// The same definition with each disk of `targets` backed by its export on the unix socket `socket` (see
+    /// ``RestoredDomain/backed(_:byExportsOf:socket:)``): for a live restore, whose images are overlays on them.
+    public func backed(byExportsOf targets: [String], socket: String) throws(BackupError) -> PendingDefinition {
+        var definition = definition
+        definition.xml = try RestoredDomain.backed(definition.xml, byExportsOf: targets, socket: socket)
+        return PendingDefinition(definition: definition, name: name, connection: connection)
+    }
+
+    /// Defines the domain (and with `starting`, starts it: a domain that cannot start is undefined again) and closes
+    /// the connection.
+    public func define(starting: Bool = false) async throws(BackupError) -> RestoredDomain.Defined {
         let (connection, xml) = (connection, definition.xml)
         do throws(BackupError) {
             let domain = try await RestoreStep.libvirt { () async throws(LibvirtError) in
                 try await connection.define(xml: xml)
+            }
+            if starting {
+                do throws(BackupError) {
+                    try await RestoreStep.libvirt { () async throws(LibvirtError) in try await domain.start() }
+                } catch {
+                    // A domain that cannot start on its exports is not left defined.
+                    try? await domain.undefine()
+                    throw error
+                }
             }
             await connection.close()
             return RestoredDomain.Defined(name: domain.name, dropped: definition.dropped)

@@ -1,6 +1,7 @@
 #ifndef PULLBACK_LINUX_IO_H
 #define PULLBACK_LINUX_IO_H
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Linux file calls that Swift's Glibc module does not export (they need _GNU_SOURCE).
    Each returns 0, or -1 with errno set. */
@@ -28,5 +29,11 @@ int pullback_exchange_names(const char *a, const char *b);
    the file counts as one), starts. Return the offset, or -1 with errno set (ENXIO: no data follows). */
 int64_t pullback_next_data(int fd, int64_t offset);
 int64_t pullback_next_hole(int fd, int64_t offset);
+
+/* posix_spawn of `path` with `argv` (NULL-terminated) in a session of its own (POSIX_SPAWN_SETSID), every signal
+   default and unblocked, standard input from /dev/null, standard output and error appended to `log` (made 0600),
+   and every other descriptor closed (posix_spawn_file_actions_addclosefrom_np). Stores the child's id in `pid`.
+   Returns 0, or an errno value. */
+int pullback_spawn_detached(const char *path, char *const argv[], const char *log, pid_t *pid);
 
 #endif

@@ -1,0 +1,187 @@
+import FileIO
+import Foundation
+import Libvirt
+import QCOW2
+import Repository
+import SystemPackage
+
+/// `pullback restore --live`: a point booted as a new domain in seconds. The point is served over NBD by a process
+/// of its own, which outlives the command; each disk of the new domain is a qcow2 overlay whose backing is its
+/// export; the domain starts at once, and libvirt's block pull then moves every block into the overlays while it
+/// runs. When every disk is pulled the overlays stand alone and the serving process ends.
+///
+/// ``start(_:)`` does everything up to the running domain, and undoes what it did when a step fails: nothing is left
+/// defined or running. ``pull(_:connectURI:progress:)`` does the rest, and can be run again on the folder's state
+/// (`--resume`) when the command was stopped.
+public enum LiveRestore {
+    /// The unix socket of the exports, in the overlays' folder.
+    static let socketName = "export.sock"
+    /// The serving process's log, in the overlays' folder.
+    static let logName = "serve.log"
+
+    /// Serves the point, makes the overlays, defines and starts the new domain; returns the state to pull with.
+    public static func start(_ request: LiveRestoreRequest) async throws(BackupError) -> LiveRestoreState {
+        let folder = URL(fileURLWithPath: request.folder).standardizedFileURL.path
+        let (point, saved) = try readPoint(request)
+        let disks = try chosenDisks(of: point, request.disks)
+        let madeFolder = try prepareFolder(folder)
+        let overlays = Dictionary(uniqueKeysWithValues: disks.map { ($0.target, folder + "/" + $0.target + ".qcow2") })
+        let socket = folder + "/" + socketName
+        var cleanup = Cleanup(folder: madeFolder ? folder : nil, files: Array(overlays.values) + [socket])
+        do throws(BackupError) {
+            let pending = try await PendingDefinition.prepare(
+                from: saved, name: request.newName, images: overlays, format: "qcow2", connectURI: request.connectURI)
+            do {
+                cleanup.serverPID = try await startServer(request, point: point.id, socket: socket, folder: folder)
+                for disk in disks {
+                    try makeOverlay(overlays[disk.target]!, size: disk.virtualSize, export: disk.target, socket: socket)
+                }
+                _ = try await pending.backed(byExportsOf: disks.map(\.target), socket: socket).define(starting: true)
+            } catch {
+                // `define` closed the connection already when it was reached; closing again does nothing.
+                await pending.close()
+                throw error
+            }
+            let state = LiveRestoreState(
+                newName: request.newName, domain: request.domain, point: point.id, disks: disks.map(\.target),
+                serverPID: cleanup.serverPID ?? 0, socket: socket, overlays: overlays,
+                pullBytesPerSecond: request.pullBytesPerSecond)
+            try save(state, in: folder)
+            return state
+        } catch {
+            cleanup.undo()
+            throw error
+        }
+    }
+
+    /// The state a live restore left in `folder`, for `--resume`.
+    public static func state(in folder: String) throws(BackupError) -> LiveRestoreState {
+        let path = folder + "/" + LiveRestoreState.fileName
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw BackupError(
+                .invalidRequest,
+                "\(folder) holds no live restore to resume (no \(LiveRestoreState.fileName)); start one with restore --live"
+            )
+        }
+        do { return try JSONDecoder().decode(LiveRestoreState.self, from: data) } catch {
+            throw BackupError(.invalidRequest, "\(path) is not a live restore's state (\(error))")
+        }
+    }
+
+    // MARK: Steps
+
+    private static func readPoint(_ request: LiveRestoreRequest) throws(BackupError) -> (BackupPoint, String) {
+        do throws(RepositoryError) {
+            let point = try BackupRepository(root: request.repository).point(request.point, of: request.domain)
+            guard let saved = try point.savedFile("domain.xml") else {
+                throw RepositoryError(
+                    .notFound, "point \(point.id) of \(request.domain) has no saved domain.xml to define a domain from")
+            }
+            return (point, saved)
+        } catch {
+            throw BackupError(error)
+        }
+    }
+
+    private static func chosenDisks(of point: BackupPoint, _ asked: [String]) throws(BackupError)
+        -> [BackupManifest.Disk]
+    {
+        let all = point.manifest.disks
+        for target in asked where !all.contains(where: { $0.target == target }) {
+            throw BackupError(
+                .invalidRequest,
+                "point \(point.id) has no disk \(target); its disks are \(all.map(\.target).joined(separator: ", "))")
+        }
+        return asked.isEmpty ? all : all.filter { asked.contains($0.target) }
+    }
+
+    /// Makes `folder` (0700) or checks that it is empty; true when it was made.
+    private static func prepareFolder(_ folder: String) throws(BackupError) -> Bool {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? ["?"]
+            guard isFolder.boolValue, entries.isEmpty else {
+                throw BackupError(
+                    .invalidRequest,
+                    "\(folder) is not an empty folder: a live restore puts its overlays in a new or empty folder; choose another --to"
+                )
+            }
+            return false
+        }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw BackupError(.invalidRequest, "cannot create \(folder): \(error.localizedDescription)")
+        }
+        return true
+    }
+
+    /// Starts `pullback serve` of the point on `socket`, in a process that outlives this one, and waits until its
+    /// socket is there.
+    private static func startServer(
+        _ request: LiveRestoreRequest, point: String, socket: String, folder: String
+    ) async throws(BackupError) -> Int32 {
+        var arguments = ["serve", "--repo", request.repository, request.domain, "--at", point, "--socket", socket]
+        if let keyFile = request.keyFile { arguments += ["--key-file", keyFile] }
+        let log = folder + "/" + logName
+        let pid: Int32
+        do throws(Errno) {
+            pid = try DetachedProcess.spawn(request.serverExecutable, arguments, log: log)
+        } catch {
+            throw BackupError(.invalidRequest, "cannot start \(request.serverExecutable) serve: \(error)")
+        }
+        for _ in 0..<600 {
+            if FileManager.default.fileExists(atPath: socket) { return pid }
+            guard DetachedProcess.isRunning(pid) else { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        DetachedProcess.terminate(pid)
+        let said =
+            (try? String(contentsOfFile: log, encoding: .utf8))?
+            .split(separator: "\n").last.map(String.init) ?? "no output"
+        throw BackupError(.invalidRequest, "the point could not be served for the new domain: \(said)")
+    }
+
+    /// A new qcow2 overlay at `path` of `size` bytes whose backing is the export `export` on `socket`, raw.
+    private static func makeOverlay(_ path: String, size: UInt64, export: String, socket: String)
+        throws(BackupError)
+    {
+        let backing = "nbd+unix:///\(export)?socket=\(socket)"
+        do throws(QCOW2Error) {
+            let writer = try QCOW2Writer(creating: path, size: size, backingFile: backing, backingFormat: "raw")
+            defer { writer.close() }
+            try writer.finalize()
+        } catch {
+            throw BackupError(.invalidRequest, "cannot create the overlay \(path): \(error.message)")
+        }
+    }
+
+    static func save(_ state: LiveRestoreState, in folder: String) throws(BackupError) {
+        let path = folder + "/" + LiveRestoreState.fileName
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(state).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        } catch {
+            throw BackupError(.invalidRequest, "cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// What a failed start undoes: the serving process, the files it made, and the folder when it made it.
+    private struct Cleanup {
+        var folder: String?
+        var files: [String]
+        var serverPID: Int32?
+
+        func undo() {
+            if let serverPID { DetachedProcess.terminate(serverPID) }
+            for file in files { try? FileManager.default.removeItem(atPath: file) }
+            if let folder {
+                try? FileManager.default.removeItem(atPath: folder + "/" + LiveRestore.logName)
+                try? FileManager.default.removeItem(atPath: folder)
+            }
+        }
+    }
+}
