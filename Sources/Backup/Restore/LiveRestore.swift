@@ -36,6 +36,9 @@ public enum LiveRestore {
                 for disk in disks {
                     try makeOverlay(overlays[disk.target]!, size: disk.virtualSize, export: disk.target, socket: socket)
                 }
+                if let owner = pending.qemuOwner {
+                    try grant(owner, folder: folder, files: Array(overlays.values) + [socket])
+                }
                 _ = try await pending.backed(byExportsOf: disks.map(\.target), socket: socket).define(starting: true)
             } catch {
                 // `define` closed the connection already when it was reached; closing again does nothing.
@@ -154,6 +157,24 @@ public enum LiveRestore {
             try writer.finalize()
         } catch {
             throw BackupError(.invalidRequest, "cannot create the overlay \(path): \(error.message)")
+        }
+    }
+
+    /// Lets QEMU, running as `owner`, reach `files` (the overlays and the export's socket) and no one else: they
+    /// become its own (still 0600), and the folder lets its group in to reach them, not to list it (0710).
+    private static func grant(_ owner: QemuProcessOwner, folder: String, files: [String]) throws(BackupError) {
+        do {
+            for file in files {
+                try FileManager.default.setAttributes(
+                    [.ownerAccountID: owner.uid, .groupOwnerAccountID: owner.gid], ofItemAtPath: file)
+            }
+            try FileManager.default.setAttributes(
+                [.groupOwnerAccountID: owner.gid, .posixPermissions: 0o710], ofItemAtPath: folder)
+        } catch {
+            throw BackupError(
+                .invalidRequest,
+                "cannot give QEMU's user \(owner.uid):\(owner.gid) its overlays and export in \(folder): \(error.localizedDescription)"
+            )
         }
     }
 

@@ -9,6 +9,8 @@ public struct PendingDefinition: Sendable {
     public let definition: RestoredDomain.Definition
     /// The new domain's name.
     public let name: String
+    /// Who the hypervisor runs QEMU as, when its capabilities say (a DAC security model); nil otherwise.
+    public let qemuOwner: QemuProcessOwner?
     private let connection: LibvirtConnection
 
     /// Rewrites `saved` for a domain `name` whose disks are `images` (see
@@ -22,7 +24,10 @@ public struct PendingDefinition: Sendable {
             try await LibvirtConnection.open(uri: connectURI)
         }
         // Without the capabilities no emulator is known to be the host's own, and a saved one is dropped.
-        let emulators = (try? await connection.capabilities()).map(HostEmulators.init(capabilities:)) ?? .none
+        let capabilities = try? await connection.capabilities()
+        let emulators = capabilities.map(HostEmulators.init(capabilities:)) ?? .none
+        let domainType = QemuProcessOwner.domainType(of: saved)
+        let owner = capabilities.flatMap { QemuProcessOwner(capabilities: $0, domainType: domainType) }
         let definition: RestoredDomain.Definition
         do throws(BackupError) {
             definition = try RestoredDomain.definition(
@@ -34,7 +39,7 @@ public struct PendingDefinition: Sendable {
         do {
             _ = try await connection.domain(named: name)
         } catch  where error.code == .noDomain {
-            return PendingDefinition(definition: definition, name: name, connection: connection)
+            return PendingDefinition(definition: definition, name: name, qemuOwner: owner, connection: connection)
         } catch {
             await connection.close()
             throw BackupError(error)
@@ -51,7 +56,7 @@ public struct PendingDefinition: Sendable {
     public func backed(byExportsOf targets: [String], socket: String) throws(BackupError) -> PendingDefinition {
         var definition = definition
         definition.xml = try RestoredDomain.backed(definition.xml, byExportsOf: targets, socket: socket)
-        return PendingDefinition(definition: definition, name: name, connection: connection)
+        return PendingDefinition(definition: definition, name: name, qemuOwner: qemuOwner, connection: connection)
     }
 
     /// Defines the domain (and with `starting`, starts it: a domain that cannot start is undefined again) and closes
