@@ -2,8 +2,9 @@
 # The compression half of scripts/bench, sourced by it: a second TCG guest under bench's private libvirtd whose one
 # disk (vdb) holds a real file system (`mke2fs -t ext4 -d /usr/share`), so that compression has something to
 # shrink. Its own guest, not a second disk of bench's, so the VM rows back up, export and restore what they did
-# before. Full backups with each compression, `qemu-img convert -c` and virtnbdbackup --compress from the same
-# pull-mode export, and restores of a compressed and an uncompressed point. Uses bench's and bench-vm.sh's variables
+# before. Full backups with each compression, and into encrypted repositories (zstd at its default level, and no
+# compression), `qemu-img convert -c` and virtnbdbackup --compress from the same pull-mode export, and restores of a
+# compressed, an uncompressed and an encrypted point. Uses bench's and bench-vm.sh's variables
 # (work, bin, size_b, vm_uri, vm_root, vm_peer) and helpers (row, timed, json_field, vm_virsh, vnb).
 
 z_vm=pbbenchz
@@ -19,9 +20,10 @@ declare -A z_outs
 # How large the file system must be to hold /usr/share (the blocks its files take here, ext4's own and some room).
 z_needed_bytes() { du -s -B1 /usr/share 2>/dev/null | awk '{ printf "%.0f\n", $1 * 1.3 + 67108864 }'; }
 
-# The free space the section needs beside the rest: the file system's raw and qcow2 copies, five repositories
-# (none, zstd:1, zstd:3, deflate and virtnbdbackup's), two qemu-img outputs and one restored disk, as if none shrank.
-z_space_mib() { echo $((10 * $(du -sb /usr/share | cut -f1) >> 20)); }
+# The free space the section needs beside the rest: the file system's raw and qcow2 copies, seven repositories
+# (none, zstd:1, zstd:3, deflate, the two encrypted ones and virtnbdbackup's), two qemu-img outputs and one restored
+# disk, as if none shrank.
+z_space_mib() { echo $((12 * $(du -sb /usr/share | cut -f1) >> 20)); }
 
 # The guest's disk: an ext4 file system of /usr/share, --size capped at 2 GiB and raised to what /usr/share needs.
 z_setup() {
@@ -64,6 +66,9 @@ XML
   z_allocated=$(nbdinfo --map --totals "$z_export" | awk '$3 == 0 { s += $1 } END { printf "%.0f\n", s }')
   z_job_end
   z_probe_zstd
+  # The encrypted rows' raw key: 32 bytes, the first a NUL so that they are never all printable text.
+  { printf '\0'; head -c 31 /dev/urandom; } >"$work/z-key.bin"
+  chmod 600 "$work/z-key.bin"
 }
 
 # Whether this build reads zstd clusters (an older reader refuses the image's header): a small qcow2 that qemu-img
@@ -82,13 +87,24 @@ z_job_begin() {
 }
 z_job_end() { vm_virsh domjobabort "$z_vm" >/dev/null; }
 
-# The compressions of the backup rows, by row id.
-declare -A z_compress=([z-none]=none [z-zstd1]=zstd:1 [z-zstd3]=zstd:3 [z-deflate]=deflate)
+# The compressions of the backup rows, by row id; the rows ending in -enc back up into an encrypted repository.
+declare -A z_compress=([z-none]=none [z-zstd1]=zstd:1 [z-zstd3]=zstd:3 [z-deflate]=deflate [z-none-enc]=none
+  [z-zstd-enc]=zstd)
+
+# z_key_options ID: sets z_key to the options that open the row's repository (its key; none for a plain one).
+z_key=()
+z_key_options() {
+  z_key=()
+  [[ $1 != *-enc ]] || z_key=(--key-file "$work/z-key.bin")
+}
 
 z_rows() {
   local id
   for id in z-none z-zstd1 z-zstd3 z-deflate; do
     row "$id" "\`pullback backup --level full --disk vdb --compress ${z_compress[$id]}\`"
+  done
+  for id in z-zstd-enc z-none-enc; do
+    row "$id" "\`pullback backup --level full --disk vdb --compress ${z_compress[$id]}\` into an encrypted repository"
   done
   row z-null '`nbdcopy` → `null:` (what the export can give)'
   row z-qemu '`qemu-img convert -c -O qcow2 -o compression_type=zstd`, then `sync`'
@@ -98,7 +114,9 @@ z_rows() {
   if ((z_zstd_readable)); then
     row z-restore-zstd1 '`pullback restore` of the `zstd:1` point → qcow2, then `sync`'
     row z-restore-zstd3 '`pullback restore` of the `zstd:3` point → qcow2, then `sync`'
+    row z-restore-zstd-enc '`pullback restore` of the encrypted `zstd` point → qcow2, then `sync`'
   fi
+  row z-restore-none-enc '`pullback restore` of the encrypted uncompressed point → qcow2, then `sync`'
 }
 
 # z_run_row ID: sets secs, cpu, rss_kib, vm_bytes (the data read: the disk's allocation) and z_out (the bytes the
@@ -107,14 +125,15 @@ z_run_row() {
   local out=$work/z-out.qcow2 repo
   vm_bytes=$z_allocated
   case $1 in
-    z-none | z-zstd1 | z-zstd3 | z-deflate)
+    z-none | z-zstd1 | z-zstd3 | z-deflate | z-none-enc | z-zstd-enc)
       repo=$work/z-repo-${1#z-}
       rm -rf "$repo"
-      "$bin" init --repo "$repo" >/dev/null
+      z_key_options "$1"
+      "$bin" init --repo "$repo" ${z_key[0]:+--encrypt} "${z_key[@]}" >/dev/null
       vm_drop_checkpoints "$z_vm"
       sync
       timed nosync "$bin" backup "$z_vm" --repo "$repo" --level full --disk vdb --compress "${z_compress[$1]}" \
-        --connect "$vm_uri" --json --no-progress
+        --connect "$vm_uri" --json --no-progress "${z_key[@]}"
       vm_bytes=$(json_field bytes_read)
       z_out=$(du -sb "$repo" | cut -f1)
       ;;
@@ -146,27 +165,38 @@ z_run_row() {
     z-restore-*)
       rm -rf "$work/z-restored"
       sync
-      timed sync "$bin" restore --repo "$work/z-repo-${1#z-restore-}" "$z_vm" --to "$work/z-restored" --no-progress
+      z_key_options "$1"
+      timed sync "$bin" restore --repo "$work/z-repo-${1#z-restore-}" "$z_vm" --to "$work/z-restored" --no-progress \
+        "${z_key[@]}"
       z_out=$(stat -c %s "$work/z-restored/vdb.qcow2")
       ;;
   esac
 }
 
-# After the first run of a row: what it wrote must read as the file system, and a point must record its compression.
+# After the first run of a row: what it wrote must read as the file system, and a point must record its compression;
+# an encrypted point's image must be sealed, and reads as the file system once restored.
 z_check_row() {
   local image repo=$work/z-repo-${1#z-}
+  z_key_options "$1"
   case $1 in
-    z-none | z-zstd1 | z-zstd3 | z-deflate)
+    z-none | z-zstd1 | z-zstd3 | z-deflate | z-none-enc | z-zstd-enc)
       image=$(find "$repo" -name 'vdb*.qcow2' -type f | head -n 1)
       [[ -n $image ]] || die "$1: no image of vdb in the repository"
-      qemu-img check -q "$image" || die "$1: qemu-img check found errors in the point's image"
-      qemu-img compare -q -f qcow2 -F raw "$image" "$work/fs.raw" || die "$1: the point's image differs from the disk"
-      "$bin" list --repo "$repo" --json >"$work/z-list.json" || die "$1: pullback list failed"
+      if [[ $1 == *-enc ]]; then
+        z_check_sealed "$1" "$repo" "$image"
+      else
+        qemu-img check -q "$image" || die "$1: qemu-img check found errors in the point's image"
+        qemu-img compare -q -f qcow2 -F raw "$image" "$work/fs.raw" || die "$1: the point's image differs from the disk"
+      fi
+      "$bin" list --repo "$repo" --json "${z_key[@]}" >"$work/z-list.json" || die "$1: pullback list failed"
       case $1 in
-        z-none) ! grep -q '"compression" *: *"[a-z]' "$work/z-list.json" || die "$1: the point records a compression" ;;
+        z-none | z-none-enc) ! grep -q '"compression" *: *"[a-z]' "$work/z-list.json" ||
+          die "$1: the point records a compression" ;;
         *) grep -q "\"compression\" *: *\"${z_compress[$1]%%:*}" "$work/z-list.json" ||
           die "$1: pullback list does not show ${z_compress[$1]}: $(cat "$work/z-list.json")" ;;
       esac
+      [[ $1 != *-enc ]] || grep -q '"encrypted" *: *true' "$work/z-list.json" ||
+        die "$1: pullback list does not show the point encrypted: $(cat "$work/z-list.json")"
       ;;
     z-qemu | z-qemu-w)
       qemu-img compare -q -f qcow2 -F raw "$work/z-out.qcow2" "$work/fs.raw" || die "$1: qemu-img's image differs from the disk" ;;
@@ -174,6 +204,17 @@ z_check_row() {
       qemu-img compare -q -f qcow2 -F raw "$work/z-restored/vdb.qcow2" "$work/fs.raw" ||
         die "$1: the restored disk differs from the guest's disk" ;;
   esac
+}
+
+# z_check_sealed ID REPO IMAGE: the encrypted point's image is a sealed object, and the point restores as the disk.
+z_check_sealed() {
+  [[ $(head -c 8 "$3") == PBSEAL01 ]] || die "$1: the point's image is not sealed"
+  rm -rf "$work/z-check"
+  "$bin" restore --repo "$2" "$z_vm" --to "$work/z-check" --no-progress "${z_key[@]}" >/dev/null ||
+    die "$1: the encrypted point does not restore"
+  qemu-img compare -q -f qcow2 -F raw "$work/z-check/vdb.qcow2" "$work/fs.raw" ||
+    die "$1: the encrypted point differs from the disk"
+  rm -rf "$work/z-check"
 }
 
 # z_table FROM TO: the rows ids[FROM..TO-1], with the bytes each wrote.
@@ -208,7 +249,9 @@ z_report() {
     "repository; written: the repository's bytes (\`du -sb\`), qemu-img's image, virtnbdbackup's folder, the" \
     "restored image (uncompressed); written / data: over the disk's allocated bytes. In the first run every point's" \
     "image passes \`qemu-img check\` and compares identical with the disk, \`pullback list --json\` shows its" \
-    "compression, and qemu-img's images and the restored disks compare identical with it."
+    "compression, and qemu-img's images and the restored disks compare identical with it. The encrypted rows" \
+    "(\`init --encrypt\` with a raw 32-byte key file, \`--key-file\` on every command) are checked the same way," \
+    "except that their sealed images are compared with the disk once restored."
   ((z_zstd_readable)) || echo "(This build's reader refuses zstd images, so there are no restore rows of zstd points.)"
   [[ -n $vm_peer ]] || echo "(No virtnbdbackup row: give --peer-virtnbdbackup.)"
   echo
@@ -229,4 +272,14 @@ z_report() {
   done
   z_bytes_ratio 'deflate repository / qemu-img zstd qcow2, bytes' z-deflate z-qemu 'for reference'
   ratio 'deflate full / uncompressed full, time' z-deflate z-none 'for reference'
+  cpu_ratio 'encrypted zstd full / zstd:3 full (zstd at its default level), CPU s/GiB' z-zstd-enc z-zstd3 'at most 1.1x'
+  cpu_ratio 'encrypted uncompressed full / uncompressed full, CPU s/GiB' z-none-enc z-none 'at most 1.1x'
+  ratio 'encrypted zstd full / zstd:3 full, time' z-zstd-enc z-zstd3 'for reference'
+  ratio 'encrypted uncompressed full / uncompressed full, time' z-none-enc z-none 'for reference'
+  if ((z_zstd_readable)); then
+    cpu_ratio 'restore of the encrypted zstd point / of the zstd:3 point, CPU s/GiB' z-restore-zstd-enc \
+      z-restore-zstd3 'for reference'
+  fi
+  cpu_ratio 'restore of the encrypted uncompressed point / of the uncompressed point, CPU s/GiB' z-restore-none-enc \
+    z-restore-none 'for reference'
 }
