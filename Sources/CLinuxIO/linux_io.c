@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <unistd.h>
 #include "linux_io.h"
 
@@ -66,4 +67,8 @@ int pullback_spawn_detached(const char *path, char *const argv[], const char *lo
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     return result;
+}
+
+int pullback_unmount(const char *path) {
+    return umount2(path, MNT_DETACH);
 }

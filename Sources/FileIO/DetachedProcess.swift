@@ -48,4 +48,47 @@ package enum DetachedProcess {
         var status: Int32 = 0
         _ = waitpid(pid, &status, 0)
     }
+
+    /// Takes the mount at `path` out of the file tree (lazily: it goes once nothing uses it); a FUSE server such as
+    /// nbdfuse then exits. The corresponding C function is `umount2` with `MNT_DETACH`.
+    package static func unmount(_ path: String) throws(Errno) {
+        guard pullback_unmount(path) == 0 else { throw Errno(rawValue: errno) }
+    }
+
+    /// The mount points under the folder `folder` (one level down), from `/proc/self/mountinfo`.
+    package static func mounts(under folder: String) -> [String] {
+        guard let file = try? FileDescriptor.open("/proc/self/mountinfo", .readOnly) else { return [] }
+        defer { try? file.close() }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while let count = try? chunk.withUnsafeMutableBytes({ try file.read(into: $0) }), count > 0 {
+            bytes += chunk.prefix(count)
+        }
+        let table = String(decoding: bytes, as: UTF8.self)
+        var found: [String] = []
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4 else { continue }
+            let point = unescaped(fields[4])
+            if point.hasPrefix(folder + "/"), !point.dropFirst(folder.count + 1).contains("/") { found.append(point) }
+        }
+        return found
+    }
+
+    /// A mountinfo path: space, tab, newline and backslash are written as `\ooo`.
+    private static func unescaped(_ field: Substring) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = Array(field.utf8)[...]
+        while let byte = utf8.popFirst() {
+            if byte == UInt8(ascii: "\\"), utf8.count >= 3,
+                let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8)
+            {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(3)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }

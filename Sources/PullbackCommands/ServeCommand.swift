@@ -104,7 +104,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let tls = try serverTLS()
-        let exports = try repo.map { try pointExports(repository: $0) } ?? imageExports()
+        let exports =
+            try repo.map { try Self.pointExports(repository: $0, domain: domain ?? "", at: at) }
+            ?? Self.imageExports(images)
         let (socket, address) = (socket, listen.flatMap(address))
         let requiresTLS = tls != nil
         let limits = self.limits
@@ -163,9 +165,11 @@ struct ServeCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data(uris.map { $0 + "\n" }.joined().utf8))
     }
 
-    private func pointExports(repository: String) throws -> [ServedExport] {
+    /// The disks of point `at` of `domain` in `repository`, as exports named by their targets; says what is wrong and
+    /// fails when they cannot be.
+    static func pointExports(repository: String, domain: String, at: String) throws -> [ServedExport] {
         do {
-            let point = try BackupRepository(root: repository).point(at, of: domain ?? "")
+            let point = try BackupRepository(root: repository).point(at, of: domain)
             return try PointServing.exports(of: point)
         } catch let error as RepositoryError {
             Terminal.printError(error.message)
@@ -175,7 +179,8 @@ struct ServeCommand: AsyncParsableCommand {
         throw ExitCode.failure
     }
 
-    private func imageExports() throws -> [ServedExport] {
+    /// The images `images` (each with its backing chain, by qemu's rules) as exports named by their file names.
+    static func imageExports(_ images: [String]) throws -> [ServedExport] {
         var exports: [ServedExport] = []
         for path in images {
             let chain: QCOW2Chain

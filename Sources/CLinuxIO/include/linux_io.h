@@ -36,4 +36,7 @@ int64_t pullback_next_hole(int fd, int64_t offset);
    Returns 0, or an errno value. */
 int pullback_spawn_detached(const char *path, char *const argv[], const char *log, pid_t *pid);
 
+/* umount2(path, MNT_DETACH): takes the mount at `path` out of the tree now, and frees it once nothing uses it. */
+int pullback_unmount(const char *path);
+
 #endif
