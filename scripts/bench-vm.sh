@@ -172,6 +172,7 @@ vm_rows() {
   row vm-full '`pullback backup --level full` (whole VM, libvirt job included)'
   row vm-inc '`pullback backup --level incremental` after 50 scattered 2 MiB guest writes'
   row vm-restore '`pullback restore` of the last point → qcow2, then `sync`'
+  row vm-live '`pullback restore --live` of the last point: a new domain started on its export, every disk pulled'
   if ((with_s3)); then
     row vm-s3-full '`pullback backup --level full` straight into a bucket (SeaweedFS on loopback)'
     row vm-s3-inc '`pullback backup --level incremental` into the bucket after 50 scattered 2 MiB guest writes'
@@ -275,6 +276,17 @@ vm_run_row() {
       sync
       timed sync "$tool" restore --repo "$repo" "$vm" --to "$work/restored" --no-progress
       ;;
+    vm-live)
+      # The new domain runs on the point's export until its disk is pulled; it is removed after the row (untimed),
+      # once stopped, so that QEMU has flushed the overlay the check compares.
+      rm -rf "$work/live"
+      sync
+      timed sync "$bin" restore --repo "$work/repo" "$vm" --live --define "$vm-live" --to "$work/live" \
+        --connect "$vm_uri" --json --no-progress
+      live_running+="$(json_field seconds_to_running) "
+      vm_virsh destroy "$vm-live" >/dev/null
+      vm_virsh undefine "$vm-live" >/dev/null
+      ;;
     vm-s3-full)
       # Each run starts a new repository under the same prefix (the previous one's objects removed, untimed).
       aws s3 rm --recursive --quiet "$s3_repo" >/dev/null
@@ -353,6 +365,10 @@ vm_check_row() {
     vm-pbq | vm-pbq-base) qemu-img compare -q -f qcow2 -F raw "$work/out.qcow2" "$work/ref.raw" || die "$1: the copy differs from the guest's disk" ;;
     vm-restore | vm-restore-base) qemu-img compare -q -f qcow2 -F raw "$work/restored/vda.qcow2" "$work/ref.raw" ||
       die "$1: the restored disk differs from the guest's disk" ;;
+    vm-live)
+      [[ -z $(qemu-img info "$work/live/vda.qcow2" | grep 'backing file:') ]] || die "$1: the overlay still has a backing"
+      qemu-img compare -q -f qcow2 -F raw "$work/live/vda.qcow2" "$work/ref.raw" ||
+        die "$1: the pulled overlay differs from the guest's disk" ;;
     vm-s3-full)
       # The point restored from the bucket must read as the guest's disk when it was taken (ref.raw, still).
       rm -rf "$work/check-s3"
@@ -396,6 +412,8 @@ s3_cp_repo=s3://$s3_bucket/copied
 s3_point=
 s3_inc_uploaded=0
 folder_inc_bytes=0
+# restore --live: seconds from its start to the running domain, one per run.
+live_running=
 s3_cpu_before=0
 declare -A s3_cpus
 

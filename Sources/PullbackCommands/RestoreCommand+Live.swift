@@ -6,7 +6,9 @@ import Foundation
 extension RestoreCommand {
     /// `restore --live`: the new domain started on the point's exports, then its disks pulled in while it runs.
     func runLive() async throws {
+        let started = ContinuousClock.now
         let folder = to
+        var secondsToRunning: Double?
         let state: LiveRestoreState
         if resume {
             state = try await Interruptible.run { () async throws(BackupError) -> LiveRestoreState in
@@ -29,7 +31,8 @@ extension RestoreCommand {
             let line = Terminal.escaped(
                 "started \(state.newName) on point \(state.point) of \(state.domain), served from process \(state.serverPID); pulling \(state.disks.joined(separator: ", ")) into \(folder)"
             )
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            (json ? FileHandle.standardError : FileHandle.standardOutput).write(Data((line + "\n").utf8))
+            secondsToRunning = (ContinuousClock.now - started).inSeconds
         }
         let (showing, uri) = (progress.isShown, libvirt.uri)
         try await Interruptible.run { () async throws(BackupError) in
@@ -40,10 +43,36 @@ extension RestoreCommand {
         } describe: {
             $0.message
         }
+        if json {
+            let summary = LiveSummary(
+                domain: state.newName, point: state.point, disks: state.disks, folder: folder,
+                serverPID: state.serverPID, secondsToRunning: secondsToRunning,
+                seconds: (ContinuousClock.now - started).inSeconds)
+            print(try JSONOutput.line(summary))
+            return
+        }
         print(
             Terminal.escaped(
                 "\(state.newName): \(state.disks.joined(separator: ", ")) pulled into \(folder); the overlays stand alone and the export has ended"
             ))
+    }
+
+    /// What `restore --live --json` prints once every disk is pulled.
+    struct LiveSummary: Encodable {
+        var domain: String
+        var point: String
+        var disks: [String]
+        var folder: String
+        var serverPID: Int32
+        /// From the command's start to the running domain; absent for `--resume`.
+        var secondsToRunning: Double?
+        var seconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case domain, point, disks, folder, seconds
+            case serverPID = "server_pid"
+            case secondsToRunning = "seconds_to_running"
+        }
     }
 
     /// This program's own path, to start its server from.

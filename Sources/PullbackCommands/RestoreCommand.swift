@@ -50,6 +50,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: "With --live: the most bytes per second each disk's pull moves, e.g. 50M (default: no limit).")
     var pullLimit: ByteRate?
 
+    @Flag(help: "With --live: print one JSON object when every disk is pulled (the start is then said on stderr).")
+    var json = false
+
     @OptionGroup var libvirt: LibvirtOption
 
     @OptionGroup var progress: ProgressOption
@@ -64,8 +67,8 @@ struct RestoreCommand: AsyncParsableCommand {
                     "--live makes qcow2 overlays in a new or empty --to; --format, --compress, --overwrite and --no-verify do not apply"
                 )
             }
-        } else if resume || pullLimit != nil {
-            throw ValidationError("--resume and --pull-limit go with --live")
+        } else if resume || pullLimit != nil || json {
+            throw ValidationError("--resume, --pull-limit and --json go with --live")
         }
         if let compress = compression.compress, compress != .none, format != .qcow2 {
             throw ValidationError("--compress needs --format qcow2; a raw image cannot be compressed")

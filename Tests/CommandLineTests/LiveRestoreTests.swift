@@ -63,9 +63,10 @@ extension BackupIntegration {
             return stat[stat.index(after: close)...].dropFirst().first != "Z"
         }
 
+        /// What the live restore said once the domain runs: its start line, on stdout (on stderr with `--json`).
         static func waitUntilStarted(_ live: ChildProcess) async throws -> String {
             for _ in 0..<600 {
-                let out = live.stdoutSoFar()
+                let out = live.stdoutSoFar() + live.stderrSoFar()
                 if out.contains("started ") { return out }
                 if !live.isRunning { break }
                 try await Task.sleep(for: .milliseconds(100))
@@ -89,7 +90,7 @@ extension BackupIntegration {
                 let live = try fx.spawn(
                     LibvirtGuest.lowPriority + [
                         try Pullback.binaryPath(), "restore", "--repo", guest.repo, guest.name, "--live", "--define",
-                        Self.newName, "--to", folder, "--pull-limit", "2M", "--connect", guest.uri,
+                        Self.newName, "--to", folder, "--pull-limit", "2M", "--connect", guest.uri, "--json",
                     ], label: "restore-live")
                 let started = try await Self.waitUntilStarted(live)
                 let pid = try #require(Self.serverPID(in: started), "\(started)")
@@ -106,7 +107,12 @@ extension BackupIntegration {
 
                 let result = try await live.waitForExit(timeout: .seconds(180))
                 try requireSuccess(result)
-                #expect(result.stdout.contains("pulled into"), "\(result)")
+                let summary = try #require(
+                    try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result)")
+                #expect(summary["domain"] as? String == Self.newName && summary["server_pid"] as? Int == Int(pid))
+                #expect(summary["disks"] as? [String] == guest.disks.map(\.target), "\(summary)")
+                let (running, seconds) = (summary["seconds_to_running"] as? Double, summary["seconds"] as? Double)
+                #expect(running != nil && seconds != nil && running! < seconds!, "\(summary)")
                 #expect(!Self.runs(pid), "the server \(pid) still runs")
                 for name in [".pullback-live.json", "export.sock", "serve.log"] {
                     #expect(!FileFacts.exists(folder + "/" + name), "\(name) left in \(folder)")
