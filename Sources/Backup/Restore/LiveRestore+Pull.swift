@@ -25,9 +25,7 @@ extension LiveRestore {
         }
         await connection.close()
         DetachedProcess.terminate(state.serverPID)
-        for name in [LiveRestoreState.fileName, socketName, logName] {
-            try? FileManager.default.removeItem(atPath: folder + "/" + name)
-        }
+        LocalPaths.remove([LiveRestoreState.fileName, socketName, logName].map { folder + "/" + $0 })
     }
 
     private static func pull(

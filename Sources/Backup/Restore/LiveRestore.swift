@@ -100,10 +100,8 @@ public enum LiveRestore {
 
     /// Makes `folder` (0700) or checks that it is empty; true when it was made.
     private static func prepareFolder(_ folder: String) throws(BackupError) -> Bool {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? ["?"]
-            guard isFolder.boolValue, entries.isEmpty else {
+        if FileManager.default.fileExists(atPath: folder) {
+            guard LocalPaths.isEmptyFolder(folder) else {
                 throw BackupError(
                     .invalidRequest,
                     "\(folder) is not an empty folder: a live restore puts its overlays in a new or empty folder; choose another --to"
@@ -134,11 +132,7 @@ public enum LiveRestore {
         } catch {
             throw BackupError(.invalidRequest, "cannot start \(request.serverExecutable) serve: \(error)")
         }
-        for _ in 0..<600 {
-            if FileManager.default.fileExists(atPath: socket) { return pid }
-            guard DetachedProcess.isRunning(pid) else { break }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
+        if await LocalPaths.appears(socket, within: 30, while: { DetachedProcess.isRunning(pid) }) { return pid }
         DetachedProcess.terminate(pid)
         let said =
             (try? String(contentsOfFile: log, encoding: .utf8))?
@@ -198,11 +192,7 @@ public enum LiveRestore {
 
         func undo() {
             if let serverPID { DetachedProcess.terminate(serverPID) }
-            for file in files { try? FileManager.default.removeItem(atPath: file) }
-            if let folder {
-                try? FileManager.default.removeItem(atPath: folder + "/" + LiveRestore.logName)
-                try? FileManager.default.removeItem(atPath: folder)
-            }
+            LocalPaths.remove(files + (folder.map { [$0 + "/" + LiveRestore.logName, $0] } ?? []))
         }
     }
 }

@@ -22,7 +22,11 @@ public enum PointMount {
         _ exports: [ServedExport], at mountpoint: String, ready: @escaping @Sendable ([String]) -> Void
     ) async throws(BackupError) {
         let mountpoint = URL(fileURLWithPath: mountpoint).standardizedFileURL.path
-        try checkEmptyFolder(mountpoint)
+        guard LocalPaths.isEmptyFolder(mountpoint) else {
+            throw BackupError(
+                .invalidRequest,
+                "\(mountpoint) is not an empty folder: mount needs an empty folder to show the disks in")
+        }
         guard FileManager.default.isExecutableFile(atPath: nbdfuse) else {
             throw BackupError(
                 .invalidRequest, "\(nbdfuse) is missing: install Debian's libnbd-bin package, which has nbdfuse")
@@ -83,22 +87,10 @@ public enum PointMount {
         }
     }
 
-    private static func checkEmptyFolder(_ path: String) throws(BackupError) {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue,
-            (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true
-        else {
-            throw BackupError(
-                .invalidRequest, "\(path) is not an empty folder: mount needs an empty folder to show the disks in")
-        }
-    }
-
     private static func waitFor(_ path: String, what: String) async throws(BackupError) {
-        for _ in 0..<200 {
-            if FileManager.default.fileExists(atPath: path) { return }
-            try? await Task.sleep(for: .milliseconds(50))
+        guard await LocalPaths.appears(path, within: 10) else {
+            throw BackupError(.invalidRequest, "\(what) did not appear at \(path) within 10 s")
         }
-        throw BackupError(.invalidRequest, "\(what) did not appear at \(path) within 10 s")
     }
 
     /// Unmounts what is still mounted, waits for the nbdfuse processes, and removes the links and folders made.
@@ -107,6 +99,6 @@ public enum PointMount {
             try? DetachedProcess.unmount(folder)
         }
         for client in clients { DetachedProcess.terminate(client) }
-        for path in made.reversed() { try? FileManager.default.removeItem(atPath: path) }
+        LocalPaths.remove(made.reversed())
     }
 }
