@@ -84,13 +84,24 @@ public final class Domain: Sendable {
 
     // MARK: Block jobs
 
-    /// Starts copying into the running domain's disk `disk` (its target, `vda`) every block its image takes from
-    /// its backing chain, at most `bytesPerSecond` (0: as fast as it goes); when the job ends the image has no
-    /// backing. Follow it with ``blockJob(disk:)``. The corresponding C function is `virDomainBlockPull`.
-    public func startBlockPull(disk: String, bytesPerSecond: UInt = 0) async throws(LibvirtError) {
+    /// Starts copying the running domain's disk `disk` (its target, `vda`), every block of its backing chain, into
+    /// the existing qcow2 or raw image at `path`, of the disk's size; guest writes are mirrored into it until
+    /// ``pivotBlockCopy(disk:)``. At most `bytesPerSecond` (0: as fast as it goes). Follow it with
+    /// ``blockJob(disk:)``. The corresponding C function is `virDomainBlockCopy` (reusing the image, a transient job).
+    public func startBlockCopy(
+        disk: String, into path: String, format: String, bytesPerSecond: UInt64 = 0
+    ) async throws(LibvirtError) {
+        let xml = DomainDisk.imageXML(path: path, format: format)
         try await perform { (dom) throws(LibvirtError) in
-            try Virt.blockPull(dom, disk: disk, bytesPerSecond: bytesPerSecond)
+            try Virt.blockCopy(dom, disk: disk, destinationXML: xml, bytesPerSecond: bytesPerSecond)
         }
+    }
+
+    /// Switches disk `disk` onto its block copy once the copy has caught up, ending the job; false when it has not
+    /// caught up yet. The corresponding C function is `virDomainBlockJobAbort` with
+    /// `VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT`.
+    public func pivotBlockCopy(disk: String) async throws(LibvirtError) -> Bool {
+        try await perform { (dom) throws(LibvirtError) in try Virt.pivotBlockCopy(dom, disk: disk) }
     }
 
     /// The block job running on disk `disk`, or nil when none runs (a pull that finished is gone).
@@ -98,7 +109,7 @@ public final class Domain: Sendable {
     public func blockJob(disk: String) async throws(LibvirtError) -> BlockJobProgress? {
         try await perform { (dom) throws(LibvirtError) in
             try Virt.blockJob(dom, disk: disk).map {
-                BlockJobProgress(isPull: $0.type == 1, done: $0.current, total: $0.end)
+                BlockJobProgress(isCopy: $0.type == 2, done: $0.current, total: $0.end)
             }
         }
     }
@@ -117,16 +128,16 @@ public final class Domain: Sendable {
 
 /// How far a disk's block job is.
 public struct BlockJobProgress: Sendable, Equatable {
-    /// Whether it is a block pull (rather than a copy, a commit or a backup).
-    public var isPull: Bool
+    /// Whether it is a block copy (rather than a pull, a commit or a backup).
+    public var isCopy: Bool
     /// The bytes done so far.
     public var done: UInt64
     /// The bytes the job has to do in all (it may grow while the guest writes).
     public var total: UInt64
 
-    /// A job of the kind `isPull` says, `done` of `total` bytes.
-    public init(isPull: Bool, done: UInt64, total: UInt64) {
-        self.isPull = isPull
+    /// A job of the kind `isCopy` says, `done` of `total` bytes.
+    public init(isCopy: Bool, done: UInt64, total: UInt64) {
+        self.isCopy = isCopy
         self.done = done
         self.total = total
     }

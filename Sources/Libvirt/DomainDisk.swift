@@ -105,3 +105,18 @@ public struct DomainDisk: Hashable, Sendable {
         }
     }
 }
+
+extension DomainDisk {
+    /// A `<disk type='file'>` element naming the image at `path` in `format`: the destination of a block copy.
+    static func imageXML(path: String, format: String) -> String {
+        let disk = XMLElement(name: "disk")
+        disk.setAttributesWith(["type": "file"])
+        let source = XMLElement(name: "source")
+        source.setAttributesWith(["file": path])
+        let driver = XMLElement(name: "driver")
+        driver.setAttributesWith(["type": format])
+        disk.addChild(source)
+        disk.addChild(driver)
+        return disk.xmlString
+    }
+}

@@ -296,11 +296,35 @@ enum Virt {
 
     // MARK: Block jobs
 
-    static func blockPull(_ dom: DomainPointer, disk: String, bytesPerSecond: UInt) throws(LibvirtError) {
-        let flags = UInt32(VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES.rawValue)
-        if virDomainBlockPull(dom.raw, disk, bytesPerSecond, flags) != 0 {
-            throw lastError("cannot start pulling disk \(disk) of domain \(name(dom)) into its image")
+    /// Starts mirroring disk `disk` into the existing image `destinationXML` describes (a `<disk>` element), every
+    /// block of its chain, at most `bytesPerSecond` (0: unlimited). The job is transient: a persistent domain may
+    /// run it, and it does not outlive the domain.
+    static func blockCopy(
+        _ dom: DomainPointer, disk: String, destinationXML: String, bytesPerSecond: UInt64
+    ) throws(LibvirtError) {
+        var params: virTypedParameterPtr? = nil
+        var count: Int32 = 0
+        var capacity: Int32 = 0
+        defer { virTypedParamsFree(params, count) }
+        if bytesPerSecond > 0,
+            virTypedParamsAddULLong(&params, &count, &capacity, VIR_DOMAIN_BLOCK_COPY_BANDWIDTH, bytesPerSecond) != 0
+        {
+            throw lastError("cannot set the rate of the copy of disk \(disk)")
         }
+        let flags = UInt32(VIR_DOMAIN_BLOCK_COPY_REUSE_EXT.rawValue | VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB.rawValue)
+        if virDomainBlockCopy(dom.raw, disk, destinationXML, params, count, flags) != 0 {
+            throw lastError("cannot start copying disk \(disk) of domain \(name(dom)) into its image")
+        }
+    }
+
+    /// Ends the block copy of `disk` by switching the domain onto the copy; false when the copy has not caught up
+    /// yet (`VIR_ERR_BLOCK_COPY_ACTIVE`), and nothing changed.
+    static func pivotBlockCopy(_ dom: DomainPointer, disk: String) throws(LibvirtError) -> Bool {
+        let flags = UInt32(VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT.rawValue)
+        if virDomainBlockJobAbort(dom.raw, disk, flags) == 0 { return true }
+        let error = lastError("cannot switch disk \(disk) of domain \(name(dom)) onto its copy")
+        if error.libvirtCode == Int32(VIR_ERR_BLOCK_COPY_ACTIVE.rawValue) { return false }
+        throw error
     }
 
     /// The disk's block job: its `virDomainBlockJobType`, position and end; nil when it has none.

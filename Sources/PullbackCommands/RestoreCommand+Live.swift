@@ -53,7 +53,7 @@ extension RestoreCommand {
         }
         print(
             Terminal.escaped(
-                "\(state.newName): \(state.disks.joined(separator: ", ")) pulled into \(folder); the overlays stand alone and the export has ended"
+                "\(state.newName): \(state.disks.joined(separator: ", ")) copied into their images in \(folder), the domain switched onto them; the export has ended"
             ))
     }
 

@@ -40,7 +40,7 @@ struct RestoreCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "Boot the point as the new domain --define NAME at once, and pull its disks into --to while it runs.",
             discussion:
-                "The point is served over NBD by a process of its own; each disk is a qcow2 overlay in --to on its export. The command waits until every disk is pulled; Ctrl-C leaves the domain running on its exports, and --resume finishes."
+                "The point is served over NBD by a process of its own; each disk starts on a qcow2 overlay in --to on its export, is copied into --to/TARGET.qcow2 while the domain runs, and is switched onto it. The command waits until every disk is switched; Ctrl-C leaves the domain running on its exports, and --resume finishes."
         ))
     var live = false
 

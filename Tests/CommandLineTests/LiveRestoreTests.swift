@@ -3,8 +3,8 @@ import Testing
 
 extension BackupIntegration {
     /// `restore --live`: a point booted as a new domain at once, on qcow2 overlays backed by the point's exports,
-    /// its disks pulled in while it runs; the overlays end up standalone and identical to a plain restore, with
-    /// nothing left serving.
+    /// its disks copied into images of their own while it runs and switched onto them; the images are standalone and
+    /// identical to a plain restore, with nothing left serving.
     @Suite("pullback restore --live (private libvirtd)", .serialized)
     struct LiveRestoreTests {
         static let newName = "pb-live-clone"
@@ -75,7 +75,7 @@ extension BackupIntegration {
         }
 
         @Test(
-            "a point boots at once on its exports: the new domain reads the point while the pull runs, its own writes survive the pull, and afterwards the overlays stand alone, equal a plain restore plus those writes, and nothing serves",
+            "a point boots at once on its exports: the new domain reads the point while the pull runs, its own writes survive the pull, and afterwards its disks are on standalone images that equal a plain restore plus those writes, and nothing serves",
             .timeLimit(.minutes(4)))
         func bootsAtOnceAndPullsIn() async throws {
             try await LibvirtGuest.run(driver: .daemon) { fx, guest in
@@ -95,7 +95,9 @@ extension BackupIntegration {
                 let started = try await Self.waitUntilStarted(live)
                 let pid = try #require(Self.serverPID(in: started), "\(started)")
                 #expect(try await guest.virshChecked(["domstate", Self.newName]).stdout.contains("running"))
-                #expect(try await Self.hasBacking(fx, folder + "/vda.qcow2"), "the pull ended before it was watched")
+                #expect(
+                    try await Self.hasBacking(fx, folder + "/vda.overlay.qcow2"), "the pull ended before it was watched"
+                )
                 let (vda, vdb) = (guest.disks[0].device, guest.disks[1].device)
                 try await Self.expectGuestReads(
                     guest, domain: Self.newName, device: vda, ["read -P 0x5a 0 4M", "read -P 0x3c 40M 16M"])
@@ -114,7 +116,9 @@ extension BackupIntegration {
                 let (running, seconds) = (summary["seconds_to_running"] as? Double, summary["seconds"] as? Double)
                 #expect(running != nil && seconds != nil && running! < seconds!, "\(summary)")
                 #expect(!Self.runs(pid), "the server \(pid) still runs")
-                for name in [".pullback-live.json", "export.sock", "serve.log"] {
+                for name in [
+                    ".pullback-live.json", "export.sock", "serve.log", "vda.overlay.qcow2", "vdb.overlay.qcow2",
+                ] {
                     #expect(!FileFacts.exists(folder + "/" + name), "\(name) left in \(folder)")
                 }
                 for disk in guest.disks {
@@ -123,9 +127,15 @@ extension BackupIntegration {
                 try await Self.expectGuestReads(
                     guest, domain: Self.newName, device: vda, ["read -P 0x5a 64k 1M", "read -P 0x99 8M 64k"])
 
-                // Stopped, QEMU has flushed its tables: the overlays equal a plain restore of the point, plus the
+                // Stopped, QEMU has flushed its tables: the images equal a plain restore of the point, plus the
                 // new domain's own write.
                 _ = try await guest.virshChecked(["destroy", Self.newName])
+                // Its definition names the images now, with no backing: the next start needs nothing of the export.
+                let defined = try await guest.virshChecked(["dumpxml", "--inactive", Self.newName]).stdout
+                for disk in guest.disks {
+                    #expect(defined.contains("<source file='\(folder)/\(disk.target).qcow2'"), "\(defined)")
+                }
+                #expect(!defined.contains("nbd") && !defined.contains("overlay"), "\(defined)")
                 let plain = fx.path("plain")
                 try requireSuccess(
                     try await guest.pullback([
@@ -208,10 +218,72 @@ extension BackupIntegration {
                     fx.path("remote"), "--connect", "qemu+tls://hv1.example/system",
                 ])
                 expectCleanFailure(remote, exitCode: 64, mentioning: ["local --connect"])
-                let domains = try await guest.virshChecked(["list", "--all", "--name"]).stdout
-                #expect(!domains.contains(Self.newName), "\(domains)")
-                let servers = try await fx.run(["pgrep", "-f", "pullback serve --repo \(guest.repo)"])
-                #expect(servers.stdout.isEmpty, "left serving: \(servers.stdout)")
+
+                let missing = try await guest.pullback(
+                    base + ["--at", "20200101T000000Z", "--define", Self.newName, "--to", fx.path("missing")])
+                expectCleanFailure(missing, mentioning: ["20200101T000000Z"])
+                #expect(!FileFacts.exists(fx.path("missing")), "a refused live restore left its folder")
+                try await Self.expectNothingLeft(guest)
+            }
+        }
+
+        /// No domain `newName` defined, no `pullback serve` of the guest's repository running.
+        static func expectNothingLeft(_ guest: LibvirtGuest, sourceLocation: SourceLocation = #_sourceLocation)
+            async throws
+        {
+            let domains = try await guest.virshChecked(["list", "--all", "--name"]).stdout
+            #expect(!domains.contains(newName), "\(domains)", sourceLocation: sourceLocation)
+            let servers = try await guest.fx.run(["pgrep", "-f", "pullback serve --repo \(guest.repo)"])
+            #expect(servers.stdout.isEmpty, "left serving: \(servers.stdout)", sourceLocation: sourceLocation)
+        }
+
+        @Test(
+            "with QEMU running as libvirt-qemu (Debian's default): a backup lends QEMU its run folder; a live restore into a folder QEMU cannot reach fails in one line with nothing left, and into one it can reach finishes with images of QEMU's own",
+            .timeLimit(.minutes(5)))
+        func qemuUser() async throws {
+            try await LibvirtGuest.run(driver: .daemon) { fx, guest in
+                defer { Task { await guest.removeDomain(Self.newName) } }
+                let daemon = try #require(guest.daemon)
+                let conf = TestGuest.qemuConf.replacingOccurrences(of: "\"root\"", with: "\"libvirt-qemu\"")
+                    .replacingOccurrences(of: "dynamic_ownership = 0", with: "dynamic_ownership = 1")
+                try Data(conf.utf8).write(to: URL(fileURLWithPath: daemon.dir + "/etc/qemu.conf"), options: .atomic)
+                try await daemon.restartLibvirtd(fx)
+                // The guest's images are in the fixture's folder: QEMU's user must be let through it.
+                try FileManager.default.setAttributes([.posixPermissions: 0o711], ofItemAtPath: fx.root)
+                _ = try await guest.virshChecked(["destroy", guest.name])
+                _ = try await guest.virshChecked(["start", guest.name])
+                let qemuUID = try await fx.run(["id", "-u", "libvirt-qemu"]).stdout
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                let label = try await guest.virshChecked(["dumpxml", guest.name]).stdout
+                #expect(label.contains("<label>+\(qemuUID):"), "the guest does not run as libvirt-qemu: \(label)")
+
+                // QEMU, as libvirt-qemu, makes the export's socket and opens the scratch image in the run's folder.
+                try await guest.write("vda", "write -P 0x31 0 1M")
+                try requireSuccess(try await guest.backup())
+
+                // A folder QEMU's user cannot enter: the overlays and the socket are out of its reach.
+                let hidden = fx.path("hidden")
+                try FileManager.default.createDirectory(
+                    atPath: hidden, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                let base = [
+                    "restore", "--repo", guest.repo, guest.name, "--live", "--define", Self.newName, "--connect",
+                    guest.uri,
+                ]
+                let refused = try await guest.pullback(base + ["--to", hidden + "/live"])
+                expectCleanFailure(refused, mentioning: ["hidden"])
+                #expect(!FileFacts.exists(hidden + "/live"), "a failed live restore left its folder")
+                try await Self.expectNothingLeft(guest)
+
+                let folder = fx.path("open")
+                try requireSuccess(try await guest.pullback(base + ["--to", folder], timeout: .seconds(180)))
+                for disk in guest.disks {
+                    let attributes = try FileManager.default.attributesOfItem(atPath: "\(folder)/\(disk.target).qcow2")
+                    #expect("\(attributes[.ownerAccountID] ?? "")" == qemuUID, "\(disk.target)")
+                    #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(disk.target)")
+                    #expect(try await !Self.hasBacking(fx, "\(folder)/\(disk.target).qcow2"))
+                }
+                try await Self.expectGuestReads(
+                    guest, domain: Self.newName, device: guest.disks[0].device, ["read -P 0x31 0 1M"])
             }
         }
     }

@@ -131,7 +131,7 @@ public enum PointPruning {
     ) async throws(BackupError) -> Int64 {
         let chains = try PointVerification.chains(of: point, among: points, domain: domain, in: repository)
         var change: Int64 = 0
-        for (disk, chain) in zip(point.manifest.disks, chains) {
+        for chain in chains {
             let merged: UInt64
             do throws(CopyError) {
                 merged = try await Copy.mergedFileBytes(exactly: chain.expectedLayers)

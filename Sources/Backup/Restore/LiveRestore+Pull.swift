@@ -8,9 +8,10 @@ extension LiveRestore {
     /// How often the block jobs are looked at.
     static let pollInterval = Duration.milliseconds(200)
 
-    /// Pulls every disk of the live restore `state` (in `folder`) into its overlay, starting the block pulls that
-    /// are not running, until no overlay has a backing; then ends the serving process and removes the state. The
-    /// domain runs on throughout. Interrupted, it leaves everything as it is, for `--resume`.
+    /// Copies every disk of the live restore `state` (in `folder`) into its image and switches the disk onto it,
+    /// starting the copies that are not running, until every disk is on its image; then removes the overlays, ends
+    /// the serving process and removes the state. The domain runs on throughout. Interrupted, it leaves everything
+    /// as it is, for `--resume`.
     public static func pull(
         _ state: LiveRestoreState, folder: String, connectURI: String?, progress: JobProgress? = nil
     ) async throws(BackupError) {
@@ -18,7 +19,7 @@ extension LiveRestore {
             try await LibvirtConnection.open(uri: connectURI)
         }
         do throws(BackupError) {
-            try await pull(state, folder: folder, through: connection, progress: progress)
+            try await pull(state, through: connection, progress: progress)
         } catch {
             await connection.close()
             throw error
@@ -29,7 +30,7 @@ extension LiveRestore {
     }
 
     private static func pull(
-        _ state: LiveRestoreState, folder: String, through connection: LibvirtConnection, progress: JobProgress?
+        _ state: LiveRestoreState, through connection: LibvirtConnection, progress: JobProgress?
     ) async throws(BackupError) {
         let domain = try await RestoreStep.libvirt { () async throws(LibvirtError) in
             try await connection.domain(named: state.newName)
@@ -42,63 +43,137 @@ extension LiveRestore {
             )
         }
         progress?.expect(parts: state.disks.count)
-        var counters: [String: (progress: CopyProgress, done: UInt64)] = [:]
+        var copies: [DiskCopy] = []
         for disk in state.disks {
-            counters[disk] = (progress?.start(disk) ?? CopyProgress(), 0)
-            let running = try await RestoreStep.libvirt { () async throws(LibvirtError) in
-                try await domain.blockJob(disk: disk)
-            }
-            if running == nil, try hasBacking(state.overlays[disk] ?? "") {
+            var copy = DiskCopy(disk: disk, progress: progress?.start(disk) ?? CopyProgress())
+            switch try await stage(of: disk, state, domain) {
+            case .switched: finish(&copy, state, progress)
+            case .copying: copies.append(copy)
+            case .onOverlay:
+                try startCopy(of: disk, state)
                 try await RestoreStep.libvirt { () async throws(LibvirtError) in
-                    try await domain.startBlockPull(disk: disk, bytesPerSecond: state.pullBytesPerSecond)
+                    try await domain.startBlockCopy(
+                        disk: disk, into: state.images[disk] ?? "", format: "qcow2",
+                        bytesPerSecond: UInt64(state.pullBytesPerSecond))
                 }
+                copies.append(copy)
             }
         }
-        while true {
-            var remaining = 0
-            for disk in state.disks {
-                let job = try await RestoreStep.libvirt { () async throws(LibvirtError) in
-                    try await domain.blockJob(disk: disk)
-                }
-                guard var counted = counters[disk] else { continue }
-                if let job {
-                    remaining += 1
-                    counted.progress.setTotal(job.total)
-                    if job.done > counted.done { counted.progress.addRead(job.done - counted.done) }
-                    counted.done = max(counted.done, job.done)
-                } else if try hasBacking(state.overlays[disk] ?? "") {
-                    throw BackupError(
-                        .copy,
-                        "the pull of \(disk) into \(state.overlays[disk] ?? "") stopped before it finished; \(state.newName) runs on its export: run the same restore with --resume"
-                    )
-                } else {
-                    progress?.finish(counted.progress)
-                }
-                counters[disk] = counted
+        while !copies.isEmpty {
+            for index in copies.indices.reversed() where try await follow(&copies[index], state, domain, progress) {
+                copies.remove(at: index)
             }
-            if remaining == 0 { break }
+            if copies.isEmpty { break }
             if Task.isCancelled {
                 throw BackupError(
                     .interrupted,
-                    "interrupted; \(state.newName) runs on, its disks still pulling from the export: run the same restore with --resume to wait for them"
+                    "interrupted; \(state.newName) runs on, its disks still copying from the export: run the same restore with --resume to wait for them"
                 )
             }
             try? await Task.sleep(for: pollInterval)
         }
     }
 
-    /// Whether the qcow2 image at `path` still names a backing file.
-    static func hasBacking(_ path: String) throws(BackupError) -> Bool {
-        guard let file = FileHandle(forReadingAtPath: path) else {
-            throw BackupError(.invalidRequest, "the overlay \(path) is gone")
+    // MARK: One disk
+
+    /// A disk being copied, and how far its progress has been told.
+    private struct DiskCopy {
+        var disk: String
+        var progress: CopyProgress
+        var done: UInt64 = 0
+    }
+
+    /// Where a disk of the live domain stands.
+    private enum Stage { case onOverlay, copying, switched }
+
+    private static func stage(of disk: String, _ state: LiveRestoreState, _ domain: Domain) async throws(BackupError)
+        -> Stage
+    {
+        let (source, job) = try await RestoreStep.libvirt { () async throws(LibvirtError) in
+            (try await domain.disks().first { $0.target == disk }?.sourcePath, try await domain.blockJob(disk: disk))
         }
-        defer { try? file.close() }
-        let head = Array((try? file.read(upToCount: 1 << 16)) ?? Data())
-        let size = (try? file.seekToEnd()) ?? UInt64(head.count)
+        if let job {
+            guard job.isCopy else {
+                throw BackupError(
+                    .invalidRequest,
+                    "disk \(disk) of \(state.newName) runs another block job; end it (virsh blockjob \(state.newName) \(disk) --abort) and run the same restore with --resume"
+                )
+            }
+            return .copying
+        }
+        switch source {
+        case state.images[disk]: return .switched
+        case state.overlays[disk]: return .onOverlay
+        default:
+            throw BackupError(
+                .invalidRequest,
+                "disk \(disk) of \(state.newName) is on \(source ?? "no image"), neither its overlay nor its image in the live restore's folder; it was changed by hand: finish it by hand"
+            )
+        }
+    }
+
+    /// Follows the copy of one disk; switches the disk onto its image once the copy has caught up. True when the
+    /// disk is on its image.
+    private static func follow(
+        _ copy: inout DiskCopy, _ state: LiveRestoreState, _ domain: Domain, _ progress: JobProgress?
+    ) async throws(BackupError) -> Bool {
+        let disk = copy.disk
+        let job = try await RestoreStep.libvirt { () async throws(LibvirtError) in
+            try await domain.blockJob(disk: disk)
+        }
+        guard let job else {
+            // Gone without a switch: QEMU ended the copy (the export failed, say), unless it was switched by hand.
+            guard try await stage(of: disk, state, domain) == .switched else {
+                throw BackupError(
+                    .copy,
+                    "the copy of \(disk) into \(state.images[disk] ?? "") stopped before it finished; \(state.newName) runs on its export: run the same restore with --resume"
+                )
+            }
+            finish(&copy, state, progress)
+            return true
+        }
+        copy.progress.setTotal(job.total)
+        if job.done > copy.done { copy.progress.addRead(job.done - copy.done) }
+        copy.done = max(copy.done, job.done)
+        guard job.total > 0, job.done >= job.total else { return false }
+        let switched = try await RestoreStep.libvirt { () async throws(LibvirtError) in
+            try await domain.pivotBlockCopy(disk: disk)
+        }
+        if switched { finish(&copy, state, progress) }
+        return switched
+    }
+
+    /// A disk on its image: its overlay goes, and its progress is done.
+    private static func finish(_ copy: inout DiskCopy, _ state: LiveRestoreState, _ progress: JobProgress?) {
+        if let overlay = state.overlays[copy.disk] { LocalPaths.remove([overlay]) }
+        progress?.finish(copy.progress)
+    }
+
+    /// Makes the disk's image afresh (a copy that stopped may have left one): empty qcow2 of the disk's size, no
+    /// backing, 0600 and owned as its overlay is, so that QEMU's user opens it.
+    private static func startCopy(of disk: String, _ state: LiveRestoreState) throws(BackupError) {
+        guard let image = state.images[disk], let overlay = state.overlays[disk], let size = state.sizes[disk] else {
+            throw BackupError(.invalidRequest, "the live restore's state names no image for disk \(disk)")
+        }
+        LocalPaths.remove([image])
         do throws(QCOW2Error) {
-            return try QCOW2Header.parse(head, fileSize: size).backingFileOffset != 0
+            let writer = try QCOW2Writer(creating: image, size: size)
+            defer { writer.close() }
+            try writer.finalize()
         } catch {
-            throw BackupError(.invalidRequest, "the overlay \(path) is not a qcow2 image any more: \(error.message)")
+            throw BackupError(.invalidRequest, "cannot create the image \(image): \(error.message)")
+        }
+        do {
+            let owner = try FileManager.default.attributesOfItem(atPath: overlay)
+            try FileManager.default.setAttributes(
+                [
+                    .ownerAccountID: owner[.ownerAccountID] as Any,
+                    .groupOwnerAccountID: owner[.groupOwnerAccountID] as Any,
+                ],
+                ofItemAtPath: image)
+        } catch {
+            throw BackupError(
+                .invalidRequest, "cannot give \(image) the owner of \(overlay): \(error.localizedDescription)")
         }
     }
 }

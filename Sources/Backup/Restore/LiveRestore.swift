@@ -6,9 +6,15 @@ import Repository
 import SystemPackage
 
 /// `pullback restore --live`: a point booted as a new domain in seconds. The point is served over NBD by a process
-/// of its own, which outlives the command; each disk of the new domain is a qcow2 overlay whose backing is its
-/// export; the domain starts at once, and libvirt's block pull then moves every block into the overlays while it
-/// runs. When every disk is pulled the overlays stand alone and the serving process ends.
+/// of its own, which outlives the command; each disk of the new domain starts on a qcow2 overlay whose backing is its
+/// export; the domain starts at once, and a libvirt block copy per disk then moves every block, and every write the
+/// guest makes meanwhile, into a standalone image, onto which the disk is switched when the copy has caught up. When
+/// every disk is switched the overlays are removed and the serving process ends.
+///
+/// Why a block copy and not a block pull into the overlays: a pull (QEMU's block-stream) reads the whole export, zeros
+/// too, one 512 KiB chunk at a time; a copy (QEMU's mirror) asks the export's block status, writes zeros without
+/// reading them and keeps several requests in flight. For a 1 GiB disk holding 256 MiB it took 0.56 s where the pull
+/// took 1.53 s.
 ///
 /// ``start(_:)`` does everything up to the running domain, and undoes what it did when a step fails: nothing is left
 /// defined or running. ``pull(_:connectURI:progress:)`` does the rest, and can be run again on the folder's state
@@ -18,6 +24,8 @@ public enum LiveRestore {
     static let socketName = "export.sock"
     /// The serving process's log, in the overlays' folder.
     static let logName = "serve.log"
+    /// What an overlay's name adds to its disk's target; the image the disk ends on is `<target>.qcow2`.
+    static let overlaySuffix = ".overlay.qcow2"
 
     /// Serves the point, makes the overlays, defines and starts the new domain; returns the state to pull with.
     public static func start(_ request: LiveRestoreRequest) async throws(BackupError) -> LiveRestoreState {
@@ -25,7 +33,8 @@ public enum LiveRestore {
         let (point, saved) = try readPoint(request)
         let disks = try chosenDisks(of: point, request.disks)
         let madeFolder = try prepareFolder(folder)
-        let overlays = Dictionary(uniqueKeysWithValues: disks.map { ($0.target, folder + "/" + $0.target + ".qcow2") })
+        let overlays = Dictionary(
+            uniqueKeysWithValues: disks.map { ($0.target, folder + "/" + $0.target + overlaySuffix) })
         let socket = folder + "/" + socketName
         var cleanup = Cleanup(folder: madeFolder ? folder : nil, files: Array(overlays.values) + [socket])
         do throws(BackupError) {
@@ -48,6 +57,9 @@ public enum LiveRestore {
             let state = LiveRestoreState(
                 newName: request.newName, domain: request.domain, point: point.id, disks: disks.map(\.target),
                 serverPID: cleanup.serverPID ?? 0, socket: socket, overlays: overlays,
+                images: Dictionary(
+                    uniqueKeysWithValues: disks.map { ($0.target, folder + "/" + $0.target + ".qcow2") }),
+                sizes: Dictionary(uniqueKeysWithValues: disks.map { ($0.target, $0.virtualSize) }),
                 pullBytesPerSecond: request.pullBytesPerSecond)
             try save(state, in: folder)
             return state

@@ -57,8 +57,12 @@ public struct LiveRestoreState: Codable, Sendable, Equatable {
     /// The serving process's id, and the socket of its exports.
     public var serverPID: Int32
     public var socket: String
-    /// The overlays, by target.
+    /// The overlays the domain starts on, by target.
     public var overlays: [String: String]
+    /// The standalone images each disk is copied into and switched onto, by target.
+    public var images: [String: String]
+    /// Each disk's size in bytes, by target.
+    public var sizes: [String: UInt64]
     /// The most bytes per second each disk's pull moves (0: as fast as it goes).
     public var pullBytesPerSecond: UInt
 }

@@ -36,6 +36,25 @@ public struct QemuProcessOwner: Sendable, Equatable {
         let label =
             labels.first { $0.attribute(forName: "type")?.stringValue == domainType } ?? labels.first
         guard let text = label?.stringValue?.trimmingCharacters(in: .whitespaces) else { return nil }
+        self.init(label: text)
+    }
+
+    /// The owner a running domain's QEMU has, from its live XML: the DAC `<seclabel>`'s `<label>` (`+64055:+994`);
+    /// nil when it shows none (no DAC model, or the domain does not run). Far cheaper to ask than the capabilities,
+    /// which a daemon may take seconds to gather.
+    public init?(runningDomainXML xml: String) {
+        let root = (try? XMLDocument(xmlString: xml, options: [.nodeLoadExternalEntitiesNever]))?.rootElement()
+        guard
+            let dac = root?.elements(forName: "seclabel").first(where: {
+                $0.attribute(forName: "model")?.stringValue == "dac"
+            }),
+            let text = dac.elements(forName: "label").first?.stringValue?.trimmingCharacters(in: .whitespaces)
+        else { return nil }
+        self.init(label: text)
+    }
+
+    /// `UID:GID` as libvirt writes a DAC label (`+64055:+994`).
+    private init?(label text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let uid = Self.id(parts[0]), let gid = Self.id(parts[1]) else { return nil }
         self.init(uid: uid, gid: gid)

@@ -22,6 +22,7 @@ enum PullBackup {
     ) {
         let runFolder = try privateFolder()
         defer { RunFolder.remove(runFolder) }
+        if prepared.exportHost == nil { try await lend(runFolder, toQemuOf: prepared) }
         // Scratch images live on the hypervisor: in this run's folder when that is this host, else beside the disks
         // unless the caller named a folder there.
         let scratch = prepared.request.scratchDirectory ?? (prepared.exportHost == nil ? runFolder : nil)
@@ -240,6 +241,22 @@ enum PullBackup {
 
     private static var interrupted: BackupError {
         BackupError(.interrupted, "interrupted; no point was made, and the backup job was ended")
+    }
+
+    /// Makes the run's folder QEMU's own (still 0700) when the domain's QEMU runs as another user (the DAC label of
+    /// its live XML, `libvirt-qemu` on Debian): QEMU creates the export's socket in it and opens the scratch images
+    /// there, and could not even enter a folder of ours. Root reaches it all the same; no one else does.
+    static func lend(_ folder: String, toQemuOf prepared: PreparedBackup) async throws(BackupError) {
+        guard let xml = try? await prepared.domain.xmlDescription(),
+            let owner = QemuProcessOwner(runningDomainXML: xml), owner.uid != geteuid()
+        else { return }
+        if chown(folder, owner.uid, owner.gid) != 0 {
+            let reason = String(cString: strerror(errno))
+            throw BackupError(
+                .invalidRequest,
+                "cannot give QEMU's user \(owner.uid):\(owner.gid) the folder \(folder) for the export's socket and scratch images: \(reason); run as root, or name a folder QEMU can write with --scratch-dir"
+            )
+        }
     }
 
     /// A new 0700 folder for the NBD socket and scratch images, short enough for a unix socket path.
