@@ -84,16 +84,18 @@ public final class Domain: Sendable {
 
     // MARK: Block jobs
 
-    /// Starts copying the running domain's disk `disk` (its target, `vda`), every block of its backing chain, into
-    /// the existing qcow2 or raw image at `path`, of the disk's size; guest writes are mirrored into it until
-    /// ``pivotBlockCopy(disk:)``. At most `bytesPerSecond` (0: as fast as it goes). Follow it with
+    /// Starts copying the running domain's disk `disk` (its target, `vda`) into the existing qcow2 or raw image at
+    /// `path`, of the disk's size: every block of its backing chain, or with `shallow` only what its top image holds
+    /// (the image at `path` must then already read as the rest of the chain does). Guest writes are mirrored into it
+    /// until ``pivotBlockCopy(disk:)``. At most `bytesPerSecond` (0: as fast as it goes). Follow it with
     /// ``blockJob(disk:)``. The corresponding C function is `virDomainBlockCopy` (reusing the image, a transient job).
     public func startBlockCopy(
-        disk: String, into path: String, format: String, bytesPerSecond: UInt64 = 0
+        disk: String, into path: String, format: String, shallow: Bool = false, bytesPerSecond: UInt64 = 0
     ) async throws(LibvirtError) {
         let xml = DomainDisk.imageXML(path: path, format: format)
         try await perform { (dom) throws(LibvirtError) in
-            try Virt.blockCopy(dom, disk: disk, destinationXML: xml, bytesPerSecond: bytesPerSecond)
+            try Virt.blockCopy(
+                dom, disk: disk, destinationXML: xml, shallow: shallow, bytesPerSecond: bytesPerSecond)
         }
     }
 

@@ -297,10 +297,10 @@ enum Virt {
     // MARK: Block jobs
 
     /// Starts mirroring disk `disk` into the existing image `destinationXML` describes (a `<disk>` element), every
-    /// block of its chain, at most `bytesPerSecond` (0: unlimited). The job is transient: a persistent domain may
-    /// run it, and it does not outlive the domain.
+    /// block of its chain (with `shallow`, of its top image only), at most `bytesPerSecond` (0: unlimited). The job is
+    /// transient: a persistent domain may run it, and it does not outlive the domain.
     static func blockCopy(
-        _ dom: DomainPointer, disk: String, destinationXML: String, bytesPerSecond: UInt64
+        _ dom: DomainPointer, disk: String, destinationXML: String, shallow: Bool, bytesPerSecond: UInt64
     ) throws(LibvirtError) {
         var params: virTypedParameterPtr? = nil
         var count: Int32 = 0
@@ -311,7 +311,9 @@ enum Virt {
         {
             throw lastError("cannot set the rate of the copy of disk \(disk)")
         }
-        let flags = UInt32(VIR_DOMAIN_BLOCK_COPY_REUSE_EXT.rawValue | VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB.rawValue)
+        let flags = UInt32(
+            VIR_DOMAIN_BLOCK_COPY_REUSE_EXT.rawValue | VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB.rawValue
+                | (shallow ? VIR_DOMAIN_BLOCK_COPY_SHALLOW.rawValue : 0))
         if virDomainBlockCopy(dom.raw, disk, destinationXML, params, count, flags) != 0 {
             throw lastError("cannot start copying disk \(disk) of domain \(name(dom)) into its image")
         }

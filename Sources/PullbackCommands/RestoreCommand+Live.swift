@@ -9,13 +9,15 @@ extension RestoreCommand {
         let started = ContinuousClock.now
         let folder = to
         var secondsToRunning: Double?
-        let state: LiveRestoreState
+        var state: LiveRestoreState
         if resume {
             state = try await Interruptible.run { () async throws(BackupError) -> LiveRestoreState in
                 try LiveRestore.state(in: folder)
             } describe: {
                 $0.message
             }
+            // This run's choice, for the copies it starts (one still running keeps its rate).
+            state.pullBytesPerSecond = pullLimit?.bytesPerSecond ?? 0
         } else {
             let request = LiveRestoreRequest(
                 repository: selection.repository.path, domain: selection.domain, point: selection.at, disks: disks,
@@ -34,11 +36,12 @@ extension RestoreCommand {
             (json ? FileHandle.standardError : FileHandle.standardOutput).write(Data((line + "\n").utf8))
             secondsToRunning = (ContinuousClock.now - started).inSeconds
         }
-        let (showing, uri) = (progress.isShown, libvirt.uri)
+        let (showing, uri, pulling) = (progress.isShown, libvirt.uri, state)
         try await Interruptible.run { () async throws(BackupError) in
             let counters = JobProgress()
             try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
-                try await LiveRestore.pull(state, folder: folder, connectURI: uri, progress: showing ? counters : nil)
+                try await LiveRestore.pull(
+                    pulling, folder: folder, connectURI: uri, progress: showing ? counters : nil)
             }
         } describe: {
             $0.message

@@ -40,14 +40,19 @@ struct RestoreCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "Boot the point as the new domain --define NAME at once, and pull its disks into --to while it runs.",
             discussion:
-                "The point is served over NBD by a process of its own; each disk starts on a qcow2 overlay in --to on its export, is copied into --to/TARGET.qcow2 while the domain runs, and is switched onto it. The command waits until every disk is switched; Ctrl-C leaves the domain running on its exports, and --resume finishes."
+                "The point is served over NBD by a process of its own; each disk starts on a qcow2 overlay in --to on its export. While the domain runs, each image is restored into --to/TARGET.qcow2, what the guest wrote meanwhile is copied into it, and the disk is switched onto it. The command waits until every disk is switched; Ctrl-C leaves the domain running on its exports, and --resume finishes."
         ))
     var live = false
 
     @Flag(help: "With --live: finish the live restore whose overlays are in --to (its command was stopped).")
     var resume = false
 
-    @Option(help: "With --live: the most bytes per second each disk's pull moves, e.g. 50M (default: no limit).")
+    @Option(
+        help: ArgumentHelp(
+            "With --live: let QEMU copy each disk from the export at most this many bytes per second, e.g. 50M.",
+            discussion:
+                "Without it each image is restored straight from the repository at full speed while the domain runs, and QEMU copies only what the guest wrote meanwhile."
+        ))
     var pullLimit: ByteRate?
 
     @Flag(help: "With --live: print one JSON object when every disk is pulled (the start is then said on stderr).")

@@ -75,7 +75,7 @@ extension BackupIntegration {
         }
 
         @Test(
-            "a point boots at once on its exports: the new domain reads the point while the pull runs, its own writes survive the pull, and afterwards its disks are on standalone images that equal a plain restore plus those writes, and nothing serves",
+            "a point boots at once on its exports: the new domain reads the point while QEMU copies it, its own writes survive, and afterwards its disks are on standalone images that equal a plain restore plus those writes, its definition names them, and nothing serves",
             .timeLimit(.minutes(4)))
         func bootsAtOnceAndPullsIn() async throws {
             try await LibvirtGuest.run(driver: .daemon) { fx, guest in
@@ -151,7 +151,7 @@ extension BackupIntegration {
         }
 
         @Test(
-            "the command killed mid-pull leaves the domain running on its export; --resume finishes the pull",
+            "the command killed mid-copy leaves the domain running on its export; writes during the copy and after it stopped survive --resume, which restores the images and finishes",
             .timeLimit(.minutes(4)))
         func killedThenResumed() async throws {
             try await LibvirtGuest.run(driver: .daemon) { fx, guest in
@@ -171,8 +171,19 @@ extension BackupIntegration {
                 _ = try await live.waitForExit(timeout: .seconds(30))
                 #expect(Self.runs(pid), "the server went with the command")
                 #expect(try await guest.virshChecked(["domstate", Self.newName]).stdout.contains("running"))
+                let vda = guest.disks[0].device
+                try await Self.expectGuestReads(guest, domain: Self.newName, device: vda, ["read -P 0x21 0 2M"])
+                // A write while QEMU copies the disk from the export (2 MiB/s: for seconds yet).
+                _ = try await Self.monitorIO(guest, domain: Self.newName, device: vda, "write -P 0x5e 20M 64k")
+                // The copies end without a switch (as when libvirtd drops them): the domain stays on its overlays,
+                // and what it writes now is only there. --resume, without a rate, then restores each image straight
+                // from the repository and copies the overlay's writes into it.
+                for disk in guest.disks {
+                    _ = try await guest.virshChecked(["blockjob", Self.newName, disk.target, "--abort"])
+                }
+                _ = try await Self.monitorIO(guest, domain: Self.newName, device: vda, "write -P 0x6f 24M 64k")
                 try await Self.expectGuestReads(
-                    guest, domain: Self.newName, device: guest.disks[0].device, ["read -P 0x21 0 2M"])
+                    guest, domain: Self.newName, device: vda, ["read -P 0x5e 20M 64k", "read -P 0x6f 24M 64k"])
 
                 let resumed = try await guest.pullback(
                     [
@@ -187,6 +198,8 @@ extension BackupIntegration {
                     try await guest.pullback([
                         "restore", "--repo", guest.repo, guest.name, "--to", plain, "--format", "raw",
                     ]))
+                try await Qemu.io(
+                    plain + "/vda.raw", format: "raw", ["write -P 0x5e 20M 64k", "write -P 0x6f 24M 64k"], using: fx)
                 for disk in guest.disks {
                     #expect(try await !Self.hasBacking(fx, "\(folder)/\(disk.target).qcow2"), "\(disk.target)")
                     try await Qemu.expectIdentical(

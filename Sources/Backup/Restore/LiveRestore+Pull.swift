@@ -3,6 +3,7 @@ import FileIO
 import Foundation
 import Libvirt
 import QCOW2
+import Repository
 
 extension LiveRestore {
     /// How often the block jobs are looked at.
@@ -42,22 +43,30 @@ extension LiveRestore {
                 "\(state.newName) is not running; start it on its exports (virsh start) and run the same restore with --resume"
             )
         }
-        progress?.expect(parts: state.disks.count)
         var copies: [DiskCopy] = []
+        var onOverlay: [String] = []
         for disk in state.disks {
-            var copy = DiskCopy(disk: disk, progress: progress?.start(disk) ?? CopyProgress())
             switch try await stage(of: disk, state, domain) {
-            case .switched: finish(&copy, state, progress)
-            case .copying: copies.append(copy)
-            case .onOverlay:
-                try startCopy(of: disk, state)
-                try await RestoreStep.libvirt { () async throws(LibvirtError) in
-                    try await domain.startBlockCopy(
-                        disk: disk, into: state.images[disk] ?? "", format: "qcow2",
-                        bytesPerSecond: UInt64(state.pullBytesPerSecond))
-                }
-                copies.append(copy)
+            case .switched: finish(disk, state)
+            case .copying: copies.append(DiskCopy(disk: disk))
+            case .onOverlay: onOverlay.append(disk)
             }
+        }
+        let shallow = state.pullBytesPerSecond == 0
+        if shallow, !onOverlay.isEmpty {
+            try await restoreImages(of: onOverlay, state, progress: progress)
+        } else if !onOverlay.isEmpty {
+            progress?.expect(parts: onOverlay.count)
+        }
+        for disk in onOverlay {
+            if !shallow { try makeEmptyImage(of: disk, state) }
+            try giveImageTheOverlaysOwner(disk, state)
+            try await RestoreStep.libvirt { () async throws(LibvirtError) in
+                try await domain.startBlockCopy(
+                    disk: disk, into: state.images[disk] ?? "", format: "qcow2", shallow: shallow,
+                    bytesPerSecond: UInt64(state.pullBytesPerSecond))
+            }
+            copies.append(DiskCopy(disk: disk, progress: shallow ? nil : progress?.start(disk)))
         }
         while !copies.isEmpty {
             for index in copies.indices.reversed() where try await follow(&copies[index], state, domain, progress) {
@@ -76,10 +85,10 @@ extension LiveRestore {
 
     // MARK: One disk
 
-    /// A disk being copied, and how far its progress has been told.
+    /// A disk being copied, and how far its progress has been told (a full copy's, which is the whole pull).
     private struct DiskCopy {
         var disk: String
-        var progress: CopyProgress
+        var progress: CopyProgress?
         var done: UInt64 = 0
     }
 
@@ -132,8 +141,8 @@ extension LiveRestore {
             finish(&copy, state, progress)
             return true
         }
-        copy.progress.setTotal(job.total)
-        if job.done > copy.done { copy.progress.addRead(job.done - copy.done) }
+        copy.progress?.setTotal(job.total)
+        if job.done > copy.done { copy.progress?.addRead(job.done - copy.done) }
         copy.done = max(copy.done, job.done)
         guard job.total > 0, job.done >= job.total else { return false }
         let switched = try await RestoreStep.libvirt { () async throws(LibvirtError) in
@@ -145,14 +154,37 @@ extension LiveRestore {
 
     /// A disk on its image: its overlay goes, and its progress is done.
     private static func finish(_ copy: inout DiskCopy, _ state: LiveRestoreState, _ progress: JobProgress?) {
-        if let overlay = state.overlays[copy.disk] { LocalPaths.remove([overlay]) }
-        progress?.finish(copy.progress)
+        finish(copy.disk, state)
+        if let counted = copy.progress { progress?.finish(counted) }
     }
 
-    /// Makes the disk's image afresh (a copy that stopped may have left one): empty qcow2 of the disk's size, no
-    /// backing, 0600 and owned as its overlay is, so that QEMU's user opens it.
-    private static func startCopy(of disk: String, _ state: LiveRestoreState) throws(BackupError) {
-        guard let image = state.images[disk], let overlay = state.overlays[disk], let size = state.sizes[disk] else {
+    private static func finish(_ disk: String, _ state: LiveRestoreState) {
+        if let overlay = state.overlays[disk] { LocalPaths.remove([overlay]) }
+    }
+
+    /// Restores the point's `disks` straight from the repository into their images (replacing what a stopped pull
+    /// left), checking every image of their chains as a plain restore does; the domain stays on its overlays.
+    private static func restoreImages(of disks: [String], _ state: LiveRestoreState, progress: JobProgress?)
+        async throws(BackupError)
+    {
+        let folder = ((state.images[disks[0]] ?? "") as NSString).deletingLastPathComponent
+        let point: BackupPoint
+        do throws(RepositoryError) {
+            point = try BackupRepository(root: state.repository).point(state.point, of: state.domain)
+        } catch {
+            throw BackupError(error)
+        }
+        let plan = try PointRestore.plan(point, disks: disks, to: folder, format: .qcow2, overwrite: true)
+        guard plan.images == state.images.filter({ disks.contains($0.key) }) else {
+            throw BackupError(.invalidRequest, "the live restore's state names images a restore would not write")
+        }
+        try await PointRestore.check(plan)
+        _ = try await PointRestore.write(plan, verifying: true, progress: progress)
+    }
+
+    /// Makes the disk's image afresh for a full copy: empty qcow2 of the disk's size, no backing.
+    private static func makeEmptyImage(of disk: String, _ state: LiveRestoreState) throws(BackupError) {
+        guard let image = state.images[disk], let size = state.sizes[disk] else {
             throw BackupError(.invalidRequest, "the live restore's state names no image for disk \(disk)")
         }
         LocalPaths.remove([image])
@@ -163,14 +195,20 @@ extension LiveRestore {
         } catch {
             throw BackupError(.invalidRequest, "cannot create the image \(image): \(error.message)")
         }
+    }
+
+    /// The disk's image, 0600, becomes its overlay's owner's: QEMU's user opens it.
+    private static func giveImageTheOverlaysOwner(_ disk: String, _ state: LiveRestoreState) throws(BackupError) {
+        guard let image = state.images[disk], let overlay = state.overlays[disk] else {
+            throw BackupError(.invalidRequest, "the live restore's state names no image for disk \(disk)")
+        }
         do {
             let owner = try FileManager.default.attributesOfItem(atPath: overlay)
             try FileManager.default.setAttributes(
                 [
                     .ownerAccountID: owner[.ownerAccountID] as Any,
-                    .groupOwnerAccountID: owner[.groupOwnerAccountID] as Any,
-                ],
-                ofItemAtPath: image)
+                    .groupOwnerAccountID: owner[.groupOwnerAccountID] as Any, .posixPermissions: 0o600,
+                ], ofItemAtPath: image)
         } catch {
             throw BackupError(
                 .invalidRequest, "cannot give \(image) the owner of \(overlay): \(error.localizedDescription)")

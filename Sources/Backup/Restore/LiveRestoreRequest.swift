@@ -49,6 +49,8 @@ public struct LiveRestoreState: Codable, Sendable, Equatable {
 
     /// The new domain's name.
     public var newName: String
+    /// The repository the point is read from (`--repo`), as the server was given it.
+    public var repository: String
     /// The domain and point restored.
     public var domain: String
     public var point: String
@@ -63,6 +65,7 @@ public struct LiveRestoreState: Codable, Sendable, Equatable {
     public var images: [String: String]
     /// Each disk's size in bytes, by target.
     public var sizes: [String: UInt64]
-    /// The most bytes per second each disk's pull moves (0: as fast as it goes).
+    /// The most bytes per second each disk's copy through QEMU moves; 0: no copy through QEMU, each image restored
+    /// straight from the repository and only the guest's writes copied.
     public var pullBytesPerSecond: UInt
 }
