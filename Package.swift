@@ -72,6 +72,9 @@ let package = Package(
         /// which need it too, depend on nothing of the others'.
         .target(name: "UntrustedText"),
 
+        /// Package-internal: the NBD protocol's numbers, shared by the server and the probe.
+        .target(name: "NBDProtocol"),
+
         // MARK: Libraries
         .target(name: "NBD", dependencies: ["CLibNBD", "UntrustedText"]),
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
@@ -132,9 +135,19 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "QCOW2", "FileIO", .product(name: "NIOCore", package: "swift-nio"),
+                "QCOW2", "FileIO", "NBDProtocol", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        /// `pullback probe`: an NBD client of its own (SwiftNIO, TLS with swift-nio-ssl) that speaks the protocol byte by
+        /// byte, so that it sees what a server sends rather than what a library makes of it, and judges it check by
+        /// check.
+        .target(
+            name: "Probe",
+            dependencies: [
+                "NBD", "NBDProtocol", "UntrustedText", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         /// An S3 client: configuration from the AWS environment, Signature Version 4, the object and multipart calls
@@ -162,6 +175,7 @@ let package = Package(
                 "Engine",
                 "NBD",
                 "QCOW2",
+                "Probe",
                 "Repository",
                 "Server",
                 "UntrustedText",

@@ -9,7 +9,7 @@ public struct Pullback: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, BackupCommand.self, ListCommand.self, RestoreCommand.self, VerifyCommand.self,
             DigestCommand.self, CopyCommand.self, ImageInfoCommand.self, ServeCommand.self, PruneCommand.self,
-            CheckpointsCommand.self, SyncCommand.self, MountCommand.self, UnmountCommand.self,
+            CheckpointsCommand.self, SyncCommand.self, MountCommand.self, UnmountCommand.self, ProbeCommand.self,
         ]
     )
 

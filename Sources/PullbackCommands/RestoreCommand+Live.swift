@@ -31,7 +31,7 @@ extension RestoreCommand {
             }
             // Written at once, not buffered: a script waits for this line to know the domain runs.
             let line = Terminal.escaped(
-                "started \(state.newName) on point \(state.point) of \(state.domain), served from process \(state.serverPID); pulling \(state.disks.joined(separator: ", ")) into \(folder)"
+                "started \(state.newName) on point \(state.point) of \(state.domain), served from process \(state.serverPID); restoring \(state.disks.joined(separator: ", ")) into \(folder) while it runs"
             )
             (json ? FileHandle.standardError : FileHandle.standardOutput).write(Data((line + "\n").utf8))
             secondsToRunning = (ContinuousClock.now - started).inSeconds

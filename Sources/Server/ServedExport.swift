@@ -1,3 +1,4 @@
+import NBDProtocol
 import QCOW2
 
 /// One disk the server exports, read-only: a qcow2 chain (or a raw image), under a name.

@@ -1,3 +1,5 @@
+import NBDProtocol
+
 /// How much a server gives its clients: reply memory, connections and time. Whatever a client sends, it holds no
 /// more than these allow, so a client that asks and never reads its replies, or stalls in the handshake, cannot
 /// take the server's memory or descriptors from the others.

@@ -1,3 +1,4 @@
+import NBDProtocol
 import NIOCore
 import NIOSSL
 

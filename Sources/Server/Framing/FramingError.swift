@@ -1,3 +1,5 @@
+import NBDProtocol
+
 /// Bytes that cannot be an NBD message: the connection ends, since nothing after them can be framed.
 struct FramingError: Error, Equatable {
     /// What was wrong.

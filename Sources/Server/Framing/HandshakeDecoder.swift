@@ -1,3 +1,4 @@
+import NBDProtocol
 import NIOCore
 
 /// Frames the handshake phase: the client's flags, then option after option. An option header is checked before

@@ -1,3 +1,4 @@
+import NBDProtocol
 import NIOCore
 
 /// What a client sends in the handshake phase, framed but not yet checked: whether the flags are acceptable and the

@@ -1,3 +1,5 @@
+import NBDProtocol
+
 /// A request of the transmission phase, as its header says; a write's payload is not part of it (the server is
 /// read-only, and ``RequestDecoder`` throws the payload away).
 struct NBDRequest: Equatable {

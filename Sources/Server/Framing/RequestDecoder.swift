@@ -1,3 +1,4 @@
+import NBDProtocol
 import NIOCore
 
 /// Frames the transmission phase: request headers, each 28 bytes. A write's payload is skipped as it arrives, never

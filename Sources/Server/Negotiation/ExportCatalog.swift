@@ -1,3 +1,5 @@
+import NBDProtocol
+
 /// The exports a server offers, by name.
 struct ExportCatalog {
     private let byName: [String: ServedExport]

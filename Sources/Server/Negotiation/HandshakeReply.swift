@@ -1,3 +1,4 @@
+import NBDProtocol
 import NIOCore
 
 /// A reply of the handshake phase, as the protocol frames it.

@@ -1,3 +1,4 @@
+import NBDProtocol
 import NIOCore
 
 /// The fixed newstyle handshake of one connection, from the client's flags to the export it chose, as a value: each

@@ -1,3 +1,4 @@
+import NBDProtocol
 import NIOCore
 
 /// The data of the options that name an export, read with the protocol's limits; nil for data that breaks them,

@@ -1,3 +1,4 @@
+import NBDProtocol
 import NIOCore
 
 /// The transmission phase of one connection: what each request gets, given the export chosen and what the

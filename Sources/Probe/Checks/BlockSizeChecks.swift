@@ -1,0 +1,4 @@
+/// (to be written)
+enum BlockSizeChecks {
+    static let all: [ProbeCheck] = []
+}

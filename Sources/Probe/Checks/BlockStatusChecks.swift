@@ -1,0 +1,4 @@
+/// (to be written)
+enum BlockStatusChecks {
+    static let all: [ProbeCheck] = []
+}

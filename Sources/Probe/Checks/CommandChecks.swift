@@ -1,0 +1,4 @@
+/// (to be written)
+enum CommandChecks {
+    static let all: [ProbeCheck] = []
+}

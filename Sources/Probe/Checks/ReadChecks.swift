@@ -1,0 +1,4 @@
+/// (to be written)
+enum ReadChecks {
+    static let all: [ProbeCheck] = []
+}

@@ -1,0 +1,4 @@
+/// (to be written)
+enum RobustnessChecks {
+    static let all: [ProbeCheck] = []
+}
