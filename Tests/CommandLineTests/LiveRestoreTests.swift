@@ -63,6 +63,19 @@ extension BackupIntegration {
             return stat[stat.index(after: close)...].dropFirst().first != "Z"
         }
 
+        /// Waits until each of `disks` of the live domain has a block job.
+        static func waitForBlockJobs(_ guest: LibvirtGuest, disks: [String]) async throws {
+            for disk in disks {
+                for attempt in 0..<300 {
+                    // virsh prints the job's progress on stderr.
+                    let info = try await guest.virsh(["blockjob", newName, disk, "--info"])
+                    if (info.stdout + info.stderr).contains("Block Copy") { break }
+                    guard attempt < 299 else { throw HarnessError("no block job on \(disk): \(info)") }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+
         /// What the live restore said once the domain runs: its start line, on stdout (on stderr with `--json`).
         static func waitUntilStarted(_ live: ChildProcess) async throws -> String {
             for _ in 0..<600 {
@@ -156,7 +169,8 @@ extension BackupIntegration {
         func killedThenResumed() async throws {
             try await LibvirtGuest.run(driver: .daemon) { fx, guest in
                 defer { Task { await guest.removeDomain(Self.newName) } }
-                try await guest.write("vda", "write -P 0x21 0 2M", "write -P 0x22 16M 16M")
+                // QEMU's copy moves its first 16 MiB at once, the rest at the rate: 40 MiB keep it going for seconds.
+                try await guest.write("vda", "write -P 0x21 0 2M", "write -P 0x22 16M 40M")
                 try await guest.write("vdb", "write -P 0x43 4M 1M")
                 try requireSuccess(try await guest.backup())
                 let folder = fx.path("live")
@@ -167,6 +181,8 @@ extension BackupIntegration {
                     ], label: "restore-live")
                 let started = try await Self.waitUntilStarted(live)
                 let pid = try #require(Self.serverPID(in: started), "\(started)")
+                // Killed once every disk's copy runs (at 2 MiB/s, for seconds yet).
+                try await Self.waitForBlockJobs(guest, disks: ["vda"])
                 live.kill()
                 _ = try await live.waitForExit(timeout: .seconds(30))
                 #expect(Self.runs(pid), "the server went with the command")
@@ -178,9 +194,7 @@ extension BackupIntegration {
                 // The copies end without a switch (as when libvirtd drops them): the domain stays on its overlays,
                 // and what it writes now is only there. --resume, without a rate, then restores each image straight
                 // from the repository and copies the overlay's writes into it.
-                for disk in guest.disks {
-                    _ = try await guest.virshChecked(["blockjob", Self.newName, disk.target, "--abort"])
-                }
+                _ = try await guest.virshChecked(["blockjob", Self.newName, "vda", "--abort"])
                 _ = try await Self.monitorIO(guest, domain: Self.newName, device: vda, "write -P 0x6f 24M 64k")
                 try await Self.expectGuestReads(
                     guest, domain: Self.newName, device: vda, ["read -P 0x5e 20M 64k", "read -P 0x6f 24M 64k"])
