@@ -9,7 +9,7 @@ extension CommandChecks {
         guard let range = ScratchRange(context.export) else { return .skip("the export holds no whole block") }
         return try await context.withConnection { (connection, export) throws(ProbeError) -> Verdict in
             for flags in [0, NBDWire.noHole] {
-                if let skip = try await connection.writeScratch(range.pattern(), over: range, on: export) {
+                if let skip = try await connection.prepare(range.pattern(), over: range, on: export) {
                     return skip
                 }
                 let request = range.request(.writeZeroes, flags: flags)
@@ -33,7 +33,7 @@ extension CommandChecks {
         guard let range = ScratchRange(context.export) else { return .skip("the export holds no whole block") }
         return try await context.withConnection { (connection, export) throws(ProbeError) -> Verdict in
             let pattern = range.pattern()
-            if let skip = try await connection.writeScratch(pattern, over: range, on: export) { return skip }
+            if let skip = try await connection.prepare(pattern, over: range, on: export) { return skip }
             let request = range.request(.writeZeroes, flags: NBDWire.fastZero)
             let reply = try await connection.perform(request, on: export)
             switch reply.errorCode {

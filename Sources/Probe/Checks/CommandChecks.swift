@@ -48,8 +48,8 @@ enum CommandChecks {
                 return .fail(
                     "after NBD_CMD_CACHE of \(range), the range reads differently \(firstDifference(after, before))")
             }
-            return .pass(
-                reply.errorCode.map { "refused with \(reply.errorSummary($0)), which a hint may be" } ?? "\(range)")
+            let answer = reply.errorCode.map { "refused with \(reply.errorSummary($0)) (a hint may be)" } ?? "cached"
+            return .pass("\(range) \(answer); it reads the same after")
         }
     }
 
@@ -67,8 +67,8 @@ enum CommandChecks {
             for flags in flagSets {
                 let pattern = range.pattern()
                 let request = range.request(.write, flags: flags, payload: pattern)
-                if let skip = try await connection.writeScratch(pattern, over: range, flags: flags, on: export) {
-                    return skip
+                if let refused = try await connection.writeScratch(pattern, over: range, flags: flags, on: export) {
+                    return refused
                 }
                 let back = try await connection.read(range, on: export)
                 guard back == pattern else {
@@ -111,20 +111,21 @@ enum CommandChecks {
         }
     }
 
-    /// Where `NBD_FLAG_CAN_MULTI_CONN` is advertised, a write on one connection, once flushed, reads back on every
-    /// other connection, each of which read the range before (so a cache of its own would show the old bytes).
+    /// Where `NBD_FLAG_CAN_MULTI_CONN` is advertised, a write on one connection, once flushed (or written with FUA),
+    /// reads back on another connection, which read the range before (so a cache of its own would show the old bytes).
     static func multiConn(_ context: ProbeContext) async throws(ProbeError) -> Verdict {
         if let skip = writeSkip(context, NBDWire.canMultiConn, "NBD_FLAG_CAN_MULTI_CONN") { return skip }
         guard let range = ScratchRange(context.export) else { return .skip("the export holds no whole block") }
-        let count = max(2, context.options.connections)
-        return try await context.withConnections(count) { (connections) throws(ProbeError) -> Verdict in
+        // Two connections: a writer and a reader are what the rule is about, and a server that serves fewer clients
+        // than --connections asks (qemu-nbd -e 2) can still be checked.
+        return try await context.withConnections(2) { (connections) throws(ProbeError) -> Verdict in
             for (connection, export) in connections { _ = try await connection.read(range, on: export) }
             let (writer, writerExport) = connections[0]
             // The protocol makes a write visible everywhere once a flush, or the write itself with FUA, is answered.
             let pattern = range.pattern()
             let fua = !writerExport.has(NBDWire.sendFlush) && writerExport.has(NBDWire.sendFUA)
             let flags = fua ? NBDWire.forceUnitAccess : 0
-            if let skip = try await writer.writeScratch(pattern, over: range, flags: flags, on: writerExport) {
+            if let skip = try await writer.prepare(pattern, over: range, flags: flags, on: writerExport) {
                 return skip
             }
             let flushed = writerExport.has(NBDWire.sendFlush)
@@ -134,12 +135,12 @@ enum CommandChecks {
                 let seen = try await reader.read(range, on: export)
                 guard seen == pattern else {
                     return .fail(
-                        "with NBD_FLAG_CAN_MULTI_CONN, connection \(index + 1) of \(connections.count) reads \(range) differently \(firstDifference(seen, pattern)) after connection 1 wrote\(how) it"
+                        "with NBD_FLAG_CAN_MULTI_CONN, connection \(index + 1) reads \(range) differently \(firstDifference(seen, pattern)) after connection 1 wrote\(how) it"
                     )
                 }
             }
             return .pass(
-                "written\(how) on one connection, read back on \(connections.count - 1) others"
+                "written\(how) on one connection, read back on another"
             )
         }
     }

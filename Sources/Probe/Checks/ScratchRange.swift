@@ -81,10 +81,10 @@ extension ProbeConnection {
             "a server advertising NBD_FLAG_SEND_FLUSH performs NBD_CMD_FLUSH")
     }
 
-    /// Writes `bytes` over `range` with `flags`. When the server refuses, rewrites what the range holds: should that
-    /// succeed, the export takes writes but not new data (nbdkit's sparse-random plugin checks that writes match what
-    /// it would read), so it cannot serve as a scratch export, and the skip saying so is returned. Throws when both
-    /// writes fail.
+    /// Writes `bytes` over `range` with `flags`: nil when the server took them. When it refuses, rewrites what the
+    /// range holds: should that succeed, the export takes writes but not new data (nbdkit's sparse-random plugin checks
+    /// that writes match what it would read), so it cannot serve as a scratch export and the verdict is a skip saying
+    /// so; otherwise it is a failure.
     func writeScratch(_ bytes: [UInt8], over range: ScratchRange, flags: UInt16 = 0, on export: NegotiatedExport)
         async throws(ProbeError) -> Verdict?
     {
@@ -97,9 +97,20 @@ extension ProbeConnection {
                 "not a scratch export: new data is refused with \(reply.errorSummary(code)), rewriting what it holds succeeds"
             )
         }
-        throw ProbeError(
-            .protocolViolation,
+        return .fail(
             "\(request.summary) failed with \(reply.errorSummary(code)); a writable export takes a write inside it")
+    }
+
+    /// Writes `bytes` over `range` for a check that needs them there first: nil when the server took them, else a skip
+    /// (a failing write is `command.write`'s to judge).
+    func prepare(_ bytes: [UInt8], over range: ScratchRange, flags: UInt16 = 0, on export: NegotiatedExport)
+        async throws(ProbeError) -> Verdict?
+    {
+        switch try await writeScratch(bytes, over: range, flags: flags, on: export) {
+        case nil: nil
+        case .fail(let reason): .skip("cannot write the data it starts from: " + reason)
+        case let verdict?: verdict
+        }
     }
 }
 
