@@ -35,7 +35,7 @@ extension CommandChecks {
             let pattern = range.pattern()
             if let skip = try await connection.prepare(pattern, over: range, on: export) { return skip }
             let request = range.request(.writeZeroes, flags: NBDWire.fastZero)
-            let reply = try await connection.perform(request, on: export)
+            let reply = try await connection.answer(to: request, on: export)
             switch reply.errorCode {
             case nil:
                 if let failure = try await zerosCheck(connection, export, range, after: request) { return failure }

@@ -42,7 +42,7 @@ enum CommandChecks {
         return try await context.withConnection { (connection, export) throws(ProbeError) -> Verdict in
             let before = try await connection.read(range, on: export)
             // A cache request may fail (a server may advertise it and always answer EINVAL), but changes nothing.
-            let reply = try await connection.perform(range.request(.cache), on: export)
+            let reply = try await connection.answer(to: range.request(.cache), on: export)
             let after = try await connection.read(range, on: export)
             guard after == before else {
                 return .fail(
@@ -87,11 +87,11 @@ enum CommandChecks {
         try await context.withConnection { (connection, export) throws(ProbeError) -> Verdict in
             let before = try await connection.read(range, on: export)
             let request = range.request(.write, payload: before.map { ~$0 })
-            let reply = try await connection.perform(request, on: export)
+            let reply = try await connection.answer(to: request, on: export)
             let after = try await connection.read(range, on: export)
             let answer = reply.errorCode.map { "failed with \(reply.errorSummary($0))" } ?? "succeeded"
             if after != before {
-                _ = try? await connection.perform(range.request(.write, payload: before), on: export)
+                _ = try? await connection.answer(to: range.request(.write, payload: before), on: export)
                 return .fail(
                     "\(request.summary) to a read-only export \(answer) and changed its data \(firstDifference(after, before)); NBD_FLAG_READ_ONLY exports refuse writes"
                 )

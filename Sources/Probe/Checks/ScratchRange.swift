@@ -49,13 +49,23 @@ func firstDifference(_ seen: [UInt8], _ expected: [UInt8]) -> String {
 private func hex(_ byte: UInt8) -> String { (byte < 16 ? "0" : "") + String(byte, radix: 16) }
 
 extension ProbeConnection {
+    /// Sends `request` and reads its reply; what it throws (a reply that breaks the framing, a server gone or silent)
+    /// names the request.
+    func answer(to request: ProbeRequest, on export: NegotiatedExport) async throws(ProbeError) -> ProbeReply {
+        do throws(ProbeError) {
+            return try await perform(request, on: export)
+        } catch {
+            throw ProbeError(error.code, "\(request.summary): \(error.message)", cause: error.cause)
+        }
+    }
+
     /// Performs `request` and returns its reply; throws a failure saying what the server answered and which `rule`
     /// that breaks when it is an error.
     @discardableResult
     func require(_ request: ProbeRequest, on export: NegotiatedExport, _ rule: String) async throws(ProbeError)
         -> ProbeReply
     {
-        let reply = try await perform(request, on: export)
+        let reply = try await answer(to: request, on: export)
         if let code = reply.errorCode {
             throw ProbeError(
                 .protocolViolation, "\(request.summary) failed with \(reply.errorSummary(code)); \(rule)")
@@ -89,10 +99,10 @@ extension ProbeConnection {
         async throws(ProbeError) -> Verdict?
     {
         let request = range.request(.write, flags: flags, payload: bytes)
-        let reply = try await perform(request, on: export)
+        let reply = try await answer(to: request, on: export)
         guard let code = reply.errorCode else { return nil }
         let held = try await read(range, on: export)
-        if try await perform(range.request(.write, payload: held), on: export).errorCode == nil {
+        if try await answer(to: range.request(.write, payload: held), on: export).errorCode == nil {
             return .skip(
                 "not a scratch export: new data is refused with \(reply.errorSummary(code)), rewriting what it holds succeeds"
             )
