@@ -56,7 +56,7 @@ enum CommandChecks {
     // MARK: Writes
 
     /// A writable export stores a write and gives it back (with and without `FUA` where `NBD_FLAG_SEND_FUA` is
-    /// advertised); a read-only export refuses one with `EPERM` and keeps its data.
+    /// advertised); a read-only export refuses one (with `EPERM`, the protocol recommends) and keeps its data.
     static func write(_ context: ProbeContext) async throws(ProbeError) -> Verdict {
         guard let range = ScratchRange(context.export) else { return .skip("the export holds no whole block") }
         if context.export.has(NBDWire.readOnly) { return try await refusedWrite(context, range) }
