@@ -32,7 +32,7 @@ final class ByteCollector: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        end(ProbeError(.closed, "the connection failed: \(error)", cause: error))
+        end(ProbeError(.closed, "the connection failed: \(describe(error))", cause: error))
         context.close(promise: nil)
     }
 

@@ -3,6 +3,10 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One connection to an NBD server on which the probe writes and reads the protocol's bytes itself, so that it sees
 /// exactly what the server sends. Every read waits at most the stall timeout.
 ///
@@ -39,7 +43,7 @@ final class ProbeConnection: Sendable {
         } catch let error as ProbeError {
             throw error
         } catch {
-            throw ProbeError(.connect, "cannot connect to \(uri): \(error)", cause: error)
+            throw ProbeError(.connect, "cannot connect to \(uri): \(describe(error))", cause: error)
         }
         do {
             let collector = try await channel.eventLoop.submit {
@@ -49,14 +53,14 @@ final class ProbeConnection: Sendable {
             return ProbeConnection(channel: channel, collector: collector, stallTimeout: stallTimeout)
         } catch {
             channel.close(promise: nil)
-            throw ProbeError(.connect, "cannot set up the connection to \(uri): \(error)", cause: error)
+            throw ProbeError(.connect, "cannot set up the connection to \(uri): \(describe(error))", cause: error)
         }
     }
 
     /// Sends `bytes`.
     func send(_ bytes: ByteBuffer) async throws(ProbeError) {
         do { try await channel.writeAndFlush(bytes) } catch {
-            throw ProbeError(.closed, "cannot send to the server: \(error)", cause: error)
+            throw ProbeError(.closed, "cannot send to the server: \(describe(error))", cause: error)
         }
     }
 
@@ -70,7 +74,7 @@ final class ProbeConnection: Sendable {
         } catch let error as ProbeError {
             throw error
         } catch {
-            throw ProbeError(.closed, "cannot read from the server: \(error)", cause: error)
+            throw ProbeError(.closed, "cannot read from the server: \(describe(error))", cause: error)
         }
     }
 
@@ -89,7 +93,7 @@ final class ProbeConnection: Sendable {
                 try channel.pipeline.syncOperations.addHandler(handler, position: .first)
             }.get()
         } catch {
-            throw ProbeError(.tls, "cannot start TLS: \(error)", cause: error)
+            throw ProbeError(.tls, "cannot start TLS: \(describe(error))", cause: error)
         }
     }
 
@@ -97,6 +101,12 @@ final class ProbeConnection: Sendable {
     func close() async {
         try? await channel.close()
     }
+}
+
+/// `error` in a few words: an `IOError` (a failed system call) as its errno's text, anything else as it describes itself.
+func describe(_ error: any Error) -> String {
+    if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+    return "\(error)"
 }
 
 extension TimeAmount {
