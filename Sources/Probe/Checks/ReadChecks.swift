@@ -152,7 +152,11 @@ enum ReadChecks {
             case .refused(let code, let message):
                 return .fail("\(request) failed with \(NBDWire.errorName(code))\(message); the protocol says EINVAL")
             }
-            if let failure = try await readsAfter(request, on: connection, export) { return .fail(failure) }
+            do throws(ProbeError) {
+                if let failure = try await readsAfter(request, on: connection, export) { return .fail(failure) }
+            } catch  where error.code == .closed {
+                notes.append("the server closed the connection after refusing \(request) with EINVAL")
+            }
         }
         return .pass(notes.isEmpty ? "EINVAL, and the connection reads on" : notes.joined(separator: "; "))
     }
@@ -172,15 +176,19 @@ enum ReadChecks {
                 case .data: "succeeded"
                 case .refused(let code, _): "failed with \(NBDWire.errorName(code))"
                 }
-            if let failure = try await readsAfter("a read of length 0", on: connection, export) {
-                return .fail(failure)
+            do throws(ProbeError) {
+                if let failure = try await readsAfter("a read of length 0", on: connection, export) {
+                    return .fail(failure)
+                }
+            } catch  where error.code == .closed {
+                return .fail("the server closed the connection after a read of length 0; it SHOULD NOT disconnect")
             }
             return .pass("a read of length 0 \(answer); the connection reads on")
         }
     }
 
     /// Why a read of the first block on `connection` fails after `request`; nil when it succeeds (or the export is
-    /// shorter than a block).
+    /// shorter than a block). Throws when the server closed the connection, which the caller judges.
     private static func readsAfter(_ request: String, on connection: ProbeConnection, _ export: NegotiatedExport)
         async throws(ProbeError) -> String?
     {
@@ -189,7 +197,7 @@ enum ReadChecks {
         let outcome: ReadOutcome
         do throws(ProbeError) {
             outcome = try await connection.read(offset: 0, length: length, on: export)
-        } catch {
+        } catch  where error.code != .closed {
             return "after \(request), a read of the first \(length) bytes went wrong: \(error.message)"
         }
         guard let failure = failure(of: outcome, offset: 0, length: length) else { return nil }
