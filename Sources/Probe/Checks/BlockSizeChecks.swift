@@ -47,11 +47,11 @@ enum BlockSizeChecks {
         guard !lengths.isEmpty else { return .skip("the export (\(export.size) bytes) is shorter than a block") }
         let failure = try await context.withConnection { (connection, export) throws(ProbeError) -> String? in
             for (name, length) in lengths {
-                if case .refused(let code, let message) = try await connection.read(
+                if case .refused(_, let summary) = try await connection.read(
                     offset: 0, length: length, on: export)
                 {
                     return
-                        "a read of the \(name) block size (offset 0, length \(length)) failed with \(NBDWire.errorName(code))\(message); a server MUST serve what it advertises"
+                        "a read of the \(name) block size (offset 0, length \(length)) failed with \(summary); a server MUST serve what it advertises"
                 }
             }
             return nil
@@ -72,7 +72,7 @@ enum BlockSizeChecks {
             switch try await connection.read(offset: 0, length: 1, on: export) {
             case .data: return "an unaligned read (offset 0, length 1) was served"
             case .refused(let code, _):
-                return "an unaligned read (offset 0, length 1) was refused with \(NBDWire.errorName(code))"
+                return "an unaligned read (offset 0, length 1) was refused with \(NBDWire.Error.describe(code))"
             }
         } catch  where error.code == .closed {
             return "the server closed the connection on an unaligned read (offset 0, length 1), as it may"

@@ -72,10 +72,10 @@ enum BlockStatusSampling {
                 switch try await connection.blockStatus(offset: offset, length: length, flags: flags, on: export) {
                 case .extents(let extents):
                     samples.append(ExtentSample(offset: offset, length: length, extents: extents))
-                case .refused(let code, let message):
+                case .refused(_, let summary):
                     throw ProbeError(
                         .protocolViolation,
-                        "NBD_CMD_BLOCK_STATUS inside the export (offset \(offset), length \(length)) failed with \(NBDWire.errorName(code))\(message)"
+                        "NBD_CMD_BLOCK_STATUS inside the export (offset \(offset), length \(length)) failed with \(summary)"
                     )
                 }
             }

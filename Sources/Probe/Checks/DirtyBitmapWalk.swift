@@ -39,8 +39,8 @@ enum DirtyBitmapWalk {
             guard length > 0 else { break }
             let asked = "block status of \(name) (offset \(offset), length \(length))"
             switch try await connection.blockStatus(offset: offset, length: UInt32(length), on: export) {
-            case .refused(let code, let message):
-                return .fail("\(asked) failed with \(NBDWire.errorName(code))\(message)")
+            case .refused(_, let summary):
+                return .fail("\(asked) failed with \(summary)")
             case .extents(let extents):
                 let entries = extents[name] ?? []
                 if entries.contains(where: { $0.length == 0 }) {
@@ -62,11 +62,11 @@ enum DirtyBitmapWalk {
         }
         let last = export.alignedDown(export.size - export.minimumBlock)
         let length = UInt32(export.size - last)
-        if case .refused(let code, let message) = try await connection.blockStatus(
+        if case .refused(_, let summary) = try await connection.blockStatus(
             offset: last, length: length, on: export)
         {
             return .fail(
-                "block status of \(name) for the last block (offset \(last)) failed with \(NBDWire.errorName(code))\(message)"
+                "block status of \(name) for the last block (offset \(last)) failed with \(summary)"
             )
         }
         return .pass("walked to offset \(offset) in \(requests) requests; the last block answers too")

@@ -46,9 +46,8 @@ enum ReadAgreement {
             case .bytes(let ranges) where index == 0: first = ranges
             case .bytes(let ranges):
                 for (range, offset) in offsets.enumerated() where ranges[range] != first[range] {
-                    let at = ranges[range].indices.first { ranges[range][$0] != first[range][$0] } ?? 0
                     return .fail(
-                        "a read (offset \(offset), length \(length)) gives other bytes on connection \(index + 1) than on connection 1 (from offset \(offset + UInt64(at))); every connection reads the same export"
+                        "a read (offset \(offset), length \(length)) gives other bytes on connection \(index + 1) than on connection 1, \(firstDifference(ranges[range], first[range])); every connection reads the same export"
                     )
                 }
             }

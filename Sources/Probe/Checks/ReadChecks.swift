@@ -149,8 +149,8 @@ enum ReadChecks {
             case .refused(NBDWire.Error.invalid.rawValue, _): break
             case .refused(NBDWire.Error.overflow.rawValue, _):
                 return .fail("\(request) failed with EOVERFLOW; a read past the end is EINVAL, EOVERFLOW is for DF")
-            case .refused(let code, let message):
-                return .fail("\(request) failed with \(NBDWire.errorName(code))\(message); the protocol says EINVAL")
+            case .refused(_, let summary):
+                return .fail("\(request) failed with \(summary); the protocol says EINVAL")
             }
             do throws(ProbeError) {
                 if let failure = try await readsAfter(request, on: connection, export) { return .fail(failure) }
@@ -174,7 +174,7 @@ enum ReadChecks {
             let answer =
                 switch outcome {
                 case .data: "succeeded"
-                case .refused(let code, _): "failed with \(NBDWire.errorName(code))"
+                case .refused(let code, _): "failed with \(NBDWire.Error.describe(code))"
                 }
             do throws(ProbeError) {
                 if let failure = try await readsAfter("a read of length 0", on: connection, export) {
@@ -206,9 +206,9 @@ enum ReadChecks {
 
     /// Why a read that should have succeeded is a failure of the check; nil when it succeeded.
     static func failure(of outcome: ReadOutcome, offset: UInt64, length: UInt32) -> String? {
-        guard case .refused(let code, let message) = outcome else { return nil }
+        guard case .refused(_, let summary) = outcome else { return nil }
         return
-            "a read inside the export (offset \(offset), length \(length)) failed with \(NBDWire.errorName(code))\(message)"
+            "a read inside the export (offset \(offset), length \(length)) failed with \(summary)"
     }
 
     /// `byte` in hexadecimal.

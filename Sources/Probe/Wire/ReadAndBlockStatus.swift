@@ -6,16 +6,16 @@ import NIOCore
 enum ReadOutcome: Sendable {
     /// The bytes read (holes as zeros), exactly as many as asked.
     case data([UInt8])
-    /// The server's error code and message.
-    case refused(code: UInt32, message: String)
+    /// The server's error code, and it with the server's message for a failure reason (`EIO (5) ("...")`).
+    case refused(code: UInt32, summary: String)
 }
 
 /// What a block status request got: each set meta context's descriptors, or the server's error.
 enum BlockStatusOutcome: Sendable {
     /// The descriptors of each meta context set on the connection, by its name.
     case extents([String: [BlockStatusEntry]])
-    /// The server's error code and message.
-    case refused(code: UInt32, message: String)
+    /// The server's error code, and it with the server's message for a failure reason (`EIO (5) ("...")`).
+    case refused(code: UInt32, summary: String)
 }
 
 extension ProbeConnection {
@@ -23,7 +23,7 @@ extension ProbeConnection {
     /// leave a byte uncovered, which the protocol forbids.
     func read(offset: UInt64, length: UInt32, on export: NegotiatedExport) async throws(ProbeError) -> ReadOutcome {
         let reply = try await perform(ProbeRequest(command: .read, offset: offset, length: length), on: export)
-        if let code = reply.errorCode { return .refused(code: code, message: reply.errorMessage) }
+        if let code = reply.errorCode { return .refused(code: code, summary: reply.errorSummary(code)) }
         return .data(try reply.assembled(offset: offset, length: length))
     }
 
@@ -34,7 +34,7 @@ extension ProbeConnection {
     {
         let request = ProbeRequest(command: .blockStatus, flags: flags, offset: offset, length: length)
         let reply = try await perform(request, on: export)
-        if let code = reply.errorCode { return .refused(code: code, message: reply.errorMessage) }
+        if let code = reply.errorCode { return .refused(code: code, summary: reply.errorSummary(code)) }
         let asked = "NBD_CMD_BLOCK_STATUS (offset \(offset), length \(length))"
         var extents: [String: [BlockStatusEntry]] = [:]
         for chunk in reply.chunks {
@@ -61,12 +61,6 @@ extension ProbeConnection {
 }
 
 extension ProbeReply {
-    /// The message of the first error chunk, after a colon; empty when there is none.
-    var errorMessage: String {
-        for case .error(_, let message, _) in chunks where !message.isEmpty { return " (" + message.prefix(200) + ")" }
-        return ""
-    }
-
     /// The bytes a successful read of `length` at `offset` returned, holes as zeros. Throws when a chunk lies outside
     /// the range, two overlap, or a byte is left uncovered.
     func assembled(offset: UInt64, length: UInt32) throws(ProbeError) -> [UInt8] {
@@ -109,22 +103,5 @@ extension ProbeReply {
             throw ProbeError(.protocolViolation, "\(asked) succeeded but left offset \(next) uncovered")
         }
         return bytes
-    }
-}
-
-extension NBDWire {
-    /// The protocol's name of error `code` (`EINVAL`), or its number when it names none.
-    static func errorName(_ code: UInt32) -> String {
-        switch Error(rawValue: code) {
-        case .notPermitted: "EPERM"
-        case .io: "EIO"
-        case .noMemory: "ENOMEM"
-        case .invalid: "EINVAL"
-        case .noSpace: "ENOSPC"
-        case .overflow: "EOVERFLOW"
-        case .notSupported: "ENOTSUP"
-        case .shutdown: "ESHUTDOWN"
-        case nil: "error \(code)"
-        }
     }
 }
