@@ -53,6 +53,9 @@ final class ByteCollector: ChannelInboundHandler, RemovableChannelHandler {
         return promise.futureResult
     }
 
+    /// Why the connection ended (the server closed it, TLS failed), once it has.
+    var endedBy: ProbeError? { ended }
+
     /// The bytes received and not asked for yet.
     var unread: Int { received?.readableBytes ?? 0 }
 

@@ -60,6 +60,9 @@ final class ProbeConnection: Sendable {
     /// Sends `bytes`.
     func send(_ bytes: ByteBuffer) async throws(ProbeError) {
         do { try await channel.writeAndFlush(bytes) } catch {
+            // What ended the connection (a TLS handshake that failed, say) says more than the failed write.
+            let collector = self.collector
+            if let ended = try? await channel.eventLoop.submit({ collector.value.endedBy }).get() { throw ended }
             throw ProbeError(.closed, "cannot send to the server: \(describe(error))", cause: error)
         }
     }

@@ -137,9 +137,12 @@ extension OptionReply {
 }
 
 extension NBDURI {
-    /// The host of a TCP URI, which its server certificate must name.
+    /// The host name of a TCP URI, which its server certificate must name; nil for an IP address, which TLS cannot
+    /// send as a server name (the certificate is then checked against the address connected to).
     var tcpHost: String? {
-        if case .tcp(let host, _) = transport { return host }
-        return nil
+        guard case .tcp(let host, _) = transport, (try? SocketAddress(ipAddress: host, port: 0)) == nil else {
+            return nil
+        }
+        return host
     }
 }
