@@ -161,28 +161,28 @@ extension ProbeReply {
     /// once; nil when the reply holds a chunk outside the range.
     func readData(offset: UInt64, length: UInt32) -> (bytes: [UInt8], coveredOnce: Bool)? {
         var bytes = [UInt8](repeating: 0, count: Int(length))
-        var covered = [Bool](repeating: false, count: Int(length))
-        var once = true
-        func cover(_ start: UInt64, _ count: Int) -> Bool {
-            guard start >= offset, start - offset + UInt64(count) <= UInt64(length) else { return false }
-            let from = Int(start - offset)
-            for index in from..<(from + count) {
-                if covered[index] { once = false }
-                covered[index] = true
-            }
-            return true
-        }
+        // The pieces as ranges of the request, checked for overlaps and gaps once sorted: no per-byte bookkeeping,
+        // so a read of the largest request costs its bytes and no more.
+        var pieces: [Range<Int>] = []
         for chunk in chunks {
+            let (start, size, data): (UInt64, Int, ByteBuffer?)
             switch chunk {
-            case .data(let start, let data):
-                guard cover(start, data.readableBytes) else { return nil }
-                let from = Int(start - offset)
-                bytes.replaceSubrange(from..<(from + data.readableBytes), with: data.readableBytesView)
-            case .hole(let start, let count):
-                guard cover(start, Int(count)) else { return nil }
+            case .data(let at, let buffer): (start, size, data) = (at, buffer.readableBytes, buffer)
+            case .hole(let at, let count): (start, size, data) = (at, Int(count), nil)
             default: continue
             }
+            guard start >= offset, start - offset + UInt64(size) <= UInt64(length) else { return nil }
+            let from = Int(start - offset)
+            if let data { bytes.replaceSubrange(from..<(from + size), with: data.readableBytesView) }
+            pieces.append(from..<(from + size))
         }
-        return (bytes, once && !covered.contains(false))
+        pieces.sort { $0.lowerBound < $1.lowerBound }
+        var end = 0
+        var once = true
+        for piece in pieces {
+            if piece.lowerBound != end { once = false }
+            end = max(end, piece.upperBound)
+        }
+        return (bytes, once && end == Int(length))
     }
 }
