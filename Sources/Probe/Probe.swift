@@ -29,10 +29,20 @@ public enum Probe {
             name: options.uri.exportName, size: context.export.size, flags: context.export.transmissionFlags,
             minimumBlockSize: blockSizes?.minimum, preferredBlockSize: blockSizes?.preferred,
             maximumBlockSize: blockSizes?.maximum, metaContexts: context.listedContexts)
+        // Once the server has let a read wait out the stall timeout, the checks after fail at once rather than each
+        // waiting as long again: a stalled server costs one timeout, not one per check.
+        var stalledIn: String?
         for check in checks where options.chooses(check.name) {
             let checkStarted = ContinuousClock.now
             let verdict: Verdict
-            do throws(ProbeError) { verdict = try await check.run(context) } catch { verdict = .fail(error.message) }
+            if let stalledIn {
+                verdict = .fail("not run: the server stalled in \(stalledIn)")
+            } else {
+                do throws(ProbeError) { verdict = try await check.run(context) } catch {
+                    verdict = .fail(error.message)
+                    if error.code == .timedOut { stalledIn = check.name }
+                }
+            }
             let seconds = (ContinuousClock.now - checkStarted).seconds
             let (result, reason): (CheckResult.Outcome, String?) =
                 switch verdict {
