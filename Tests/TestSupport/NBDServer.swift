@@ -105,7 +105,8 @@ package final class NBDServer: Sendable {
         }
     }
 
-    private static func start(
+    /// Starts `command`, a server that listens on the unix `socket` (a test's own server), and returns once it answers.
+    package static func start(
         _ fixture: Fixture,
         command: [String],
         socket: String,
