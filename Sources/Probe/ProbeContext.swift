@@ -36,6 +36,22 @@ struct ProbeContext: Sendable {
         }
     }
 
+    /// Runs `body` on a new connection still in the handshake (``handshake(noZeroes:)``), and ends the handshake
+    /// after (`NBD_OPT_ABORT`), awaited, so that the next check's connection never waits behind this one.
+    func withHandshake<T: Sendable>(
+        noZeroes: Bool = true, _ body: (ProbeConnection, UInt16) async throws(ProbeError) -> T
+    ) async throws(ProbeError) -> T {
+        let (connection, flags) = try await handshake(noZeroes: noZeroes)
+        do throws(ProbeError) {
+            let value = try await body(connection, flags)
+            await connection.abortHandshake()
+            return value
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// A new connection still in the handshake, after the greeting and the client's flags (and TLS for `nbds`).
     func handshake(noZeroes: Bool = true) async throws(ProbeError) -> (ProbeConnection, handshakeFlags: UInt16) {
         let connection = try await ProbeConnection.open(uri, stallTimeout: options.stallTimeout)

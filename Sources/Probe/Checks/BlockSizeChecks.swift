@@ -66,16 +66,16 @@ enum BlockSizeChecks {
         let minimum = context.export.minimumBlock
         guard minimum > 1 else { return "every length is a multiple of the minimum 1" }
         guard context.export.size > 0 else { return "no unaligned read of an empty export" }
-        let (connection, export) = try await context.connect()
-        defer { Task { await connection.disconnect(export) } }
-        do throws(ProbeError) {
-            switch try await connection.read(offset: 0, length: 1, on: export) {
-            case .data: return "an unaligned read (offset 0, length 1) was served"
-            case .refused(let code, _):
-                return "an unaligned read (offset 0, length 1) was refused with \(NBDWire.Error.describe(code))"
+        return try await context.withConnection { (connection, export) async throws(ProbeError) -> String in
+            do throws(ProbeError) {
+                switch try await connection.read(offset: 0, length: 1, on: export) {
+                case .data: return "an unaligned read (offset 0, length 1) was served"
+                case .refused(let code, _):
+                    return "an unaligned read (offset 0, length 1) was refused with \(NBDWire.Error.describe(code))"
+                }
+            } catch  where error.code == .closed {
+                return "the server closed the connection on an unaligned read (offset 0, length 1), as it may"
             }
-        } catch  where error.code == .closed {
-            return "the server closed the connection on an unaligned read (offset 0, length 1), as it may"
         }
     }
 }

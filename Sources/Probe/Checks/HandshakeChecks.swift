@@ -84,43 +84,44 @@ enum HandshakeChecks {
 
     /// `NBD_OPT_LIST` names exports that `NBD_OPT_INFO` then describes, the URI's own with the size `GO` gave.
     static func list(_ context: ProbeContext) async throws(ProbeError) -> Verdict {
-        let (connection, _) = try await context.handshake()
-        defer { Task { await connection.abortHandshake() } }
-        let replies = try await connection.exchange(NBDWire.Option.list.rawValue)
-        if let last = replies.last, last.isError {
-            let type = NBDWire.Reply(rawValue: last.type)
-            guard type == .unsupported || type == .policy else {
-                return .fail(
-                    "NBD_OPT_LIST answered \(last.name); a server that will not list says ERR_UNSUP or ERR_POLICY")
+        try await context.withHandshake { (connection, _) async throws(ProbeError) -> Verdict in
+            let replies = try await connection.exchange(NBDWire.Option.list.rawValue)
+            if let last = replies.last, last.isError {
+                let type = NBDWire.Reply(rawValue: last.type)
+                guard type == .unsupported || type == .policy else {
+                    return .fail(
+                        "NBD_OPT_LIST answered \(last.name); a server that will not list says ERR_UNSUP or ERR_POLICY")
+                }
+                return .skip("the server does not list its exports (\(last.name))")
             }
-            return .skip("the server does not list its exports (\(last.name))")
+            var names: [String] = []
+            for reply in replies where reply.type == NBDWire.Reply.server.rawValue {
+                var data = reply.data
+                guard let length = data.readInteger(as: UInt32.self), let name = data.readString(length: Int(length))
+                else {
+                    return .fail("an NBD_REP_SERVER reply whose name runs past its end")
+                }
+                names.append(name)
+            }
+            var sizeNote = ""
+            for name in names.prefix(20) {
+                let info = try await connection.exchange(
+                    NBDWire.Option.info.rawValue,
+                    data: .infoRequest(export: name, requests: [NBDWire.Info.blockSize.rawValue]))
+                guard let size = exportSize(in: info) else {
+                    return .fail(
+                        "NBD_OPT_LIST names \"\(name)\" but NBD_OPT_INFO for it answers \(info.last?.name ?? "nothing")\(info.last?.message ?? "")"
+                    )
+                }
+                // Noted, not failed: nbd-server 3.24 reports 0 bytes before NBD_OPT_GO opens the export, and the protocol
+                // does not say in so many words that the two must agree.
+                if name == context.uri.exportName, size != context.export.size {
+                    sizeNote = "; NBD_OPT_INFO gives \"\(name)\" \(size) bytes, NBD_OPT_GO \(context.export.size)"
+                }
+            }
+            return .pass(
+                "\(names.count) export\(names.count == 1 ? "" : "s") listed, each described by NBD_OPT_INFO\(sizeNote)")
         }
-        var names: [String] = []
-        for reply in replies where reply.type == NBDWire.Reply.server.rawValue {
-            var data = reply.data
-            guard let length = data.readInteger(as: UInt32.self), let name = data.readString(length: Int(length)) else {
-                return .fail("an NBD_REP_SERVER reply whose name runs past its end")
-            }
-            names.append(name)
-        }
-        var sizeNote = ""
-        for name in names.prefix(20) {
-            let info = try await connection.exchange(
-                NBDWire.Option.info.rawValue,
-                data: .infoRequest(export: name, requests: [NBDWire.Info.blockSize.rawValue]))
-            guard let size = exportSize(in: info) else {
-                return .fail(
-                    "NBD_OPT_LIST names \"\(name)\" but NBD_OPT_INFO for it answers \(info.last?.name ?? "nothing")\(info.last?.message ?? "")"
-                )
-            }
-            // Noted, not failed: nbd-server 3.24 reports 0 bytes before NBD_OPT_GO opens the export, and the protocol
-            // does not say in so many words that the two must agree.
-            if name == context.uri.exportName, size != context.export.size {
-                sizeNote = "; NBD_OPT_INFO gives \"\(name)\" \(size) bytes, NBD_OPT_GO \(context.export.size)"
-            }
-        }
-        return .pass(
-            "\(names.count) export\(names.count == 1 ? "" : "s") listed, each described by NBD_OPT_INFO\(sizeNote)")
     }
 
     /// The size an `NBD_OPT_INFO` or `NBD_OPT_GO` exchange gave (its `NBD_INFO_EXPORT`), when it succeeded.
@@ -138,47 +139,48 @@ enum HandshakeChecks {
     /// `INFO` or `GO` for an export that is not there gets an error reply (`NBD_REP_ERR_UNKNOWN`), and the handshake
     /// goes on. A server that serves every name (nbdkit's plugins do) has nothing to refuse.
     static func unknownExport(_ context: ProbeContext, option: NBDWire.Option) async throws(ProbeError) -> Verdict {
-        let (connection, _) = try await context.handshake()
-        defer { Task { await connection.abortHandshake() } }
-        let label = option == .go ? "NBD_OPT_GO" : "NBD_OPT_INFO"
-        let replies = try await connection.exchange(
-            option.rawValue, data: .infoRequest(export: missingExport, requests: []))
-        guard let last = replies.last else { return .fail("\(label) for a missing export got no reply") }
-        if last.isError {
-            // The handshake must still be usable: the real export's INFO answers.
-            let after = try await connection.exchange(
-                NBDWire.Option.info.rawValue, data: .infoRequest(export: context.uri.exportName, requests: []))
-            guard exportSize(in: after) != nil else {
-                return .fail("after refusing a missing export, \(label)'s handshake no longer describes the real one")
+        try await context.withHandshake { (connection, _) async throws(ProbeError) -> Verdict in
+            let label = option == .go ? "NBD_OPT_GO" : "NBD_OPT_INFO"
+            let replies = try await connection.exchange(
+                option.rawValue, data: .infoRequest(export: missingExport, requests: []))
+            guard let last = replies.last else { return .fail("\(label) for a missing export got no reply") }
+            if last.isError {
+                // The handshake must still be usable: the real export's INFO answers.
+                let after = try await connection.exchange(
+                    NBDWire.Option.info.rawValue, data: .infoRequest(export: context.uri.exportName, requests: []))
+                guard exportSize(in: after) != nil else {
+                    return .fail(
+                        "after refusing a missing export, \(label)'s handshake no longer describes the real one")
+                }
+                return .pass("refused with \(last.name)")
             }
-            return .pass("refused with \(last.name)")
+            guard exportSize(in: replies) != nil else {
+                return .fail("\(label) for a missing export succeeded without NBD_INFO_EXPORT")
+            }
+            if option == .go { await connection.close() }
+            return .skip("the server serves any export name (\(label) of \"\(missingExport)\" succeeded)")
         }
-        guard exportSize(in: replies) != nil else {
-            return .fail("\(label) for a missing export succeeded without NBD_INFO_EXPORT")
-        }
-        if option == .go { await connection.close() }
-        return .skip("the server serves any export name (\(label) of \"\(missingExport)\" succeeded)")
     }
 
     // MARK: Options
 
     /// An option the server does not know gets `NBD_REP_ERR_UNSUP`, and the handshake goes on.
     static func unknownOption(_ context: ProbeContext) async throws(ProbeError) -> Verdict {
-        let (connection, _) = try await context.handshake()
-        defer { Task { await connection.abortHandshake() } }
-        let unknown: UInt32 = 0x0fff_7e57
-        let replies = try await connection.exchange(unknown, data: .infoRequest(export: "", requests: []))
-        guard let last = replies.last, last.type == NBDWire.Reply.unsupported.rawValue else {
-            return .fail(
-                "option 0x\(String(unknown, radix: 16)) answered \(replies.last?.name ?? "nothing"); an unknown option gets NBD_REP_ERR_UNSUP"
-            )
+        try await context.withHandshake { (connection, _) async throws(ProbeError) -> Verdict in
+            let unknown: UInt32 = 0x0fff_7e57
+            let replies = try await connection.exchange(unknown, data: .infoRequest(export: "", requests: []))
+            guard let last = replies.last, last.type == NBDWire.Reply.unsupported.rawValue else {
+                return .fail(
+                    "option 0x\(String(unknown, radix: 16)) answered \(replies.last?.name ?? "nothing"); an unknown option gets NBD_REP_ERR_UNSUP"
+                )
+            }
+            let after = try await connection.exchange(
+                NBDWire.Option.info.rawValue, data: .infoRequest(export: context.uri.exportName, requests: []))
+            guard exportSize(in: after) != nil else {
+                return .fail("after NBD_REP_ERR_UNSUP, the handshake no longer describes the export")
+            }
+            return .pass()
         }
-        let after = try await connection.exchange(
-            NBDWire.Option.info.rawValue, data: .infoRequest(export: context.uri.exportName, requests: []))
-        guard exportSize(in: after) != nil else {
-            return .fail("after NBD_REP_ERR_UNSUP, the handshake no longer describes the export")
-        }
-        return .pass()
     }
 
     /// Reads give the same bytes with structured replies and without.
@@ -210,20 +212,20 @@ enum HandshakeChecks {
     /// The export's meta contexts, as `NBD_OPT_LIST_META_CONTEXT` with no query lists them (after structured
     /// replies); empty when the server offers none.
     static func listMetaContexts(_ context: ProbeContext) async throws(ProbeError) -> [String] {
-        let (connection, _) = try await context.handshake()
-        defer { Task { await connection.abortHandshake() } }
-        guard
-            try await connection.exchange(NBDWire.Option.structuredReply.rawValue).last?.type
-                == NBDWire.Reply.ack.rawValue
-        else { return [] }
-        let replies = try await connection.exchange(
-            NBDWire.Option.listMetaContext.rawValue,
-            data: .metaContextRequest(export: context.uri.exportName, queries: []))
-        return replies.compactMap { reply in
-            guard reply.type == NBDWire.Reply.metaContext.rawValue else { return nil }
-            var data = reply.data
-            _ = data.readInteger(as: UInt32.self)
-            return data.readString(length: data.readableBytes)
+        try await context.withHandshake { (connection, _) async throws(ProbeError) -> [String] in
+            guard
+                try await connection.exchange(NBDWire.Option.structuredReply.rawValue).last?.type
+                    == NBDWire.Reply.ack.rawValue
+            else { return [] }
+            let replies = try await connection.exchange(
+                NBDWire.Option.listMetaContext.rawValue,
+                data: .metaContextRequest(export: context.uri.exportName, queries: []))
+            return replies.compactMap { reply in
+                guard reply.type == NBDWire.Reply.metaContext.rawValue else { return nil }
+                var data = reply.data
+                _ = data.readInteger(as: UInt32.self)
+                return data.readString(length: data.readableBytes)
+            }
         }
     }
 
@@ -252,23 +254,24 @@ enum HandshakeChecks {
     /// Over `nbd`, whether the server offers TLS at all.
     static func tls(_ context: ProbeContext) async throws(ProbeError) -> Verdict {
         let connection = try await ProbeConnection.open(context.uri, stallTimeout: context.options.stallTimeout)
-        defer { Task { await connection.close() } }
-        _ = try await connection.readGreeting()
-        try await connection.sendClientFlags(UInt32(NBDWire.fixedNewstyle))
-        if context.uri.requiresTLS {
-            let replies = try await connection.exchange(
-                NBDWire.Option.go.rawValue, data: .infoRequest(export: context.uri.exportName, requests: []))
-            guard replies.last?.type == NBDWire.Reply.tlsRequired.rawValue else {
-                return .fail(
-                    "a client without TLS asking NBD_OPT_GO got \(replies.last?.name ?? "nothing"); a server requiring TLS answers NBD_REP_ERR_TLS_REQD"
-                )
+        return try await connection.closing { () async throws(ProbeError) -> Verdict in
+            _ = try await connection.readGreeting()
+            try await connection.sendClientFlags(UInt32(NBDWire.fixedNewstyle))
+            if context.uri.requiresTLS {
+                let replies = try await connection.exchange(
+                    NBDWire.Option.go.rawValue, data: .infoRequest(export: context.uri.exportName, requests: []))
+                guard replies.last?.type == NBDWire.Reply.tlsRequired.rawValue else {
+                    return .fail(
+                        "a client without TLS asking NBD_OPT_GO got \(replies.last?.name ?? "nothing"); a server requiring TLS answers NBD_REP_ERR_TLS_REQD"
+                    )
+                }
+                return .pass("handshake under TLS; a plain client refused with NBD_REP_ERR_TLS_REQD")
             }
-            return .pass("handshake under TLS; a plain client refused with NBD_REP_ERR_TLS_REQD")
+            let replies = try await connection.exchange(NBDWire.Option.startTLS.rawValue)
+            if replies.last?.type == NBDWire.Reply.ack.rawValue {
+                return .skip("the server offers TLS; probe an nbds:// URI to check it")
+            }
+            return .skip("plain connection; the server does not offer TLS (\(replies.last?.name ?? "no reply"))")
         }
-        let replies = try await connection.exchange(NBDWire.Option.startTLS.rawValue)
-        if replies.last?.type == NBDWire.Reply.ack.rawValue {
-            return .skip("the server offers TLS; probe an nbds:// URI to check it")
-        }
-        return .skip("plain connection; the server does not offer TLS (\(replies.last?.name ?? "no reply"))")
     }
 }

@@ -17,19 +17,30 @@ enum ReadAgreement {
         let offsets = context.export.spreadOffsets(8, length: UInt64(length))
         // Every connection is negotiated before any reads, so that the reads run at once.
         var connections: [(ProbeConnection, NegotiatedExport)] = []
-        defer {
-            for (connection, export) in connections { Task { await connection.disconnect(export) } }
-        }
         var limited = ""
-        for _ in 0..<count {
-            do throws(ProbeError) {
-                connections.append(try await context.connect())
-            } catch  where connections.count >= 2 && (error.code == .timedOut || error.code == .closed) {
-                // A server may cap its clients (qemu-nbd -e): compare the connections it took.
-                limited = "; the server took only \(connections.count) at once (\(error.message))"
-                break
+        do throws(ProbeError) {
+            for _ in 0..<count {
+                do throws(ProbeError) {
+                    connections.append(try await context.connect())
+                } catch  where connections.count >= 2 && (error.code == .timedOut || error.code == .closed) {
+                    // A server may cap its clients (qemu-nbd -e): compare the connections it took.
+                    limited = "; the server took only \(connections.count) at once (\(error.message))"
+                    break
+                }
             }
+        } catch {
+            for (connection, _) in connections { await connection.close() }
+            throw error
         }
+        let verdict = await compare(offsets, length: length, on: connections, limited: limited)
+        for (connection, export) in connections { await connection.disconnect(export) }
+        return verdict
+    }
+
+    /// Reads `offsets` on every connection at once and compares what they read.
+    private static func compare(
+        _ offsets: [UInt64], length: UInt32, on connections: [(ProbeConnection, NegotiatedExport)], limited: String
+    ) async -> Verdict {
         let opened = connections.count
         let reads = await withTaskGroup(of: (Int, Reads).self) { group in
             for (index, (connection, export)) in connections.enumerated() {

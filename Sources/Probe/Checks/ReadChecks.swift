@@ -135,28 +135,32 @@ enum ReadChecks {
         var notes: [String] = []
         for (offset, what) in reads {
             let request = "a read \(what) (offset \(offset), length \(length), size \(export.size))"
-            let (connection, export) = try await context.connect()
-            defer { Task { await connection.disconnect(export) } }
-            let outcome: ReadOutcome
-            do throws(ProbeError) {
-                outcome = try await connection.read(offset: offset, length: length, on: export)
-            } catch  where error.code == .closed {
-                notes.append("the server closed the connection on \(request)")
-                continue
+            let (failure, note) = try await context.withConnection {
+                (connection, export) async throws(ProbeError) -> (String?, String?) in
+                let outcome: ReadOutcome
+                do throws(ProbeError) {
+                    outcome = try await connection.read(offset: offset, length: length, on: export)
+                } catch  where error.code == .closed {
+                    return (nil, "the server closed the connection on \(request)")
+                }
+                switch outcome {
+                case .data: return ("\(request) succeeded; the protocol says EINVAL", nil)
+                case .refused(NBDWire.Error.invalid.rawValue, _): break
+                case .refused(NBDWire.Error.overflow.rawValue, _):
+                    return (
+                        "\(request) failed with EOVERFLOW; a read past the end is EINVAL, EOVERFLOW is for DF", nil
+                    )
+                case .refused(_, let summary):
+                    return ("\(request) failed with \(summary); the protocol says EINVAL", nil)
+                }
+                do throws(ProbeError) {
+                    return (try await readsAfter(request, on: connection, export), nil)
+                } catch  where error.code == .closed {
+                    return (nil, "the server closed the connection after refusing \(request) with EINVAL")
+                }
             }
-            switch outcome {
-            case .data: return .fail("\(request) succeeded; the protocol says EINVAL")
-            case .refused(NBDWire.Error.invalid.rawValue, _): break
-            case .refused(NBDWire.Error.overflow.rawValue, _):
-                return .fail("\(request) failed with EOVERFLOW; a read past the end is EINVAL, EOVERFLOW is for DF")
-            case .refused(_, let summary):
-                return .fail("\(request) failed with \(summary); the protocol says EINVAL")
-            }
-            do throws(ProbeError) {
-                if let failure = try await readsAfter(request, on: connection, export) { return .fail(failure) }
-            } catch  where error.code == .closed {
-                notes.append("the server closed the connection after refusing \(request) with EINVAL")
-            }
+            if let failure { return .fail(failure) }
+            if let note { notes.append(note) }
         }
         return .pass(notes.isEmpty ? "EINVAL, and the connection reads on" : notes.joined(separator: "; "))
     }

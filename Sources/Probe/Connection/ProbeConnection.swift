@@ -100,6 +100,18 @@ final class ProbeConnection: Sendable {
         }
     }
 
+    /// Runs `body`, then closes the connection, awaited, whether `body` returns or throws.
+    func closing<T: Sendable>(_ body: () async throws(ProbeError) -> T) async throws(ProbeError) -> T {
+        do throws(ProbeError) {
+            let value = try await body()
+            await close()
+            return value
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
     /// Closes the connection at once, whatever is in flight.
     func close() async {
         try? await channel.close()
