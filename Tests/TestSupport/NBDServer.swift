@@ -125,8 +125,13 @@ package final class NBDServer: Sendable {
             server.stop()
             throw HarnessError("\(label) did not create \(socket) within 15 s: \(process.stderrSoFar())")
         }
-        // The socket file appears at bind(); ask for the size once so the server surely accepts connections.
-        let probe = try await fixture.run(["nbdinfo", "--size", server.uri()], timeout: .seconds(30))
+        // The socket file appears at bind(), before listen(): a connection in between is refused. Ask for the size until
+        // the server answers (a loaded machine widens the gap), so that it surely accepts connections.
+        var probe = try await fixture.run(["nbdinfo", "--size", server.uri()], timeout: .seconds(30))
+        for _ in 0..<50 where !probe.succeeded && probe.stderr.contains("Connection refused") && process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+            probe = try await fixture.run(["nbdinfo", "--size", server.uri()], timeout: .seconds(30))
+        }
         guard probe.succeeded else {
             throw HarnessError("\(label) does not answer on \(socket): \(probe)")
         }
