@@ -19,7 +19,9 @@ struct BackupCommand: AsyncParsableCommand {
     @Flag(help: "Back up every domain the connection lists, running or shut off.")
     var all = false
 
-    @Option(name: .customLong("exclude-domain"), help: "With --all: leave this domain out (repeatable).")
+    @Option(
+        name: .customLong("exclude-domain"),
+        help: ArgumentHelp("With --all: leave this domain out (repeatable).", valueName: "NAME"))
     var excludedDomains: [String] = []
 
     @Option(
