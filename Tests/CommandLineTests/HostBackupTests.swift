@@ -52,6 +52,13 @@ extension CopyIntegration {
                     targets.exitCode == 64 && targets.stderrLines.count == 1 && targets.stderr.contains("--disk"),
                     "\(targets)")
 
+                // Every domain left out: one line, nothing backed up.
+                let none = try await a.pullback(
+                    ["backup", "--all", "--repo", a.repo, "--connect", a.uri]
+                        + Self.names.flatMap { ["--exclude-domain", $0] })
+                expectCleanFailure(none, mentioning: ["--exclude-domain leaves none of the 3 domains"])
+                #expect(none.stdout.isEmpty, "\(none)")
+
                 // c's lock is held (by flock(1), which takes the lock a running backup of c holds).
                 let domainFolder = "\(a.repo)/\(c.name)"
                 try FileManager.default.createDirectory(atPath: domainFolder, withIntermediateDirectories: true)

@@ -28,7 +28,8 @@ public enum HostBackup {
     public static var defaultParallelism: Int { min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
     /// The names of every domain the connection lists, running or shut off, sorted, without those in `excluded`.
-    /// Names in `excluded` that the connection does not list are ignored: a host's domains come and go.
+    /// Names in `excluded` that the connection does not list are ignored: a host's domains come and go. Throws
+    /// ``BackupError/Code/invalidRequest`` when no domain is left.
     public static func domains(connectURI: String?, excluding excluded: [String]) async throws(BackupError) -> [String]
     {
         let connection = try await RunStep.libvirt { () async throws(LibvirtError) in
@@ -43,7 +44,17 @@ public enum HostBackup {
         }
         await connection.close()
         let left = Set(excluded)
-        return names.filter { !left.contains($0) }.sorted()
+        let chosen = names.filter { !left.contains($0) }.sorted()
+        // A run that backs up nothing must not pass for a host's backup (a wrong --connect, say).
+        guard !chosen.isEmpty else {
+            let uri = connectURI ?? LibvirtConnection.defaultURI
+            throw BackupError(
+                .invalidRequest,
+                names.isEmpty
+                    ? "\(uri) lists no domain to back up: check --connect"
+                    : "--exclude-domain leaves none of the \(names.count) domains of \(uri) to back up")
+        }
+        return chosen
     }
 
     /// Backs up `request` for each of `domains`, at most `parallel` at a time, and returns a result per domain in the
