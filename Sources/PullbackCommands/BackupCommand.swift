@@ -4,15 +4,30 @@ import Engine
 import Foundation
 import Repository
 
-/// `pullback backup`: one consistent, point-in-time backup of a domain's disks into a repository.
+/// `pullback backup`: one consistent, point-in-time backup of a domain's disks into a repository; of several domains,
+/// or of every domain of the host, with one point each (``runSeveral(_:log:)``).
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "Back up a libvirt domain's disks (pull mode) into a repository, in full or incrementally."
+        abstract:
+            "Back up libvirt domains' disks (pull mode) into a repository, in full or incrementally: one domain, several, or --all."
     )
 
-    @Argument(help: "The libvirt domain's name.", completion: .libvirtDomain)
-    var domain: String
+    @Argument(help: "The libvirt domains' names (one or more; none with --all).", completion: .libvirtDomain)
+    var domains: [String] = []
+
+    @Flag(help: "Back up every domain the connection lists, running or shut off.")
+    var all = false
+
+    @Option(
+        name: .customLong("exclude-domain"),
+        help: ArgumentHelp("With --all: leave this domain out (repeatable).", valueName: "NAME"))
+    var excludedDomains: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Back up N domains at a time (default: \(HostBackup.defaultParallelism) on this host).", valueName: "N"))
+    var parallel: Int?
 
     @OptionGroup var repository: RepositoryOption
 
@@ -74,6 +89,7 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var progress: ProgressOption
 
     func validate() throws {
+        try validateDomains()
         if let every = checkSourceEvery, every < 1 {
             throw ValidationError("--check-source-every needs a number of backups of at least 1, e.g. 7")
         }
@@ -87,18 +103,14 @@ struct BackupCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (counters, showing) = (JobProgress(), progress.isShown)
-        var request = BackupRequest(
-            domain: domain, repository: repository.path, level: level, disks: disks, excluded: excluded,
-            rawDisks: rawDisks, connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count,
-            progress: showing ? counters : nil)
-        (request.retry, request.stallTimeout) = (faults.retry, faults.stall)
-        request.remoteExport = remote.export
-        request.maximumChain = maxChain
-        request.compression = compression.compress
-        request.sourceCheckInterval = checkSource ? 1 : checkSourceEvery
-        // Notes go to stderr (see StderrLog); stdout carries only the summary.
         let log = StderrLog(logging)
+        guard !all, domains.count == 1 else {
+            if initialize { try makeRepository(log: log) }
+            return try await runSeveral(makeRequest(domain: "", progress: nil), log: log)
+        }
+        let (counters, showing) = (JobProgress(), progress.isShown)
+        let request = makeRequest(domain: domains[0], progress: showing ? counters : nil)
+        // Notes go to stderr (see StderrLog); stdout carries only the summary.
         if initialize { try makeRepository(log: log) }
         let logger = log.logger(label: "pullback.backup")
         let outcome = try await Interruptible.run(logging: log) {
@@ -107,18 +119,32 @@ struct BackupCommand: AsyncParsableCommand {
                 try await BackupRun.run(request, logger: logger)
             }
         }
-        if json {
-            print(try JSONOutput.line(outcome))
-        } else {
-            let copied = outcome.disks.map { "\($0.target) \(ByteCount($0.bytesRead))" }.joined(separator: ", ")
-            let retries = outcome.disks.reduce(0) { $0 + $1.retries }
-            print(
-                Terminal.escaped(
-                    "\(outcome.level) backup \(outcome.point) of \(outcome.domain): \(copied), "
-                        + String(format: "%.2f s", outcome.seconds) + RetryCount.phrase(retries)))
-        }
+        print(json ? try JSONOutput.line(outcome) : Self.summaryLine(outcome))
         // The point is kept, but a script must not take it for a whole backup: the warnings above name the disks.
         if !outcome.missing.isEmpty { throw ExitCode(Self.partialExitCode) }
+    }
+
+    /// The request of the command's options for `domain`.
+    private func makeRequest(domain: String, progress: JobProgress?) -> BackupRequest {
+        var request = BackupRequest(
+            domain: domain, repository: repository.path, level: level, disks: disks, excluded: excluded,
+            rawDisks: rawDisks, connectURI: libvirt.uri, scratchDirectory: scratchDir, connections: connections.count,
+            progress: progress)
+        (request.retry, request.stallTimeout) = (faults.retry, faults.stall)
+        request.remoteExport = remote.export
+        request.maximumChain = maxChain
+        request.compression = compression.compress
+        request.sourceCheckInterval = checkSource ? 1 : checkSourceEvery
+        return request
+    }
+
+    /// The line a backup prints for its point: level, point, domain, bytes read per disk, time, retries.
+    static func summaryLine(_ outcome: BackupOutcome) -> String {
+        let copied = outcome.disks.map { "\($0.target) \(ByteCount($0.bytesRead))" }.joined(separator: ", ")
+        let retries = outcome.disks.reduce(0) { $0 + $1.retries }
+        return Terminal.escaped(
+            "\(outcome.level) backup \(outcome.point) of \(outcome.domain): \(copied), "
+                + String(format: "%.2f s", outcome.seconds) + RetryCount.phrase(retries))
     }
 
     /// The exit status of a backup that made a point without some of the domain's disks (``BackupOutcome/missing``).

@@ -28,7 +28,12 @@ final class LibvirtGuest: Sendable {
     let disks: [Disk]
     /// The daemon the guest runs under; nil for the embedded driver.
     let daemon: LibvirtDaemon?
+    /// What the guest's files in the fixture start with: nothing for the fixture's first guest, `NAME-` for the
+    /// others (``defineSibling(name:disks:running:)``).
+    let filePrefix: String
     private let defined = Mutex(false)
+    /// The other guests defined in the same root, torn down with this one.
+    private let siblings = Mutex<[LibvirtGuest]>([])
 
     var root: String { fx.root }
     var uri: String { daemon?.uri ?? "qemu:///embed?root=\(fx.root)" }
@@ -37,19 +42,38 @@ final class LibvirtGuest: Sendable {
     /// The repository the tests back up into, made by `pullback init` when the guest is set up.
     var repo: String { fx.path("repo") }
 
-    private init(fx: Fixture, name: String, disks: [Disk], daemon: LibvirtDaemon?) {
+    private init(fx: Fixture, name: String, disks: [Disk], daemon: LibvirtDaemon?, filePrefix: String = "") {
         self.fx = fx
         self.name = name
         self.disks = disks
         self.daemon = daemon
+        self.filePrefix = filePrefix
+    }
+
+    private static func disks(_ disks: [(String, Int)], raw rawDisks: Set<String>) -> [Disk] {
+        disks.enumerated().map { index, disk in
+            Disk(
+                target: disk.0, size: disk.1, format: rawDisks.contains(disk.0) ? "raw" : "qcow2",
+                device: "/machine/peripheral/virtio-disk\(index)/virtio-backend")
+        }
+    }
+
+    /// Defines another guest `name` (and starts it if `running`) in this guest's root and under its driver, with files
+    /// of its own; it shares the repository and is torn down with this guest.
+    func defineSibling(name: String, disks: [(String, Int)], running: Bool = true) async throws -> LibvirtGuest {
+        let sibling = LibvirtGuest(
+            fx: fx, name: name, disks: Self.disks(disks, raw: []), daemon: daemon, filePrefix: "\(name)-")
+        siblings.withLock { $0.append(sibling) }
+        try await sibling.setUp(running: running, sibling: true)
+        return sibling
     }
 
     /// The folder libvirt caches QEMU's capabilities under: `ROOT/cache`, or the daemon's `/var/cache/libvirt`.
     private var libvirtCache: String { daemon.map { $0.dir + "/cache" } ?? fx.path("cache") }
 
-    func image(_ target: String) -> String { fx.path("\(target).\(format(of: target))") }
+    func image(_ target: String) -> String { fx.path("\(filePrefix)\(target).\(format(of: target))") }
     func format(of target: String) -> String { disks.first { $0.target == target }?.format ?? "qcow2" }
-    func reference(_ target: String) -> String { fx.path("\(target).ref") }
+    func reference(_ target: String) -> String { fx.path("\(filePrefix)\(target).ref") }
 
     /// Runs `body` with a fixture and a defined (and, if `running`, started) guest whose disks are given as
     /// (target, size); the guest is destroyed and undefined (with its checkpoint metadata) whatever happens, before
@@ -68,13 +92,7 @@ final class LibvirtGuest: Sendable {
     ) async throws -> T {
         try await Fixture.run { fx in
             let guest = LibvirtGuest(
-                fx: fx, name: name,
-                disks: disks.enumerated().map { index, disk in
-                    Disk(
-                        target: disk.0, size: disk.1, format: rawDisks.contains(disk.0) ? "raw" : "qcow2",
-                        device: "/machine/peripheral/virtio-disk\(index)/virtio-backend")
-                },
-                daemon: try await driver.startDaemon(fx))
+                fx: fx, name: name, disks: Self.disks(disks, raw: rawDisks), daemon: try await driver.startDaemon(fx))
             do {
                 try await guest.setUp(running: running, acpi: acpi)
                 let value = try await body(fx, guest)
@@ -87,10 +105,11 @@ final class LibvirtGuest: Sendable {
         }
     }
 
-    /// `acpi` adds `<features><acpi/></features>` (see `TestGuest.xml`).
-    private func setUp(running: Bool, acpi: Bool = false) async throws {
-        try await makeRepository(repo)
-        if daemon == nil {
+    /// `acpi` adds `<features><acpi/></features>` (see `TestGuest.xml`). A `sibling` finds the repository and the
+    /// root's configuration made.
+    private func setUp(running: Bool, acpi: Bool = false, sibling: Bool = false) async throws {
+        if !sibling { try await makeRepository(repo) }
+        if daemon == nil, !sibling {
             try FileManager.default.createDirectory(atPath: fx.path("etc"), withIntermediateDirectories: true)
             try FileFacts.create(fx.path("etc/qemu.conf"), with: Data(TestGuest.embeddedQemuConf.utf8))
         }
@@ -102,7 +121,7 @@ final class LibvirtGuest: Sendable {
             name: name,
             disks: disks.map { TestGuest.Disk(target: $0.target, path: image($0.target), format: $0.format) },
             acpi: acpi)
-        let xmlPath = fx.path("domain.xml")
+        let xmlPath = fx.path("\(filePrefix)domain.xml")
         try FileFacts.create(xmlPath, with: Data(xml.utf8))
         if daemon == nil { try CapabilitiesCache.seed(libvirtCache, for: .embedded) }
         try await virshChecked(["define", xmlPath])
@@ -168,7 +187,7 @@ final class LibvirtGuest: Sendable {
     func snapshot(_ label: String) async throws -> [String: String] {
         var paths: [String: String] = [:]
         for disk in disks {
-            let path = fx.path("snap-\(label)-\(disk.target).raw")
+            let path = fx.path("snap-\(label)-\(filePrefix)\(disk.target).raw")
             try await fx.runChecked(["cp", "--sparse=always", reference(disk.target), path])
             paths[disk.target] = path
         }
@@ -291,6 +310,7 @@ final class LibvirtGuest: Sendable {
 
     /// `virsh destroy` and `virsh undefine --checkpoints-metadata`, run to the end even when the test was cancelled.
     func tearDown() async {
+        for sibling in siblings.withLock({ $0 }) { await sibling.tearDown() }
         guard defined.withLock({ $0 }) else { return }
         _ = await fx.runForTeardown(["virsh", "-c", uri, "destroy", name], label: "teardown-destroy")
         _ = await fx.runForTeardown(
