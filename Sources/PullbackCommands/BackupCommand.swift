@@ -73,6 +73,8 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var progress: ProgressOption
 
+    @OptionGroup var metrics: MetricsFileOption
+
     func validate() throws {
         if let every = checkSourceEvery, every < 1 {
             throw ValidationError("--check-source-every needs a number of backups of at least 1, e.g. 7")
@@ -101,10 +103,12 @@ struct BackupCommand: AsyncParsableCommand {
         let log = StderrLog(logging)
         if initialize { try makeRepository(log: log) }
         let logger = log.logger(label: "pullback.backup")
-        let outcome = try await Interruptible.run(logging: log) {
-            [request] () async throws(BackupError) -> BackupOutcome in
-            try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
-                try await BackupRun.run(request, logger: logger)
+        let outcome = try await metrics.recording(domain: domain, repository: repository.path, log: log) {
+            try await Interruptible.run(logging: log) {
+                [request] () async throws(BackupError) -> BackupOutcome in
+                try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
+                    try await BackupRun.run(request, logger: logger)
+                }
             }
         }
         if json {
