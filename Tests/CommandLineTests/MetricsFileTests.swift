@@ -2,13 +2,42 @@ import Foundation
 import Testing
 
 extension CopyIntegration {
-    /// `pullback backup --metrics-file`. Every metrics file is read with Python's Prometheus client
-    /// (Tests/Fixtures/prometheus-text.py), not with Pullback's own reader.
-    @Suite("pullback backup --metrics-file", .serialized)
+    /// `pullback backup --metrics-file` and the systemd units of `systemd/`. Every metrics file is read with Python's
+    /// Prometheus client (Tests/Fixtures/prometheus-text.py), not with Pullback's own reader.
+    @Suite("pullback backup --metrics-file, systemd units", .serialized)
     struct MetricsFileTests {
         /// The package's root, found from this file's path (`<root>/Tests/CommandLineTests/MetricsFileTests.swift`).
         static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
+
+        @Test("The units pass systemd-analyze verify, with ExecStart the pullback under test", .timeLimit(.minutes(1)))
+        func unitsVerify() async throws {
+            try await Fixture.run { fx in
+                let folder = fx.path("units")
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                let installed = "ExecStart=/usr/local/bin/pullback backup "
+                for name in ["pullback-backup@.service", "pullback-backup@.timer"] {
+                    var text = try String(contentsOfFile: "\(Self.root)/systemd/\(name)", encoding: .utf8)
+                    if name.hasSuffix(".service") {
+                        #expect(text.contains(installed), "\(name) runs another command")
+                        text = text.replacingOccurrences(
+                            of: installed, with: "ExecStart=\(try Pullback.binaryPath()) backup ")
+                    }
+                    try FileFacts.create("\(folder)/\(name)", with: Data(text.utf8))
+                }
+                let result = try await fx.run([
+                    "systemd-analyze", "verify", "\(folder)/pullback-backup@pbg.service",
+                    "\(folder)/pullback-backup@pbg.timer",
+                ])
+                #expect(result.succeeded && result.stdout.isEmpty && result.stderr.isEmpty, "\(result)")
+                // The example environment file sets what ExecStart needs and the unit does not set itself.
+                let example = try String(contentsOfFile: "\(Self.root)/systemd/pullback.env.example", encoding: .utf8)
+                let set = example.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap {
+                    $0.split(separator: "=", maxSplits: 1).first.map(String.init)
+                }
+                #expect(set == ["PULLBACK_REPO", "PULLBACK_OPTIONS"], "\(set)")
+            }
+        }
 
         @Test(
             "A full, a failed and an incremental backup: the file is Prometheus text, bytes and level are those of --json and of the point's files, a failure counts and keeps the last success, another domain's series stay",
