@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
         // Tests only: every tool and server the tests start runs through Subprocess (TestSupport).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+        // `backup --metrics-file`: the Prometheus text format of node_exporter's textfile collector.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries, found by pkg-config
@@ -166,6 +168,7 @@ let package = Package(
                 "Libvirt", "NBD", "Engine", "Repository", "Storage", "Server", "UntrustedText", "FileIO",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .target(

@@ -88,6 +88,8 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var progress: ProgressOption
 
+    @OptionGroup var metrics: MetricsFileOption
+
     func validate() throws {
         try validateDomains()
         if let every = checkSourceEvery, every < 1 {
@@ -113,10 +115,12 @@ struct BackupCommand: AsyncParsableCommand {
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         if initialize { try makeRepository(log: log) }
         let logger = log.logger(label: "pullback.backup")
-        let outcome = try await Interruptible.run(logging: log) {
-            [request] () async throws(BackupError) -> BackupOutcome in
-            try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
-                try await BackupRun.run(request, logger: logger)
+        let outcome = try await metrics.recording(domain: domain, repository: repository.path, log: log) {
+            try await Interruptible.run(logging: log) {
+                [request] () async throws(BackupError) -> BackupOutcome in
+                try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
+                    try await BackupRun.run(request, logger: logger)
+                }
             }
         }
         print(json ? try JSONOutput.line(outcome) : Self.summaryLine(outcome))
