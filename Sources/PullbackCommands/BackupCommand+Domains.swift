@@ -52,6 +52,16 @@ extension BackupCommand {
             }
             return results
         }
+        if let path = metrics.path {
+            let recorded: [BackupRunResult] = results.map {
+                switch $0.result {
+                case .success(let outcome): .succeeded(outcome)
+                case .failure: .failed(domain: $0.domain)
+                }
+            }
+            await MetricsFileOption.record(
+                recorded, in: BackupMetricsFile(path: path), repository: repository, log: log)
+        }
         if json { print(try JSONOutput.line(HostBackupReport(results))) }
         for result in results {
             switch result.result {

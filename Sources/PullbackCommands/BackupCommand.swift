@@ -115,7 +115,7 @@ struct BackupCommand: AsyncParsableCommand {
         // Notes go to stderr (see StderrLog); stdout carries only the summary.
         if initialize { try makeRepository(log: log) }
         let logger = log.logger(label: "pullback.backup")
-        let outcome = try await metrics.recording(domain: domain, repository: repository.path, log: log) {
+        let outcome = try await metrics.recording(domain: domains[0], repository: repository.path, log: log) {
             try await Interruptible.run(logging: log) {
                 [request] () async throws(BackupError) -> BackupOutcome in
                 try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
