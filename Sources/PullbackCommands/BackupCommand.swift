@@ -81,6 +81,8 @@ struct BackupCommand: AsyncParsableCommand {
 
     @OptionGroup var faults: FaultOptions
 
+    @OptionGroup var rateLimit: RateLimitOption
+
     @Flag(help: "Print a JSON summary on stdout when done.")
     var json = false
 
@@ -139,6 +141,7 @@ struct BackupCommand: AsyncParsableCommand {
         request.maximumChain = maxChain
         request.compression = compression.compress
         request.sourceCheckInterval = checkSource ? 1 : checkSourceEvery
+        request.rateLimiter = rateLimit.makeLimiter()
         return request
     }
 

@@ -48,6 +48,8 @@ struct CopyCommand: AsyncParsableCommand {
 
     @OptionGroup var faults: FaultOptions
 
+    @OptionGroup var rateLimit: RateLimitOption
+
     @Flag(help: "Replace an existing TARGET with a full copy.")
     var overwrite = false
 
@@ -85,6 +87,7 @@ struct CopyCommand: AsyncParsableCommand {
         request.transfer = TransferOptions(connections: connections.count)
         (request.transfer.requestSize, request.transfer.requestsPerConnection) = (requestSize, requestsPerConnection)
         (request.transfer.retry, request.transfer.stallTimeout) = (faults.retry, faults.stall)
+        request.transfer.rateLimiter = rateLimit.makeLimiter()
         let showProgress = progress.isShown
         request.transfer.measureTotal = showProgress
         let copy = request

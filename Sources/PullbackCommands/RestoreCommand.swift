@@ -62,6 +62,8 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @OptionGroup var progress: ProgressOption
 
+    @OptionGroup var rateLimit: RateLimitOption
+
     func validate() throws {
         if live {
             if define == nil, !resume {
@@ -71,6 +73,9 @@ struct RestoreCommand: AsyncParsableCommand {
                 throw ValidationError(
                     "--live makes qcow2 overlays in a new or empty --to; --format, --compress, --overwrite and --no-verify do not apply"
                 )
+            }
+            if rateLimit.rate != nil {
+                throw ValidationError("--limit-rate does not apply to --live: limit its pull with --pull-limit")
             }
         } else if resume || pullLimit != nil || json {
             throw ValidationError("--resume, --pull-limit and --json go with --live")
@@ -149,6 +154,7 @@ struct RestoreCommand: AsyncParsableCommand {
     /// images, each step with its progress bar.
     private func restore(_ plan: PointRestore.Plan) async throws -> [PointRestore.Restored] {
         let (verifying, showing) = (!noVerify, progress.isShown)
+        let limiter = rateLimit.makeLimiter()
         return try await Interruptible.run { () async throws(BackupError) -> [PointRestore.Restored] in
             if verifying {
                 let reading = JobProgress()
@@ -158,7 +164,8 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             let counters = JobProgress()
             return try await ProgressBar.while(showing: showing, counters) { () async throws(BackupError) in
-                try await PointRestore.write(plan, verifying: verifying, progress: showing ? counters : nil)
+                try await PointRestore.write(
+                    plan, verifying: verifying, progress: showing ? counters : nil, rateLimiter: limiter)
             }
         } describe: {
             $0.message

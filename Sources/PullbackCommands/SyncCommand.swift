@@ -50,14 +50,18 @@ struct SyncCommand: AsyncParsableCommand {
 
     @OptionGroup var progress: ProgressOption
 
+    @OptionGroup var rateLimit: RateLimitOption
+
     func validate() throws {
         if let targetKeyFile { RepositoryLocation.useKeyFile(targetKeyFile, for: to) }
     }
 
     func run() async throws {
-        let request = SyncRequest(
+        var asked = SyncRequest(
             source: BackupRepository(root: from), target: BackupRepository(root: to), domains: domains, scope: points,
             createsTarget: createsTarget, targetKeyFile: targetKeyFile)
+        asked.rateLimiter = rateLimit.makeLimiter()
+        let request = asked
         let showing = progress.isShown
         let report = try await Interruptible.run { () async throws(BackupError) -> SyncReport in
             let counters = JobProgress()

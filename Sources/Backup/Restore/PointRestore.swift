@@ -130,9 +130,10 @@ public enum PointRestore {
     ///
     /// With `verifying`, images whose digests are by pieces are checked against them from the bytes the restore reads,
     /// what it does not read being read at the end (``DigestsWhileReading``); a damaged image fails the restore and
-    /// none is left. ``check(_:progress:)`` checks the other images, before.
+    /// none is left. ``check(_:progress:)`` checks the other images, before. Every read of the chains waits for
+    /// `rateLimiter` when one is given.
     public static func write(
-        _ plan: Plan, verifying: Bool = true, progress: JobProgress? = nil
+        _ plan: Plan, verifying: Bool = true, progress: JobProgress? = nil, rateLimiter: ByteRateLimiter? = nil
     ) async throws(BackupError) -> [Restored] {
         do throws(RepositoryError) { try BackupRepository.makeFolders(plan.folder) } catch {
             throw BackupError(.invalidRequest, "\(error.message); restore to another folder with --to", cause: error)
@@ -145,7 +146,7 @@ public enum PointRestore {
                 verifying
                     ? try digests.layers(of: disk.chain, scratchFolder: plan.folder) : disk.chain.expectedLayers)
         }
-        let restored = try await writeImages(plan, chains: chains, progress: progress)
+        let restored = try await writeImages(plan, chains: chains, progress: progress, rateLimiter: rateLimiter)
         do throws(BackupError) {
             let failures = try await digests.finish()
             guard failures.isEmpty else { throw refusal(plan, failures) }
@@ -168,13 +169,14 @@ public enum PointRestore {
 
     /// Writes each disk of `plan` from its chain, under its hidden name; on failure or interruption, none is left.
     private static func writeImages(
-        _ plan: Plan, chains: [[QCOW2Chain.ExpectedLayer]], progress: JobProgress?
+        _ plan: Plan, chains: [[QCOW2Chain.ExpectedLayer]], progress: JobProgress?, rateLimiter: ByteRateLimiter?
     ) async throws(BackupError) -> [Restored] {
         progress?.expect(parts: plan.disks.count)
         // One pool for all the disks: memory stays that of one disk's restore however many are written.
         var transfer = TransferOptions.chainReading
         transfer = transfer.reading(into: transfer.sharedBuffers())
         transfer.measureTotal = progress != nil
+        transfer.rateLimiter = rateLimiter
         let format = plan.format
         do {
             return try await withThrowingTaskGroup(of: (Int, Restored).self) { group in

@@ -39,6 +39,9 @@ public struct BackupRequest: Sendable {
     /// How the point's images store their clusters (`--compress`); nil keeps what the domain's newest point does
     /// (none for its first).
     public var compression: ClusterCompression?
+    /// The rate limit that every read of the disks waits for (`--limit-rate`), shared by all the domains of a run;
+    /// nil reads as fast as it can.
+    public var rateLimiter: ByteRateLimiter?
 
     /// The default of ``maximumChain``: a full every 100 points (about three months of daily backups). Reading stays
     /// cheap far deeper (a restore of the newest of 1,000 small points reads in a few times a full's time); the bound

@@ -201,6 +201,7 @@ enum PullBackup {
         var transfer = TransferOptions(connections: request.connections)
         (transfer.retry, transfer.stallTimeout) = (request.retry, request.stallTimeout)
         transfer.measureTotal = request.progress != nil
+        transfer.rateLimiter = request.rateLimiter
         return transfer.reading(into: transfer.sharedBuffers())
     }
 

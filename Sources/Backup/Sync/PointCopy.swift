@@ -16,10 +16,10 @@ enum PointCopy {
     /// Copies `point` of `domain` into `target`, whose lock for the domain the caller holds, and returns the bytes
     /// copied. Throws ``Damage`` for an object that fails its check, a ``BackupError`` otherwise; the point is then
     /// not in the target. `objects` are the point's objects when the caller listed them already; `counters` count
-    /// the bytes of its objects as they are read.
+    /// the bytes of its objects as they are read; reads wait for `limiter` when one is given.
     static func copy(
         _ point: BackupPoint, of domain: String, into target: BackupRepository, lock: borrowing DomainLock,
-        objects listed: [(name: String, size: UInt64)]?, counters: CopyProgress
+        objects listed: [(name: String, size: UInt64)]?, counters: CopyProgress, limiter: ByteRateLimiter?
     ) async throws -> UInt64 {
         let (objects, manifest) = try await BlockingWork.run { () throws(RepositoryError) in
             // Not with `??`: its autoclosure would lose the error's type.
@@ -36,7 +36,8 @@ enum PointCopy {
         _ = try await target.withCopiedPoint(point.id, of: domain, manifest: manifest, lock: lock) { incoming in
             for name in names {
                 if Task.isCancelled { throw BackupError(.interrupted, "interrupted while copying point \(point.id)") }
-                let bytes = try await copyObject(name, of: point, into: incoming, counters: counters)
+                let bytes = try await copyObject(
+                    name, of: point, into: incoming, counters: counters, limiter: limiter)
                 total.withLock { $0 += bytes }
             }
         }
@@ -45,10 +46,12 @@ enum PointCopy {
 
     /// Copies the object `name` of `point` into `incoming`, checked as its kind is, and returns its size.
     private static func copyObject(
-        _ name: String, of point: BackupPoint, into incoming: IncomingPoint, counters: CopyProgress
+        _ name: String, of point: BackupPoint, into incoming: IncomingPoint, counters: CopyProgress,
+        limiter: ByteRateLimiter?
     ) async throws -> UInt64 {
         if let disk = point.manifest.disks.first(where: { $0.blockHashes == name }) {
-            return try await copyBlockHashes(name, of: disk, in: point, into: incoming, counters: counters)
+            return try await copyBlockHashes(
+                name, of: disk, in: point, into: incoming, counters: counters, limiter: limiter)
         }
         let recorded = point.manifest.disks.first { $0.image == name }?.imageDigest
         let cancelled = CancelFlag()
@@ -57,7 +60,11 @@ enum PointCopy {
                 try await BlockingWork.run { () throws(RepositoryError) -> (digest: String, size: UInt64) in
                     try incoming.copy(
                         name, of: point, like: recorded, isCancelled: { cancelled.isSet },
-                        reading: { counters.addRead(UInt64($0)) })
+                        reading: { count in
+                            counters.addRead(UInt64(count))
+                            // The copy runs on the I/O pool, reading synchronously: its thread waits there.
+                            limiter?.waitBlocking(UInt64(count))
+                        })
                 }
             }
         } onCancel: {
@@ -76,7 +83,7 @@ enum PointCopy {
     /// digest, and writes them into `incoming`.
     private static func copyBlockHashes(
         _ name: String, of disk: BackupManifest.Disk, in point: BackupPoint, into incoming: IncomingPoint,
-        counters: CopyProgress
+        counters: CopyProgress, limiter: ByteRateLimiter?
     ) async throws -> UInt64 {
         let limit = min(BlockHashFile.maximumSize(forDiskSize: disk.virtualSize), 1 << 34)
         let read = await attempt { () async throws(RepositoryError) in
@@ -98,6 +105,9 @@ enum PointCopy {
         }
         try checked(written, object: name, of: point)
         counters.addRead(UInt64(bytes.count))
+        do { try await limiter?.acquire(UInt64(bytes.count)) } catch {
+            throw BackupError(.interrupted, "interrupted while copying point \(point.id)")
+        }
         return UInt64(bytes.count)
     }
 

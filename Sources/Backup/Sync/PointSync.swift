@@ -70,7 +70,7 @@ public enum PointSync {
             guard !points.isEmpty else { continue }
             report.domains.append(
                 try await sync(
-                    domain, points: points, into: target, scope: request.scope,
+                    domain, points: points, into: target, scope: request.scope, limiter: request.rateLimiter,
                     progress: progress.map { ($0, report.domains.count) }))
         }
         return report
@@ -79,7 +79,7 @@ public enum PointSync {
     /// Copies what `scope` asks of `points` (the source's, oldest first) of `domain` into `target`, under its lock.
     private static func sync(
         _ domain: String, points: [BackupPoint], into target: BackupRepository, scope: SyncRequest.Scope,
-        progress: (job: JobProgress, partsBefore: Int)?
+        limiter: ByteRateLimiter?, progress: (job: JobProgress, partsBefore: Int)?
     ) async throws(BackupError) -> SyncReport.Domain {
         let lock = try SyncStep.lock(domain, in: target)
         let held = try SyncStep.repository { () throws(RepositoryError) in
@@ -112,7 +112,8 @@ public enum PointSync {
             case .copy:
                 do {
                     result.bytes += try await PointCopy.copy(
-                        point, of: domain, into: target, lock: lock, objects: listed[point.id], counters: counters)
+                        point, of: domain, into: target, lock: lock, objects: listed[point.id], counters: counters,
+                        limiter: limiter)
                     result.copied.append(point.id)
                     plan.copied(point)
                 } catch {

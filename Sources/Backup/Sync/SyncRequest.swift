@@ -1,3 +1,4 @@
+import Engine
 import Repository
 
 /// What `pullback sync` is asked: which repository's committed points go to which, for which domains, and which
@@ -26,6 +27,8 @@ public struct SyncRequest: Sendable {
     /// encrypted under it, and a plain target is refused, so that points meant to be sealed are never copied in the
     /// clear. Nil: the target is taken as it is.
     public var targetKeyFile: String?
+    /// The rate limit that reads of the source's objects wait for (`--limit-rate`); nil reads as fast as it can.
+    public var rateLimiter: ByteRateLimiter?
 
     /// Copies `scope` points of `domains` (every domain of the source when empty) from `source` into `target`,
     /// made first with `createsTarget` (encrypted under `targetKeyFile` when given).

@@ -16,6 +16,8 @@ public struct TransferOptions: Sendable {
     public var buffers: BufferPool?
     /// Whether the whole source is mapped first, so that ``CopyProgress/bytesToCopy`` is known early.
     public var measureTotal: Bool
+    /// The rate limit that reads of the source wait for, shared by every copy of a run, or nil for none.
+    public var rateLimiter: ByteRateLimiter?
 
     /// The default request size: large enough that per-request costs vanish, small enough to keep many
     /// requests in flight within a small memory bound (see scripts/bench).
@@ -34,6 +36,7 @@ public struct TransferOptions: Sendable {
         stallTimeout = .seconds(120)
         buffers = nil
         measureTotal = false
+        rateLimiter = nil
     }
 
     /// Options for writing a repository's chain out (a restore, a merge): 16 reads in flight over the chain reader's
@@ -61,7 +64,7 @@ public struct TransferOptions: Sendable {
     func pipeline(connectionCount: Int) -> CopyPipeline {
         CopyPipeline(
             requestSize: requestSize, requestsInFlight: requestsPerConnection * connectionCount,
-            measureTotal: measureTotal, buffers: buffers)
+            measureTotal: measureTotal, buffers: buffers, rateLimiter: rateLimiter)
     }
 }
 

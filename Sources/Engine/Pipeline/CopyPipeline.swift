@@ -15,16 +15,19 @@ public struct CopyPipeline: Sendable {
     /// The buffers to read into, shared with other copies running at the same time (the disks of one backup), or
     /// nil for a pool of this copy's own. Requests are no larger than its buffers.
     public var buffers: BufferPool?
+    /// The limit that every read of the source waits for, shared with the other copies of a run, or nil for none.
+    public var rateLimiter: ByteRateLimiter?
 
     public init(
         requestSize: Int, requestsInFlight: Int, windowSize: UInt64 = 1 << 30, measureTotal: Bool = false,
-        buffers: BufferPool? = nil
+        buffers: BufferPool? = nil, rateLimiter: ByteRateLimiter? = nil
     ) {
         self.requestSize = requestSize
         self.requestsInFlight = requestsInFlight
         self.windowSize = windowSize
         self.measureTotal = measureTotal
         self.buffers = buffers
+        self.rateLimiter = rateLimiter
     }
 
     /// Copies `source` to `target` in `mode`, counting into `progress`.
@@ -114,10 +117,12 @@ public struct CopyPipeline: Sendable {
                     }
                     let buffer =
                         operation.action == .copy ? try await pool.take(length: Int(operation.length)) : nil
+                    let limiter = rateLimiter
                     group.addTask {
                         defer { if let buffer { pool.give(buffer) } }
                         try await Self.perform(
-                            operation, into: buffer, source: source, target: target, progress: progress)
+                            operation, into: buffer, source: source, target: target, progress: progress,
+                            limiter: limiter)
                         return index
                     }
                     ledger.started(in: index)
@@ -132,14 +137,17 @@ public struct CopyPipeline: Sendable {
         }
     }
 
-    /// Runs one planned operation; a copy reads into `buffer`, which it holds.
+    /// Runs one planned operation; a copy reads into `buffer`, which it holds, once `limiter` lets it.
     private static func perform(
         _ operation: PlannedOperation, into buffer: BufferPool.Buffer?, source: some BlockSource,
-        target: some BlockTarget, progress: CopyProgress
+        target: some BlockTarget, progress: CopyProgress, limiter: ByteRateLimiter?
     ) async throws(CopyError) {
         switch operation.action {
         case .copy:
             guard let buffer else { preconditionFailure("a copy request runs without a buffer") }
+            if let limiter {
+                do { try await limiter.acquire(operation.length) } catch { throw CopyError.interrupted() }
+            }
             try await source.read(into: buffer.bytes, at: operation.offset)
             progress.addRead(operation.length)
             try await target.write(UnsafeRawBufferPointer(buffer.bytes), at: operation.offset)
