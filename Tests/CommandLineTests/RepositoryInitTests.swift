@@ -150,7 +150,8 @@ extension CopyIntegration {
                 #expect(help.stdout.contains("pullback init --repo <repo>"), "\(help)")
 
                 for (arguments, mentioning) in [
-                    (["nosuch"], "nosuch"), (["backup"], "<domain>"), (["list"], "--repo"),
+                    (["nosuch"], "nosuch"), (["backup"], "--repo"), (["backup", "--repo", fx.path("r")], "--all"),
+                    (["list"], "--repo"),
                     (["backup", "web1", "--repo", fx.path("r"), "--bogus\u{1b}[2J"], "--bogus\\x1b[2J"),
                     (["verify", "--repo", fx.path("r"), "--at", "123"], "--at 123"),
                 ] {
