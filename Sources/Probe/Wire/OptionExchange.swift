@@ -97,8 +97,14 @@ extension ProbeConnection {
     func exchange(_ option: UInt32, data: ByteBuffer = ByteBuffer()) async throws(ProbeError) -> [OptionReply] {
         try await sendOption(option, data: data)
         var replies: [OptionReply] = []
+        var held = 0
         while replies.count < 100_000 {
             let reply = try await readOptionReply(to: option)
+            // All the replies to one option together are bounded as one reply is.
+            held += reply.data.readableBytes
+            guard held <= Self.maximumOptionReply else {
+                throw ProbeError(.protocolViolation, "replies to option \(option) of more than 16 MiB in all")
+            }
             replies.append(reply)
             if reply.isError || reply.type == NBDWire.Reply.ack.rawValue { return replies }
         }

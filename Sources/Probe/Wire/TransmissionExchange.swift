@@ -70,6 +70,8 @@ extension ProbeConnection {
         async throws(ProbeError) -> ProbeReply
     {
         var chunks: [ReplyChunk] = []
+        // What all of one reply's chunks may hold: a server that never sends the last chunk cannot take memory.
+        var held = 0
         while true {
             var head = try await receive(4)
             let magic = head.readInteger(as: UInt32.self)
@@ -101,6 +103,10 @@ extension ProbeConnection {
             let length = rest.readInteger(as: UInt32.self) ?? 0
             guard length <= Self.maximumChunk else {
                 throw ProbeError(.protocolViolation, "a reply chunk of \(length) bytes")
+            }
+            held += Int(length)
+            guard held <= Int(Self.maximumChunk) else {
+                throw ProbeError(.protocolViolation, "a reply of more than \(Self.maximumChunk >> 20) MiB in chunks")
             }
             let payload = length == 0 ? ByteBuffer() : try await receive(Int(length))
             if let chunk = try Self.chunk(type: type, payload) { chunks.append(chunk) }
