@@ -77,6 +77,10 @@ public struct BackupManifest: Sendable, Codable, Equatable {
     /// How the point's images store their clusters (`zstd:3`, `deflate:6`) when compressed; absent when not. The
     /// next point keeps it unless told otherwise.
     public var compression: String?
+    /// The domain's state beyond its disks at this point (its NVRAM, its emulated TPM's files), each a whole object of
+    /// the point; absent when the domain has none, when its hypervisor is remote, and in points made before it was
+    /// kept.
+    public var state: [DomainStateFile]?
 
     public init(
         domainName: String, domainUUID: String, level: Level, checkpoint: String, parent: String?, started: Date,
@@ -157,6 +161,20 @@ public struct BackupManifest: Sendable, Codable, Equatable {
         for (index, disk) in disks.enumerated() {
             try validate(disk, field: "disks[\(index)]", file: file, targets: &targets, total: &total)
         }
+        if let state {
+            guard state.count <= DomainStateFile.maxCount else {
+                throw bad("state", "has \(state.count) entries; a point has at most \(DomainStateFile.maxCount)")
+            }
+            var seen = Set<String>()
+            for (index, entry) in state.enumerated() {
+                try entry.validate(field: "state[\(index)]", file: file, seen: &seen)
+            }
+        }
+    }
+
+    /// The state file of kind `kind` (the first, for a TPM's several), if the point has one.
+    public func stateFile(_ kind: DomainStateFile.Kind) -> DomainStateFile? {
+        state?.first { $0.kind == kind }
     }
 
     /// Checks one disk of the manifest (see ``validate(id:domain:file:)``), called `field` in messages; `targets`

@@ -44,9 +44,10 @@ extension BackupRepository {
 
     /// Replaces `point` with the point `body` writes (see the type's description): `body` fills the staged point
     /// with every disk's image (`imageTarget`, `imagePath(for:)`) and returns the new manifest; the point's saved XML
-    /// is carried over. If `body` throws, the staged point is removed and the point is left as it was. Returns the
-    /// new point. A folder swaps the new point in atomically (``RepositoryError/Code/io`` where its file system
-    /// cannot); a bucket installs it object by object, which a killed run's successor finishes.
+    /// and its state files (NVRAM, TPM) are carried over. If `body` throws, the staged point is removed and the point
+    /// is left as it was. Returns the new point. A folder swaps the new point in atomically
+    /// (``RepositoryError/Code/io`` where its file system cannot); a bucket installs it object by object, which a
+    /// killed run's successor finishes.
     public func rewrite(
         _ point: BackupPoint, of domain: String, lock: borrowing DomainLock,
         _ body: (PendingPoint) async throws -> BackupManifest
@@ -69,6 +70,10 @@ extension BackupRepository {
             let staging = PendingPoint(id: point.id, domain: domain, key: written, store: store)
             for name in Self.savedFiles {
                 if let text = try point.savedFile(name) { try staging.write(text, to: name) }
+            }
+            // The domain's state is the point's own, whole: carried over as it is, once checked.
+            for entry in point.manifest.state ?? [] {
+                try staging.writeFile(try point.stateBytes(entry), to: entry.file)
             }
             return staging
         }
