@@ -30,19 +30,49 @@ package enum TestGuest {
     /// QEMU's output goes to a file.
     package static let embeddedQemuConf = qemuConf + "stdio_handler = \"file\"\n"
 
+    /// What a guest boots and what state it keeps beside its disks.
+    package enum Firmware: String, Sendable {
+        /// SeaBIOS on the `pc` machine: no state but the disks.
+        case bios
+        /// OVMF on `q35`, with a UEFI variable store (`<nvram>`, copied by libvirt from the template on the first
+        /// start) and an emulated TPM 2.0 (swtpm, its state set up by libvirt on the first start): the state a
+        /// backup point keeps beside the disks.
+        case uefiTPM
+    }
+
+    /// OVMF's code, read-only, for `Firmware.uefiTPM` (Debian's `ovmf`, 4 MiB flash, no Secure Boot).
+    package static let ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+    /// The variable store template libvirt copies into a new domain's NVRAM (540,672 bytes).
+    package static let ovmfVarsTemplate = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
     /// The domain XML of a guest named `name` with `disks`; `acpi` adds `<features><acpi/></features>` (without it
-    /// QEMU runs with ACPI off, so PCI hotplug is refused).
-    package static func xml(name: String, disks: [Disk], acpi: Bool = false) -> String {
+    /// QEMU runs with ACPI off, so PCI hotplug is refused). `.uefiTPM` firmware makes a q35 guest of 128 MiB with
+    /// OVMF, an NVRAM from the template (libvirt picks its path) and a CRB TPM 2.0 on swtpm; OVMF needs ACPI, so
+    /// it has it whatever `acpi` says.
+    package static func xml(name: String, disks: [Disk], acpi: Bool = false, firmware: Firmware = .bios) -> String {
         let diskXML = disks.map { disk in
             """
             <disk type='file' device='disk'><driver name='qemu' type='\(disk.format)'/>\
             <source file='\(disk.path)'/><target dev='\(disk.target)' bus='virtio'/></disk>
             """
         }
-        return """
-            <domain type='qemu'><name>\(name)</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
-            <os><type arch='x86_64' machine='pc'>hvm</type></os>\(acpi ? "<features><acpi/></features>" : "")<devices>\
-            <emulator>/usr/bin/qemu-system-x86_64</emulator>\(diskXML.joined())<memballoon model='none'/></devices></domain>
-            """
+        switch firmware {
+        case .bios:
+            return """
+                <domain type='qemu'><name>\(name)</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+                <os><type arch='x86_64' machine='pc'>hvm</type></os>\(acpi ? "<features><acpi/></features>" : "")\
+                <devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\(diskXML.joined())\
+                <memballoon model='none'/></devices></domain>
+                """
+        case .uefiTPM:
+            return """
+                <domain type='qemu'><name>\(name)</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>\
+                <os><type arch='x86_64' machine='q35'>hvm</type>\
+                <loader readonly='yes' type='pflash'>\(ovmfCode)</loader><nvram template='\(ovmfVarsTemplate)'/></os>\
+                <features><acpi/></features><devices><emulator>/usr/bin/qemu-system-x86_64</emulator>\
+                \(diskXML.joined())<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>\
+                <memballoon model='none'/></devices></domain>
+                """
+        }
     }
 }

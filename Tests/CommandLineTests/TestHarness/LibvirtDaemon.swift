@@ -127,7 +127,25 @@ struct LibvirtDaemon: Sendable {
         try await waitUntilAnswering(fx, notPid: pid)
     }
 
-    private func libvirtdPid() throws -> pid_t {
+    /// `command` run inside libvirtd's mount namespace (`nsenter --mount --target PID --`), where
+    /// `/var/lib/libvirt` and the other system folders are the daemon's stand-ins: there a program sees the files
+    /// at the paths libvirt names in a domain's XML (its NVRAM under `/var/lib/libvirt/qemu/nvram`, its TPM's state
+    /// under `/var/lib/libvirt/swtpm`). The fixture's folders and `/tmp` are the same inside.
+    func inNamespace(_ command: [String]) throws -> [String] {
+        ["nsenter", "--mount", "--target", String(try libvirtdPid()), "--"] + command
+    }
+
+    /// Where the file libvirt calls `path` (under one of the replaced system folders, e.g.
+    /// `/var/lib/libvirt/qemu/nvram/NAME_VARS.fd`) is seen from outside the namespace; other paths are the same.
+    func outside(_ path: String) -> String {
+        for (system, name) in Self.folders where path == system || path.hasPrefix(system + "/") {
+            return "\(dir)/\(name)" + path.dropFirst(system.count)
+        }
+        return path
+    }
+
+    /// The pid libvirtd wrote into `DIR/libvirtd.pid`.
+    func libvirtdPid() throws -> pid_t {
         let text = (try? String(contentsOfFile: "\(dir)/libvirtd.pid", encoding: .utf8)) ?? ""
         guard let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
             throw HarnessError("no pid in \(dir)/libvirtd.pid: \(text)")

@@ -31,6 +31,8 @@ final class LibvirtGuest: Sendable {
     /// What the guest's files in the fixture start with: nothing for the fixture's first guest, `NAME-` for the
     /// others (``defineSibling(name:disks:running:)``).
     let filePrefix: String
+    /// What the guest boots; `.uefiTPM` guests have an NVRAM and a TPM's state beside their disks.
+    let firmware: TestGuest.Firmware
     private let defined = Mutex(false)
     /// The other guests defined in the same root, torn down with this one.
     private let siblings = Mutex<[LibvirtGuest]>([])
@@ -42,12 +44,16 @@ final class LibvirtGuest: Sendable {
     /// The repository the tests back up into, made by `pullback init` when the guest is set up.
     var repo: String { fx.path("repo") }
 
-    private init(fx: Fixture, name: String, disks: [Disk], daemon: LibvirtDaemon?, filePrefix: String = "") {
+    private init(
+        fx: Fixture, name: String, disks: [Disk], daemon: LibvirtDaemon?, filePrefix: String = "",
+        firmware: TestGuest.Firmware = .bios
+    ) {
         self.fx = fx
         self.name = name
         self.disks = disks
         self.daemon = daemon
         self.filePrefix = filePrefix
+        self.firmware = firmware
     }
 
     private static func disks(_ disks: [(String, Int)], raw rawDisks: Set<String>) -> [Disk] {
@@ -80,7 +86,9 @@ final class LibvirtGuest: Sendable {
     /// the fixture removes its directory. With `.daemon`, a private libvirtd is started first (`LibvirtDaemon`) and the
     /// guest runs under it; with `.remoteDaemon` that libvirtd also listens on TCP and exports backups with TLS, with
     /// certificates made in the fixture (`daemon.remote`); otherwise under the embedded driver. The disks named in
-    /// `rawDisks` are raw files, the others qcow2.
+    /// `rawDisks` are raw files, the others qcow2. `firmware` `.uefiTPM` makes a q35 guest with OVMF, an NVRAM and an
+    /// emulated TPM (`TestGuest.xml`); use it with a daemon (the embedded driver sometimes kills such a guest when
+    /// another process connects).
     static func run<T>(
         name: String = "pbg",
         disks: [(String, Int)] = [("vda", 64 * mib), ("vdb", 32 * mib)],
@@ -88,11 +96,13 @@ final class LibvirtGuest: Sendable {
         running: Bool = true,
         acpi: Bool = false,
         driver: LibvirtDriver = .embedded,
+        firmware: TestGuest.Firmware = .bios,
         _ body: (Fixture, LibvirtGuest) async throws -> T
     ) async throws -> T {
         try await Fixture.run { fx in
             let guest = LibvirtGuest(
-                fx: fx, name: name, disks: Self.disks(disks, raw: rawDisks), daemon: try await driver.startDaemon(fx))
+                fx: fx, name: name, disks: Self.disks(disks, raw: rawDisks), daemon: try await driver.startDaemon(fx),
+                firmware: firmware)
             do {
                 try await guest.setUp(running: running, acpi: acpi)
                 let value = try await body(fx, guest)
@@ -120,7 +130,7 @@ final class LibvirtGuest: Sendable {
         let xml = TestGuest.xml(
             name: name,
             disks: disks.map { TestGuest.Disk(target: $0.target, path: image($0.target), format: $0.format) },
-            acpi: acpi)
+            acpi: acpi, firmware: firmware)
         let xmlPath = fx.path("\(filePrefix)domain.xml")
         try FileFacts.create(xmlPath, with: Data(xml.utf8))
         if daemon == nil { try CapabilitiesCache.seed(libvirtCache, for: .embedded) }
@@ -255,17 +265,60 @@ final class LibvirtGuest: Sendable {
     }
 
     /// `virsh destroy` and `virsh undefine --checkpoints-metadata` of another domain defined in this root (e.g. one
-    /// made by `restore --define`), run to the end even when the test was cancelled, for teardown.
-    func removeDomain(_ other: String) async {
+    /// made by `restore --define`), run to the end even when the test was cancelled, for teardown. `withState` adds
+    /// `--nvram --tpm`, without which libvirt refuses to undefine a UEFI domain, and removes its TPM's state too.
+    func removeDomain(_ other: String, withState: Bool = false) async {
         _ = await fx.runForTeardown(["virsh", "-c", uri, "destroy", other], label: "teardown-destroy-\(other)")
         _ = await fx.runForTeardown(
-            ["virsh", "-c", uri, "undefine", other, "--checkpoints-metadata"], label: "teardown-undefine-\(other)")
+            ["virsh", "-c", uri, "undefine", other, "--checkpoints-metadata"]
+                + (withState ? ["--nvram", "--tpm"] : []),
+            label: "teardown-undefine-\(other)")
     }
 
     // MARK: pullback
 
     func pullback(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> CommandResult {
         try await fx.run([try Pullback.binaryPath()] + arguments, timeout: timeout)
+    }
+
+    /// `pullback ARGS...` inside the daemon's mount namespace (``LibvirtDaemon/inNamespace(_:)``), so that it finds
+    /// a domain's NVRAM and TPM state at the paths libvirt names; as ``pullback(_:timeout:)`` without a daemon.
+    func pullbackBesideLibvirt(_ arguments: [String], timeout: Duration = .seconds(120)) async throws
+        -> CommandResult
+    {
+        let command = [try Pullback.binaryPath()] + arguments
+        return try await fx.run(try daemon?.inNamespace(command) ?? command, timeout: timeout)
+    }
+
+    // MARK: firmware state
+
+    /// `virsh domuuid DOMAIN` (this guest's by default), trimmed.
+    func uuid(of domain: String? = nil) async throws -> String {
+        try await virshChecked(["domuuid", domain ?? name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The path `<os><nvram>` of DOMAIN's XML (this guest's by default) names, as libvirt sees it, or nil when it
+    /// names none.
+    func nvramPath(of domain: String? = nil) async throws -> String? {
+        let xml = try await virshChecked(["dumpxml", domain ?? name]).stdout
+        guard let open = xml.range(of: "<nvram"), let close = xml[open.upperBound...].range(of: ">") else {
+            return nil
+        }
+        // `<nvram template='...'/>` names no file.
+        guard !xml[open.upperBound..<close.lowerBound].hasSuffix("/"),
+            let end = xml[close.upperBound...].range(of: "</nvram>")
+        else { return nil }
+        return String(xml[close.upperBound..<end.lowerBound])
+    }
+
+    /// Where this test reads a file libvirt names `path` (``LibvirtDaemon/outside(_:)``; the same path without a
+    /// daemon).
+    func outside(_ path: String) -> String { daemon?.outside(path) ?? path }
+
+    /// The folder of the TPM 2.0 state swtpm keeps for the domain with uuid `uuid`, as this test sees it:
+    /// `/var/lib/libvirt/swtpm/UUID/tpm2` of the daemon, `ROOT/lib/swtpm/UUID/tpm2` of the embedded driver.
+    func tpmStateFolder(uuid: String) -> String {
+        (daemon.map { $0.dir + "/lib" } ?? fx.path("lib")) + "/swtpm/\(uuid)/tpm2"
     }
 
     /// `pullback backup NAME --repo REPO --connect URI --json EXTRA...`, after `pullback init --repo REPO` when REPO
@@ -314,7 +367,8 @@ final class LibvirtGuest: Sendable {
         guard defined.withLock({ $0 }) else { return }
         _ = await fx.runForTeardown(["virsh", "-c", uri, "destroy", name], label: "teardown-destroy")
         _ = await fx.runForTeardown(
-            ["virsh", "-c", uri, "undefine", name, "--checkpoints-metadata"], label: "teardown-undefine")
+            ["virsh", "-c", uri, "undefine", name, "--checkpoints-metadata"]
+                + (firmware == .uefiTPM ? ["--nvram", "--tpm"] : []), label: "teardown-undefine")
         defined.withLock { $0 = false }
     }
 }
@@ -395,4 +449,15 @@ struct ListedPoint: Decodable, Sendable {
     let parent: String?
     /// How the point's images are compressed, when they are.
     let compression: String?
+    /// The domain's state files kept in the point (its NVRAM, its TPM's files); absent when it has none.
+    let state: [StateFile]?
+
+    /// One element of a row's `state`.
+    struct StateFile: Decodable, Sendable, Equatable {
+        /// `nvram` or `tpm`.
+        let kind: String
+        /// The file's object in the point: `nvram.fd`, `tpm2-00.permall`.
+        let file: String
+        let bytes: Int64
+    }
 }
