@@ -53,7 +53,8 @@ public enum PointVerification {
         public var contentFailures: [PointDigest.DiskCheck] { (contents ?? []).filter(\.isFailure) }
     }
 
-    /// Checks point `id` (or `latest`) of `domain` in the repository at `root`, and the points it is based on.
+    /// Checks point `id` (or `latest`) of `domain` in the repository at `root`, and the points it is based on, and the
+    /// point's state files (reported as images whose target is their kind, `nvram` or `tpm`).
     /// Throws when the point or a parent is not in the repository; damaged images are in the report. `progress`,
     /// when given, counts the bytes read, one part per image (named `<point> <target>`).
     ///
@@ -69,8 +70,11 @@ public enum PointVerification {
         let top = try VerifyStep.repository { () throws(RepositoryError) in try repository.point(id, of: domain) }
         let points = try VerifyStep.repository { () throws(RepositoryError) in try repository.points(of: domain) }
         let chains = try chains(of: top, among: points, domain: domain, in: repository)
+        // The point's state files (NVRAM, TPM) are its own, whole: checked as images are, named by their kind.
+        let state = try VerifyStep.repository { () throws(RepositoryError) in try top.stateLayers() }
         let images = try await check(
-            imagesByPoint(chains).map { (domain, $0.target, $0.image) }, progress: progress)
+            imagesByPoint(chains).map { (domain, $0.target, $0.image) }
+                + state.map { (domain, $0.kind.rawValue, $0.layer) }, progress: progress)
         var report = Report(domain: domain, point: top.id, images: images)
         if report.failures.isEmpty {
             try await checkHeaders(chains)
