@@ -190,7 +190,7 @@ struct RestoreCommand: AsyncParsableCommand {
             if verifying {
                 let reading = JobProgress()
                 try await ProgressBar.while(showing: showing, reading) { () async throws(BackupError) in
-                    try await PointRestore.check(plan, progress: showing ? reading : nil)
+                    try await PointRestore.check(plan, progress: showing ? reading : nil, rateLimiter: limiter)
                 }
             }
             let counters = JobProgress()

@@ -94,7 +94,8 @@ public enum PointVerification {
     /// which `readLater` says yes are only looked for (a restore checks them as it reads them).
     static func check(
         _ entries: [(domain: String, target: String, image: PointChain.Image)], progress: JobProgress?,
-        namingDomains: Bool = false, readLater: (PointChain.Image) -> Bool = { _ in false }
+        namingDomains: Bool = false, readLater: (PointChain.Image) -> Bool = { _ in false },
+        limiter: ByteRateLimiter? = nil
     ) async throws(BackupError) -> [ImageCheck] {
         var images: [ImageCheck] = []
         var toRead: [(index: Int, name: String, image: PointChain.Image)] = []
@@ -123,7 +124,7 @@ public enum PointVerification {
             toRead.map {
                 (name: $0.name, path: $0.image.path, like: images[$0.index].recorded, object: $0.image.object)
             },
-            progress: progress)
+            progress: progress, limiter: limiter)
         for (entry, digest) in zip(toRead, digests) {
             switch digest {
             case .success(let digest):
