@@ -3,11 +3,12 @@
 
 # Debian packages Pullback builds and tests with: libnbd, nbdkit and qemu's tools for the copy path,
 # libvirt's QEMU driver and a TCG-capable qemu for backups of real guests, openssl for the TLS tests' certificates,
-# the reference nbd-server for the tests of `pullback probe`, Python's Prometheus client for those of metrics files.
+# the reference nbd-server for the tests of `pullback probe`, Python's Prometheus client for those of metrics files,
+# OVMF and swtpm for UEFI guests with an emulated TPM, whose NVRAM and TPM state points keep.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 PULLBACK_PACKAGES=(libnbd-dev libnbd-bin nbdkit qemu-utils qemu-block-extra libvirt-dev pkg-config zlib1g-dev libzstd-dev
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 openssl python3-libnbd libgnutls28-dev
-  python3-venv curl nbd-server python3-prometheus-client)
+  python3-venv curl nbd-server python3-prometheus-client ovmf swtpm swtpm-tools)
 
 # libvirt's QEMU driver resolves its compiled-in default user before reading qemu.conf, so the user and
 # groups must exist even when qemu.conf says to run guests as root.

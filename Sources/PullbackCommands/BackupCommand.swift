@@ -147,7 +147,8 @@ struct BackupCommand: AsyncParsableCommand {
 
     /// The line a backup prints for its point: level, point, domain, bytes read per disk, time, retries.
     static func summaryLine(_ outcome: BackupOutcome) -> String {
-        let copied = outcome.disks.map { "\($0.target) \(ByteCount($0.bytesRead))" }.joined(separator: ", ")
+        let copied = (outcome.disks.map { "\($0.target) \(ByteCount($0.bytesRead))" } + (outcome.state ?? []))
+            .joined(separator: ", ")
         let retries = outcome.disks.reduce(0) { $0 + $1.retries }
         return Terminal.escaped(
             "\(outcome.level) backup \(outcome.point) of \(outcome.domain): \(copied), "

@@ -32,6 +32,14 @@ struct ListCommand: ParsableCommand {
         var compression: String?
         /// True when the repository is encrypted; absent when it is not.
         var encrypted: Bool?
+        /// The domain's state the point keeps besides its disks (NVRAM, TPM); absent when none.
+        var state: [StateRow]?
+    }
+
+    struct StateRow: Encodable {
+        var kind: String
+        var file: String
+        var bytes: UInt64
     }
 
     func run() throws {
@@ -49,7 +57,10 @@ struct ListCommand: ParsableCommand {
                             finished: point.manifest.finished, disks: point.manifest.disks.map(\.target),
                             bytes: point.manifest.totalBytesCopied, parent: point.manifest.parent,
                             lacks: PointCoverage.lackedDisks(of: point), compression: point.manifest.compression,
-                            encrypted: backups.isEncrypted ? true : nil))
+                            encrypted: backups.isEncrypted ? true : nil,
+                            state: point.manifest.state.map {
+                                $0.map { StateRow(kind: $0.kind.rawValue, file: $0.file, bytes: $0.size) }
+                            }))
                 }
             }
         } catch {
@@ -68,6 +79,7 @@ struct ListCommand: ParsableCommand {
                 + (row.parent.map { "  parent \($0)" } ?? "")
                 + (row.compression.map { "  \($0)" } ?? "")
                 + (row.encrypted == true ? "  encrypted" : "")
+                + (row.state.map { "  + " + Set($0.map(\.kind)).sorted().joined(separator: ",") } ?? "")
                 + (row.lacks.flatMap { $0.isEmpty ? nil : "  lacks " + $0.joined(separator: ",") } ?? "")
             print(Terminal.escaped(line))
         }

@@ -93,7 +93,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         if live { return try await runLive() }
-        let (point, savedXML) = try readPoint()
+        let (point, savedXML, state) = try readPoint()
         let plan: PointRestore.Plan
         do {
             plan = try PointRestore.plan(
@@ -110,13 +110,20 @@ struct RestoreCommand: AsyncParsableCommand {
                     "restoring \(plan.targets.joined(separator: ", ")) of point \(point.id); the point does not have "
                         + "the domain's \(lacked.joined(separator: ", ")) (not backed up)") + "\n")
         }
+        let stateFolder = Self.absolute(to)
+        if !overwrite, let there = state.existing(in: stateFolder, withTPM: define == nil).first {
+            Terminal.printError("\(there) exists; restore with --overwrite to replace it, or choose another --to")
+            throw ExitCode.failure
+        }
         // Checked before any byte is read: a name that is taken would otherwise fail the restore at its very end.
         var pending: PendingDefinition?
         if let define {
             let (saved, images, uri) = (savedXML, plan.images.mapValues(Self.absolute), libvirt.uri)
+            let nvram = stateFolder + "/" + RestoredState.nvramName
             pending = try await Interruptible.run { () async throws(BackupError) -> PendingDefinition in
                 try await PendingDefinition.prepare(
-                    from: saved, name: define, images: images, format: plan.format.rawValue, connectURI: uri)
+                    from: saved, name: define, images: images, format: plan.format.rawValue, connectURI: uri,
+                    state: state, nvram: nvram)
             } describe: {
                 $0.message
             }
@@ -134,17 +141,41 @@ struct RestoreCommand: AsyncParsableCommand {
                     "\(disk.target): point \(point.id) restored to \(disk.path) (\(ByteCount(disk.bytesWritten)) of data)"
                 ))
         }
+        do {
+            try write(state, of: point, into: stateFolder)
+        } catch {
+            await pending?.close()
+            throw error
+        }
         if let pending { try await Self.define(pending) }
     }
 
-    /// The point asked for, and with `--define` its saved domain XML; says what is wrong and fails when either cannot
-    /// be read.
-    private func readPoint() throws -> (point: BackupPoint, savedXML: String) {
+    /// Writes the point's domain state beside the images (the TPM's files too when no domain is defined, which gets
+    /// them in libvirt's folder instead), a line each.
+    private func write(_ state: RestoredState, of point: BackupPoint, into folder: String) throws {
+        do throws(BackupError) {
+            for file in try state.write(into: folder, withTPM: define == nil, replacing: overwrite) {
+                print(Terminal.escaped("\(file.kind): point \(point.id) restored to \(file.path)"))
+            }
+        } catch {
+            Terminal.printError(error.message)
+            throw ExitCode.failure
+        }
+    }
+
+    /// The point asked for, with `--define` its saved domain XML, and the domain state to put back (none when only
+    /// some disks are restored without --define); says what is wrong and fails when any cannot be read.
+    private func readPoint() throws -> (point: BackupPoint, savedXML: String, state: RestoredState) {
         do {
             let point = try BackupRepository(root: selection.repository.path).point(selection.at, of: selection.domain)
             // Read before anything is written, and confined like every repository file (no link, FIFO or device).
-            return (point, define == nil ? "" : try point.savedFile("domain.xml") ?? "")
-        } catch {
+            let saved = define == nil ? "" : try point.savedFile("domain.xml") ?? ""
+            let state = define == nil && !disks.isEmpty ? RestoredState.none : try RestoredState.read(from: point)
+            return (point, saved, state)
+        } catch let error as RepositoryError {
+            Terminal.printError(error.message)
+            throw ExitCode.failure
+        } catch let error as BackupError {
             Terminal.printError(error.message)
             throw ExitCode.failure
         }
@@ -159,7 +190,7 @@ struct RestoreCommand: AsyncParsableCommand {
             if verifying {
                 let reading = JobProgress()
                 try await ProgressBar.while(showing: showing, reading) { () async throws(BackupError) in
-                    try await PointRestore.check(plan, progress: showing ? reading : nil)
+                    try await PointRestore.check(plan, progress: showing ? reading : nil, rateLimiter: limiter)
                 }
             }
             let counters = JobProgress()
@@ -185,7 +216,8 @@ struct RestoreCommand: AsyncParsableCommand {
                     "the new domain leaves out of the saved XML what it must not share with the host or the original: "
                         + defined.dropped.joined(separator: ", ")) + "\n")
         }
-        print(Terminal.escaped("defined domain \(defined.name) with the restored disks"))
+        let state = defined.state.isEmpty ? "" : ", " + defined.state.joined(separator: " and ")
+        print(Terminal.escaped("defined domain \(defined.name) with the restored disks\(state)"))
     }
 
     /// The path a domain's XML names an image by: absolute, as libvirt needs.

@@ -1,3 +1,5 @@
+import Storage
+
 extension BackupPoint {
     /// The bytes of the point's state file `entry` (one of its manifest's ``BackupManifest/state``), read confined as
     /// ``file(_:limit:)`` and checked against the recorded size and digest: a missing, damaged or changed file is
@@ -15,5 +17,22 @@ extension BackupPoint {
             )
         }
         return bytes
+    }
+}
+
+extension BackupPoint {
+    /// Each of the point's state files as a layer to read whole and compare with its recorded digest (what `verify`
+    /// does for images), with the kind of state it holds.
+    public func stateLayers() throws(RepositoryError) -> [(kind: DomainStateFile.Kind, layer: ImageLayer)] {
+        var layers: [(kind: DomainStateFile.Kind, layer: ImageLayer)] = []
+        for entry in manifest.state ?? [] {
+            let (store, key) = try storeStep { () throws(StoreError) in try object(entry.file) }
+            let local = store.localPath(of: key)
+            let layer = ImageLayer(
+                point: id, path: local ?? store.location(of: key), recordedDigest: entry.digest,
+                object: local == nil ? StoredObject(store: store, key: key) : nil)
+            layers.append((entry.kind, layer))
+        }
+        return layers
     }
 }

@@ -68,13 +68,7 @@ extension BackupRepository {
                     of: pointKey, in: domainKey, staging: stagingKey, copyStaging: copyStagingKey, store: store)
             }
             let staging = PendingPoint(id: point.id, domain: domain, key: written, store: store)
-            for name in Self.savedFiles {
-                if let text = try point.savedFile(name) { try staging.write(text, to: name) }
-            }
-            // The domain's state is the point's own, whole: carried over as it is, once checked.
-            for entry in point.manifest.state ?? [] {
-                try staging.writeFile(try point.stateBytes(entry), to: entry.file)
-            }
+            try Self.carryOver(point, into: staging)
             return staging
         }
         let installedByCopies = store.writesGroupsInPlace
@@ -111,6 +105,17 @@ extension BackupRepository {
             }
         }
         return BackupPoint(id: point.id, manifest: manifest, key: pointKey, in: store)
+    }
+
+    /// Writes into `staging` what a rewrite of `point` keeps as it is: its saved XML, and its state files (the
+    /// domain's own at that point, whole), once checked.
+    private static func carryOver(_ point: BackupPoint, into staging: PendingPoint) throws(RepositoryError) {
+        for name in savedFiles {
+            if let text = try point.savedFile(name) { try staging.write(text, to: name) }
+        }
+        for entry in point.manifest.state ?? [] {
+            try staging.writeFile(try point.stateBytes(entry), to: entry.file)
+        }
     }
 
     /// Begins the rewrite of the point `pointKey` of the domain `domainKey` and returns the prefix the new point is

@@ -1,3 +1,4 @@
+import Engine
 import FileIO
 import QCOW2
 import Repository
@@ -54,13 +55,13 @@ struct DigestsWhileReading: Sendable {
     /// Reads what the restore did not, and returns one line per image that does not match its recorded digest (or
     /// could not be read), naming it, in the order of the chains; empty when all match. Eight images at a time: a
     /// bucket's chain of many small images is then not a round trip after another.
-    func finish() async throws(BackupError) -> [String] {
+    func finish(limiter: ByteRateLimiter? = nil) async throws(BackupError) -> [String] {
         let checks = checks
         let outcomes = await withTaskGroup(of: (Int, Result<String?, RepositoryError>).self) { group in
             var outcomes = [Result<String?, RepositoryError>](repeating: .success(nil), count: checks.count)
             for (index, check) in checks.enumerated() {
                 if index >= 8, let (done, outcome) = await group.next() { outcomes[done] = outcome }
-                group.addTask { (index, await Self.finish(check)) }
+                group.addTask { (index, await Self.finish(check, limiter: limiter)) }
             }
             for await (done, outcome) in group { outcomes[done] = outcome }
             return outcomes
@@ -78,12 +79,13 @@ struct DigestsWhileReading: Sendable {
         return failures
     }
 
-    /// One image's check: its size as when the restore began, then what its ledger says.
-    private static func finish(_ check: Check) async -> Result<String?, RepositoryError> {
+    /// One image's check: its size as when the restore began, then what its ledger says. Its reads wait for `limiter`
+    /// on the pool's thread, which they block anyway.
+    private static func finish(_ check: Check, limiter: ByteRateLimiter?) async -> Result<String?, RepositoryError> {
         let work = { @Sendable () throws(RepositoryError) -> String? in
             let reader = try ImageDigest.reader(of: check.image)
             guard reader.size == check.size else { return "changed while it was restored" }
-            return try check.ledger.finish(reading: reader)
+            return try check.ledger.finish(reading: reader) { limiter?.waitBlocking(UInt64($0)) }
         }
         do throws(RepositoryError) {
             return .success(

@@ -38,17 +38,22 @@ public enum LiveRestore {
         let overlays = Dictionary(
             uniqueKeysWithValues: disks.map { ($0.target, folder + "/" + $0.target + overlaySuffix) })
         let socket = folder + "/" + socketName
-        var cleanup = Cleanup(folder: madeFolder ? folder : nil, files: Array(overlays.values) + [socket])
+        let nvram = folder + "/" + RestoredState.nvramName
+        var cleanup = Cleanup(folder: madeFolder ? folder : nil, files: Array(overlays.values) + [socket, nvram])
         do throws(BackupError) {
+            let restored = try RestoredState.read(from: point)
             let pending = try await PendingDefinition.prepare(
-                from: saved, name: request.newName, images: overlays, format: "qcow2", connectURI: request.connectURI)
+                from: saved, name: request.newName, images: overlays, format: "qcow2", connectURI: request.connectURI,
+                state: restored, nvram: nvram)
             do {
+                try restored.writeNVRAM(to: nvram, replacing: false)
                 cleanup.serverPID = try await startServer(request, point: point.id, socket: socket, folder: folder)
                 for disk in disks {
                     try makeOverlay(overlays[disk.target]!, size: disk.virtualSize, export: disk.target, socket: socket)
                 }
                 if let owner = pending.qemuOwner {
-                    try grant(owner, folder: folder, files: Array(overlays.values) + [socket])
+                    let nvramFile = restored.nvram == nil ? [] : [nvram]
+                    try grant(owner, folder: folder, files: Array(overlays.values) + [socket] + nvramFile)
                 }
                 _ = try await pending.backed(byExportsOf: disks.map(\.target), socket: socket).define(starting: true)
             } catch {

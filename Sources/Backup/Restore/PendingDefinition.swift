@@ -1,4 +1,6 @@
+import FileIO
 import Libvirt
+import SystemPackage
 import UntrustedText
 
 /// A domain to define once its restored images are written, checked before any of them is: the saved XML is
@@ -11,14 +13,19 @@ public struct PendingDefinition: Sendable {
     public let name: String
     /// Who the hypervisor runs QEMU as, when its capabilities say (a DAC security model); nil otherwise.
     public let qemuOwner: QemuProcessOwner?
+    /// The domain state put back with the definition: its TPM's files go into the new domain's folder before it
+    /// first starts (the NVRAM is a file the XML names, written by the caller).
+    public let state: RestoredState
     private let connection: LibvirtConnection
 
     /// Rewrites `saved` for a domain `name` whose disks are `images` (see
-    /// ``RestoredDomain/definition(from:name:images:format:)``), connects to `connectURI` (nil: the default URI) and
-    /// checks that it has no domain of that name. Throws `.invalidRequest` when it has one, `.libvirt` when libvirt
-    /// cannot be reached.
+    /// ``RestoredDomain/definition(from:name:images:format:emulators:nvram:)``), connects to `connectURI` (nil: the
+    /// default URI) and checks that it has no domain of that name. Throws `.invalidRequest` when it has one,
+    /// `.libvirt` when libvirt cannot be reached. `state` is put back with the definition; its NVRAM is named in the
+    /// XML as `nvram`.
     public static func prepare(
-        from saved: String, name: String, images: [String: String], format: String, connectURI: String?
+        from saved: String, name: String, images: [String: String], format: String, connectURI: String?,
+        state: RestoredState = .none, nvram: String? = nil
     ) async throws(BackupError) -> PendingDefinition {
         let connection = try await RestoreStep.libvirt { () async throws(LibvirtError) in
             try await LibvirtConnection.open(uri: connectURI)
@@ -31,7 +38,8 @@ public struct PendingDefinition: Sendable {
         let definition: RestoredDomain.Definition
         do throws(BackupError) {
             definition = try RestoredDomain.definition(
-                from: saved, name: name, images: images, format: format, emulators: emulators)
+                from: saved, name: name, images: images, format: format, emulators: emulators,
+                nvram: state.nvram == nil ? nil : nvram)
         } catch {
             await connection.close()
             throw error
@@ -39,7 +47,8 @@ public struct PendingDefinition: Sendable {
         do {
             _ = try await connection.domain(named: name)
         } catch  where error.code == .noDomain {
-            return PendingDefinition(definition: definition, name: name, qemuOwner: owner, connection: connection)
+            return PendingDefinition(
+                definition: definition, name: name, qemuOwner: owner, state: state, connection: connection)
         } catch {
             await connection.close()
             throw BackupError(error)
@@ -56,7 +65,8 @@ public struct PendingDefinition: Sendable {
     public func backed(byExportsOf targets: [String], socket: String) throws(BackupError) -> PendingDefinition {
         var definition = definition
         definition.xml = try RestoredDomain.backed(definition.xml, byExportsOf: targets, socket: socket)
-        return PendingDefinition(definition: definition, name: name, qemuOwner: qemuOwner, connection: connection)
+        return PendingDefinition(
+            definition: definition, name: name, qemuOwner: qemuOwner, state: state, connection: connection)
     }
 
     /// Defines the domain (and with `starting`, starts it: a domain that cannot start is undefined again) and closes
@@ -66,6 +76,10 @@ public struct PendingDefinition: Sendable {
         do throws(BackupError) {
             let domain = try await RestoreStep.libvirt { () async throws(LibvirtError) in
                 try await connection.define(xml: xml)
+            }
+            do throws(BackupError) { try await installTPMState(of: domain) } catch {
+                try? await domain.undefine()
+                throw error
             }
             if starting {
                 do throws(BackupError) {
@@ -77,11 +91,31 @@ public struct PendingDefinition: Sendable {
                 }
             }
             await connection.close()
-            return RestoredDomain.Defined(name: domain.name, dropped: definition.dropped)
+            return RestoredDomain.Defined(name: domain.name, dropped: definition.dropped, state: state.kinds)
         } catch {
             await connection.close()
             throw error
         }
+    }
+
+    /// Writes the TPM's files where libvirt looks for `domain`'s TPM state (its uuid's folder under the driver's
+    /// swtpm storage, made as libvirt makes it: 0711, so that swtpm's user can pass), before it ever starts.
+    private func installTPMState(of domain: Domain) async throws(BackupError) {
+        guard state.tpmFolderName != nil else { return }
+        guard let storage = DomainStateLocation.swtpmStorage(of: connection.uri) else {
+            throw BackupError(
+                .invalidRequest,
+                "the point's TPM state cannot be put back through \(connection.uri): only a local QEMU driver's folder is known (qemu:///system, qemu:///session, qemu:///embed)"
+            )
+        }
+        let uuid = try await RestoreStep.libvirt { () async throws(LibvirtError) in try await domain.uuid() }
+        let passable: FilePermissions = [.ownerRead, .ownerWrite, .ownerExecute, .groupExecute, .otherExecute]
+        do throws(Errno) {
+            if !FilePaths.exists(storage) { try FilePaths.makeFolder(storage, permissions: passable) }
+        } catch {
+            throw BackupError(.invalidRequest, "cannot make \(storage) for the TPM's state: \(error)")
+        }
+        try state.writeTPM(into: storage + "/" + uuid.lowercased(), parentMode: passable, replacing: false)
     }
 
     /// Closes the connection without defining anything.

@@ -89,17 +89,20 @@ public enum PointRestore {
     /// check as it reads them (older digest forms), each once, comparing it with that digest (as `pullback verify`
     /// does, ``PointVerification``); images of points made before digests were recorded are not checked. `progress`
     /// counts the bytes read, one part per image read. Throws with one line naming every image that is damaged,
-    /// missing or unreadable. ``write(_:verifying:progress:)`` checks the other images.
+    /// missing or unreadable. ``write(_:verifying:progress:rateLimiter:)`` checks the other images. Reads wait for
+    /// `rateLimiter` when one is given.
     ///
     /// A digest by pieces is checked as the image is read: the restore's reads hold most pieces whole, and the rest
     /// (the image's tables, what newer images replace) is read at the end. The older forms need the image whole and
     /// in order, which a restore never reads: it reads each cluster from the newest image that has it.
-    public static func check(_ plan: Plan, progress: JobProgress? = nil) async throws(BackupError) {
+    public static func check(_ plan: Plan, progress: JobProgress? = nil, rateLimiter: ByteRateLimiter? = nil)
+        async throws(BackupError)
+    {
         let entries = PointVerification.imagesByPoint(plan.disks.map(\.chain)).map {
             (domain: plan.point.manifest.domainName, target: $0.target, image: $0.image)
         }
         let failures = try await PointVerification.check(
-            entries, progress: progress, readLater: DigestsWhileReading.checks
+            entries, progress: progress, readLater: DigestsWhileReading.checks, limiter: rateLimiter
         ).filter(\.isFailure)
         guard !failures.isEmpty else { return }
         let named = failures.map { image in
@@ -130,8 +133,8 @@ public enum PointRestore {
     ///
     /// With `verifying`, images whose digests are by pieces are checked against them from the bytes the restore reads,
     /// what it does not read being read at the end (``DigestsWhileReading``); a damaged image fails the restore and
-    /// none is left. ``check(_:progress:)`` checks the other images, before. Every read of the chains waits for
-    /// `rateLimiter` when one is given.
+    /// none is left. ``check(_:progress:rateLimiter:)`` checks the other images, before. Every read of the chains,
+    /// and of what the check reads at the end, waits for `rateLimiter` when one is given.
     public static func write(
         _ plan: Plan, verifying: Bool = true, progress: JobProgress? = nil, rateLimiter: ByteRateLimiter? = nil
     ) async throws(BackupError) -> [Restored] {
@@ -148,7 +151,7 @@ public enum PointRestore {
         }
         let restored = try await writeImages(plan, chains: chains, progress: progress, rateLimiter: rateLimiter)
         do throws(BackupError) {
-            let failures = try await digests.finish()
+            let failures = try await digests.finish(limiter: rateLimiter)
             guard failures.isEmpty else { throw refusal(plan, failures) }
         } catch {
             discard(plan)

@@ -26,6 +26,8 @@ public enum RestoredDomain {
         public var name: String
         /// See ``Definition/dropped``.
         public var dropped: [String]
+        /// The domain state put back with it (`NVRAM`, `TPM state`).
+        public var state: [String] = []
     }
 
     /// The namespace of libvirt's QEMU passthrough elements (`<qemu:commandline>`, `<qemu:capabilities>`, ...).
@@ -35,14 +37,17 @@ public enum RestoredDomain {
     /// would clash with the original's), each restored disk pointing at its image in `format`; and left out,
     /// so that the copy never shares a disk with the original nor reaches into the host: the disks that were
     /// not restored, cdrom, floppy and lun disks, `<hostdev>` and `<filesystem>` devices, an `<emulator>` that is
-    /// not one of `emulators` for the domain's architecture (libvirt then picks its default) and every element of
-    /// the qemu passthrough namespace.
+    /// not one of `emulators` for the domain's architecture (libvirt then picks its default), every element of
+    /// the qemu passthrough namespace, a TPM of the host's and firmware from outside the firmware folders. Its
+    /// `<nvram>` names `nvram`, the restored variable store, or none (libvirt makes one from the template): never
+    /// the original's (``rewriteFirmware(_:nvram:dropped:)``).
     public static func definition(
         from saved: String, name: String, images: [String: String], format: String,
-        emulators: HostEmulators = .none
+        emulators: HostEmulators = .none, nvram: String? = nil
     ) throws(BackupError) -> Definition {
         let (document, root) = try parsed(saved)
         var dropped = DroppedKinds()
+        for os in root.elements(forName: "os") { rewriteFirmware(os, nvram: nvram, dropped: &dropped) }
         for element in root.elements(forName: "name") { element.stringValue = name }
         for element in root.elements(forName: "uuid") { element.detach() }
         for element in qemuElements(under: root) {
@@ -60,6 +65,7 @@ public enum RestoredDomain {
                 emulator.detach()
             }
             rewrite(devices, images: images, format: format, dropped: &dropped)
+            rewriteTPMs(devices, dropped: &dropped)
         }
         return Definition(xml: document.xmlString, dropped: dropped.kinds)
     }
@@ -166,7 +172,7 @@ public enum RestoredDomain {
 }
 
 /// The kinds of element left out, in the order met, each with how many times.
-private struct DroppedKinds {
+struct DroppedKinds {
     private var counts: [(kind: String, count: Int)] = []
 
     mutating func add(_ kind: String) {

@@ -104,9 +104,11 @@ public struct BackupOutcome: Sendable, Codable, Equatable {
     public var seconds: Double
     /// With a source check: what it found on each disk; absent otherwise.
     public var sourceCheck: [SourceCheckReport]?
+    /// The domain's state kept besides its disks, by kind (`nvram`, `tpm`); absent when none.
+    public var state: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case domain, point, level, reason, parent, checkpoint, disks, skipped, missing, seconds
+        case domain, point, level, reason, parent, checkpoint, disks, skipped, missing, seconds, state
         case sourceCheck = "source_check"
     }
 }

@@ -218,7 +218,7 @@ public enum BackupRun {
     private static func outcome(
         of point: BackupPoint, reason: String, selection: DiskSelection, retries: [String: Int]
     ) -> BackupOutcome {
-        BackupOutcome(
+        var outcome = BackupOutcome(
             domain: point.manifest.domainName, point: point.id, level: point.manifest.level.rawValue, reason: reason,
             parent: point.manifest.parent, checkpoint: point.manifest.checkpoint,
             disks: point.manifest.disks.map {
@@ -227,5 +227,11 @@ public enum BackupRun {
                     retries: retries[$0.target] ?? 0)
             },
             skipped: selection.skipped, missing: selection.missing, seconds: 0)
+        if let state = point.manifest.state {
+            var kinds: [String] = []
+            for entry in state where !kinds.contains(entry.kind.rawValue) { kinds.append(entry.kind.rawValue) }
+            outcome.state = kinds
+        }
+        return outcome
     }
 }

@@ -33,7 +33,7 @@ enum PullBackup {
         let progress = prepared.request.progress
         do throws(BackupError) {
             progress?.enter(.startingJob)
-            try await begin(
+            let state = try await begin(
                 prepared, entries: entries, base: base, checkpoint: checkpoint, on: &address, into: pending,
                 logger: logger)
             logger.info(
@@ -56,8 +56,9 @@ enum PullBackup {
             pending.clearJobRecord()
             log(copied, logger: logger)
             logger.info("ended the backup job")
-            let manifest = try await manifest(
+            var manifest = try await manifest(
                 of: copied, prepared, base: base, checkpoint: checkpoint, into: pending, logger: logger)
+            if !state.isEmpty { manifest.state = state }
             progress?.enter(.committing)
             let retries = Dictionary(copied.map { ($0.disk?.target ?? "", $0.retries) }, uniquingKeysWith: +)
             return (manifest, retries, prepared.checksSource ? copied.compactMap(\.sourceCheck) : nil)
@@ -132,7 +133,8 @@ enum PullBackup {
         }
     }
 
-    /// Begins the pull-mode job and saves, beside the images, the domain's XML and the new checkpoint's.
+    /// Begins the pull-mode job and saves, beside the images, the domain's XML, the new checkpoint's and the domain's
+    /// state files (``DomainStateCapture``), whose manifest entries it returns.
     ///
     /// A local job exports on `address`, the run's socket. A remote one tries each port of the request's range in
     /// turn until QEMU can bind one (another backup of the hypervisor may hold the first), leaving `address` the
@@ -141,7 +143,7 @@ enum PullBackup {
     private static func begin(
         _ prepared: PreparedBackup, entries: [BackupXML.DiskEntry], base: LevelChoice, checkpoint: String,
         on address: inout ExportAddress, into pending: PendingPoint, logger: Logger
-    ) async throws(BackupError) {
+    ) async throws(BackupError) -> [DomainStateFile] {
         let skipped = prepared.selection.skipped.map(\.target)
         // A disk without bitmaps (raw) is exported but left out of the checkpoint: only qcow2 images hold bitmaps.
         let withoutBitmaps = prepared.selection.withoutBitmaps
@@ -193,6 +195,7 @@ enum PullBackup {
         try RunStep.repository { () throws(RepositoryError) in
             try pending.write(savedCheckpoint, to: "checkpoint.xml")
         }
+        return try await DomainStateCapture.keep(prepared, into: pending, logger: logger)
     }
 
     /// How the disks' data moves: the request's connections, retries and stall timeout, each disk mapped first when

@@ -4,8 +4,8 @@ import Repository
 import Synchronization
 
 /// Copies one committed point into another repository, object by object, each checked on the way: an image against
-/// its manifest's `imageDigest` (when recorded), a disk's block hashes against its `contentDigest`, any other object
-/// (saved XML) as it is. The manifest goes last, and the point is published only when everything checked out.
+/// its manifest's `imageDigest` (when recorded), a state file (NVRAM, TPM) against its digest, a disk's block hashes
+/// against its `contentDigest`, any other object (saved XML) as it is. The manifest goes last, and the point is published only when everything checked out.
 enum PointCopy {
     /// An object of the point that failed its check or could not be copied.
     struct Damage: Error {
@@ -32,6 +32,9 @@ enum PointCopy {
                 throw Damage(object: name, message: "\(point.folder)/\(name) is missing")
             }
         }
+        for entry in point.manifest.state ?? [] where !names.contains(entry.file) {
+            throw Damage(object: entry.file, message: "\(point.folder)/\(entry.file) is missing")
+        }
         let total = Mutex<UInt64>(UInt64(manifest.count))
         _ = try await target.withCopiedPoint(point.id, of: domain, manifest: manifest, lock: lock) { incoming in
             for name in names {
@@ -53,7 +56,9 @@ enum PointCopy {
             return try await copyBlockHashes(
                 name, of: disk, in: point, into: incoming, counters: counters, limiter: limiter)
         }
-        let recorded = point.manifest.disks.first { $0.image == name }?.imageDigest
+        let recorded =
+            point.manifest.disks.first { $0.image == name }?.imageDigest
+            ?? point.manifest.state?.first { $0.file == name }?.digest
         let cancelled = CancelFlag()
         let copied = await withTaskCancellationHandler {
             await attempt { () async throws(RepositoryError) in

@@ -23,9 +23,10 @@ enum ImageDigests {
     }
 
     /// Like ``of(_:progress:)``, with the outcome of each image on its own: one that cannot be read (a read error, a
-    /// FIFO by its name) does not stop the others. Throws only when interrupted.
+    /// FIFO by its name) does not stop the others. Throws only when interrupted. Reads wait for `limiter`.
     static func each(
-        _ images: [(name: String, path: String, like: String?, object: StoredObject?)], progress: JobProgress? = nil
+        _ images: [(name: String, path: String, like: String?, object: StoredObject?)], progress: JobProgress? = nil,
+        limiter: ByteRateLimiter? = nil
     ) async throws(BackupError) -> [Result<String, RepositoryError>] {
         progress?.expect(parts: images.count)
         let results = await withTaskGroup(of: (Int, Result<String, RepositoryError>).self) { group in
@@ -38,6 +39,8 @@ enum ImageDigests {
                         let layer = ImageLayer(point: "", path: image.path, object: image.object)
                         let digest = try await ImageDigest.of(layer, like: image.like) { bytes in
                             counters.addRead(UInt64(bytes))
+                            // On the I/O pool's thread, which the read blocks anyway.
+                            limiter?.waitBlocking(UInt64(bytes))
                         }
                         return (index, .success(digest))
                     } catch {

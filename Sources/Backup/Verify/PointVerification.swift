@@ -53,7 +53,8 @@ public enum PointVerification {
         public var contentFailures: [PointDigest.DiskCheck] { (contents ?? []).filter(\.isFailure) }
     }
 
-    /// Checks point `id` (or `latest`) of `domain` in the repository at `root`, and the points it is based on.
+    /// Checks point `id` (or `latest`) of `domain` in the repository at `root`, and the points it is based on, and the
+    /// point's state files (reported as images whose target is their kind, `nvram` or `tpm`).
     /// Throws when the point or a parent is not in the repository; damaged images are in the report. `progress`,
     /// when given, counts the bytes read, one part per image (named `<point> <target>`).
     ///
@@ -69,8 +70,11 @@ public enum PointVerification {
         let top = try VerifyStep.repository { () throws(RepositoryError) in try repository.point(id, of: domain) }
         let points = try VerifyStep.repository { () throws(RepositoryError) in try repository.points(of: domain) }
         let chains = try chains(of: top, among: points, domain: domain, in: repository)
+        // The point's state files (NVRAM, TPM) are its own, whole: checked as images are, named by their kind.
+        let state = try VerifyStep.repository { () throws(RepositoryError) in try top.stateLayers() }
         let images = try await check(
-            imagesByPoint(chains).map { (domain, $0.target, $0.image) }, progress: progress)
+            imagesByPoint(chains).map { (domain, $0.target, $0.image) }
+                + state.map { (domain, $0.kind.rawValue, $0.layer) }, progress: progress)
         var report = Report(domain: domain, point: top.id, images: images)
         if report.failures.isEmpty {
             try await checkHeaders(chains)
@@ -90,7 +94,8 @@ public enum PointVerification {
     /// which `readLater` says yes are only looked for (a restore checks them as it reads them).
     static func check(
         _ entries: [(domain: String, target: String, image: PointChain.Image)], progress: JobProgress?,
-        namingDomains: Bool = false, readLater: (PointChain.Image) -> Bool = { _ in false }
+        namingDomains: Bool = false, readLater: (PointChain.Image) -> Bool = { _ in false },
+        limiter: ByteRateLimiter? = nil
     ) async throws(BackupError) -> [ImageCheck] {
         var images: [ImageCheck] = []
         var toRead: [(index: Int, name: String, image: PointChain.Image)] = []
@@ -119,7 +124,7 @@ public enum PointVerification {
             toRead.map {
                 (name: $0.name, path: $0.image.path, like: images[$0.index].recorded, object: $0.image.object)
             },
-            progress: progress)
+            progress: progress, limiter: limiter)
         for (entry, digest) in zip(toRead, digests) {
             switch digest {
             case .success(let digest):

@@ -136,6 +136,14 @@ public enum RepositoryVerification {
                 for (target, image) in PointVerification.imagesByPoint(chains) where read.insert(image.path).inserted {
                     entries.append((domain, target, image))
                 }
+                // The point's own state files, whole: read once each, named by their kind.
+                do throws(RepositoryError) {
+                    for (kind, layer) in try point.stateLayers() where read.insert(layer.path).inserted {
+                        entries.append((domain, kind.rawValue, layer))
+                    }
+                } catch {
+                    report.problems.append(Problem(domain: domain, point: point.id, message: error.message))
+                }
             }
         }
         return (entries, chainsByPoint)

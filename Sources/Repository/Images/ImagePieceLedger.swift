@@ -146,16 +146,19 @@ package final class ImagePieceLedger: ImageReadObserver {
     /// Reads from `image` what no read held whole, then returns nil when the image matches its recorded digest, else
     /// what is wrong with it, a phrase to follow its name ("does not match the digest its point recorded"). Blocking:
     /// call it off Swift's cooperative pool.
-    package func finish(reading image: any ObjectReader) throws(RepositoryError) -> String? {
+    package func finish(reading image: any ObjectReader, onRead: (Int) -> Void = { _ in }) throws(RepositoryError)
+        -> String?
+    {
         if state.withLock({ $0.head == nil }) {
             var head = [UInt8](repeating: 0, count: headLength)
             let count = try head.withUnsafeMutableBytes { buffer in
                 Result { () throws(RepositoryError) in try readFully(image, into: buffer, at: 0) }
             }.get()
+            onRead(count)
             observe(UnsafeRawBufferPointer(start: head, count: count), at: 0)
             if count < headLength { return "is shorter than its header" }
         }
-        try readMissingPieces(image)
+        try readMissingPieces(image, onRead: onRead)
         let (head, problem) = state.withLock { ($0.head, $0.problem) }
         if let problem { return problem }
         var tail = SHA256()
@@ -168,8 +171,9 @@ package final class ImagePieceLedger: ImageReadObserver {
         return digest == recorded ? nil : "does not match the digest its point recorded"
     }
 
-    /// Reads each run of pieces no read held whole, 4 MiB at a time, through ``observe(_:at:)``.
-    private func readMissingPieces(_ image: any ObjectReader) throws(RepositoryError) {
+    /// Reads each run of pieces no read held whole, 4 MiB at a time, through ``observe(_:at:)``; `onRead` is told each
+    /// read's length.
+    private func readMissingPieces(_ image: any ObjectReader, onRead: (Int) -> Void) throws(RepositoryError) {
         let chunkPieces = 64
         let buffer = UnsafeMutableRawBufferPointer.allocate(
             byteCount: chunkPieces * ImageDigest.pieceSize, alignment: 4096)
@@ -185,6 +189,7 @@ package final class ImagePieceLedger: ImageReadObserver {
             guard count == length else {
                 throw RepositoryError(.io, "\(path) ended at \(offset + UInt64(count)) where it has \(size) bytes")
             }
+            onRead(count)
             observe(UnsafeRawBufferPointer(target), at: offset)
             index = stop
         }
