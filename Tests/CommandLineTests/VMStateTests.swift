@@ -146,12 +146,20 @@ extension BackupIntegration {
             #expect(
                 named == folder + "/nvram.fd", "\(label): <nvram> of \(domain) names \(named ?? "nothing")",
                 sourceLocation: sourceLocation)
-            let tpm = guest.tpmStateFolder(uuid: try await guest.uuid(of: domain))
+            let uuid = try await guest.uuid(of: domain)
+            let tpm = guest.tpmStateFolder(uuid: uuid)
             expectFile(tpm + "/" + permall, holds: state.permall, "\(label) TPM state", sourceLocation: sourceLocation)
             let started = try await guest.virsh(["start", domain])
             #expect(started.succeeded, "\(label): \(started)", sourceLocation: sourceLocation)
             let running = try await guest.virshChecked(["domstate", domain]).stdout
             #expect(running.contains("running"), "\(label): \(domain) is \(running)", sourceLocation: sourceLocation)
+            // Had libvirt found no state, it would have run swtpm_setup, which logs the domain's uuid.
+            let daemon = try #require(guest.daemon, sourceLocation: sourceLocation)
+            let log = (try? String(contentsOfFile: daemon.swtpmLog(domain), encoding: .utf8)) ?? ""
+            #expect(
+                !log.contains("--vmid \(domain):\(uuid)"),
+                "\(label): libvirt made a new TPM for \(domain) instead of starting on the restored state: \(log)",
+                sourceLocation: sourceLocation)
             // Two UEFI guests under TCG on a small machine: the copy is stopped once it has shown that it runs.
             _ = try await guest.virsh(["destroy", domain])
         }
@@ -200,6 +208,10 @@ extension BackupIntegration {
             try await LibvirtGuest.run(driver: .daemon, firmware: .uefiTPM) { fx, guest in
                 try await Self.removingAfterwards(guest, [Self.firstCopy, Self.secondCopy, Self.damagedCopy]) {
                     _ = try await Self.waitUntilSettled(guest, differingFrom: try Self.template())
+                    // The control for the restored domains' check: libvirt made this guest's TPM, and its log says so.
+                    let setupLog = try #require(guest.daemon).swtpmLog(guest.name)
+                    let made = (try? String(contentsOfFile: setupLog, encoding: .utf8)) ?? ""
+                    #expect(made.contains("--vmid \(guest.name):\(try await guest.uuid())"), "\(setupLog): \(made)")
                     try await guest.write("vda", "write -P 0x5a 1M 64k")
                     let full = try await Self.backup(guest)
                     #expect(full.level == "full", "\(full)")

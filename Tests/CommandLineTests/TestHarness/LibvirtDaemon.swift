@@ -7,7 +7,8 @@ import Foundation
 /// A private libvirtd (with its virtlogd) for one test, reached as `qemu:///system?socket=...`.
 ///
 /// It runs as root in a mount namespace of its own, where `/etc/libvirt`, `/run/libvirt`, `/var/lib/libvirt`,
-/// `/var/log/libvirt` and `/var/cache/libvirt` are folders of the fixture: the machine's own libvirt (its
+/// `/var/log/libvirt`, `/var/cache/libvirt` and `/var/log/swtpm` (where libvirt has swtpm log a TPM's setup and
+/// runs) are folders of the fixture: the machine's own libvirt (its
 /// configuration, domains, sockets, a daemon already running) is neither used nor touched, and the daemon's
 /// qemu.conf is the one the shared notes give (QEMU as root, no security driver, no ownership changes).
 /// Both daemons are one process group that the fixture stops at teardown; the guest's QEMU is destroyed before that.
@@ -42,8 +43,13 @@ struct LibvirtDaemon: Sendable {
     /// The system folders that are replaced, and the names of their stand-ins under `dir`.
     private static let folders = [
         ("/etc/libvirt", "etc"), ("/run/libvirt", "run"), ("/var/lib/libvirt", "lib"),
-        ("/var/log/libvirt", "log"), ("/var/cache/libvirt", "cache"),
+        ("/var/log/libvirt", "log"), ("/var/cache/libvirt", "cache"), ("/var/log/swtpm", "swtpm-log"),
     ]
+
+    /// The log swtpm keeps for domain `domain` (libvirt's `/var/log/swtpm/libvirt/qemu/NAME-swtpm.log`), seen from
+    /// outside the namespace: `swtpm_setup` writes "Starting vTPM manufacturing" there when libvirt makes a TPM's
+    /// state anew, with `--vmid NAME:UUID`.
+    func swtpmLog(_ domain: String) -> String { "\(dir)/swtpm-log/libvirt/qemu/\(domain)-swtpm.log" }
 
     /// The lines qemu.conf gets in remote mode: backups' NBD exports over TCP use these certificates and require
     /// client certificates signed by their CA.
