@@ -62,7 +62,7 @@ struct VerifyCommand: AsyncParsableCommand {
         guard failures.isEmpty else {
             let named = Self.named(failures)
             Terminal.printError(
-                "\(failures.count) of the \(Counted(report.images.count, "image")) point \(report.point) of \(domain) needs \(Counted.be(failures.count)) damaged or missing: \(named); restore them from another copy of the repository"
+                "\(failures.count) of the \(Self.counted(report.images)) point \(report.point) of \(domain) needs \(Counted.be(failures.count)) damaged or missing: \(named); restore them from another copy of the repository"
             )
             throw ExitCode.failure
         }
@@ -99,7 +99,7 @@ struct VerifyCommand: AsyncParsableCommand {
             if !report.contentFailures.isEmpty { found.append("\(report.contentFailures.count) not as recorded") }
             print(
                 "checked \(Counted(report.points.count, "point")) of \(Counted(domainCount, "domain")), "
-                    + "\(Counted(report.images.count, "image"))\(contents): "
+                    + "\(Self.counted(report.images))\(contents): "
                     + (found.isEmpty ? "all as committed" : found.joined(separator: ", ")))
         }
         guard report.isClean else {
@@ -107,7 +107,7 @@ struct VerifyCommand: AsyncParsableCommand {
             if !report.failures.isEmpty {
                 let named = Self.named(report.failures)
                 parts.append(
-                    "\(report.failures.count) of \(Counted(report.images.count, "image")) \(Counted.be(report.failures.count)) damaged, missing or unreadable: \(named)"
+                    "\(report.failures.count) of \(Self.counted(report.images)) \(Counted.be(report.failures.count)) damaged, missing or unreadable: \(named)"
                 )
             }
             if !report.problems.isEmpty {
@@ -123,6 +123,13 @@ struct VerifyCommand: AsyncParsableCommand {
             Terminal.printError(message)
             throw ExitCode.failure
         }
+    }
+
+    /// How many images were checked, and state files (NVRAM, TPM) when there were any: `3 images and 2 state files`.
+    private static func counted(_ checks: [PointVerification.ImageCheck]) -> String {
+        let state = checks.filter(\.isStateFile).count
+        let images = Counted(checks.count - state, "image")
+        return state == 0 ? "\(images)" : "\(images) and \(Counted(state, "state file"))"
     }
 
     /// Runs `work` with a progress bar when one is shown, and stops it on SIGINT and SIGTERM.

@@ -36,6 +36,10 @@ public enum PointVerification {
         public var actual: String?
         /// Why the image is ``Status-swift.enum/unreadable``.
         public var problem: String?
+
+        /// Whether this is a state file of the point (NVRAM, TPM; `target` is its kind), not a disk's image: every
+        /// image a manifest may name is `<target>.qcow2`, and no state file's name ends so.
+        public var isStateFile: Bool { !path.hasSuffix(".qcow2") }
     }
 
     /// The checks of one point's chain, newest point first.
