@@ -20,21 +20,28 @@ public enum BackupMetricsExposition {
                 guard let value = metrics.values[metric] else { continue }
                 let labels = [("domain", domain)]
                 if metric.isCounter {
-                    let counter = registry.makeCounter(name: metric.rawValue, labels: labels, help: metric.help)
+                    let counter = registry.makeCounter(
+                        descriptor: descriptor(metric.rawValue, metric.help), labels: labels)
                     counter.increment(by: Int64(exactly: value.rounded()) ?? 0)
                 } else {
-                    registry.makeGauge(name: metric.rawValue, labels: labels, help: metric.help).set(to: value)
+                    registry.makeGauge(descriptor: descriptor(metric.rawValue, metric.help), labels: labels).set(
+                        to: value)
                 }
             }
             guard let level = metrics.level else { continue }
             for candidate in levels {
                 registry.makeGauge(
-                    name: levelName, labels: [("domain", domain), ("level", candidate)], help: levelHelp
+                    descriptor: descriptor(levelName, levelHelp), labels: [("domain", domain), ("level", candidate)]
                 )
                 .set(to: candidate == level ? 1 : 0)
             }
         }
         return registry.emitToBuffer()
+    }
+
+    /// The series `name`, whole (Pullback's names carry their unit already), with `help` for its `# HELP` line.
+    private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
     /// The metrics of every domain that `text` (an earlier metrics file) has series for.
