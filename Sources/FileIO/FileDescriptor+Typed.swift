@@ -62,3 +62,23 @@ private func errnoOnly<T>(_ body: () throws -> T) throws(Errno) -> T {
         preconditionFailure("swift-system threw \(error), which is not an Errno")
     }
 }
+
+extension FileDescriptor {
+    /// The file's bytes from its start to its end, or nil when it holds more than `limit` (it is then read no further
+    /// than one chunk past the limit): for small files read whole, whose size is not trusted before they are read.
+    ///
+    /// The corresponding C function is `pread`, in chunks of 256 KiB.
+    package func readToEnd(limit: Int) throws(Errno) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 256 << 10)
+        while bytes.count <= limit {
+            let offset = UInt64(bytes.count)
+            let count = try chunk.withUnsafeMutableBytes { buffer in
+                Result { () throws(Errno) in try read(into: buffer, at: offset) }
+            }.get()
+            if count == 0 { return bytes }
+            bytes += chunk[..<count]
+        }
+        return nil
+    }
+}

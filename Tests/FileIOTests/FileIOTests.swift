@@ -9,6 +9,22 @@ import Testing
 /// test's own.
 @Suite("FileIO: swift-system calls, raw calls, offload")
 struct FileIOTests {
+    @Test("readToEnd gives a file whole up to its limit, and nil for one larger, whatever its chunks")
+    func readToEndIsBounded() async throws {
+        try await TemporaryDirectory.with("fileio") { folder in
+            let path = folder + "/state"
+            let bytes = (0..<(600 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let file = try FileDescriptor.open(
+                path: path, .readWrite, options: [.create, .exclusiveCreate], permissions: .ownerOnly)
+            defer { file.closeAfterUse() }
+            try file.write(bytes, at: 0)
+            #expect(try file.readToEnd(limit: bytes.count) == bytes)
+            #expect(try file.readToEnd(limit: bytes.count - 1) == nil)
+            try file.truncate(to: 0)
+            #expect(try file.readToEnd(limit: 0) == [])
+        }
+    }
+
     @Test("write at offsets, read back, truncate, stat, close")
     func roundTrip() async throws {
         try await TemporaryDirectory.with("fileio") { folder in

@@ -13,25 +13,17 @@ extension BackupMetricsFile {
             throw MetricsFileError(failed: "open", path, error)
         }
         defer { file.closeAfterUse() }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while bytes.count <= Self.sizeLimit {
-            let offset = UInt64(bytes.count)
-            let count: Int
-            do throws(Errno) {
-                count = try chunk.withUnsafeMutableBytes { buffer in
-                    Result { () throws(Errno) in try file.read(into: buffer, at: offset) }
-                }.get()
-            } catch {
-                throw MetricsFileError(failed: "read", path, error)
-            }
-            if count == 0 { return String(decoding: bytes, as: UTF8.self) }
-            bytes += chunk[..<count]
+        let bytes: [UInt8]?
+        do throws(Errno) { bytes = try file.readToEnd(limit: Self.sizeLimit) } catch {
+            throw MetricsFileError(failed: "read", path, error)
         }
-        throw MetricsFileError(
-            .notMetrics,
-            "\(path) is larger than \(Self.sizeLimit >> 20) MiB, which no metrics file of Pullback's is: give --metrics-file a file of its own"
-        )
+        guard let bytes else {
+            throw MetricsFileError(
+                .notMetrics,
+                "\(path) is larger than \(Self.sizeLimit >> 20) MiB, which no metrics file of Pullback's is: give --metrics-file a file of its own"
+            )
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Replaces the file with `text`: written to `<file>.tmp`, flushed, renamed over the file, and the folder flushed

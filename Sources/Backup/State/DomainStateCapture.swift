@@ -22,6 +22,7 @@ enum DomainStateCapture {
     {
         let domain = prepared.domain
         if let host = prepared.exportHost {
+            // Any local driver's URI will do: only whether the XML has an NVRAM or an emulated TPM matters here.
             let saved = DomainStateLocation.of(liveXML: prepared.domainXML, uuid: prepared.uuid, uri: "qemu:///system")
             if !saved.isEmpty {
                 logger.notice(
@@ -104,31 +105,21 @@ enum DomainStateCapture {
             if error.errno == .noSuchFileOrDirectory { return nil }
             throw BackupError(
                 .invalidRequest,
-                "cannot read the \(what) \(path): \(error.message(for: path)); run as the user libvirt runs as (root for qemu:///system)"
+                "cannot read the \(what): \(error.message(for: path)); run as the user libvirt runs as (root for qemu:///system)"
             )
         }
         defer { descriptor.closeAfterUse() }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let offset = UInt64(bytes.count)
-            let read = chunk.withUnsafeMutableBytes { buffer in
-                Result { () throws(Errno) in try descriptor.read(into: buffer, at: offset) }
-            }
-            let count: Int
-            switch read {
-            case .success(let read): count = read
-            case .failure(let error): throw BackupError(.invalidRequest, "cannot read the \(what) \(path): \(error)")
-            }
-            if count == 0 { return bytes }
-            bytes += chunk[..<count]
-            guard UInt64(bytes.count) <= DomainStateFile.maxSize else {
-                throw BackupError(
-                    .invalidRequest,
-                    "the \(what) \(path) is larger than \(DomainStateFile.maxSize) bytes, more than any firmware's or TPM's state; it is not kept"
-                )
-            }
+        let bytes: [UInt8]?
+        do throws(Errno) { bytes = try descriptor.readToEnd(limit: Int(DomainStateFile.maxSize)) } catch {
+            throw BackupError(.invalidRequest, "cannot read the \(what) \(path): \(error)")
         }
+        guard let bytes else {
+            throw BackupError(
+                .invalidRequest,
+                "the \(what) \(path) is larger than \(DomainStateFile.maxSize) bytes, more than any firmware's or TPM's state; it is not kept"
+            )
+        }
+        return bytes
     }
 }
 

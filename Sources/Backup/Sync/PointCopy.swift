@@ -5,7 +5,8 @@ import Synchronization
 
 /// Copies one committed point into another repository, object by object, each checked on the way: an image against
 /// its manifest's `imageDigest` (when recorded), a state file (NVRAM, TPM) against its digest, a disk's block hashes
-/// against its `contentDigest`, any other object (saved XML) as it is. The manifest goes last, and the point is published only when everything checked out.
+/// against its `contentDigest`, any other object (saved XML) as it is. The manifest goes last, and the point is
+/// published only when everything checked out.
 enum PointCopy {
     /// An object of the point that failed its check or could not be copied.
     struct Damage: Error {
