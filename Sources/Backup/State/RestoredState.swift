@@ -104,21 +104,26 @@ public struct RestoredState: Sendable {
         return folder
     }
 
-    /// Writes `bytes` to a new 0600 file beside `path`, flushed, then renamed to `path` (over a file there only when
-    /// `replacing`: otherwise a file there is refused).
+    /// Writes `bytes` to a new 0600 file beside `path`, flushed, then given the name `path`: renamed over a file there
+    /// when `replacing`, else linked, which fails on a name taken even meanwhile, and never replaces it.
     private static func write(_ bytes: [UInt8], to path: String, replacing: Bool) throws(BackupError) {
         let temporary = path + ".pullback-\(UInt32.random(in: .min ... .max)).tmp"
-        if !replacing, FilePaths.exists(path) {
-            throw BackupError(.invalidRequest, "\(path) exists; restore with --overwrite to replace it")
-        }
         do throws(Errno) {
             let descriptor = try FileDescriptor.createNew(path: temporary, .writeOnly)
             defer { descriptor.closeAfterUse() }
             try descriptor.write(bytes, at: 0)
             try descriptor.sync()
-            try FilePaths.rename(temporary, to: path)
+            if replacing {
+                try FilePaths.rename(temporary, to: path)
+            } else {
+                defer { try? FilePaths.remove(temporary) }
+                try FilePaths.link(temporary, as: path)
+            }
         } catch {
             try? FilePaths.remove(temporary)
+            if error == .fileExists {
+                throw BackupError(.invalidRequest, "\(path) exists; restore with --overwrite to replace it")
+            }
             throw BackupError(.invalidRequest, "cannot write \(path): \(error)")
         }
     }
