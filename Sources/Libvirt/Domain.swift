@@ -58,11 +58,17 @@ public final class Domain: Sendable {
 
     /// Removes the domain's persistent definition; a running domain becomes transient and goes away when it
     /// stops. With `removingCheckpointMetadata`, libvirt also drops its checkpoint metadata (the bitmaps in
-    /// the images stay), without which libvirt refuses to undefine a domain that has checkpoints.
+    /// the images stay), without which libvirt refuses to undefine a domain that has checkpoints. With
+    /// `keepingNVRAM`, a UEFI domain's NVRAM file stays (libvirt refuses to undefine one whose file exists unless
+    /// told to keep or remove it); with `removingTPMState`, its emulated TPM's state goes with it.
     /// The corresponding C function is `virDomainUndefineFlags`.
-    public func undefine(removingCheckpointMetadata: Bool = true) async throws(LibvirtError) {
+    public func undefine(
+        removingCheckpointMetadata: Bool = true, keepingNVRAM: Bool = false, removingTPMState: Bool = false
+    ) async throws(LibvirtError) {
         try await perform { (dom) throws(LibvirtError) in
-            try Virt.undefine(dom, checkpointMetadata: removingCheckpointMetadata)
+            try Virt.undefine(
+                dom, checkpointMetadata: removingCheckpointMetadata, keepNVRAM: keepingNVRAM,
+                removeTPMState: removingTPMState)
         }
     }
 

@@ -167,8 +167,13 @@ enum Virt {
         if virDomainDestroy(dom.raw) != 0 { throw lastError("cannot destroy domain \(name(dom))") }
     }
 
-    static func undefine(_ dom: DomainPointer, checkpointMetadata: Bool) throws(LibvirtError) {
-        let flags = checkpointMetadata ? VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA.rawValue : 0
+    static func undefine(_ dom: DomainPointer, checkpointMetadata: Bool, keepNVRAM: Bool, removeTPMState: Bool)
+        throws(LibvirtError)
+    {
+        var flags: UInt32 = 0
+        if checkpointMetadata { flags |= VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA.rawValue }
+        if keepNVRAM { flags |= VIR_DOMAIN_UNDEFINE_KEEP_NVRAM.rawValue }
+        if removeTPMState { flags |= VIR_DOMAIN_UNDEFINE_TPM.rawValue }
         if virDomainUndefineFlags(dom.raw, flags) != 0 { throw lastError("cannot undefine domain \(name(dom))") }
     }
 

@@ -37,6 +37,8 @@ public struct PendingDefinition: Sendable {
         let owner = capabilities.flatMap { QemuProcessOwner(capabilities: $0, domainType: domainType) }
         let definition: RestoredDomain.Definition
         do throws(BackupError) {
+            // Refused before any image is written, not once they all are.
+            _ = try tpmStorage(for: state, uri: connection.uri)
             definition = try RestoredDomain.definition(
                 from: saved, name: name, images: images, format: format, emulators: emulators,
                 nvram: state.nvram == nil ? nil : nvram)
@@ -78,7 +80,7 @@ public struct PendingDefinition: Sendable {
                 try await connection.define(xml: xml)
             }
             do throws(BackupError) { try await installTPMState(of: domain) } catch {
-                try? await domain.undefine()
+                try? await Self.undo(domain)
                 throw error
             }
             if starting {
@@ -86,7 +88,7 @@ public struct PendingDefinition: Sendable {
                     try await RestoreStep.libvirt { () async throws(LibvirtError) in try await domain.start() }
                 } catch {
                     // A domain that cannot start on its exports is not left defined.
-                    try? await domain.undefine()
+                    try? await Self.undo(domain)
                     throw error
                 }
             }
@@ -98,16 +100,29 @@ public struct PendingDefinition: Sendable {
         }
     }
 
+    /// The folder under which the TPM files of `state` go for a domain of the driver `uri` names, nil when there are
+    /// none; refused when that driver's folder is not known (only a local QEMU driver's is).
+    private static func tpmStorage(for state: RestoredState, uri: String) throws(BackupError) -> String? {
+        guard state.tpmFolderName != nil else { return nil }
+        guard let storage = DomainStateLocation.swtpmStorage(of: uri) else {
+            throw BackupError(
+                .invalidRequest,
+                "the point's TPM state cannot be put back through \(uri): only a local QEMU driver's folder is known (qemu:///system, qemu:///session, qemu:///embed)"
+            )
+        }
+        return storage
+    }
+
+    /// Undefines `domain`, just defined, when it cannot be used: its NVRAM file (the restored one, beside the images)
+    /// stays, which libvirt otherwise refuses to leave; the TPM state put in libvirt's folder for it goes with it.
+    private static func undo(_ domain: Domain) async throws(LibvirtError) {
+        try await domain.undefine(keepingNVRAM: true, removingTPMState: true)
+    }
+
     /// Writes the TPM's files where libvirt looks for `domain`'s TPM state (its uuid's folder under the driver's
     /// swtpm storage, made as libvirt makes it: 0711, so that swtpm's user can pass), before it ever starts.
     private func installTPMState(of domain: Domain) async throws(BackupError) {
-        guard state.tpmFolderName != nil else { return }
-        guard let storage = DomainStateLocation.swtpmStorage(of: connection.uri) else {
-            throw BackupError(
-                .invalidRequest,
-                "the point's TPM state cannot be put back through \(connection.uri): only a local QEMU driver's folder is known (qemu:///system, qemu:///session, qemu:///embed)"
-            )
-        }
+        guard let storage = try Self.tpmStorage(for: state, uri: connection.uri) else { return }
         let uuid = try await RestoreStep.libvirt { () async throws(LibvirtError) in try await domain.uuid() }
         let passable: FilePermissions = [.ownerRead, .ownerWrite, .ownerExecute, .groupExecute, .otherExecute]
         do throws(Errno) {
