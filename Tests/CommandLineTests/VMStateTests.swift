@@ -16,6 +16,7 @@ extension BackupIntegration {
         static let firstCopy = "pb-state-a"
         static let secondCopy = "pb-state-b"
         static let damagedCopy = "pb-state-damaged"
+        static let unstartableCopy = "pb-state-unstartable"
         static let sealedCopy = "pb-state-sealed"
         static let permall = "tpm2-00.permall"
 
@@ -202,11 +203,12 @@ extension BackupIntegration {
         }
 
         @Test(
-            "a running UEFI guest with a TPM: each point keeps its NVRAM and TPM state as they were; list shows them; restore --define of either point gives the new domain those bytes, and it starts on them; a plain restore writes them into the folder; a damaged nvram.fd fails verify and restore, which defines nothing",
+            "a running UEFI guest with a TPM: each point keeps its NVRAM and TPM state as they were; list shows them; restore --define of either point gives the new domain those bytes, and it starts on them; a plain restore writes them into the folder; a damaged nvram.fd fails verify and restore, which defines nothing; a copy that cannot start is undefined again",
             .timeLimit(.minutes(5)))
         func keptAndRestored() async throws {
             try await LibvirtGuest.run(driver: .daemon, firmware: .uefiTPM) { fx, guest in
-                try await Self.removingAfterwards(guest, [Self.firstCopy, Self.secondCopy, Self.damagedCopy]) {
+                let copies = [Self.firstCopy, Self.secondCopy, Self.damagedCopy, Self.unstartableCopy]
+                try await Self.removingAfterwards(guest, copies) {
                     _ = try await Self.waitUntilSettled(guest, differingFrom: try Self.template())
                     // The control for the restored domains' check: libvirt made this guest's TPM, and its log says so.
                     let setupLog = try #require(guest.daemon).swtpmLog(guest.name)
@@ -280,8 +282,35 @@ extension BackupIntegration {
                     let domains = try await guest.virshChecked(["list", "--all", "--name"]).stdout
                     #expect(!domains.contains(Self.damagedCopy), "a failed restore defined its domain: \(domains)")
                     #expect(try Self.tpmFolders(guest) == foldersBefore, "a failed restore left TPM state")
+
+                    // A copy that cannot start (point A's saved XML edited to ask for 900 TiB) is undefined again,
+                    // though libvirt refuses a plain undefine of a UEFI domain whose NVRAM file exists.
+                    try Self.askForTooMuchMemory(in: "\(guest.repo)/\(guest.name)/\(full.point)/domain.xml")
+                    let live = fx.target("copy-unstartable")
+                    let unstartable = try await Self.restoreDefining(
+                        guest, at: full.point, to: live, define: Self.unstartableCopy, ["--live"])
+                    #expect(
+                        unstartable.exitCode == 1 && unstartable.stderr.contains("cannot start domain"),
+                        "\(unstartable)")
+                    let left = try await guest.virshChecked(["list", "--all", "--name"]).stdout
+                    #expect(!left.contains(Self.unstartableCopy), "an unstartable copy stayed defined: \(left)")
+                    #expect(try Self.tpmFolders(guest) == foldersBefore, "an unstartable copy left TPM state")
+                    #expect(!FileFacts.exists(live), "the live restore's folder stayed")
                 }
             }
+        }
+
+        /// Rewrites the saved domain XML at `path` to ask for 900 TiB of memory, which QEMU cannot start with.
+        static func askForTooMuchMemory(in path: String) throws {
+            let xml = try String(contentsOfFile: path, encoding: .utf8)
+            var edited = xml
+            for element in ["memory", "currentMemory"] {
+                edited = edited.replacingOccurrences(
+                    of: "<\(element) unit='KiB'>[0-9]+</\(element)>", with: "<\(element) unit='TiB'>900</\(element)>",
+                    options: .regularExpression)
+            }
+            try #require(edited != xml, "no <memory> in \(path)")
+            try Data(edited.utf8).write(to: URL(fileURLWithPath: path))
         }
 
         /// A 4 KiB slice of `nvram` that tells it apart: one OVMF wrote (it differs from the template there) and not a
